@@ -1,0 +1,423 @@
+"""``EksCluster``: a hardened EKS control plane, its system node group and a Kubernetes provider."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components import iam, kms, kube, pins
+from components.environment import Environment
+from components.instance_catalog import spec
+from components.nodes import managed_node_group
+from components.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from components.tagging import tag_problems, with_tags
+from components.validation import Problem, raise_if_any, retention_problems, size_problems
+
+CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+_MANAGED = "arn:aws:iam::aws:policy/"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemNodesArgs:
+    """The on-demand node group that runs platform add-ons (never GPU work)."""
+
+    instance_types: Sequence[str] = ("m6i.large",)
+    """Instance types, cheapest first. Default: m6i.large."""
+    min_size: int = 2
+    """Nodes kept at all times. Default: 2 (add-ons keep a replica through a node drain)."""
+    desired_size: int = 2
+    """Nodes at creation; the cluster-autoscaler owns it afterwards. Default: 2."""
+    max_size: int = 4
+    """Upper bound for the cluster-autoscaler. Default: 4."""
+    disk_size_gib: int = 50
+    """Root volume size (gp3, encrypted). Default: 50."""
+
+    def problems(self) -> list[Problem]:
+        found = size_problems(self.min_size, self.desired_size, self.max_size)
+        if not self.instance_types:
+            found.append(Problem("instance_types", "must list at least one instance type"))
+        for i, t in enumerate(self.instance_types):
+            if spec(t) is None:
+                found.append(Problem(f"instance_types[{i}]", f"unknown instance type {t!r}"))
+        if self.disk_size_gib < 20:
+            found.append(Problem("disk_size_gib", f"must be >= 20 (got {self.disk_size_gib})"))
+        return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class EksClusterArgs:
+    environment: Environment
+    """Environment of the stack; prod protects the cluster and its keys."""
+    tags: Mapping[str, str]
+    """Tags for every AWS resource; must carry the platform's required tags."""
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Private subnets for the control-plane ENIs and the system nodes."""
+    cluster_name: str
+    """Physical name of the cluster (the program uses ``<project>-<stack>``); it names the
+    control-plane log group too, which must exist before the cluster does."""
+    kubernetes_version: str = pins.KUBERNETES_VERSION
+    """Kubernetes minor version. Default: ``components.pins.KUBERNETES_VERSION``."""
+    admin_principal_arns: Sequence[str] = ()
+    """IAM roles or users given cluster-admin through access entries. Default: none; the identity
+    that runs ``pulumi up`` must be listed, since the cluster creator gets no implicit access."""
+    endpoint_public_access: bool = False
+    """Expose the API endpoint publicly (restricted to ``public_access_cidrs``). Default: private only."""
+    public_access_cidrs: Sequence[str] = ()
+    """CIDRs allowed to reach a public endpoint. Required when the endpoint is public; 0.0.0.0/0 is refused."""
+    system_nodes: SystemNodesArgs = field(default_factory=SystemNodesArgs)
+    """The system node group. Default: 2-4 x m6i.large."""
+    control_plane_log_retention_days: int = 90
+    """Retention of ``/aws/eks/<cluster>/cluster``. Default: 90."""
+    log_kms_key_arn: pulumi.Input[str] | None = None
+    """KMS key for the control-plane log group. Default: a dedicated key."""
+
+    def problems(self) -> list[Problem]:
+        found = tag_problems(self.tags)
+        if self.kubernetes_version not in pins.SUPPORTED_KUBERNETES_VERSIONS:
+            found.append(
+                Problem(
+                    "kubernetes_version",
+                    f"must be one of {', '.join(pins.SUPPORTED_KUBERNETES_VERSIONS)} (got {self.kubernetes_version!r})",
+                )
+            )
+        if not re.match(r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$", self.cluster_name):
+            found.append(
+                Problem(
+                    "cluster_name", f"must be 1-100 letters, digits, '-' or '_' (got {self.cluster_name!r})"
+                )
+            )
+        for i, arn in enumerate(self.admin_principal_arns):
+            if not _PRINCIPAL_ARN.match(arn):
+                found.append(
+                    Problem(f"admin_principal_arns[{i}]", f"must be an IAM role or user ARN (got {arn!r})")
+                )
+        if self.endpoint_public_access and not self.public_access_cidrs:
+            found.append(
+                Problem("public_access_cidrs", "must list the CIDRs allowed to reach the public endpoint")
+            )
+        for i, cidr in enumerate(self.public_access_cidrs):
+            try:
+                net = ipaddress.ip_network(cidr)
+            except ValueError:
+                found.append(
+                    Problem(
+                        f"public_access_cidrs[{i}]", f"must be a CIDR such as 203.0.113.0/24 (got {cidr!r})"
+                    )
+                )
+                continue
+            if net.prefixlen == 0:
+                found.append(
+                    Problem(
+                        f"public_access_cidrs[{i}]",
+                        "must not open the endpoint to the whole internet (0.0.0.0/0)",
+                    )
+                )
+        found += retention_problems("control_plane_log_retention_days", self.control_plane_log_retention_days)
+        found += [p.nested("system_nodes") for p in self.system_nodes.problems()]
+        return found
+
+
+class EksCluster(pulumi.ComponentResource):
+    """EKS with API authentication, envelope encryption, every log type, managed add-ons,
+    a hardened system node group, a default encrypted gp3 StorageClass and a Kubernetes provider."""
+
+    cluster_name: pulumi.Output[str]
+    """Name of the cluster."""
+    cluster_arn: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    """API server endpoint."""
+    kubeconfig: pulumi.Output[str]
+    """Exec-based kubeconfig (secret): ``aws eks get-token`` supplies the credentials."""
+    oidc_issuer: pulumi.Output[str]
+    """OIDC issuer URL (for IRSA-based tools; the platform itself uses Pod Identity)."""
+    cluster_security_group_id: pulumi.Output[str]
+    """The security group EKS attaches to the control plane and managed nodes."""
+    node_role_arn: pulumi.Output[str]
+    """Role shared by every managed node group."""
+    ebs_kms_key_arn: pulumi.Output[str]
+    """Key that encrypts node volumes and persistent volumes."""
+    provider: k8s.Provider
+    """Kubernetes provider for this cluster; pass it to components that render Kubernetes objects."""
+    kubernetes_version: str
+    storage_class_name: str = "encrypted-gp3"
+    """The default StorageClass: gp3, encrypted with ``ebs_kms_key_arn``."""
+    system_node_group: aws.eks.NodeGroup
+
+    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        raise_if_any(f"EksClusterArgs for {name!r}", args.problems())
+        super().__init__("mlops:cluster:EksCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        account_id = aws.get_caller_identity(opts=invoke).account_id
+        region = aws.get_region(opts=invoke).region
+        self.kubernetes_version = args.kubernetes_version
+        tags = dict(args.tags)
+
+        secrets_key = kms.customer_managed_key(
+            f"{name}-secrets-key",
+            description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}",
+            environment=args.environment,
+            tags=tags,
+            opts=child,
+        )
+        ebs_key = kms.customer_managed_key(
+            f"{name}-ebs-key",
+            description=f"Encrypts node and persistent volumes of {args.cluster_name}",
+            environment=args.environment,
+            tags=tags,
+            policy=kms.key_policy([kms.root_statement(account_id), *kms.autoscaling_statements(account_id)]),
+            opts=child,
+        )
+        log_key_arn = args.log_kms_key_arn
+        if log_key_arn is None:
+            log_key_arn = kms.customer_managed_key(
+                f"{name}-logs-key",
+                description=f"Encrypts the control-plane logs of {args.cluster_name}",
+                environment=args.environment,
+                tags=tags,
+                policy=kms.key_policy(
+                    [kms.root_statement(account_id), kms.logs_service_statement(account_id, region)]
+                ),
+                opts=child,
+            ).arn
+        # EKS would create this group itself, unencrypted and kept forever; creating it first sets both.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=args.control_plane_log_retention_days,
+            kms_key_id=log_key_arn,
+            tags=tags,
+            opts=child,
+        )
+
+        cluster_role = aws.iam.Role(
+            f"{name}-cluster-role",
+            assume_role_policy=iam.service_trust_policy("eks.amazonaws.com", tag_session=True),
+            tags=tags,
+            opts=child,
+        )
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-policy",
+            role=cluster_role.name,
+            policy_arn=_MANAGED + "AmazonEKSClusterPolicy",
+            opts=child,
+        )
+        cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            role_arn=cluster_role.arn,
+            version=args.kubernetes_version,
+            vpc_config={
+                "subnet_ids": args.subnet_ids,
+                "endpoint_private_access": True,
+                "endpoint_public_access": args.endpoint_public_access,
+                **(
+                    {"public_access_cidrs": list(args.public_access_cidrs)}
+                    if args.endpoint_public_access
+                    else {}
+                ),
+            },
+            access_config={
+                "authentication_mode": "API",
+                # Nobody gets silent cluster-admin; admins are the access entries below.
+                "bootstrap_cluster_creator_admin_permissions": False,
+            },
+            encryption_config={"provider": {"key_arn": secrets_key.arn}, "resources": ["secrets"]},
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
+            # Managed add-ons below replace the unmanaged defaults, so versions stay pinned.
+            bootstrap_self_managed_addons=False,
+            upgrade_policy={"support_type": "STANDARD"},
+            tags=tags,
+            # Protected in prod; not retained elsewhere, since an orphaned cluster keeps costing money.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=args.environment is Environment.PROD,
+                depends_on=[log_group, cluster_policy],
+            ),
+        )
+
+        for i, principal in enumerate(args.admin_principal_arns):
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{i}",
+                cluster_name=cluster.name,
+                principal_arn=principal,
+                type="STANDARD",
+                tags=tags,
+                opts=child,
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{i}-policy",
+                cluster_name=cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=CLUSTER_ADMIN_POLICY,
+                access_scope={"type": "cluster"},
+                opts=child,
+            )
+
+        node_role = aws.iam.Role(
+            f"{name}-node-role",
+            assume_role_policy=iam.service_trust_policy("ec2.amazonaws.com"),
+            tags=tags,
+            opts=child,
+        )
+        node_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy}", role=node_role.name, policy_arn=_MANAGED + policy, opts=child
+            )
+            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
+        ]
+
+        versions = pins.EKS_ADDON_VERSIONS[args.kubernetes_version]
+        cni_role = PodIdentityRole(
+            f"{name}-vpc-cni",
+            PodIdentityRoleArgs(
+                cluster_name=cluster.name,
+                namespace="kube-system",
+                service_account="aws-node",
+                tags=tags,
+                managed_policy_arns=[_MANAGED + "AmazonEKS_CNI_Policy"],
+            ),
+            opts=child,
+        )
+
+        def addon(
+            addon_name: str, depends_on: Sequence[pulumi.Resource] = (), associations=None
+        ) -> aws.eks.Addon:
+            return aws.eks.Addon(
+                f"{name}-{addon_name}",
+                cluster_name=cluster.name,
+                addon_name=addon_name,
+                addon_version=versions[addon_name],
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                pod_identity_associations=associations,
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            )
+
+        # Nodes need the network and identity add-ons to become Ready, so these come first.
+        pod_identity_agent = addon("eks-pod-identity-agent")
+        vpc_cni = addon(
+            "vpc-cni",
+            depends_on=[pod_identity_agent],
+            associations=[{"role_arn": cni_role.arn, "service_account": "aws-node"}],
+        )
+        kube_proxy = addon("kube-proxy")
+
+        system = args.system_nodes
+        self.system_node_group, _ = managed_node_group(
+            f"{name}-system",
+            cluster_name=cluster.name,
+            node_role_arn=node_role.arn,
+            subnet_ids=args.subnet_ids,
+            instance_types=system.instance_types,
+            capacity_type="ON_DEMAND",
+            ami_type="AL2023_x86_64_STANDARD",
+            min_size=system.min_size,
+            desired_size=system.desired_size,
+            max_size=system.max_size,
+            disk_size_gib=system.disk_size_gib,
+            kms_key_arn=ebs_key.arn,
+            labels=kube.SYSTEM_NODE_SELECTOR,
+            taints=[],
+            tags=with_tags(tags, Name=f"{args.cluster_name}-system"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, vpc_cni, kube_proxy]),
+        )
+
+        # CoreDNS and the CSI controller are Deployments: they need nodes to schedule on.
+        addon("coredns", depends_on=[self.system_node_group])
+        ebs_csi_role = PodIdentityRole(
+            f"{name}-ebs-csi",
+            PodIdentityRoleArgs(
+                cluster_name=cluster.name,
+                namespace="kube-system",
+                service_account="ebs-csi-controller-sa",
+                tags=tags,
+                managed_policy_arns=[_MANAGED + "service-role/AmazonEBSCSIDriverPolicy"],
+                policy=ebs_key.arn.apply(lambda arn: iam.document(_ebs_kms_statements(arn))),
+            ),
+            opts=child,
+        )
+        ebs_csi = addon(
+            "aws-ebs-csi-driver",
+            depends_on=[self.system_node_group],
+            associations=[{"role_arn": ebs_csi_role.arn, "service_account": "ebs-csi-controller-sa"}],
+        )
+
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
+                lambda parts: kube.exec_kubeconfig(
+                    cluster_name=parts[0], endpoint=parts[1], certificate_authority=parts[2], region=region
+                )
+            )
+        )
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_node_group]),
+        )
+        k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata={
+                "name": self.storage_class_name,
+                "labels": kube.labels("encrypted-gp3", "storage"),
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "kmsKeyId": ebs_key.arn},
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            # In prod a deleted claim keeps its volume: data outlives mistakes.
+            reclaim_policy="Retain" if args.environment is Environment.PROD else "Delete",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]),
+        )
+
+        self.cluster_name = cluster.name
+        self.cluster_arn = cluster.arn
+        self.endpoint = cluster.endpoint
+        self.oidc_issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
+        self.node_role_arn = node_role.arn
+        self.ebs_kms_key_arn = ebs_key.arn
+        self.register_outputs(
+            {
+                "clusterName": self.cluster_name,
+                "endpoint": self.endpoint,
+                "kubeconfig": self.kubeconfig,
+                "oidcIssuer": self.oidc_issuer,
+                "clusterSecurityGroupId": self.cluster_security_group_id,
+            }
+        )
+
+
+def _ebs_kms_statements(key_arn: str) -> list[iam.Statement]:
+    """The CSI driver creates volumes encrypted with the platform key and needs grants for them."""
+    return [
+        iam.statement(
+            "UseVolumeKey",
+            [
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+            ],
+            key_arn,
+        ),
+        iam.statement(
+            "GrantVolumeKey",
+            ["kms:CreateGrant"],
+            key_arn,
+            conditions={"Bool": {"kms:GrantIsForAWSResource": True}},
+        ),
+    ]

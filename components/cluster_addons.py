@@ -1,0 +1,152 @@
+"""``ClusterAddons``: cluster-autoscaler, the NVIDIA device plugin and metrics-server."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import helm, iam, kube, pins
+from components.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from components.tagging import tag_problems
+from components.validation import Problem, raise_if_any
+
+AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterAddonsArgs:
+    cluster_name: pulumi.Input[str]
+    """Cluster the add-ons run in."""
+    kubernetes_version: str
+    """Control-plane minor version; the autoscaler image must match it."""
+    tags: Mapping[str, str]
+    """Tags for the autoscaler's IAM role."""
+    high_availability: bool = False
+    """Two replicas of metrics-server with a disruption budget. Default: off (the program turns it on in prod)."""
+
+    def problems(self) -> list[Problem]:
+        found = tag_problems(self.tags)
+        if self.kubernetes_version not in pins.CLUSTER_AUTOSCALER_IMAGE_TAGS:
+            found.append(
+                Problem("kubernetes_version", f"no pinned cluster-autoscaler for {self.kubernetes_version!r}")
+            )
+        return found
+
+
+def autoscaler_policy(*, region: str, account_id: str, cluster_name: str) -> str:
+    """Describe calls have no resource-level permissions; scaling is limited to the groups this
+    cluster owns (by ASG ARN and by the ownership tag EKS puts on managed node groups)."""
+    return iam.document(
+        [
+            iam.statement(
+                "DescribeScalingState",
+                [
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeLaunchConfigurations",
+                    "autoscaling:DescribeScalingActivities",
+                    "autoscaling:DescribeTags",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplateVersions",
+                    "ec2:GetInstanceTypesFromInstanceRequirements",
+                ],
+                "*",
+            ),
+            iam.statement(
+                "DescribeOwnNodegroups",
+                ["eks:DescribeNodegroup"],
+                f"arn:aws:eks:{region}:{account_id}:nodegroup/{cluster_name}/*/*",
+            ),
+            iam.statement(
+                "ScaleOwnGroups",
+                ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+                f"arn:aws:autoscaling:{region}:{account_id}:autoScalingGroup:*:autoScalingGroupName/*",
+                conditions={
+                    "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
+                },
+            ),
+        ]
+    )
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    """The add-ons GPU scheduling needs: scale-from-zero, GPU discovery and resource metrics."""
+
+    autoscaler_role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None):
+        raise_if_any(f"ClusterAddonsArgs for {name!r}", args.problems())
+        super().__init__("mlops:cluster_addons:ClusterAddons", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        region = aws.get_region(opts=invoke).region
+        account_id = aws.get_caller_identity(opts=invoke).account_id
+
+        role = PodIdentityRole(
+            f"{name}-autoscaler",
+            PodIdentityRoleArgs(
+                cluster_name=args.cluster_name,
+                namespace="kube-system",
+                service_account=AUTOSCALER_SERVICE_ACCOUNT,
+                tags=args.tags,
+                policy=pulumi.Output.from_input(args.cluster_name).apply(
+                    lambda cluster: autoscaler_policy(
+                        region=region, account_id=account_id, cluster_name=cluster
+                    )
+                ),
+            ),
+            opts=child,
+        )
+        helm.release(
+            f"{name}-cluster-autoscaler",
+            "cluster-autoscaler",
+            namespace="kube-system",
+            values={
+                "autoDiscovery": {"clusterName": args.cluster_name},
+                "awsRegion": region,
+                "cloudProvider": "aws",
+                "image": {"tag": pins.CLUSTER_AUTOSCALER_IMAGE_TAGS[args.kubernetes_version]},
+                "rbac": {"serviceAccount": {"create": True, "name": AUTOSCALER_SERVICE_ACCOUNT}},
+                "extraArgs": {
+                    "balance-similar-node-groups": True,
+                    "skip-nodes-with-system-pods": False,
+                    "expander": "least-waste",
+                    "scale-down-unneeded-time": "10m",
+                },
+                "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
+                "priorityClassName": "system-cluster-critical",
+                "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+        )
+        helm.release(
+            f"{name}-nvidia-device-plugin",
+            "nvidia-device-plugin",
+            namespace="kube-system",
+            values={
+                # Only GPU nodes whose AMI lacks a built-in plugin (Bottlerocket ships one).
+                "nodeSelector": {kube.DEVICE_PLUGIN_LABEL: "daemonset"},
+                "tolerations": [kube.GPU_TOLERATION, {"key": "CriticalAddonsOnly", "operator": "Exists"}],
+                "priorityClassName": "system-node-critical",
+            },
+            opts=child,
+        )
+        replicas = 2 if args.high_availability else 1
+        helm.release(
+            f"{name}-metrics-server",
+            "metrics-server",
+            namespace="kube-system",
+            values={
+                "replicas": replicas,
+                "podDisruptionBudget": {"enabled": args.high_availability, "minAvailable": 1},
+                "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
+                "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
+            },
+            opts=child,
+        )
+        self.autoscaler_role_arn = role.arn
+        self.register_outputs({"autoscalerRoleArn": self.autoscaler_role_arn})

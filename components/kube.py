@@ -1,0 +1,107 @@
+"""Kubernetes conventions shared by every component: labels, kubeconfig, pod hardening."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+PART_OF = "mlops-platform"
+LABEL_DOMAIN = "mlops-platform.io"
+SYSTEM_NODE_SELECTOR = {f"{LABEL_DOMAIN}/node-role": "system"}
+"""Platform add-ons run on the on-demand system node group, never on GPU nodes."""
+
+GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_TOLERATION = {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
+GPU_POOL_LABEL = f"{LABEL_DOMAIN}/gpu-pool"
+DEVICE_PLUGIN_LABEL = f"{LABEL_DOMAIN}/nvidia-device-plugin"
+"""``daemonset`` on AMIs that need the NVIDIA device plugin DaemonSet; Bottlerocket ships its own."""
+
+
+def labels(
+    name: str, component: str, *, instance: str | None = None, version: str | None = None
+) -> dict[str, str]:
+    """The recommended ``app.kubernetes.io/*`` labels."""
+    result = {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": instance or name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+    if version:
+        result["app.kubernetes.io/version"] = version
+    return result
+
+
+def selector_labels(all_labels: Mapping[str, str]) -> dict[str, str]:
+    """The immutable subset used in Deployment selectors (version and component may change)."""
+    keys = ("app.kubernetes.io/name", "app.kubernetes.io/instance")
+    return {k: all_labels[k] for k in keys if k in all_labels}
+
+
+def exec_kubeconfig(*, cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
+    """A kubeconfig that fetches a token at use time with ``aws eks get-token``.
+
+    It embeds no token, so its text is the same on every run; a changing kubeconfig would make
+    Pulumi replace the Kubernetes provider and, with it, every Kubernetes object.
+    """
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster_name,
+                "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority},
+            }
+        ],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+        "users": [
+            {
+                "name": cluster_name,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": [
+                            "--region",
+                            region,
+                            "eks",
+                            "get-token",
+                            "--cluster-name",
+                            cluster_name,
+                            "--output",
+                            "json",
+                        ],
+                        "interactiveMode": "Never",
+                    }
+                },
+            }
+        ],
+    }
+    return json.dumps(config, sort_keys=True, indent=2)
+
+
+def restricted_pod_security(run_as_user: int = 65532) -> dict[str, Any]:
+    """Pod-level security context meeting the Kubernetes "restricted" Pod Security Standard."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": run_as_user,
+        "runAsGroup": run_as_user,
+        "fsGroup": run_as_user,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_container_security(*, read_only_root: bool = True) -> dict[str, Any]:
+    """Container-level security context: no privilege escalation, every capability dropped."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": read_only_root,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }

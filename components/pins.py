@@ -1,0 +1,82 @@
+"""Every version pin of the platform, in one place.
+
+Kubernetes, EKS managed add-ons, Helm charts and container images are pinned here and nowhere else.
+Python dependency ranges live in ``pyproject.toml``. To upgrade, change a pin here, run
+``blueprint diff <stack> --base HEAD`` to see what it changes, and check the add-on versions against
+``aws eks describe-addon-versions --kubernetes-version <version> --addon-name <name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KUBERNETES_VERSION = "1.35"
+"""The EKS control-plane version new clusters get unless the stack config overrides it."""
+
+SUPPORTED_KUBERNETES_VERSIONS = ("1.33", "1.34", "1.35")
+"""Versions this blueprint is tested against and EKS still supports; the policy pack enforces it."""
+
+EKS_ADDON_VERSIONS: dict[str, dict[str, str]] = {
+    # Add-on builds per Kubernetes minor (EKS user guide "latest version" tables; checked 2026-11).
+    "1.33": {
+        "vpc-cni": "v1.20.4-eksbuild.2",
+        "coredns": "v1.13.2-eksbuild.4",
+        "kube-proxy": "v1.33.10-eksbuild.2",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
+        "aws-ebs-csi-driver": "v1.53.0-eksbuild.1",
+    },
+    "1.34": {
+        "vpc-cni": "v1.20.4-eksbuild.2",
+        "coredns": "v1.13.2-eksbuild.4",
+        "kube-proxy": "v1.34.6-eksbuild.2",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
+        "aws-ebs-csi-driver": "v1.53.0-eksbuild.1",
+    },
+    "1.35": {
+        "vpc-cni": "v1.20.4-eksbuild.2",
+        "coredns": "v1.13.2-eksbuild.4",
+        "kube-proxy": "v1.35.3-eksbuild.2",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.1",
+        "aws-ebs-csi-driver": "v1.53.0-eksbuild.1",
+    },
+}
+
+CLUSTER_AUTOSCALER_IMAGE_TAGS = {"1.33": "v1.33.2", "1.34": "v1.34.1", "1.35": "v1.35.0"}
+"""cluster-autoscaler must match the control-plane minor version."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A Helm chart pinned to one version in one repository."""
+
+    name: str
+    version: str
+    repository: str
+
+
+CHARTS = {
+    "cluster-autoscaler": Chart("cluster-autoscaler", "9.54.0", "https://kubernetes.github.io/autoscaler"),
+    "nvidia-device-plugin": Chart(
+        "nvidia-device-plugin", "0.18.0", "https://nvidia.github.io/k8s-device-plugin"
+    ),
+    "metrics-server": Chart("metrics-server", "3.13.0", "https://kubernetes-sigs.github.io/metrics-server"),
+    "aws-load-balancer-controller": Chart(
+        "aws-load-balancer-controller", "1.15.0", "https://aws.github.io/eks-charts"
+    ),
+    "external-secrets": Chart("external-secrets", "1.1.0", "https://charts.external-secrets.io"),
+    "kube-prometheus-stack": Chart(
+        "kube-prometheus-stack", "80.4.1", "https://prometheus-community.github.io/helm-charts"
+    ),
+    "dcgm-exporter": Chart("dcgm-exporter", "4.6.0", "https://nvidia.github.io/dcgm-exporter/helm-charts"),
+    "aws-for-fluent-bit": Chart("aws-for-fluent-bit", "0.1.35", "https://aws.github.io/eks-charts"),
+    "opentelemetry-collector": Chart(
+        "opentelemetry-collector", "0.140.0", "https://open-telemetry.github.io/opentelemetry-helm-charts"
+    ),
+}
+
+MLFLOW_VERSION = "3.16.0"
+"""MLflow server version. The upstream image lacks the PostgreSQL driver, so the platform builds
+``infra/images/mlflow`` (FROM ghcr.io/mlflow/mlflow:v<MLFLOW_VERSION>) into its own registry."""
+
+POSTGRES_ENGINE_VERSION = "17.6"
+"""RDS PostgreSQL engine version for the MLflow backend store."""

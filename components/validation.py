@@ -1,0 +1,137 @@
+"""Argument validation shared by every component: collect every problem, raise once.
+
+A problem names its field as a snake_case path (``versions[1].weight``) and may refer to other
+fields as ``<field_name>``. Rendering turns both into the caller's vocabulary: Python argument names
+for library users, camelCase stack-config keys for the platform program.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pulumi
+
+_FIELD_REF = re.compile(r"<([a-z_][a-z0-9_]*)>")
+_SEGMENT = re.compile(r"[a-z0-9_]+")
+
+
+def to_camel(snake: str) -> str:
+    """``max_size`` -> ``maxSize``; leaves index brackets and dots alone."""
+
+    def one(match: re.Match[str]) -> str:
+        head, *rest = match.group(0).split("_")
+        return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+    return _SEGMENT.sub(one, snake)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad field: where it is and what to do about it."""
+
+    field: str
+    message: str
+
+    def render(self, naming: Callable[[str], str] = lambda s: s, prefix: str = "") -> str:
+        message = _FIELD_REF.sub(lambda m: naming(m.group(1)), self.message)
+        path = naming(self.field) if self.field else ""
+        joined = f"{prefix}.{path}" if prefix and path else (prefix or path)
+        return f"{joined}: {message}"
+
+    def nested(self, parent: str) -> Problem:
+        """The same problem seen from the enclosing object (``parent`` may carry an index)."""
+        field = f"{parent}.{self.field}" if self.field else parent
+        return Problem(field, self.message)
+
+
+class InvalidArgs(ValueError):
+    """Raised by a component whose arguments are wrong; lists every problem at once."""
+
+    def __init__(self, what: str, problems: Iterable[Problem]):
+        self.what = what
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p.render()}" for p in self.problems)
+        super().__init__(f"invalid {what}: {len(self.problems)} problem(s)\n{lines}")
+
+
+def is_known(value: object) -> bool:
+    """Checks only apply to plain values; an Output is resolved later by the engine."""
+    return not isinstance(value, pulumi.Output)
+
+
+def raise_if_any(what: str, problems: list[Problem]) -> None:
+    if problems:
+        raise InvalidArgs(what, problems)
+
+
+DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def dns_label_problem(field: str, value: str, max_length: int = 63) -> Problem | None:
+    """Kubernetes object and namespace names: lowercase alphanumerics and '-', at most 63 characters."""
+    if len(value) > max_length or not DNS_1123_LABEL.match(value):
+        return Problem(
+            field,
+            f"must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending "
+            f"with an alphanumeric, at most {max_length} characters (got {value!r})",
+        )
+    return None
+
+
+def size_problems(
+    min_size: int, desired_size: int | None, max_size: int, *, allow_zero_max: bool = False
+) -> list[Problem]:
+    """min <= desired <= max, all non-negative: shared by node pools and replica ranges."""
+    problems = []
+    if min_size < 0:
+        problems.append(Problem("min_size", f"must be >= 0 (got {min_size})"))
+    if max_size < (0 if allow_zero_max else 1):
+        problems.append(Problem("max_size", f"must be >= {0 if allow_zero_max else 1} (got {max_size})"))
+    if max_size < min_size:
+        problems.append(Problem("max_size", f"must be >= <min_size> (got {max_size} < {min_size})"))
+    if desired_size is not None and not (min_size <= desired_size <= max_size):
+        problems.append(
+            Problem(
+                "desired_size",
+                f"must be between <min_size> and <max_size> (got {desired_size}, "
+                f"range {min_size}..{max_size})",
+            )
+        )
+    return problems
+
+
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+"""The values CloudWatch Logs accepts for ``retentionInDays``."""
+
+
+def retention_problems(field: str, days: int) -> list[Problem]:
+    if days in LOG_RETENTION_DAYS:
+        return []
+    return [
+        Problem(field, f"must be a CloudWatch Logs retention period such as 7, 30, 90 or 365 (got {days})")
+    ]

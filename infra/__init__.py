@@ -1,0 +1,1 @@
+"""The platform program (composition from stack config) and its offline tooling (the ``blueprint`` CLI)."""

@@ -1,0 +1,91 @@
+"""``blueprint``: offline preview, synthesis, policy checks, cost and PR diffs, and AWS operations.
+
+Exit codes: 0 success; 1 a check failed (policy violation, drift, cost threshold, program error);
+2 bad input (unknown stack, missing file, bad config or arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from infra.offline import preview
+from infra.offline.runner import SynthError, synthesize
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed without a traceback, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors exit 2, like ours
+        self.print_usage(sys.stderr)
+        print(f"blueprint: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output in (None, "-"):
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    result = synthesize(args.stack)
+    sys.stdout.write(preview.render(result.graph))
+    for severity, message in result.diagnostics:
+        print(f"{severity}: {message}", file=sys.stderr)
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    result = synthesize(args.stack)
+    _write(result.graph.to_json(), args.output)
+    if args.output not in (None, "-"):
+        print(
+            f"wrote {len(result.graph.resources)} resources of stack {args.stack} to {args.output}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="blueprint", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    p = commands.add_parser("preview", help="print the resource tree of a stack, offline")
+    p.add_argument("stack", help="stack name: a stacks/Pulumi.<stack>.yaml file")
+    p.set_defaults(func=cmd_preview)
+
+    p = commands.add_parser(
+        "synth", help="write the resource graph of a stack as JSON (docs/synth-format.md)"
+    )
+    p.add_argument("stack", help="stack name: a stacks/Pulumi.<stack>.yaml file")
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_synth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SynthError as exc:
+        print(f"blueprint {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except UsageError as exc:
+        print(f"blueprint {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

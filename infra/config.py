@@ -1,0 +1,603 @@
+"""Typed, validated stack configuration.
+
+Stack files (``stacks/Pulumi.<stack>.yaml``) set top-level keys in the ``mlops-platform`` namespace.
+This module turns them into component arguments, or reports every problem at once, each naming its
+key path, the bad value and the fix::
+
+    mlops-platform:gpuNodePools[1].maxSize: must be >= minSize (got 0 < 2)
+
+Defaults depend on the environment (``ENVIRONMENT_DEFAULTS``); a stack file only says what differs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import Any, Literal, Union, get_args, get_origin
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from components import pins
+from components.cluster import EksClusterArgs, SystemNodesArgs
+from components.environment import Environment
+from components.gpu_node_pool import CapacityType, GpuAmiType, GpuNodePoolArgs
+from components.network import ExistingNetwork, InterfaceEndpoint, NatGateways, NetworkArgs
+from components.tagging import platform_tags
+from components.validation import Problem
+from components.validation import to_camel as path_to_camel
+
+NAMESPACE = "mlops-platform"
+AWS_KEYS = {"aws:region", "aws:profile", "aws:allowedAccountIds"}
+"""Provider keys a stack may set; any other ``aws:`` key is a typo."""
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+
+
+class ConfigError(pulumi.RunError):
+    """Bad stack configuration. ``pulumi up`` prints a RunError without a traceback."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__(
+            f"invalid stack configuration ({len(self.problems)} problem(s)):\n"
+            + "\n".join(f"  {p}" for p in self.problems)
+        )
+
+
+class _Problems(ValueError):
+    """Semantic problems found by a section; carried through pydantic to the formatter."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(p.render() for p in self.problems))
+
+
+class _Section(BaseModel):
+    """A config object: camelCase keys, unknown keys rejected, semantic checks after structure.
+
+    Semantic checks (``semantic_problems``) run even when some fields are structurally wrong, on the
+    fields that are right, so one run reports every problem.
+    """
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True)
+
+    def semantic_problems(self) -> list[Problem]:
+        return []
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_semantics(cls, data: Any, handler: Any) -> Any:
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            problems = cls._partial_problems(data, exc)
+            if not problems:
+                raise
+            errors: list[Any] = [
+                {k: e[k] for k in ("type", "loc", "input", "ctx") if k in e} for e in exc.errors()
+            ]
+            errors.append(
+                {"type": "value_error", "loc": (), "input": data, "ctx": {"error": _Problems(problems)}}
+            )
+            raise ValidationError.from_exception_data(cls.__name__, errors) from None
+        problems = model.semantic_problems()
+        if problems:
+            raise _Problems(problems)
+        return model
+
+    @classmethod
+    def _partial_problems(cls, data: Any, exc: ValidationError) -> list[Problem]:
+        """Semantic problems of the fields that are structurally fine; wrong ones get a neutral
+        placeholder, and any problem that mentions a wrong field is dropped (its own error stands)."""
+        if not isinstance(data, dict):
+            return []
+        bad = {e["loc"][0] for e in exc.errors() if e["loc"]}
+        values = {}
+        for name, info in cls.model_fields.items():
+            key = info.alias or name
+            if key in data and key not in bad:
+                try:
+                    values[name] = TypeAdapter(info.annotation).validate_python(data[key])
+                    continue
+                except ValidationError:
+                    pass
+            bad.add(key)
+            values[name] = (
+                info.get_default(call_default_factory=True)
+                if not info.is_required()
+                else _placeholder(info.annotation)
+            )
+        try:
+            problems = cls.model_construct(**values).semantic_problems()
+        except (AttributeError, TypeError, KeyError, ValueError, IndexError):
+            return []
+        return [p for p in problems if not (_mentioned(p) & bad)]
+
+
+def _placeholder(annotation: Any) -> Any:
+    """A harmless stand-in of the right type for a field that failed validation."""
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return next(iter(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return None
+    return {int: 0, str: "", bool: False, float: 0.0}.get(
+        annotation, [] if get_origin(annotation) is list else None
+    )
+
+
+def _mentioned(problem: Problem) -> set[str]:
+    """camelCase top-level names a problem is about: its field and any ``<field>`` in its message."""
+    names = {problem.field, *re.findall(r"<([a-z_][a-z0-9_]*)>", problem.message)}
+    return {path_to_camel(n).split(".")[0].split("[")[0] for n in names}
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+
+class FlowLogsConfig(_Section):
+    enabled: bool = Field(description="Send VPC flow logs to an encrypted CloudWatch log group.")
+    retention_days: int = Field(description="Retention of the flow-log group in days.")
+
+
+class ExistingNetworkConfig(_Section):
+    vpc_id: str = Field(description="ID of an existing VPC (bring your own network).")
+    private_subnet_ids: list[str] = Field(description="Its private subnets, at least two AZs.")
+    public_subnet_ids: list[str] = Field(default_factory=list, description="Its public subnets.")
+
+
+class NetworkConfig(_Section):
+    az_count: int = Field(description="Availability zones to spread over (2-6).")
+    cidr: str = Field(description="VPC CIDR, /16 to /20.")
+    nat_gateways: NatGateways = Field(description="`single` or `perAz`.")
+    interface_endpoints: list[InterfaceEndpoint] = Field(
+        description="Interface endpoints: any of ecr.api, ecr.dkr, sts, logs."
+    )
+    flow_logs: FlowLogsConfig = Field(description="VPC flow logs.")
+    existing: ExistingNetworkConfig | None = Field(
+        default=None, description="Use this VPC instead of creating one."
+    )
+
+    def to_args(self, environment: Environment, tags: Mapping[str, str]) -> NetworkArgs:
+        existing = None
+        if self.existing is not None:
+            existing = ExistingNetwork(
+                vpc_id=self.existing.vpc_id,
+                private_subnet_ids=list(self.existing.private_subnet_ids),
+                public_subnet_ids=list(self.existing.public_subnet_ids),
+            )
+        return NetworkArgs(
+            environment=environment,
+            tags=tags,
+            az_count=self.az_count,
+            cidr_block=self.cidr,
+            nat_gateways=self.nat_gateways,
+            interface_endpoints=list(self.interface_endpoints),
+            flow_logs=self.flow_logs.enabled,
+            flow_logs_retention_days=self.flow_logs.retention_days,
+            existing=existing,
+        )
+
+    def semantic_problems(self) -> list[Problem]:
+        problems = self.to_args(Environment.DEV, _PLACEHOLDER_TAGS).problems()
+        renames = {"cidr_block": "cidr", "flow_logs_retention_days": "flow_logs.retention_days"}
+        return [
+            Problem(_rename(p.field, renames), p.message) for p in problems if not p.field.startswith("tags")
+        ]
+
+
+class EndpointConfig(_Section):
+    public_access: bool = Field(
+        description="Expose the API endpoint publicly, restricted to `publicAccessCidrs`."
+    )
+    public_access_cidrs: list[str] = Field(
+        default_factory=list, description="CIDRs allowed to reach a public endpoint."
+    )
+
+
+class ClusterConfig(_Section):
+    kubernetes_version: str = Field(description="EKS Kubernetes minor version.")
+    admin_principal_arns: list[str] = Field(
+        description="IAM roles/users given cluster-admin through access entries; include the identity that runs `pulumi up`."
+    )
+    endpoint: EndpointConfig = Field(description="API endpoint access.")
+    control_plane_log_retention_days: int = Field(
+        description="Retention of the control-plane log group in days."
+    )
+
+    def semantic_problems(self) -> list[Problem]:
+        problems = self.to_args(
+            Environment.DEV, _PLACEHOLDER_TAGS, "placeholder", SystemNodesArgs()
+        ).problems()
+        renames = {
+            "endpoint_public_access": "endpoint.public_access",
+            "public_access_cidrs": "endpoint.public_access_cidrs",
+        }
+        problems = [
+            Problem(_rename(p.field, renames), p.message)
+            for p in problems
+            if not p.field.startswith(("tags", "system_nodes"))
+        ]
+        if not self.admin_principal_arns:
+            problems.append(
+                Problem(
+                    "admin_principal_arns",
+                    "must list at least one IAM role, including the one that runs pulumi up",
+                )
+            )
+        return problems
+
+    def to_args(
+        self,
+        environment: Environment,
+        tags: Mapping[str, str],
+        cluster_name: str,
+        system_nodes: SystemNodesArgs,
+    ) -> EksClusterArgs:
+        return EksClusterArgs(
+            environment=environment,
+            tags=tags,
+            subnet_ids=[],
+            cluster_name=cluster_name,
+            kubernetes_version=self.kubernetes_version,
+            admin_principal_arns=list(self.admin_principal_arns),
+            endpoint_public_access=self.endpoint.public_access,
+            public_access_cidrs=list(self.endpoint.public_access_cidrs),
+            system_nodes=system_nodes,
+            control_plane_log_retention_days=self.control_plane_log_retention_days,
+        )
+
+
+class SystemNodesConfig(_Section):
+    instance_types: list[str] = Field(description="Instance types of the system node group.")
+    min_size: int = Field(description="Minimum nodes.")
+    desired_size: int = Field(description="Nodes at creation.")
+    max_size: int = Field(description="Maximum nodes.")
+    disk_size_gib: int = Field(description="Root volume size in GiB.")
+
+    def to_args(self) -> SystemNodesArgs:
+        return SystemNodesArgs(
+            instance_types=list(self.instance_types),
+            min_size=self.min_size,
+            desired_size=self.desired_size,
+            max_size=self.max_size,
+            disk_size_gib=self.disk_size_gib,
+        )
+
+    def semantic_problems(self) -> list[Problem]:
+        return self.to_args().problems()
+
+
+class GpuNodePoolConfig(_Section):
+    name: str = Field(description="Pool name: node label value and the name models use to pick the pool.")
+    instance_types: list[str] = Field(description="GPU instance types, same GPU count each.")
+    capacity_type: CapacityType = Field(default=CapacityType.ON_DEMAND, description="`ON_DEMAND` or `SPOT`.")
+    ami_type: GpuAmiType = Field(
+        default=GpuAmiType.AL2023_NVIDIA,
+        description="`AL2023_x86_64_NVIDIA` or `BOTTLEROCKET_x86_64_NVIDIA`.",
+    )
+    min_size: int = Field(default=0, description="Nodes kept when idle (0 scales to zero).")
+    desired_size: int | None = Field(default=None, description="Nodes at creation. Default: minSize.")
+    max_size: int = Field(description="Upper bound for the cluster-autoscaler.")
+    disk_size_gib: int = Field(default=100, description="Container volume size in GiB.")
+
+    def to_args(self, tags: Mapping[str, str]) -> GpuNodePoolArgs:
+        return GpuNodePoolArgs(
+            cluster_name="",
+            node_role_arn="",
+            subnet_ids=[],
+            ebs_kms_key_arn="",
+            tags=tags,
+            pool_name=self.name,
+            instance_types=list(self.instance_types),
+            capacity_type=self.capacity_type,
+            ami_type=self.ami_type,
+            min_size=self.min_size,
+            desired_size=self.desired_size,
+            max_size=self.max_size,
+            disk_size_gib=self.disk_size_gib,
+        )
+
+    def semantic_problems(self) -> list[Problem]:
+        problems = self.to_args(_PLACEHOLDER_TAGS).problems()
+        return [Problem(_rename(p.field, {"pool_name": "name"}), p.message) for p in problems]
+
+
+def _rename(field: str, renames: Mapping[str, str]) -> str:
+    head, sep, rest = field.partition("[")
+    return renames.get(head, head) + sep + rest
+
+
+_PLACEHOLDER_TAGS = platform_tags(environment="dev", project="p", owner="o", cost_center="c")
+"""Sections validate their own fields; tags are checked at the root, once."""
+
+
+# --- the whole stack ----------------------------------------------------------------------------
+
+ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dev": {
+        "network": {
+            "azCount": 2,
+            "cidr": "10.0.0.0/16",
+            "natGateways": "single",
+            "interfaceEndpoints": [],
+            "flowLogs": {"enabled": False, "retentionDays": 7},
+        },
+        "cluster": {
+            "kubernetesVersion": pins.KUBERNETES_VERSION,
+            "endpoint": {"publicAccess": True},
+            "controlPlaneLogRetentionDays": 30,
+        },
+        "systemNodes": {
+            "instanceTypes": ["t3.large"],
+            "minSize": 2,
+            "desiredSize": 2,
+            "maxSize": 3,
+            "diskSizeGib": 50,
+        },
+        "gpuNodePools": [],
+    },
+    "stage": {
+        "network": {
+            "azCount": 2,
+            "cidr": "10.0.0.0/16",
+            "natGateways": "perAz",
+            "interfaceEndpoints": ["ecr.api", "ecr.dkr", "sts", "logs"],
+            "flowLogs": {"enabled": True, "retentionDays": 30},
+        },
+        "cluster": {
+            "kubernetesVersion": pins.KUBERNETES_VERSION,
+            "endpoint": {"publicAccess": False},
+            "controlPlaneLogRetentionDays": 90,
+        },
+        "systemNodes": {
+            "instanceTypes": ["m6i.large"],
+            "minSize": 2,
+            "desiredSize": 2,
+            "maxSize": 4,
+            "diskSizeGib": 50,
+        },
+        "gpuNodePools": [],
+    },
+    "prod": {
+        "network": {
+            "azCount": 3,
+            "cidr": "10.0.0.0/16",
+            "natGateways": "perAz",
+            "interfaceEndpoints": ["ecr.api", "ecr.dkr", "sts", "logs"],
+            "flowLogs": {"enabled": True, "retentionDays": 365},
+        },
+        "cluster": {
+            "kubernetesVersion": pins.KUBERNETES_VERSION,
+            "endpoint": {"publicAccess": False},
+            "controlPlaneLogRetentionDays": 365,
+        },
+        "systemNodes": {
+            "instanceTypes": ["m6i.xlarge"],
+            "minSize": 3,
+            "desiredSize": 3,
+            "maxSize": 6,
+            "diskSizeGib": 50,
+        },
+        "gpuNodePools": [],
+    },
+}
+"""What a stack gets for every key it does not set, by environment."""
+
+
+class StackConfig(_Section):
+    """Every top-level key of the ``mlops-platform`` namespace."""
+
+    environment: Environment = Field(description="`dev`, `stage` or `prod`; selects the defaults below.")
+    owner: str = Field(min_length=1, description="Team that owns the stack (the `owner` tag).")
+    cost_center: str = Field(
+        min_length=1, description="Cost center billed for the stack (the `cost-center` tag)."
+    )
+    network: NetworkConfig = Field(description="VPC layout.")
+    cluster: ClusterConfig = Field(description="EKS control plane.")
+    system_nodes: SystemNodesConfig = Field(description="The on-demand node group for platform add-ons.")
+    gpu_node_pools: list[GpuNodePoolConfig] = Field(description="GPU node groups.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        defaults = ENVIRONMENT_DEFAULTS.get(str(data.get("environment")))
+        if defaults is None:
+            return data
+        return _merge(copy.deepcopy(defaults), data)
+
+    def semantic_problems(self) -> list[Problem]:
+        problems = []
+        names = [pool.name for pool in self.gpu_node_pools]
+        for i, pool_name in enumerate(names):
+            if names.index(pool_name) != i:
+                problems.append(
+                    Problem(
+                        f"gpu_node_pools[{i}].name",
+                        f"duplicate pool name {pool_name!r}; names must be unique",
+                    )
+                )
+        return problems
+
+
+def _merge(base: Any, override: Any) -> Any:
+    """Stack values over environment defaults: mappings merge key by key, lists replace."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+class PlatformConfig:
+    """The validated configuration of one stack, plus what the program derives from it."""
+
+    def __init__(self, stack_config: StackConfig, *, project: str, stack: str, region: str):
+        self.values = stack_config
+        self.project = project
+        self.stack = stack
+        self.region = region
+        self.environment = stack_config.environment
+        self.tags = platform_tags(
+            environment=self.environment.value,
+            project=project,
+            owner=stack_config.owner,
+            cost_center=stack_config.cost_center,
+        )
+        self.cluster_name = f"{project}-{stack}"
+        self.aws_profile: str | None = None
+        self.allowed_account_ids: list[str] | None = None
+
+    def network_args(self) -> NetworkArgs:
+        return self.values.network.to_args(self.environment, self.tags)
+
+    def cluster_args(self) -> EksClusterArgs:
+        return self.values.cluster.to_args(
+            self.environment, self.tags, self.cluster_name, self.values.system_nodes.to_args()
+        )
+
+    def gpu_pool_args(self) -> list[GpuNodePoolArgs]:
+        return [pool.to_args(self.tags) for pool in self.values.gpu_node_pools]
+
+
+# --- loading and error reporting ----------------------------------------------------------------
+
+
+def parse(raw: Mapping[str, Any], *, project: str, stack: str) -> PlatformConfig:
+    """Validate a stack's config given as ``{"mlops-platform:key": value, "aws:region": ...}``."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    fields = {info.alias or name for name, info in StackConfig.model_fields.items()}
+    for key, value in raw.items():
+        namespace, _, name = key.partition(":")
+        if namespace == NAMESPACE:
+            if name not in fields:
+                problems.append(f"{key}: unknown key; valid keys: {', '.join(sorted(fields))}")
+            else:
+                values[name] = value
+        elif namespace == "aws" and key not in AWS_KEYS:
+            problems.append(f"{key}: unknown key; valid aws keys: {', '.join(sorted(AWS_KEYS))}")
+    region = raw.get("aws:region")
+    if not region:
+        problems.append("aws:region: required; set it with `pulumi config set aws:region us-east-1`")
+    elif not isinstance(region, str) or not REGION_PATTERN.match(region):
+        problems.append(f"aws:region: must be an AWS region such as us-east-1 (got {region!r})")
+    parsed = None
+    try:
+        parsed = StackConfig.model_validate(values)
+    except ValidationError as exc:
+        problems += format_errors(exc)
+    allowed = raw.get("aws:allowedAccountIds")
+    if allowed is not None and not (
+        isinstance(allowed, list) and all(re.match(r"^\d{12}$", str(a)) for a in allowed)
+    ):
+        problems.append(f"aws:allowedAccountIds: must be a list of 12-digit account IDs (got {allowed!r})")
+    if problems or parsed is None:
+        raise ConfigError(problems)
+    result = PlatformConfig(parsed, project=project, stack=stack, region=str(region))
+    result.aws_profile = raw.get("aws:profile")
+    result.allowed_account_ids = [str(a) for a in allowed] if allowed else None
+    return result
+
+
+def load() -> PlatformConfig:
+    """Read the running program's config (``pulumi up`` and offline synthesis alike)."""
+    from pulumi.runtime.config import CONFIG
+
+    raw: dict[str, Any] = {}
+    for key, value in CONFIG.get().items():
+        raw[key] = _decode(value)
+    return parse(raw, project=pulumi.get_project(), stack=pulumi.get_stack())
+
+
+def _decode(value: Any) -> Any:
+    """Config arrives as strings; structured values are JSON text."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def format_errors(exc: ValidationError) -> list[str]:
+    messages = []
+    for error in exc.errors():
+        loc = error["loc"]
+        path = _path(loc)
+        ctx = error.get("ctx") or {}
+        inner = ctx.get("error")
+        if isinstance(inner, _Problems):
+            messages += [p.render(path_to_camel, prefix=path) for p in inner.problems]
+            continue
+        messages.append(f"{path}: {_message(error, loc)}")
+    return messages
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    text = NAMESPACE
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += (":" if i == 0 else ".") + str(part)
+    return text
+
+
+def _message(error: Any, loc: tuple[Any, ...]) -> str:
+    kind, value = error["type"], error.get("input")
+    got = f"(got {json.dumps(value) if not isinstance(value, Enum) else value.value})"
+    if kind == "missing":
+        return "required; set it in stacks/Pulumi.<stack>.yaml"
+    if kind == "extra_forbidden":
+        valid = _valid_keys(loc[:-1])
+        return f"unknown key; valid keys: {', '.join(valid)}" if valid else "unknown key"
+    if kind in ("enum", "literal_error"):
+        expected = (error.get("ctx") or {}).get("expected", "")
+        return f"must be one of {expected.replace(chr(39), '')} {got}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"must be an integer {got}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"must be true or false {got}"
+    if kind in ("string_type",):
+        return f"must be a string {got}"
+    if kind in ("list_type",):
+        return f"must be a list {got}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"must be a mapping of keys {got}"
+    if kind == "string_too_short":
+        return f"must not be empty {got}"
+    return f"{error['msg']} {got}"
+
+
+def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = StackConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+        if model is None:
+            return []
+    return sorted(f.alias or n for n, f in model.model_fields.items())
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (list, Union, Literal) or getattr(annotation, "__args__", None):
+        for arg in get_args(annotation):
+            found = _model_of(arg)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,160 @@
+"""A mock resource monitor that records every registration request as the engine would see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import empty_pb2
+from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.proto import resource_pb2
+
+from infra.offline.values import ResourceRef, Secret, from_proto, to_struct, unwrap
+
+
+@dataclass
+class Registration:
+    """One ``RegisterResource`` request, with the options the engine would act on."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    provider: str | None
+    depends_on: list[str]
+    protect: bool
+    retain_on_delete: bool
+    ignore_changes: list[str]
+    replace_on_changes: list[str]
+    delete_before_replace: bool
+    aliases: list[str]
+    inputs: dict[str, Any]
+    id: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class _Args(MockResourceArgs):
+    """MockResourceArgs that also carries the URN, so mocks can derive stable values from it."""
+
+    def __init__(self, urn: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.urn = urn
+
+
+class RecordingMonitor(MockMonitor):
+    """Answers synchronously (no nested event-loop pumping) and keeps every request in order."""
+
+    def __init__(self, mocks: Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self.reads: list[Registration] = []
+        self.root_urn: str | None = None
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            self.root_urn = urn
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        inputs = from_proto(request.object)
+        # A provider reference is "<urn>::<id>"; the graph names the provider by URN.
+        provider = request.provider.rsplit("::", 1)[0] if request.provider else None
+        reg = Registration(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            custom=bool(request.custom),
+            provider=provider,
+            depends_on=sorted(set(request.dependencies)),
+            protect=bool(request.protect) if request.HasField("protect") else False,
+            retain_on_delete=bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
+            ignore_changes=list(request.ignoreChanges),
+            replace_on_changes=list(request.replaceOnChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            aliases=sorted(a.urn for a in request.aliases if a.urn) + sorted(request.aliasURNs),
+            inputs=inputs,
+        )
+        self.registrations.append(reg)
+        if not request.custom:
+            # Component resources have no provider-side state; the engine answers with the URN alone.
+            self.resources[urn] = MockMonitor.ResourceRegistration(urn, "", {})
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        resource_id, state = self.mocks.new_resource(
+            _Args(
+                urn,
+                typ=request.type,
+                name=request.name,
+                inputs=unwrap(inputs),
+                provider=request.provider,
+                resource_id=request.importId,
+                custom=True,
+            )
+        )
+        state = _keep_markers(inputs, state)
+        reg.id, reg.outputs = resource_id, state
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, resource_id, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=to_struct(state))
+
+    def ReadResource(self, request: Any) -> Any:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        props = from_proto(request.properties)
+        resource_id, state = self.mocks.new_resource(
+            _Args(
+                urn,
+                typ=request.type,
+                name=request.name,
+                inputs=unwrap(props),
+                provider=request.provider,
+                resource_id=request.id,
+            )
+        )
+        reg = Registration(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            custom=True,
+            provider=None,
+            depends_on=[],
+            protect=False,
+            retain_on_delete=False,
+            ignore_changes=[],
+            replace_on_changes=[],
+            delete_before_replace=False,
+            aliases=[],
+            inputs=props,
+            id=resource_id,
+            outputs=state,
+        )
+        self.reads.append(reg)
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, resource_id, state)
+        return resource_pb2.ReadResourceResponse(urn=urn, properties=to_struct(state))
+
+    def Invoke(self, request: Any) -> Any:
+        args = unwrap(from_proto(request.args))
+        if request.tok == "pulumi:pulumi:getResource":
+            found = self.resources.get(args["urn"])
+            if found is None:
+                raise KeyError(f"unknown resource {args['urn']}")
+            ret = {"urn": found.urn, "id": found.id, "state": found.state}
+        else:
+            from pulumi.runtime.mocks import MockCallArgs
+
+            ret, _ = self.mocks.call(MockCallArgs(token=request.tok, args=args, provider=request.provider))
+        return resource_pb2.ResourceInvokeResponse(**{"return": to_struct(ret), "failures": None})
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if request.urn == self.root_urn:
+            self.stack_outputs = from_proto(request.outputs)
+        return empty_pb2.Empty()
+
+
+def _keep_markers(inputs: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """Mocks compute on plain values; an input echoed back keeps its secret or reference marker."""
+    result = dict(state)
+    for key, value in inputs.items():
+        if isinstance(value, (Secret, ResourceRef)) and key in result and unwrap(value) == result[key]:
+            result[key] = value
+    return result

@@ -1,0 +1,258 @@
+"""Run a Pulumi program offline, the way the Python language host runs it, and record its graph.
+
+The language host changes into the program directory (``main`` in Pulumi.yaml), passes the stack's
+config, and executes the directory with ``runpy.run_path('.', run_name='__main__')`` inside
+``pulumi.runtime.run_in_stack``. This does the same, with a recording mock monitor in place of the
+engine and ``preview=False`` so every output resolves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import runpy
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import empty_pb2
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.mocks import MockEngine, MockSettings
+
+from infra.offline.graph import Graph, Resource
+from infra.offline.mocks import OfflineMocks
+from infra.offline.monitor import RecordingMonitor, Registration
+from infra.offline.values import masked
+
+ORGANIZATION = "organization"
+
+
+class SynthError(Exception):
+    """The program could not be synthesized; ``exit_code`` is 2 for bad input, 1 otherwise."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    name: str
+    main_dir: Path
+    stack_config_dir: Path
+    declarations: dict[str, Any]
+
+    def stack_file(self, stack: str) -> Path:
+        return self.stack_config_dir / f"Pulumi.{stack}.yaml"
+
+    def stacks(self) -> list[str]:
+        return sorted(
+            p.name[len("Pulumi.") : -len(".yaml")] for p in self.stack_config_dir.glob("Pulumi.*.yaml")
+        )
+
+
+@dataclass
+class SynthResult:
+    graph: Graph
+    registrations: list[Registration]
+    """Raw requests, secrets still wrapped: tests use them to prove secrets never appear in clear."""
+    stack_outputs: dict[str, Any]
+    diagnostics: list[tuple[str, str]]
+
+
+def load_project(root: Path) -> Project:
+    path = root / "Pulumi.yaml"
+    if not path.exists():
+        raise SynthError(f"no Pulumi.yaml in {root}; run from the project root", 2)
+    doc = _read_yaml(path)
+    if not isinstance(doc, dict) or "name" not in doc:
+        raise SynthError(f"{path}: not a Pulumi project file (no 'name')", 2)
+    return Project(
+        root=root,
+        name=str(doc["name"]),
+        main_dir=(root / str(doc.get("main") or ".")).resolve(),
+        stack_config_dir=(root / str(doc.get("stackConfigDir") or ".")).resolve(),
+        declarations=dict(doc.get("config") or {}),
+    )
+
+
+def load_stack_config(project: Project, stack: str) -> dict[str, Any]:
+    """The stack's config as the CLI would pass it: stack values, then project defaults."""
+    path = project.stack_file(stack)
+    if not path.exists():
+        known = ", ".join(project.stacks()) or "none"
+        raise SynthError(f"unknown stack {stack!r}: {path} does not exist (known stacks: {known})", 2)
+    doc = _read_yaml(path) or {}
+    if not isinstance(doc, dict):
+        raise SynthError(f"{path}: expected a mapping with a 'config' key", 2)
+    config = dict(doc.get("config") or {})
+    for key, declaration in project.declarations.items():
+        full = key if ":" in key else f"{project.name}:{key}"
+        if full not in config and isinstance(declaration, dict) and "default" in declaration:
+            config[full] = declaration["default"]
+    return config
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SynthError(f"{path}: invalid YAML: {exc}", 2) from exc
+    except OSError as exc:
+        raise SynthError(f"{path}: {exc.strerror}", 2) from exc
+
+
+def _engine_value(value: Any) -> str:
+    """The CLI hands every config value to the program as a string; structured values as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+class _InlineLoop(asyncio.SelectorEventLoop):
+    """Runs monitor calls inline instead of on a thread pool.
+
+    The SDK sends each registration through ``run_in_executor``; with threads, their arrival order
+    at the monitor varies from run to run. Inline, the order is the program's, and the graph is
+    byte-identical across runs.
+    """
+
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:  # type: ignore[override]
+        future = self.create_future()
+        try:
+            future.set_result(func(*args))
+        except BaseException as exc:  # handed to the awaiting coroutine, as a thread pool would
+            future.set_exception(exc)
+        return future
+
+
+class _Diagnostics(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.levelname.lower(), record.getMessage()))
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def run_program(
+    program: Callable[[], Any],
+    *,
+    project: str,
+    stack: str,
+    config: Mapping[str, Any],
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    working_dir: Path | None = None,
+) -> SynthResult:
+    """Run ``program`` inside a root stack under the recording monitor and return what it registered."""
+    region = str(config.get("aws:region") or "us-east-1")
+    monitor = RecordingMonitor(OfflineMocks(region=region, stack_outputs=stack_outputs))
+    diagnostics = _Diagnostics()
+    logger = logging.getLogger(f"mlops.offline.{id(monitor)}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(diagnostics)
+    settings = MockSettings(
+        monitor=monitor,
+        monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),
+        engine=MockEngine(logger),
+        project=project,
+        stack=stack,
+        dry_run=False,
+        organization=ORGANIZATION,
+        callbacks=None,
+    )
+    runtime_settings.configure(settings)
+    runtime_settings.set_root_resource(None)  # type: ignore[arg-type]
+    secret_keys = [k for k, v in config.items() if isinstance(v, dict) and set(v) == {"secure"}]
+    pulumi.runtime.set_all_config(
+        {k: ("[secret]" if k in secret_keys else _engine_value(v)) for k, v in config.items()}, secret_keys
+    )
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    loop = _InlineLoop()
+    asyncio.set_event_loop(loop)
+    try:
+        with _working_directory(working_dir or Path.cwd()):
+            loop.run_until_complete(pulumi.runtime.run_in_stack(program))
+    except SynthError:
+        raise
+    except pulumi.RunError as exc:
+        raise SynthError(str(exc), getattr(exc, "exit_code", 2)) from exc
+    except ValueError as exc:
+        from components.validation import InvalidArgs
+
+        if isinstance(exc, InvalidArgs):
+            raise SynthError(str(exc), 2) from exc
+        raise
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+        logger.removeHandler(diagnostics)
+    graph = Graph(
+        project=project,
+        stack=stack,
+        resources=[_graph_resource(r) for r in monitor.registrations],
+        outputs=masked(monitor.stack_outputs),
+    )
+    return SynthResult(graph, monitor.registrations, monitor.stack_outputs, diagnostics.records)
+
+
+def _graph_resource(reg: Registration) -> Resource:
+    return Resource(
+        urn=reg.urn,
+        type=reg.type,
+        name=reg.name,
+        parent=reg.parent,
+        custom=reg.custom,
+        provider=reg.provider,
+        depends_on=reg.depends_on,
+        protect=reg.protect,
+        retain_on_delete=reg.retain_on_delete,
+        ignore_changes=reg.ignore_changes,
+        inputs=masked(reg.inputs),
+        replace_on_changes=reg.replace_on_changes,
+        delete_before_replace=reg.delete_before_replace,
+        aliases=reg.aliases,
+    )
+
+
+def synthesize(
+    stack: str,
+    project_dir: Path | None = None,
+    *,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    config_overrides: Mapping[str, Any] | None = None,
+) -> SynthResult:
+    """Synthesize one stack of the project at ``project_dir`` (default: the current directory)."""
+    project = load_project((project_dir or Path.cwd()).resolve())
+    config = load_stack_config(project, stack)
+    config.update(config_overrides or {})
+    if not (project.main_dir / "__main__.py").exists():
+        raise SynthError(f"{project.main_dir}/__main__.py not found (Pulumi.yaml main: points there)", 2)
+    return run_program(
+        lambda: runpy.run_path(".", run_name="__main__"),
+        project=project.name,
+        stack=stack,
+        config=config,
+        stack_outputs=stack_outputs,
+        working_dir=project.main_dir,
+    )
