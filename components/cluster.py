@@ -132,6 +132,7 @@ class EksCluster(pulumi.ComponentResource):
     cluster_name: pulumi.Output[str]
     """Name of the cluster."""
     cluster_arn: pulumi.Output[str]
+    """ARN of the cluster."""
     endpoint: pulumi.Output[str]
     """API server endpoint."""
     kubeconfig: pulumi.Output[str]
@@ -147,9 +148,11 @@ class EksCluster(pulumi.ComponentResource):
     provider: k8s.Provider
     """Kubernetes provider for this cluster; pass it to components that render Kubernetes objects."""
     kubernetes_version: str
+    """Kubernetes minor version of the control plane."""
     storage_class_name: str = "encrypted-gp3"
     """The default StorageClass: gp3, encrypted with ``ebs_kms_key_arn``."""
     system_node_group: aws.eks.NodeGroup
+    """The on-demand node group for platform add-ons."""
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         raise_if_any(f"EksClusterArgs for {name!r}", args.problems())

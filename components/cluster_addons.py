@@ -77,6 +77,7 @@ class ClusterAddons(pulumi.ComponentResource):
     """The add-ons GPU scheduling needs: scale-from-zero, GPU discovery and resource metrics."""
 
     autoscaler_role_arn: pulumi.Output[str]
+    """Role the cluster-autoscaler assumes through Pod Identity."""
 
     def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None):
         raise_if_any(f"ClusterAddonsArgs for {name!r}", args.problems())

@@ -111,6 +111,7 @@ class GpuNodePool(pulumi.ComponentResource):
     tags that let it scale up from zero nodes."""
 
     node_group: aws.eks.NodeGroup
+    """The EKS managed node group."""
     pool_name: str
     """Value of the ``mlops-platform.io/gpu-pool`` label on its nodes."""
     gpus_per_node: int

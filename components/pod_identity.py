@@ -49,6 +49,7 @@ class PodIdentityRole(pulumi.ComponentResource):
     """Role, inline policy and the Pod Identity association for one service account."""
 
     role: aws.iam.Role
+    """The IAM role; grants attach further policies to it."""
     arn: pulumi.Output[str]
     """ARN of the role."""
     role_name: pulumi.Output[str]

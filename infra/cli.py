@@ -55,6 +55,20 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from infra import docs
+
+    root = Path.cwd()
+    if args.check:
+        stale = docs.stale(root)
+        for page in stale:
+            print(f"{page} is out of date; run `blueprint docs`", file=sys.stderr)
+        return 1 if stale else 0
+    for page in docs.write_all(root):
+        print(f"wrote {page}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="blueprint", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -69,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stack", help="stack name: a stacks/Pulumi.<stack>.yaml file")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
     p.set_defaults(func=cmd_synth)
+
+    p = commands.add_parser(
+        "docs", help="regenerate the reference pages generated from code (docs/configuration.md, ...)"
+    )
+    p.add_argument("--check", action="store_true", help="only report stale pages (exit 1 if any)")
+    p.set_defaults(func=cmd_docs)
     return parser
 
 

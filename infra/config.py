@@ -536,7 +536,10 @@ def format_errors(exc: ValidationError) -> list[str]:
         ctx = error.get("ctx") or {}
         inner = ctx.get("error")
         if isinstance(inner, _Problems):
-            messages += [p.render(path_to_camel, prefix=path) for p in inner.problems]
+            if loc:
+                messages += [p.render(path_to_camel, prefix=path) for p in inner.problems]
+            else:  # root-level problems name a top-level key: "mlops-platform:key..."
+                messages += [f"{NAMESPACE}:{p.render(path_to_camel)}" for p in inner.problems]
             continue
         messages.append(f"{path}: {_message(error, loc)}")
     return messages

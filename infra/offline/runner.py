@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import runpy
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,9 @@ from google.protobuf import empty_pb2
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockEngine, MockSettings
 
+from components.validation import InvalidArgs
 from infra.offline.graph import Graph, Resource
-from infra.offline.mocks import OfflineMocks
+from infra.offline.mocks import OfflineInvokeError, OfflineMocks
 from infra.offline.monitor import RecordingMonitor, Registration
 from infra.offline.values import masked
 
@@ -39,6 +41,8 @@ class SynthError(Exception):
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)
         self.exit_code = exit_code
+        self.registered: list[str] = []
+        """URNs registered before the failure; bad config must leave this empty."""
 
 
 @dataclass(frozen=True)
@@ -193,16 +197,10 @@ def run_program(
     try:
         with _working_directory(working_dir or Path.cwd()):
             loop.run_until_complete(pulumi.runtime.run_in_stack(program))
-    except SynthError:
-        raise
-    except pulumi.RunError as exc:
-        raise SynthError(str(exc), getattr(exc, "exit_code", 2)) from exc
-    except ValueError as exc:
-        from components.validation import InvalidArgs
-
-        if isinstance(exc, InvalidArgs):
-            raise SynthError(str(exc), 2) from exc
-        raise
+    except Exception as exc:
+        error = _synth_error(exc)
+        error.registered = [r.urn for r in monitor.registrations]
+        raise error from exc
     finally:
         loop.close()
         asyncio.set_event_loop(None)
@@ -214,6 +212,20 @@ def run_program(
         outputs=masked(monitor.stack_outputs),
     )
     return SynthResult(graph, monitor.registrations, monitor.stack_outputs, diagnostics.records)
+
+
+def _synth_error(exc: Exception) -> SynthError:
+    if isinstance(exc, SynthError):
+        return exc
+    if isinstance(exc, pulumi.RunError):  # ConfigError is one: bad input, reported without a traceback
+        return SynthError(str(exc), getattr(exc, "exit_code", 2))
+    if isinstance(exc, InvalidArgs):
+        return SynthError(str(exc), 2)
+    if isinstance(exc, OfflineInvokeError):
+        return SynthError(str(exc), 1)
+    # A bug in the program, reported as `pulumi up` would: with its traceback.
+    trace = "".join(traceback.format_exception(exc))
+    return SynthError(f"the program failed with an unhandled exception:\n{trace}", 1)
 
 
 def _graph_resource(reg: Registration) -> Resource:

@@ -1,0 +1,99 @@
+"""The blueprint CLI as a user runs it: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from infra.cli import main
+from tests.harness import ROOT
+
+
+def blueprint(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_preview_prints_tree_counts_and_masked_outputs(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["preview", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert "├─ cluster  mlops:cluster:EksCluster" in out
+    assert "aws:eks/nodeGroup:NodeGroup" in out
+    assert "Resources: " in out
+    assert '  kubeconfig: "[secret]"' in out
+    assert "not a diff against live state" in out
+
+
+def test_synth_writes_the_graph(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    target = tmp_path / "g.json"
+    assert main(["synth", "dev", "-o", str(target)]) == 0
+    graph = json.loads(target.read_text())
+    assert graph["formatVersion"] == 1 and graph["stack"] == "dev"
+    assert "wrote" in capsys.readouterr().err
+
+
+def test_unknown_stack_exits_2_without_traceback():
+    result = blueprint("preview", "no-such-stack")
+    assert result.returncode == 2
+    assert "unknown stack 'no-such-stack'" in result.stderr
+    assert "known stacks: dev, prod, stage" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_project_file_exits_2(tmp_path):
+    result = blueprint("synth", "dev", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no Pulumi.yaml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    (tmp_path / "infra").mkdir()
+    shutil.copy(ROOT / "infra" / "__main__.py", tmp_path / "infra" / "__main__.py")
+    return tmp_path
+
+
+def test_bad_config_exits_2_listing_every_problem_without_traceback(project_copy):
+    stack_file = project_copy / "stacks" / "Pulumi.dev.yaml"
+    text = stack_file.read_text().replace("minSize: 0\n      maxSize: 2", "minSize: 3\n      maxSize: 2")
+    stack_file.write_text(text + "  mlops-platform:netwrk: {}\n")
+    result = blueprint("synth", "dev", cwd=project_copy)
+    assert result.returncode == 2
+    assert "mlops-platform:gpuNodePools[0].maxSize: must be >= minSize (got 2 < 3)" in result.stderr
+    assert "mlops-platform:netwrk: unknown key" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_invalid_yaml_exits_2(project_copy):
+    (project_copy / "stacks" / "Pulumi.dev.yaml").write_text("config: [unclosed\n")
+    result = blueprint("preview", "dev", cwd=project_copy)
+    assert result.returncode == 2
+    assert "invalid YAML" in result.stderr
+
+
+def test_program_that_imports_wrongly_fails_as_under_pulumi_up(project_copy):
+    (project_copy / "infra" / "__main__.py").write_text("from infra.no_such_module import main\nmain()\n")
+    result = blueprint("synth", "dev", cwd=project_copy)
+    assert result.returncode == 1
+    assert "ModuleNotFoundError: No module named 'infra.no_such_module'" in result.stderr
+
+
+def test_unwritable_output_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    assert main(["synth", "dev", "-o", str(tmp_path / "missing-dir" / "g.json")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2():
+    assert blueprint().returncode == 2
+    assert blueprint("preview").returncode == 2
+    assert blueprint("frobnicate").returncode == 2

@@ -1,0 +1,306 @@
+"""Stack configuration: environment defaults, and every kind of bad value rejected with its exact message."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from components import pins
+from components.environment import Environment
+from components.network import NatGateways
+from infra import config
+from infra.offline.runner import SynthError
+from tests.harness import ROOT, run
+
+DEV = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())["config"]
+
+
+def parse(raw: dict[str, Any]) -> config.PlatformConfig:
+    return config.parse(raw, project="mlops-platform", stack="test")
+
+
+def problems_of(changes: dict[str, Any], remove: tuple[str, ...] = ()) -> list[str]:
+    raw = copy.deepcopy(DEV)
+    raw.update(changes)
+    for key in remove:
+        raw.pop(key)
+    with pytest.raises(config.ConfigError) as caught:
+        parse(raw)
+    return caught.value.problems
+
+
+def test_dev_stack_parses_with_dev_defaults():
+    cfg = parse(copy.deepcopy(DEV))
+    assert cfg.environment is Environment.DEV
+    assert cfg.values.network.az_count == 2
+    assert cfg.values.network.nat_gateways is NatGateways.SINGLE
+    assert cfg.values.network.flow_logs.enabled is False
+    assert cfg.values.cluster.kubernetes_version == pins.KUBERNETES_VERSION
+    assert cfg.tags == {
+        "environment": "dev",
+        "project": "mlops-platform",
+        "owner": "ml-platform",
+        "cost-center": "cc-1042",
+        "managed-by": "pulumi",
+    }
+    assert cfg.cluster_name == "mlops-platform-test"
+
+
+def test_prod_defaults_differ_from_dev():
+    raw = copy.deepcopy(DEV)
+    raw["mlops-platform:environment"] = "prod"
+    raw["mlops-platform:cluster"] = {"adminPrincipalArns": ["arn:aws:iam::123456789012:role/admin"]}
+    cfg = parse(raw)
+    assert cfg.values.network.az_count == 3
+    assert cfg.values.network.nat_gateways is NatGateways.PER_AZ
+    assert cfg.values.network.flow_logs.enabled is True
+    assert cfg.values.cluster.endpoint.public_access is False
+    assert cfg.values.system_nodes.min_size == 3
+
+
+def test_stack_values_override_only_what_they_set():
+    raw = copy.deepcopy(DEV)
+    raw["mlops-platform:network"] = {"azCount": 3}
+    cfg = parse(raw)
+    assert cfg.values.network.az_count == 3
+    assert cfg.values.network.cidr == "10.0.0.0/16"  # still the dev default
+
+
+BAD_CONFIGS = [
+    pytest.param(
+        {
+            "mlops-platform:gpuNodePools": [
+                {"name": "a", "instanceTypes": ["g5.xlarge"], "maxSize": 1},
+                {"name": "b", "instanceTypes": ["g5.xlarge"], "minSize": 2, "maxSize": 0},
+            ]
+        },
+        "mlops-platform:gpuNodePools[1].maxSize: must be >= minSize (got 0 < 2)",
+        id="max-below-min",
+    ),
+    pytest.param(
+        {"mlops-platform:environment": "qa"},
+        'mlops-platform:environment: must be one of dev, stage or prod (got "qa")',
+        id="unknown-environment",
+    ),
+    pytest.param(
+        {"mlops-platform:netwrk": {}},
+        "mlops-platform:netwrk: unknown key; valid keys: cluster, costCenter, environment, gpuNodePools, network, owner, systemNodes",
+        id="unknown-top-level-key",
+    ),
+    pytest.param(
+        {"mlops-platform:network": {"azCuont": 3}},
+        "mlops-platform:network.azCuont: unknown key; valid keys: azCount, cidr, existing, flowLogs, interfaceEndpoints, natGateways",
+        id="unknown-nested-key",
+    ),
+    pytest.param(
+        {"mlops-platform:network": {"azCount": 9}},
+        "mlops-platform:network.azCount: must be between 2 and 6 (got 9)",
+        id="az-count-out-of-range",
+    ),
+    pytest.param(
+        {"mlops-platform:network": {"cidr": "10.0.0.0/8"}},
+        "mlops-platform:network.cidr: prefix must be /16 to /20 (got /8)",
+        id="cidr-too-large",
+    ),
+    pytest.param(
+        {"mlops-platform:network": {"cidr": "ten-dot-zero"}},
+        "mlops-platform:network.cidr: must be an IPv4 CIDR such as 10.0.0.0/16 (got 'ten-dot-zero')",
+        id="cidr-garbage",
+    ),
+    pytest.param(
+        {"mlops-platform:network": {"natGateways": "many"}},
+        'mlops-platform:network.natGateways: must be one of single or perAz (got "many")',
+        id="nat-mode",
+    ),
+    pytest.param(
+        {"mlops-platform:network": {"flowLogs": {"enabled": True, "retentionDays": 8}}},
+        "mlops-platform:network.flowLogs.retentionDays: must be a CloudWatch Logs retention period such as 7, 30, 90 or 365 (got 8)",
+        id="log-retention",
+    ),
+    pytest.param(
+        {"mlops-platform:network": {"interfaceEndpoints": ["s3"]}},
+        'mlops-platform:network.interfaceEndpoints[0]: must be one of ecr.api, ecr.dkr, sts or logs (got "s3")',
+        id="interface-endpoint",
+    ),
+    pytest.param(
+        {"mlops-platform:cluster": {"adminPrincipalArns": ["bob"]}},
+        "mlops-platform:cluster.adminPrincipalArns[0]: must be an IAM role or user ARN (got 'bob')",
+        id="admin-arn",
+    ),
+    pytest.param(
+        {"mlops-platform:cluster": {"adminPrincipalArns": []}},
+        "mlops-platform:cluster.adminPrincipalArns: must list at least one IAM role, including the one that runs pulumi up",
+        id="no-admins",
+    ),
+    pytest.param(
+        {
+            "mlops-platform:cluster": {
+                "adminPrincipalArns": ["arn:aws:iam::123456789012:role/a"],
+                "kubernetesVersion": "1.20",
+            }
+        },
+        "mlops-platform:cluster.kubernetesVersion: must be one of 1.33, 1.34, 1.35 (got '1.20')",
+        id="kubernetes-version",
+    ),
+    pytest.param(
+        {
+            "mlops-platform:cluster": {
+                "adminPrincipalArns": ["arn:aws:iam::123456789012:role/a"],
+                "endpoint": {"publicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]},
+            }
+        },
+        "mlops-platform:cluster.endpoint.publicAccessCidrs[0]: must not open the endpoint to the whole internet (0.0.0.0/0)",
+        id="endpoint-open-to-world",
+    ),
+    pytest.param(
+        {
+            "mlops-platform:cluster": {
+                "adminPrincipalArns": ["arn:aws:iam::123456789012:role/a"],
+                "endpoint": {"publicAccess": True},
+            }
+        },
+        "mlops-platform:cluster.endpoint.publicAccessCidrs: must list the CIDRs allowed to reach the public endpoint",
+        id="public-endpoint-without-cidrs",
+    ),
+    pytest.param(
+        {"mlops-platform:systemNodes": {"instanceTypes": ["m9.huge"]}},
+        "mlops-platform:systemNodes.instanceTypes[0]: unknown instance type 'm9.huge'",
+        id="unknown-instance-type",
+    ),
+    pytest.param(
+        {"mlops-platform:gpuNodePools": [{"name": "p", "instanceTypes": ["m6i.large"], "maxSize": 1}]},
+        "mlops-platform:gpuNodePools[0].instanceTypes[0]: m6i.large has no GPU; use a g4dn, g5, g6, g6e, p4d or p5 type",
+        id="gpu-pool-without-gpu",
+    ),
+    pytest.param(
+        {
+            "mlops-platform:gpuNodePools": [
+                {"name": "p", "instanceTypes": ["g5.xlarge", "g5.12xlarge"], "maxSize": 1}
+            ]
+        },
+        "mlops-platform:gpuNodePools[0].instanceTypes: must all have the same GPU count, or scale-from-zero would "
+        "schedule wrongly (got g5.xlarge=1, g5.12xlarge=4)",
+        id="gpu-count-mismatch",
+    ),
+    pytest.param(
+        {
+            "mlops-platform:gpuNodePools": [
+                {"name": "p", "instanceTypes": ["g5.xlarge"], "maxSize": 1, "capacityType": "spot"}
+            ]
+        },
+        'mlops-platform:gpuNodePools[0].capacityType: must be one of ON_DEMAND or SPOT (got "spot")',
+        id="capacity-type-case",
+    ),
+    pytest.param(
+        {"mlops-platform:gpuNodePools": [{"name": "p", "instanceTypes": ["g5.xlarge"], "maxSize": "two"}]},
+        'mlops-platform:gpuNodePools[0].maxSize: must be an integer (got "two")',
+        id="not-an-integer",
+    ),
+    pytest.param(
+        {"mlops-platform:gpuNodePools": [{"name": "Big_Pool", "instanceTypes": ["g5.xlarge"], "maxSize": 1}]},
+        "mlops-platform:gpuNodePools[0].name: must be 1-40 lowercase letters, digits or '-' (got 'Big_Pool')",
+        id="pool-name",
+    ),
+    pytest.param(
+        {
+            "mlops-platform:gpuNodePools": [
+                {"name": "p", "instanceTypes": ["g5.xlarge"], "maxSize": 1},
+                {"name": "p", "instanceTypes": ["g6.xlarge"], "maxSize": 1},
+            ]
+        },
+        "mlops-platform:gpuNodePools[1].name: duplicate pool name 'p'; names must be unique",
+        id="duplicate-pool",
+    ),
+    pytest.param(
+        {"mlops-platform:gpuNodePools": {"name": "p"}},
+        'mlops-platform:gpuNodePools: must be a list (got {"name": "p"})',
+        id="pools-not-a-list",
+    ),
+    pytest.param(
+        {"aws:region": "mars-north-1a"},
+        "aws:region: must be an AWS region such as us-east-1 (got 'mars-north-1a')",
+        id="region",
+    ),
+    pytest.param(
+        {"aws:regoin": "us-east-1"},
+        "aws:regoin: unknown key; valid aws keys: aws:allowedAccountIds, aws:profile, aws:region",
+        id="unknown-aws-key",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "expected"), BAD_CONFIGS)
+def test_rejects_bad_value_with_exact_message(changes, expected):
+    assert expected in problems_of(changes)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("mlops-platform:owner", "mlops-platform:owner: required; set it in stacks/Pulumi.<stack>.yaml"),
+        (
+            "mlops-platform:costCenter",
+            "mlops-platform:costCenter: required; set it in stacks/Pulumi.<stack>.yaml",
+        ),
+        ("aws:region", "aws:region: required; set it with `pulumi config set aws:region us-east-1`"),
+    ],
+)
+def test_rejects_missing_required_key(key, expected):
+    assert problems_of({}, remove=(key,)) == [expected]
+
+
+def test_reports_every_problem_at_once_even_beside_structural_errors():
+    problems = problems_of(
+        {
+            "mlops-platform:network": {"azCount": 9, "natGateways": "many"},
+            "mlops-platform:gpuNodePools": [
+                {"name": "p", "instanceTypes": ["g5.xlarge"], "minSize": 3, "maxSize": 1, "capacityType": "x"}
+            ],
+        }
+    )
+    assert problems == [
+        'mlops-platform:network.natGateways: must be one of single or perAz (got "many")',
+        "mlops-platform:network.azCount: must be between 2 and 6 (got 9)",
+        'mlops-platform:gpuNodePools[0].capacityType: must be one of ON_DEMAND or SPOT (got "x")',
+        "mlops-platform:gpuNodePools[0].maxSize: must be >= minSize (got 1 < 3)",
+    ]
+
+
+def test_bad_config_registers_no_resource():
+    from infra.program import main
+
+    bad = copy.deepcopy(DEV)
+    bad["mlops-platform:network"] = {"azCount": 1}
+    with pytest.raises(SynthError) as caught:
+        run(main, config=bad)
+    assert caught.value.exit_code == 2
+    assert "mlops-platform:network.azCount: must be between 2 and 6 (got 1)" in str(caught.value)
+    assert caught.value.registered == []
+
+
+def test_pulumi_yaml_declares_every_top_level_key():
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    declared = project["config"]
+    schema = {info.alias: info for info in config.StackConfig.model_fields.values()}
+    assert set(declared) == set(schema) | {"aws:region"}
+    for key, info in schema.items():
+        declaration = declared[key]
+        assert declaration["description"], key
+        expected_type = (
+            "array"
+            if getattr(info.annotation, "__origin__", None) is list
+            else (
+                "object"
+                if isinstance(info.annotation, type) and issubclass(info.annotation, config._Section)
+                else "string"
+            )
+        )
+        assert declaration["type"] == expected_type, key
+        assert (
+            "default" in declaration
+            or "Default" in declaration["description"]
+            or "Required" in declaration["description"]
+        ), key

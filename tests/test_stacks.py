@@ -1,0 +1,155 @@
+"""The three stacks: they synthesize, differ as documented, render valid Kubernetes, and are deterministic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import kubernetes_validate
+import pytest
+
+from tests.harness import ROOT, STACKS, kubernetes_objects, only, stack
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_stack_synthesizes_with_the_foundation_outputs(name):
+    graph = stack(name).graph
+    for key in ("clusterName", "kubeconfig", "vpcId", "privateSubnetIds", "gpuNodePools"):
+        assert key in graph.outputs, key
+    assert graph.outputs["kubeconfig"] == "[secret]"
+    assert graph.outputs["clusterName"] == f"mlops-platform-{name}"
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_every_kubernetes_object_validates_strictly_against_the_cluster_version(name):
+    graph = stack(name).graph
+    version = only(graph, "aws:eks/cluster:Cluster").inputs["version"]
+    objects = kubernetes_objects(graph)
+    assert objects
+    failures = []
+    for resource in objects:
+        api_group = resource.inputs["apiVersion"].split("/")[0]
+        if "." in api_group and not api_group.endswith("k8s.io"):
+            continue  # custom resources are checked against their CRDs elsewhere
+        try:
+            kubernetes_validate.validate(resource.inputs, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            failures.append(f"{resource.name}: {exc.message}")
+    assert failures == []
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_every_launch_template_requires_imdsv2_and_encrypted_gp3(name):
+    graph = stack(name).graph
+    templates = graph.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert len(templates) == len(graph.of_type("aws:eks/nodeGroup:NodeGroup"))
+    for template in templates:
+        assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+        for device in template.inputs["blockDeviceMappings"]:
+            assert device["ebs"]["encrypted"] == "true" and device["ebs"]["volumeType"] == "gp3"
+
+
+def test_stacks_differ_as_documented():
+    def facts(name):
+        graph = stack(name).graph
+        eks = only(graph, "aws:eks/cluster:Cluster").inputs["vpcConfig"]
+        gpu = [g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup") if "NVIDIA" in g.inputs["amiType"]]
+        return {
+            "azs": len([s for s in graph.of_type("aws:ec2/subnet:Subnet") if "private" in s.name]),
+            "nats": len(graph.of_type("aws:ec2/natGateway:NatGateway")),
+            "public_endpoint": eks["endpointPublicAccess"],
+            "cidrs": eks.get("publicAccessCidrs"),
+            "gpu": sorted((g.inputs["capacityType"], g.inputs["scalingConfig"]["minSize"]) for g in gpu),
+            "flow_logs": len(graph.of_type("aws:ec2/flowLog:FlowLog")),
+        }
+
+    dev, stage, prod = facts("dev"), facts("stage"), facts("prod")
+    assert dev == {
+        "azs": 2,
+        "nats": 1,
+        "public_endpoint": True,
+        "cidrs": ["203.0.113.0/24"],
+        "gpu": [("SPOT", 0)],
+        "flow_logs": 0,
+    }
+    assert stage == {
+        "azs": 2,
+        "nats": 2,
+        "public_endpoint": False,
+        "cidrs": None,
+        "gpu": [("ON_DEMAND", 0), ("SPOT", 0)],
+        "flow_logs": 1,
+    }
+    assert prod == {
+        "azs": 3,
+        "nats": 3,
+        "public_endpoint": False,
+        "cidrs": None,
+        "gpu": [("ON_DEMAND", 1), ("SPOT", 0)],
+        "flow_logs": 1,
+    }
+    dev_spot = [
+        g
+        for g in stack("dev").graph.of_type("aws:eks/nodeGroup:NodeGroup")
+        if g.inputs["capacityType"] == "SPOT"
+    ]
+    assert all(set(g.inputs["instanceTypes"]) <= {"g5.xlarge", "g6.xlarge"} for g in dev_spot)
+
+
+def test_prod_gpu_pools_are_nvidia_tainted_and_exported():
+    graph = stack("prod").graph
+    gpu = [g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup") if "NVIDIA" in g.inputs["amiType"]]
+    assert len(gpu) == 2
+    for group in gpu:
+        assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in group.inputs["taints"]
+    assert graph.outputs["gpuNodePools"]["gpu-burst"] == {
+        "capacityType": "SPOT",
+        "gpusPerNode": 1,
+        "instanceTypes": ["g6.xlarge", "g5.xlarge", "g6e.xlarge"],
+        "maxSize": 8,
+        "minSize": 0,
+        "nodeLabels": {
+            "mlops-platform.io/gpu-pool": "gpu-burst",
+            "mlops-platform.io/nvidia-device-plugin": "daemonset",
+            "nvidia.com/gpu.present": "true",
+        },
+    }
+
+
+def test_every_resource_records_the_documented_fields():
+    document = json.loads(stack("dev").graph.to_json())
+    assert document["formatVersion"] == 1
+    keys = {
+        "urn",
+        "type",
+        "name",
+        "parent",
+        "custom",
+        "provider",
+        "dependsOn",
+        "inputs",
+        "protect",
+        "retainOnDelete",
+        "ignoreChanges",
+    }
+    for resource in document["resources"]:
+        assert keys <= set(resource), resource["name"]
+
+
+def test_synth_is_byte_identical_across_processes_and_hash_seeds(tmp_path):
+    outputs = []
+    for seed in ("1", "2"):
+        target = tmp_path / f"prod-{seed}.json"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run(
+            [sys.executable, "-m", "infra.cli", "synth", "prod", "-o", str(target)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        outputs.append(target.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert outputs[0] == stack("prod").graph.to_json().encode()
