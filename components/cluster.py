@@ -238,6 +238,8 @@ class EksCluster(pulumi.ComponentResource):
             # Managed add-ons below replace the unmanaged defaults, so versions stay pinned.
             bootstrap_self_managed_addons=False,
             upgrade_policy={"support_type": "STANDARD"},
+            # EKS refuses to delete a prod cluster until this is turned off: a second lock beside protect.
+            deletion_protection=args.environment is Environment.PROD,
             tags=tags,
             # Protected in prod; not retained elsewhere, since an orphaned cluster keeps costing money.
             opts=pulumi.ResourceOptions(

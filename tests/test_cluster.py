@@ -155,6 +155,7 @@ def test_default_storage_class_is_encrypted_gp3():
 def test_prod_protects_cluster_and_keys():
     result, _ = cluster(environment=Environment.PROD)
     assert only(result.graph, "aws:eks/cluster:Cluster").protect is True
+    assert only(result.graph, "aws:eks/cluster:Cluster").inputs["deletionProtection"] is True
     assert all(k.protect and k.retain_on_delete for k in result.graph.of_type("aws:kms/key:Key"))
     dev, _ = cluster()
     assert not any(r.protect for r in dev.graph.resources)
