@@ -78,5 +78,8 @@ MLFLOW_VERSION = "3.16.0"
 """MLflow server version. The upstream image lacks the PostgreSQL driver, so the platform builds
 ``infra/images/mlflow`` (FROM ghcr.io/mlflow/mlflow:v<MLFLOW_VERSION>) into its own registry."""
 
+MLFLOW_IMAGE_PACKAGES = {"PSYCOPG2_VERSION": "2.9.11", "BOTO3_VERSION": "1.42.30"}
+"""Packages the platform adds to the upstream MLflow image (build arguments of infra/images/mlflow)."""
+
 POSTGRES_ENGINE_VERSION = "17.6"
 """RDS PostgreSQL engine version for the MLflow backend store."""

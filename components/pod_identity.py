@@ -84,3 +84,19 @@ class PodIdentityRole(pulumi.ComponentResource):
         self.arn = self.role.arn
         self.role_name = self.role.name
         self.register_outputs({"arn": self.arn, "roleName": self.role_name})
+
+
+Grantee = aws.iam.Role | PodIdentityRole | str
+"""What grant methods accept: a role resource, a PodIdentityRole, or an existing role's ARN."""
+
+
+def grantee(role: Grantee) -> tuple[pulumi.Input[str], str]:
+    """The role name to attach a policy to, and a slug for the policy's logical name."""
+    if isinstance(role, PodIdentityRole):
+        return role.role.id, role.pulumi_resource_name
+    if isinstance(role, aws.iam.Role):
+        return role.id, role.pulumi_resource_name
+    match = re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:.+/)?([\w+=,.@-]+)$", role)
+    if not match:
+        raise_if_any("grant", [Problem("role", f"must be a role resource or an IAM role ARN (got {role!r})")])
+    return match[1], match[1]

@@ -1,7 +1,7 @@
 """Argument validation shared by every component: collect every problem, raise once.
 
 A problem names its field as a snake_case path (``versions[1].weight``) and may refer to other
-fields as ``<field_name>``. Rendering turns both into the caller's vocabulary: Python argument names
+fields as ``<<field_name>>``. Rendering turns both into the caller's vocabulary: Python argument names
 for library users, camelCase stack-config keys for the platform program.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-_FIELD_REF = re.compile(r"<([a-z_][a-z0-9_]*)>")
+_FIELD_REF = re.compile(r"<<([a-z_][a-z0-9_]*)>>")
 _SEGMENT = re.compile(r"[a-z0-9_]+")
 
 
@@ -90,12 +90,12 @@ def size_problems(
     if max_size < (0 if allow_zero_max else 1):
         problems.append(Problem("max_size", f"must be >= {0 if allow_zero_max else 1} (got {max_size})"))
     if max_size < min_size:
-        problems.append(Problem("max_size", f"must be >= <min_size> (got {max_size} < {min_size})"))
+        problems.append(Problem("max_size", f"must be >= <<min_size>> (got {max_size} < {min_size})"))
     if desired_size is not None and not (min_size <= desired_size <= max_size):
         problems.append(
             Problem(
                 "desired_size",
-                f"must be between <min_size> and <max_size> (got {desired_size}, "
+                f"must be between <<min_size>> and <<max_size>> (got {desired_size}, "
                 f"range {min_size}..{max_size})",
             )
         )
@@ -135,3 +135,32 @@ def retention_problems(field: str, days: int) -> list[Problem]:
     return [
         Problem(field, f"must be a CloudWatch Logs retention period such as 7, 30, 90 or 365 (got {days})")
     ]
+
+
+_IMAGE = re.compile(
+    r"^(?P<repository>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+
+
+def image_problems(field: str, image: str) -> list[Problem]:
+    """An image reference must pin an immutable tag or a digest; ``latest`` is refused."""
+    match = _IMAGE.match(image)
+    if not match:
+        return [
+            Problem(
+                field,
+                f"must be an image reference such as registry/repo:1.2.3 or repo@sha256:... (got {image!r})",
+            )
+        ]
+    if match["tag"] is None and match["digest"] is None:
+        return [
+            Problem(field, f"must pin a tag or a digest; an untagged image means :latest (got {image!r})")
+        ]
+    if match["tag"] == "latest" and match["digest"] is None:
+        return [
+            Problem(
+                field, f"must not use the mutable tag 'latest'; pin a version or a digest (got {image!r})"
+            )
+        ]
+    return []

@@ -69,6 +69,25 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mlflow_image(args: argparse.Namespace) -> int:
+    from components import pins
+
+    registry = args.registry.rstrip("/")
+    image = f"{registry}/mlflow-server:{pins.MLFLOW_VERSION}"
+    build_args = " ".join(
+        f"--build-arg {k}={v}"
+        for k, v in {"MLFLOW_VERSION": pins.MLFLOW_VERSION, **pins.MLFLOW_IMAGE_PACKAGES}.items()
+    )
+    host = registry.split("/")[0]
+    region = host.split(".")[3] if host.count(".") >= 5 else "<region>"
+    print(
+        f"aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin {host}"
+    )
+    print(f"docker build {build_args} -t {image} infra/images/mlflow")
+    print(f"docker push {image}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="blueprint", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -83,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stack", help="stack name: a stacks/Pulumi.<stack>.yaml file")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
     p.set_defaults(func=cmd_synth)
+
+    p = commands.add_parser(
+        "mlflow-image", help="print the commands that build and push the pinned MLflow server image"
+    )
+    p.add_argument(
+        "--registry", required=True, help="registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    )
+    p.set_defaults(func=cmd_mlflow_image)
 
     p = commands.add_parser(
         "docs", help="regenerate the reference pages generated from code (docs/configuration.md, ...)"

@@ -23,10 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic.alias_generators import to_camel
 
 from components import pins
+from components.artifact_store import ArtifactStoreArgs
 from components.cluster import EksClusterArgs, SystemNodesArgs
+from components.container_registry import ContainerRegistryArgs, PullThroughCache, Scanning
 from components.environment import Environment
 from components.gpu_node_pool import CapacityType, GpuAmiType, GpuNodePoolArgs
+from components.mlflow import MlflowDatabaseArgs
 from components.network import ExistingNetwork, InterfaceEndpoint, NatGateways, NetworkArgs
+from components.platform_secrets import SecretSpec
 from components.tagging import platform_tags
 from components.validation import Problem
 from components.validation import to_camel as path_to_camel
@@ -132,8 +136,8 @@ def _placeholder(annotation: Any) -> Any:
 
 
 def _mentioned(problem: Problem) -> set[str]:
-    """camelCase top-level names a problem is about: its field and any ``<field>`` in its message."""
-    names = {problem.field, *re.findall(r"<([a-z_][a-z0-9_]*)>", problem.message)}
+    """camelCase top-level names a problem is about: its field and any ``<<field>>`` in its message."""
+    names = {problem.field, *re.findall(r"<<([a-z_][a-z0-9_]*)>>", problem.message)}
     return {path_to_camel(n).split(".")[0].split("[")[0] for n in names}
 
 
@@ -308,6 +312,135 @@ class GpuNodePoolConfig(_Section):
         return [Problem(_rename(p.field, {"pool_name": "name"}), p.message) for p in problems]
 
 
+class ArtifactsConfig(_Section):
+    noncurrent_version_expiration_days: int = Field(
+        description="Days an overwritten or deleted object version is kept."
+    )
+    intelligent_tiering_after_days: int | None = Field(
+        default=None,
+        description="Move objects to Intelligent-Tiering after this many days; null keeps them in Standard.",
+    )
+    access_log_retention_days: int = Field(description="Days S3 server access logs are kept.")
+    force_destroy: bool = Field(description="Let `pulumi destroy` delete a non-empty bucket (dev only).")
+    replication_region: str | None = Field(default=None, description="Replicate every object to this region.")
+
+    def to_args(self, environment: Environment, tags: Mapping[str, str]) -> ArtifactStoreArgs:
+        return ArtifactStoreArgs(
+            environment=environment,
+            tags=tags,
+            noncurrent_version_expiration_days=self.noncurrent_version_expiration_days,
+            intelligent_tiering_after_days=self.intelligent_tiering_after_days,
+            access_log_retention_days=self.access_log_retention_days,
+            force_destroy=self.force_destroy,
+            replication_region=self.replication_region,
+        )
+
+
+class PullThroughCacheConfig(_Section):
+    prefix: str = Field(description="Repository prefix the upstream appears under.")
+    upstream_registry_url: str = Field(description="Upstream registry host, e.g. public.ecr.aws.")
+    credential_arn: str | None = Field(
+        default=None, description="Secret with upstream credentials, if it needs them."
+    )
+
+
+class RegistryConfig(_Section):
+    repositories: list[str] = Field(description="Platform repositories (models get their own).")
+    scanning: Scanning = Field(
+        description="`scanOnPush` per repository or `enhanced` (Inspector) for the registry."
+    )
+    keep_tagged_images: int = Field(description="Tagged images kept per repository.")
+    untagged_expiry_days: int = Field(description="Days before untagged images expire.")
+    pull_through_caches: list[PullThroughCacheConfig] = Field(description="Upstream registries to mirror.")
+    push_role_arns: list[str] = Field(
+        default_factory=list, description="Roles (CI) allowed to push to the platform repositories."
+    )
+
+    def to_args(self, environment: Environment, tags: Mapping[str, str]) -> ContainerRegistryArgs:
+        return ContainerRegistryArgs(
+            environment=environment,
+            tags=tags,
+            repositories=list(self.repositories),
+            scanning=self.scanning,
+            keep_tagged_images=self.keep_tagged_images,
+            untagged_expiry_days=self.untagged_expiry_days,
+            pull_through_caches=[
+                PullThroughCache(
+                    prefix=c.prefix,
+                    upstream_registry_url=c.upstream_registry_url,
+                    credential_arn=c.credential_arn,
+                )
+                for c in self.pull_through_caches
+            ],
+        )
+
+    def semantic_problems(self) -> list[Problem]:
+        problems = [
+            p
+            for p in self.to_args(Environment.DEV, _PLACEHOLDER_TAGS).problems()
+            if not p.field.startswith("tags")
+        ]
+        for i, arn in enumerate(self.push_role_arns):
+            if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", arn):
+                problems.append(Problem(f"push_role_arns[{i}]", f"must be an IAM role ARN (got {arn!r})"))
+        return problems
+
+
+class SecretConfig(_Section):
+    name: str = Field(description="Name under `<project>/<env>/`.")
+    description: str = Field(description="What the secret is for and who sets it.")
+    generate: bool = Field(
+        default=False, description="Generate a random value; otherwise created empty for an operator to set."
+    )
+    length: int = Field(default=32, description="Length of a generated value.")
+    username: str | None = Field(default=None, description="With generate: store {username, password} JSON.")
+
+    def to_spec(self) -> SecretSpec:
+        return SecretSpec(
+            name=self.name,
+            description=self.description,
+            generate=self.generate,
+            length=self.length,
+            username=self.username,
+        )
+
+    def semantic_problems(self) -> list[Problem]:
+        return self.to_spec().problems()
+
+
+class SecretsConfig(_Section):
+    recovery_window_days: int = Field(description="Days a deleted secret stays recoverable (7-30).")
+    entries: list[SecretConfig] = Field(description="Secrets to create; values never live in config.")
+
+
+class MlflowDatabaseConfig(_Section):
+    instance_class: str = Field(description="RDS instance class.")
+    allocated_storage_gib: int = Field(description="Initial storage.")
+    max_allocated_storage_gib: int = Field(description="Storage autoscaling ceiling.")
+    multi_az: bool = Field(description="Standby in a second AZ (required in prod).")
+    backup_retention_days: int = Field(description="Automated backup retention (prod: 14 or more).")
+    deletion_protection: bool = Field(description="Refuse deletion (required in stage and prod).")
+    final_snapshot: bool = Field(description="Snapshot on deletion (required in stage and prod).")
+    performance_insights: bool = Field(description="Performance Insights.")
+
+    def to_args(self) -> MlflowDatabaseArgs:
+        return MlflowDatabaseArgs(**{name: getattr(self, name) for name in type(self).model_fields})
+
+
+class MlflowConfig(_Section):
+    image: str | None = Field(
+        default=None,
+        description="Server image pinned by tag or digest. Default: `<registry>/mlflow-server:<pinned MLflow>` "
+        "built from infra/images/mlflow.",
+    )
+    replicas: int = Field(description="Server replicas (prod: 2 or more).")
+    hostname: str | None = Field(
+        default=None, description="DNS name for the server; default: the ALB's name."
+    )
+    certificate_arn: str | None = Field(default=None, description="ACM certificate to serve HTTPS.")
+    database: MlflowDatabaseConfig = Field(description="The PostgreSQL backend store.")
+
+
 def _rename(field: str, renames: Mapping[str, str]) -> str:
     head, sep, rest = field.partition("[")
     return renames.get(head, head) + sep + rest
@@ -318,6 +451,9 @@ _PLACEHOLDER_TAGS = platform_tags(environment="dev", project="p", owner="o", cos
 
 
 # --- the whole stack ----------------------------------------------------------------------------
+
+MLFLOW_REPOSITORY = "mlflow-server"
+"""Platform repository the default MLflow image is pushed to (infra/images/mlflow)."""
 
 ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
     "dev": {
@@ -341,6 +477,32 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "diskSizeGib": 50,
         },
         "gpuNodePools": [],
+        "artifacts": {
+            "noncurrentVersionExpirationDays": 7,
+            "accessLogRetentionDays": 30,
+            "forceDestroy": True,
+        },
+        "registry": {
+            "repositories": ["mlflow-server"],
+            "scanning": "scanOnPush",
+            "keepTaggedImages": 10,
+            "untaggedExpiryDays": 3,
+            "pullThroughCaches": [],
+        },
+        "secrets": {"recoveryWindowDays": 7, "entries": []},
+        "mlflow": {
+            "replicas": 1,
+            "database": {
+                "instanceClass": "db.t4g.small",
+                "allocatedStorageGib": 20,
+                "maxAllocatedStorageGib": 50,
+                "multiAz": False,
+                "backupRetentionDays": 7,
+                "deletionProtection": False,
+                "finalSnapshot": False,
+                "performanceInsights": False,
+            },
+        },
     },
     "stage": {
         "network": {
@@ -363,6 +525,32 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "diskSizeGib": 50,
         },
         "gpuNodePools": [],
+        "artifacts": {
+            "noncurrentVersionExpirationDays": 30,
+            "accessLogRetentionDays": 90,
+            "forceDestroy": False,
+        },
+        "registry": {
+            "repositories": ["mlflow-server"],
+            "scanning": "scanOnPush",
+            "keepTaggedImages": 20,
+            "untaggedExpiryDays": 7,
+            "pullThroughCaches": [],
+        },
+        "secrets": {"recoveryWindowDays": 30, "entries": []},
+        "mlflow": {
+            "replicas": 1,
+            "database": {
+                "instanceClass": "db.t4g.medium",
+                "allocatedStorageGib": 20,
+                "maxAllocatedStorageGib": 100,
+                "multiAz": False,
+                "backupRetentionDays": 7,
+                "deletionProtection": True,
+                "finalSnapshot": True,
+                "performanceInsights": False,
+            },
+        },
     },
     "prod": {
         "network": {
@@ -385,6 +573,33 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "diskSizeGib": 50,
         },
         "gpuNodePools": [],
+        "artifacts": {
+            "noncurrentVersionExpirationDays": 90,
+            "intelligentTieringAfterDays": 30,
+            "accessLogRetentionDays": 365,
+            "forceDestroy": False,
+        },
+        "registry": {
+            "repositories": ["mlflow-server"],
+            "scanning": "enhanced",
+            "keepTaggedImages": 50,
+            "untaggedExpiryDays": 14,
+            "pullThroughCaches": [],
+        },
+        "secrets": {"recoveryWindowDays": 30, "entries": []},
+        "mlflow": {
+            "replicas": 2,
+            "database": {
+                "instanceClass": "db.r6g.large",
+                "allocatedStorageGib": 50,
+                "maxAllocatedStorageGib": 500,
+                "multiAz": True,
+                "backupRetentionDays": 14,
+                "deletionProtection": True,
+                "finalSnapshot": True,
+                "performanceInsights": True,
+            },
+        },
     },
 }
 """What a stack gets for every key it does not set, by environment."""
@@ -402,6 +617,10 @@ class StackConfig(_Section):
     cluster: ClusterConfig = Field(description="EKS control plane.")
     system_nodes: SystemNodesConfig = Field(description="The on-demand node group for platform add-ons.")
     gpu_node_pools: list[GpuNodePoolConfig] = Field(description="GPU node groups.")
+    artifacts: ArtifactsConfig = Field(description="The artifact bucket (models, datasets, MLflow runs).")
+    registry: RegistryConfig = Field(description="The platform's ECR repositories.")
+    secrets: SecretsConfig = Field(description="Secrets Manager secrets under `<project>/<env>/`.")
+    mlflow: MlflowConfig = Field(description="The MLflow tracking server and its database.")
 
     @model_validator(mode="before")
     @classmethod
@@ -466,6 +685,25 @@ class PlatformConfig:
 
     def gpu_pool_args(self) -> list[GpuNodePoolArgs]:
         return [pool.to_args(self.tags) for pool in self.values.gpu_node_pools]
+
+    def artifact_args(self) -> ArtifactStoreArgs:
+        return self.values.artifacts.to_args(self.environment, self.tags)
+
+    def registry_args(self) -> ContainerRegistryArgs:
+        return self.values.registry.to_args(self.environment, self.tags)
+
+    def secret_specs(self) -> list[SecretSpec]:
+        return [entry.to_spec() for entry in self.values.secrets.entries]
+
+    @property
+    def secrets_path_prefix(self) -> str:
+        return f"{self.project}/{self.environment.value}"
+
+    def mlflow_image(self, account_id: str) -> str:
+        """The configured image, or the platform's build in its own registry."""
+        if self.values.mlflow.image:
+            return self.values.mlflow.image
+        return f"{account_id}.dkr.ecr.{self.region}.amazonaws.com/{MLFLOW_REPOSITORY}:{pins.MLFLOW_VERSION}"
 
 
 # --- loading and error reporting ----------------------------------------------------------------

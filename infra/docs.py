@@ -166,7 +166,18 @@ def stale(root: Path) -> list[str]:
     ]
 
 
-COMPONENT_MODULES = ("network", "cluster", "gpu_node_pool", "cluster_addons", "pod_identity")
+COMPONENT_MODULES = (
+    "network",
+    "cluster",
+    "gpu_node_pool",
+    "cluster_addons",
+    "pod_identity",
+    "artifact_store",
+    "container_registry",
+    "platform_secrets",
+    "load_balancer_controller",
+    "mlflow",
+)
 """Modules documented in docs/components.md, in reading order."""
 
 

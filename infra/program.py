@@ -10,11 +10,16 @@ from dataclasses import replace
 import pulumi
 import pulumi_aws as aws
 
+from components.artifact_store import ArtifactStore
 from components.cluster import EksCluster
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from components.container_registry import ContainerRegistry
 from components.environment import Environment
 from components.gpu_node_pool import GpuNodePool
+from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from components.mlflow import MlflowTracking, MlflowTrackingArgs
 from components.network import Network
+from components.platform_secrets import PlatformSecrets, PlatformSecretsArgs
 from infra import config
 
 
@@ -60,6 +65,56 @@ def main() -> None:
         on_cluster,
     )
 
+    # --- data plane -------------------------------------------------------------------------
+    account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=aws_provider)).account_id
+    secrets = PlatformSecrets(
+        "secrets",
+        PlatformSecretsArgs(
+            environment=cfg.environment,
+            tags=cfg.tags,
+            cluster_name=cluster.cluster_name,
+            path_prefix=cfg.secrets_path_prefix,
+            secrets=cfg.secret_specs(),
+            recovery_window_days=cfg.values.secrets.recovery_window_days,
+        ),
+        on_cluster,
+    )
+    artifacts = ArtifactStore("artifacts", cfg.artifact_args(), aws_only)
+    registry = ContainerRegistry(
+        "registry", replace(cfg.registry_args(), pull_principal_arns=[cluster.node_role_arn]), aws_only
+    )
+    for role_arn in cfg.values.registry.push_role_arns:
+        registry.grant_push(role_arn)
+    load_balancers = LoadBalancerController(
+        "load-balancer-controller",
+        LoadBalancerControllerArgs(cluster_name=cluster.cluster_name, vpc_id=network.vpc_id, tags=cfg.tags),
+        on_cluster,
+    )
+    mlflow_cfg = cfg.values.mlflow
+    mlflow = MlflowTracking(
+        "mlflow",
+        MlflowTrackingArgs(
+            environment=cfg.environment,
+            tags=cfg.tags,
+            name_prefix=cfg.cluster_name,
+            cluster_name=cluster.cluster_name,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            cluster_security_group_id=cluster.cluster_security_group_id,
+            artifact_bucket_name=artifacts.bucket_name,
+            artifact_bucket_arn=artifacts.bucket_arn,
+            artifact_kms_key_arn=artifacts.kms_key_arn,
+            secrets=secrets,
+            image=cfg.mlflow_image(account_id),
+            database=mlflow_cfg.database.to_args(),
+            replicas=mlflow_cfg.replicas,
+            hostname=mlflow_cfg.hostname,
+            certificate_arn=mlflow_cfg.certificate_arn,
+            load_balancer_controller=[load_balancers.release],
+        ),
+        on_cluster,
+    )
+
     pulumi.export("clusterName", cluster.cluster_name)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("vpcId", network.vpc_id)
@@ -78,3 +133,9 @@ def main() -> None:
             for pool, args in zip(pools, cfg.gpu_pool_args(), strict=True)
         },
     )
+    pulumi.export("artifactBucket", artifacts.bucket_name)
+    pulumi.export("artifactKmsKeyArn", artifacts.kms_key_arn)
+    pulumi.export("registryUrls", registry.repository_urls)
+    pulumi.export("registryKmsKeyArn", registry.kms_key_arn)
+    pulumi.export("mlflowUrl", mlflow.tracking_url)
+    pulumi.export("secretsKmsKeyArn", secrets.kms_key_arn)

@@ -97,3 +97,16 @@ def test_usage_errors_exit_2():
     assert blueprint().returncode == 2
     assert blueprint("preview").returncode == 2
     assert blueprint("frobnicate").returncode == 2
+
+
+def test_mlflow_image_prints_the_pinned_build(capsys):
+    from components import pins
+
+    assert main(["mlflow-image", "--registry", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("aws ecr get-login-password --region eu-west-1 |")
+    assert f"--build-arg MLFLOW_VERSION={pins.MLFLOW_VERSION}" in out[1]
+    assert (
+        out[2]
+        == f"docker push 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlflow-server:{pins.MLFLOW_VERSION}"
+    )

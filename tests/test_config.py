@@ -87,7 +87,8 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         {"mlops-platform:netwrk": {}},
-        "mlops-platform:netwrk: unknown key; valid keys: cluster, costCenter, environment, gpuNodePools, network, owner, systemNodes",
+        "mlops-platform:netwrk: unknown key; valid keys: artifacts, cluster, costCenter, environment, gpuNodePools, mlflow, "
+        "network, owner, registry, secrets, systemNodes",
         id="unknown-top-level-key",
     ),
     pytest.param(

@@ -153,3 +153,44 @@ def test_synth_is_byte_identical_across_processes_and_hash_seeds(tmp_path):
         outputs.append(target.read_bytes())
     assert outputs[0] == outputs[1]
     assert outputs[0] == stack("prod").graph.to_json().encode()
+
+
+STATEFUL_TYPES = (
+    "aws:s3/bucket:Bucket",
+    "aws:rds/instance:Instance",
+    "aws:ecr/repository:Repository",
+    "aws:kms/key:Key",
+    "aws:secretsmanager/secret:Secret",
+)
+
+
+def test_prod_protects_every_stateful_resource_and_stage_retains_them():
+    for name, check in (
+        ("prod", lambda r: r.protect and r.retain_on_delete),
+        ("stage", lambda r: r.retain_on_delete),
+    ):
+        graph = stack(name).graph
+        stateful = [r for r in graph.resources if r.type in STATEFUL_TYPES]
+        assert len(stateful) >= 10
+        assert [r.name for r in stateful if not check(r)] == [], name
+    assert not any(r.protect for r in stack("dev").graph.resources)
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_data_plane_outputs(name):
+    outputs = stack(name).graph.outputs
+    assert outputs["artifactBucket"].startswith("artifacts-bucket-")
+    assert (
+        outputs["registryUrls"]["mlflow-server"]
+        == "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlflow-server"
+    )
+    assert outputs["mlflowUrl"].startswith(("http://", "https://"))
+    assert outputs["secretsKmsKeyArn"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+
+
+def test_only_dev_may_force_destroy_buckets():
+    for name in STACKS:
+        destroyable = [
+            b.name for b in stack(name).graph.of_type("aws:s3/bucket:Bucket") if b.inputs["forceDestroy"]
+        ]
+        assert bool(destroyable) == (name == "dev"), name

@@ -186,7 +186,9 @@ class OfflineMocks(Mocks):
             resource_id = f"{EC2_ID_PREFIX[typ]}-{digest(seed, 17)}"
         else:
             resource_id = physical or digest(seed, 16)
-        extra = self._specific(typ, inputs, physical or args.name, resource_id, seed)
+        # pulumi-aws v7 resources may name their own region; everything else lives in the stack's.
+        region = str(inputs.get("region") or self.region) if typ.startswith("aws:") else self.region
+        extra = self._specific(typ, inputs, physical or args.name, resource_id, seed, region)
         outputs.update(extra)
         resource_id = extra.pop("__id", None) or outputs.pop("__id", None) or resource_id
         if typ in ARN_FORMAT and "arn" not in outputs:
@@ -194,7 +196,7 @@ class OfflineMocks(Mocks):
                 name=physical or args.name,
                 id=resource_id,
                 account=ACCOUNT_ID,
-                region=self.region,
+                region=region,
                 uuid=stable_uuid(seed),
                 hex17=digest(seed, 17),
                 suffix6=digest(seed, 6),
@@ -204,8 +206,10 @@ class OfflineMocks(Mocks):
         outputs.setdefault("id", resource_id)
         return resource_id, _deep_merge(inputs, outputs)
 
-    def _specific(self, typ: str, inputs: dict[str, Any], name: str, rid: str, seed: str) -> dict[str, Any]:
-        region, account = self.region, ACCOUNT_ID
+    def _specific(
+        self, typ: str, inputs: dict[str, Any], name: str, rid: str, seed: str, region: str
+    ) -> dict[str, Any]:
+        account = ACCOUNT_ID
         if typ == "aws:eks/cluster:Cluster":
             host = digest(seed, 32).upper()
             return {

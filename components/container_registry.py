@@ -1,0 +1,300 @@
+"""``ContainerRegistry``: ECR repositories with immutable tags, scanning, KMS and lifecycle rules.
+
+Example::
+
+    registry = ContainerRegistry("registry", ContainerRegistryArgs(
+        environment=Environment.PROD, tags=tags, repositories=["mlflow-server"],
+        pull_principal_arns=[cluster.node_role_arn]))
+    registry.grant_push(ci_role)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam, kms
+from components.environment import Environment, stateful_options
+from components.pod_identity import Grantee, grantee
+from components.tagging import tag_problems
+from components.validation import Problem, raise_if_any
+
+_REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+_PREFIX = re.compile(r"^[a-z0-9][a-z0-9._-]{1,29}$")
+
+
+class Scanning(StrEnum):
+    """How images are scanned for vulnerabilities."""
+
+    SCAN_ON_PUSH = "scanOnPush"
+    """Basic scanning of each image when it is pushed (free)."""
+    ENHANCED = "enhanced"
+    """Amazon Inspector continuous scanning, set once for the whole registry (account and region)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PullThroughCache:
+    """Mirror an upstream registry under a prefix of this registry."""
+
+    prefix: str
+    """Repository prefix, e.g. ``ecr-public``: images are pulled as ``<registry>/ecr-public/<image>``."""
+    upstream_registry_url: str
+    """Upstream registry, e.g. ``public.ecr.aws`` or ``quay.io``."""
+    credential_arn: str | None = None
+    """Secrets Manager secret (name prefixed ``ecr-pullthroughcache/``) for upstreams that need a login."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerRegistryArgs:
+    environment: Environment
+    """Environment of the stack; prod protects repositories and the key."""
+    tags: Mapping[str, str]
+    """Tags for every AWS resource; must carry the platform's required tags."""
+    repositories: Sequence[str]
+    """Repository names, e.g. ``mlflow-server`` or ``fraud/scorer``."""
+    pull_principal_arns: Sequence[pulumi.Input[str]] = ()
+    """Roles the repository policy lets pull (the node role pulls for the kubelet). Default: none;
+    identities of the account can still pull when their own IAM policy allows it."""
+    scanning: Scanning = Scanning.SCAN_ON_PUSH
+    """SCAN_ON_PUSH per repository, or ENHANCED for the whole registry. Default: SCAN_ON_PUSH."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """Key that encrypts image layers. Default: the component creates one."""
+    keep_tagged_images: int = 30
+    """Tagged images kept per repository; older ones expire. Default: 30."""
+    untagged_expiry_days: int = 7
+    """Days before an untagged image expires. Default: 7."""
+    pull_through_caches: Sequence[PullThroughCache] = ()
+    """Upstream registries to mirror. Default: none."""
+
+    def problems(self) -> list[Problem]:
+        found = tag_problems(self.tags)
+        if not self.repositories:
+            found.append(Problem("repositories", "must list at least one repository"))
+        for i, repository in enumerate(self.repositories):
+            if not _REPOSITORY.match(repository) or len(repository) > 256:
+                found.append(
+                    Problem(
+                        f"repositories[{i}]",
+                        f"must be lowercase words separated by '-', '_', '.' or '/' (got {repository!r})",
+                    )
+                )
+            if self.repositories.index(repository) != i:
+                found.append(Problem(f"repositories[{i}]", f"duplicate repository {repository!r}"))
+        if self.keep_tagged_images < 1:
+            found.append(Problem("keep_tagged_images", f"must be >= 1 (got {self.keep_tagged_images})"))
+        if self.untagged_expiry_days < 1:
+            found.append(Problem("untagged_expiry_days", f"must be >= 1 (got {self.untagged_expiry_days})"))
+        for i, cache in enumerate(self.pull_through_caches):
+            if not _PREFIX.match(cache.prefix):
+                found.append(
+                    Problem(
+                        f"pull_through_caches[{i}].prefix",
+                        f"must be 2-30 lowercase characters (got {cache.prefix!r})",
+                    )
+                )
+            if "://" in cache.upstream_registry_url or not cache.upstream_registry_url:
+                found.append(
+                    Problem(
+                        f"pull_through_caches[{i}].upstream_registry_url",
+                        f"must be a registry host such as public.ecr.aws, without a scheme (got {cache.upstream_registry_url!r})",
+                    )
+                )
+            if (
+                cache.credential_arn is not None
+                and ":secret:ecr-pullthroughcache/" not in cache.credential_arn
+            ):
+                found.append(
+                    Problem(
+                        f"pull_through_caches[{i}].credential_arn",
+                        "must be a Secrets Manager secret named ecr-pullthroughcache/...",
+                    )
+                )
+        return found
+
+
+def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int) -> str:
+    rules = [
+        {
+            "rulePriority": 1,
+            "description": f"Expire untagged images after {untagged_expiry_days} days",
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": untagged_expiry_days,
+            },
+            "action": {"type": "expire"},
+        },
+        {
+            "rulePriority": 2,
+            "description": f"Keep the last {keep_tagged_images} tagged images",
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPatternList": ["*"],
+                "countType": "imageCountMoreThan",
+                "countNumber": keep_tagged_images,
+            },
+            "action": {"type": "expire"},
+        },
+    ]
+    return json.dumps({"rules": rules}, sort_keys=True)
+
+
+class ContainerRegistry(pulumi.ComponentResource):
+    """ECR repositories: IMMUTABLE tags, scan on push (or registry-wide enhanced scanning), KMS
+    encryption, a lifecycle policy and a repository policy naming who may pull."""
+
+    repository_urls: dict[str, pulumi.Output[str]]
+    """Repository name -> URL to push and pull (``<account>.dkr.ecr.<region>.amazonaws.com/<name>``)."""
+    repository_arns: dict[str, pulumi.Output[str]]
+    """Repository name -> ARN."""
+    kms_key_arn: pulumi.Output[str]
+    """Key that encrypts the layers."""
+
+    def __init__(self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None):
+        raise_if_any(f"ContainerRegistryArgs for {name!r}", args.problems())
+        super().__init__("mlops:container_registry:ContainerRegistry", name, None, opts)
+        self._name = name
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        if args.kms_key_arn is None:
+            key_arn = kms.customer_managed_key(
+                f"{name}-key",
+                description=f"Encrypts the image layers of {name}",
+                environment=args.environment,
+                tags=tags,
+                opts=child,
+            ).arn
+        else:
+            key_arn = pulumi.Output.from_input(args.kms_key_arn)
+        self.kms_key_arn = key_arn
+        encryption = [{"encryption_type": "KMS", "kms_key": key_arn}]
+        policy = lifecycle_policy(args.keep_tagged_images, args.untagged_expiry_days)
+
+        self.repository_urls, self.repository_arns = {}, {}
+        for repository in args.repositories:
+            slug = repository.replace("/", "-")
+            repo = aws.ecr.Repository(
+                f"{name}-{slug}",
+                name=repository,
+                image_tag_mutability="IMMUTABLE",
+                image_scanning_configuration={"scan_on_push": True},
+                encryption_configurations=encryption,
+                force_delete=False,
+                tags=tags,
+                opts=stateful_options(args.environment, child),
+            )
+            aws.ecr.LifecyclePolicy(
+                f"{name}-{slug}-lifecycle", repository=repo.name, policy=policy, opts=child
+            )
+            if args.pull_principal_arns:
+                aws.ecr.RepositoryPolicy(
+                    f"{name}-{slug}-policy",
+                    repository=repo.name,
+                    policy=pulumi.Output.all(*args.pull_principal_arns).apply(iam.repository_pull_policy),
+                    opts=child,
+                )
+            self.repository_urls[repository] = repo.repository_url
+            self.repository_arns[repository] = repo.arn
+
+        if args.scanning is Scanning.ENHANCED:
+            aws.ecr.RegistryScanningConfiguration(
+                f"{name}-scanning",
+                scan_type="ENHANCED",
+                rules=[
+                    {
+                        "scan_frequency": "CONTINUOUS_SCAN",
+                        "repository_filters": [{"filter": "*", "filter_type": "WILDCARD"}],
+                    }
+                ],
+                opts=child,
+            )
+        template_role = self._template_role(args, key_arn, tags) if args.pull_through_caches else None
+        for cache in args.pull_through_caches:
+            aws.ecr.PullThroughCacheRule(
+                f"{name}-cache-{cache.prefix}",
+                ecr_repository_prefix=cache.prefix,
+                upstream_registry_url=cache.upstream_registry_url,
+                credential_arn=cache.credential_arn,
+                opts=child,
+            )
+            # Repositories the cache creates on first pull get the same guarantees as ours.
+            aws.ecr.RepositoryCreationTemplate(
+                f"{name}-cache-{cache.prefix}-template",
+                prefix=cache.prefix,
+                applied_fors=["PULL_THROUGH_CACHE"],
+                image_tag_mutability="IMMUTABLE",
+                encryption_configurations=[{"encryption_type": "KMS", "kms_key": key_arn}],
+                lifecycle_policy=policy,
+                resource_tags=tags,
+                # ECR needs a role of ours to tag and to encrypt with a customer-managed key.
+                custom_role_arn=template_role.arn if template_role else None,
+                opts=child,
+            )
+        self.register_outputs({"repositoryUrls": self.repository_urls, "kmsKeyArn": self.kms_key_arn})
+
+    def _template_role(
+        self, args: ContainerRegistryArgs, key_arn: pulumi.Output[str], tags: dict
+    ) -> aws.iam.Role:
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        account_id = aws.get_caller_identity(opts=invoke).account_id
+        region = aws.get_region(opts=invoke).region
+        role = aws.iam.Role(
+            f"{self._name}-cache-template-role",
+            assume_role_policy=iam.service_trust_policy("ecr.amazonaws.com", source_account=account_id),
+            tags=tags,
+            opts=child,
+        )
+        repositories = [
+            f"arn:aws:ecr:{region}:{account_id}:repository/{cache.prefix}/*"
+            for cache in args.pull_through_caches
+        ]
+        aws.iam.RolePolicy(
+            f"{self._name}-cache-template-policy",
+            role=role.id,
+            policy=key_arn.apply(
+                lambda arn: iam.document(
+                    [
+                        iam.statement(
+                            "CreateCachedRepositories",
+                            ["ecr:CreateRepository", "ecr:TagResource"],
+                            repositories,
+                        ),
+                        iam.statement(
+                            "EncryptCachedRepositories",
+                            ["kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant"],
+                            arn,
+                        ),
+                    ]
+                )
+            ),
+            opts=child,
+        )
+        return role
+
+    def grant_pull(self, role: Grantee) -> aws.iam.RolePolicy:
+        """Let ``role`` pull from these repositories only."""
+        return self._grant("pull", role, iam.ecr_pull_statements)
+
+    def grant_push(self, role: Grantee) -> aws.iam.RolePolicy:
+        """Let ``role`` push to (and pull from) these repositories only."""
+        return self._grant("push", role, iam.ecr_push_statements)
+
+    def _grant(self, verb: str, role: Grantee, statements) -> aws.iam.RolePolicy:
+        role_id, slug = grantee(role)
+        arns = [self.repository_arns[r] for r in sorted(self.repository_arns)]
+        return aws.iam.RolePolicy(
+            f"{self._name}-{verb}-{slug}",
+            role=role_id,
+            policy=pulumi.Output.all(self.kms_key_arn, *arns).apply(
+                lambda a: iam.document(statements(a[1:], a[0]))
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -1,0 +1,239 @@
+"""``LoadBalancerController``: the AWS Load Balancer Controller, which turns Ingresses into ALBs.
+
+MLflow and every model endpoint expose an internal ALB through it. All of them join one ALB group,
+so the platform pays for one load balancer, not one per service.
+
+Example::
+
+    LoadBalancerController("lbc", LoadBalancerControllerArgs(
+        cluster_name=cluster.cluster_name, vpc_id=network.vpc_id, tags=tags),
+        opts=pulumi.ResourceOptions(providers=[aws_provider, cluster.provider]))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import helm, iam, kube
+from components.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from components.tagging import tag_problems
+from components.validation import Problem, raise_if_any
+
+SERVICE_ACCOUNT = "aws-load-balancer-controller"
+INGRESS_CLASS = "alb"
+INTERNAL_GROUP = "mlops-platform-internal"
+"""ALB group every internal Ingress of the platform joins."""
+_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadBalancerControllerArgs:
+    cluster_name: pulumi.Input[str]
+    """Cluster the controller runs in."""
+    vpc_id: pulumi.Input[str]
+    """VPC of the cluster; passed explicitly because pods cannot reach instance metadata."""
+    tags: Mapping[str, str]
+    """Tags for the IAM role, and default tags for every load balancer the controller creates."""
+    replicas: int = 2
+    """Controller replicas (leader election keeps one active). Default: 2."""
+
+    def problems(self) -> list[Problem]:
+        found = tag_problems(self.tags)
+        if self.replicas < 1:
+            found.append(Problem("replicas", f"must be >= 1 (got {self.replicas})"))
+        return found
+
+
+def controller_policy(*, region: str, account_id: str, vpc_id: str) -> str:
+    """The controller's permissions, narrowed from the upstream policy: reads on ``*`` (they have no
+    resource-level permissions), every write on this region's ELB and security-group ARNs, and
+    changes to existing resources only where the controller's cluster tag marks them as its own."""
+    elb = f"arn:aws:elasticloadbalancing:{region}:{account_id}"
+    sg = f"arn:aws:ec2:{region}:{account_id}:security-group/*"
+    load_balancers = [f"{elb}:loadbalancer/app/*/*", f"{elb}:loadbalancer/net/*/*"]
+    target_groups = f"{elb}:targetgroup/*/*"
+    listeners = [f"{elb}:listener/app/*/*/*", f"{elb}:listener/net/*/*/*"]
+    rules = [f"{elb}:listener-rule/app/*/*/*/*", f"{elb}:listener-rule/net/*/*/*/*"]
+    owned = {"Null": {f"aws:ResourceTag/{_CLUSTER_TAG}": "false"}}
+    tagged_on_create = {"Null": {f"aws:RequestTag/{_CLUSTER_TAG}": "false"}}
+    return iam.document(
+        [
+            iam.statement(
+                "DescribeEverything",
+                [
+                    "acm:DescribeCertificate",
+                    "acm:ListCertificates",
+                    "ec2:DescribeAccountAttributes",
+                    "ec2:DescribeAddresses",
+                    "ec2:DescribeAvailabilityZones",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeInternetGateways",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeTags",
+                    "ec2:DescribeVpcs",
+                    "ec2:GetSecurityGroupsForVpc",
+                    "elasticloadbalancing:DescribeCapacityReservation",
+                    "elasticloadbalancing:DescribeListenerAttributes",
+                    "elasticloadbalancing:DescribeListenerCertificates",
+                    "elasticloadbalancing:DescribeListeners",
+                    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    "elasticloadbalancing:DescribeRules",
+                    "elasticloadbalancing:DescribeSSLPolicies",
+                    "elasticloadbalancing:DescribeTags",
+                    "elasticloadbalancing:DescribeTargetGroupAttributes",
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetHealth",
+                    "elasticloadbalancing:DescribeTrustStores",
+                ],
+                "*",
+            ),
+            iam.statement(
+                "CreateElbServiceLinkedRole",
+                ["iam:CreateServiceLinkedRole"],
+                f"arn:aws:iam::{account_id}:role/aws-service-role/elasticloadbalancing.amazonaws.com/*",
+                conditions={"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+            ),
+            iam.statement(
+                "CreateSecurityGroupsInThisVpc",
+                ["ec2:CreateSecurityGroup"],
+                [f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}", sg],
+            ),
+            iam.statement(
+                "TagNewSecurityGroups",
+                ["ec2:CreateTags"],
+                sg,
+                conditions={"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}, **tagged_on_create},
+            ),
+            iam.statement(
+                "ManageOwnSecurityGroups",
+                ["ec2:CreateTags", "ec2:DeleteSecurityGroup", "ec2:DeleteTags"],
+                sg,
+                conditions=owned,
+            ),
+            # Node security groups are not the controller's, but it must open them to its load balancers.
+            iam.statement(
+                "OpenNodesToLoadBalancers",
+                ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
+                sg,
+                conditions={"StringEquals": {"ec2:Vpc": f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}"}},
+            ),
+            iam.statement(
+                "CreateTaggedLoadBalancers",
+                ["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"],
+                [*load_balancers, target_groups],
+                conditions=tagged_on_create,
+            ),
+            iam.statement(
+                "ManageListenersAndRules",
+                [
+                    "elasticloadbalancing:AddListenerCertificates",
+                    "elasticloadbalancing:CreateListener",
+                    "elasticloadbalancing:CreateRule",
+                    "elasticloadbalancing:DeleteListener",
+                    "elasticloadbalancing:DeleteRule",
+                    "elasticloadbalancing:ModifyListener",
+                    "elasticloadbalancing:ModifyListenerAttributes",
+                    "elasticloadbalancing:ModifyRule",
+                    "elasticloadbalancing:RemoveListenerCertificates",
+                ],
+                [*load_balancers, *listeners, *rules],
+            ),
+            iam.statement(
+                "ManageOwnLoadBalancers",
+                [
+                    "elasticloadbalancing:DeleteLoadBalancer",
+                    "elasticloadbalancing:DeleteTargetGroup",
+                    "elasticloadbalancing:DeregisterTargets",
+                    "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                    "elasticloadbalancing:ModifyTargetGroup",
+                    "elasticloadbalancing:ModifyTargetGroupAttributes",
+                    "elasticloadbalancing:RegisterTargets",
+                    "elasticloadbalancing:SetIpAddressType",
+                    "elasticloadbalancing:SetSecurityGroups",
+                    "elasticloadbalancing:SetSubnets",
+                ],
+                [*load_balancers, target_groups],
+                conditions=owned,
+            ),
+            iam.statement(
+                "TagOwnLoadBalancers",
+                ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+                [*load_balancers, target_groups, *listeners, *rules],
+                conditions=owned,
+            ),
+            iam.statement(
+                "TagOnCreate",
+                ["elasticloadbalancing:AddTags"],
+                [*load_balancers, target_groups, *listeners, *rules],
+                conditions={
+                    "StringEquals": {
+                        "elasticloadbalancing:CreateAction": [
+                            "CreateListener",
+                            "CreateLoadBalancer",
+                            "CreateRule",
+                            "CreateTargetGroup",
+                        ]
+                    }
+                },
+            ),
+        ]
+    )
+
+
+class LoadBalancerController(pulumi.ComponentResource):
+    """The controller's pinned Helm release and its Pod Identity role."""
+
+    release: pulumi.Resource
+    """The Helm release; Ingresses must depend on it (its webhook validates them)."""
+    role_arn: pulumi.Output[str]
+    """Role the controller assumes."""
+
+    def __init__(
+        self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        raise_if_any(f"LoadBalancerControllerArgs for {name!r}", args.problems())
+        super().__init__("mlops:load_balancer_controller:LoadBalancerController", name, None, opts)
+        invoke = pulumi.InvokeOptions(parent=self)
+        region = aws.get_region(opts=invoke).region
+        account_id = aws.get_caller_identity(opts=invoke).account_id
+        role = PodIdentityRole(
+            f"{name}-controller",
+            PodIdentityRoleArgs(
+                cluster_name=args.cluster_name,
+                namespace="kube-system",
+                service_account=SERVICE_ACCOUNT,
+                tags=args.tags,
+                policy=pulumi.Output.from_input(args.vpc_id).apply(
+                    lambda vpc: controller_policy(region=region, account_id=account_id, vpc_id=vpc)
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.release = helm.release(
+            f"{name}-release",
+            "aws-load-balancer-controller",
+            namespace="kube-system",
+            values={
+                "clusterName": args.cluster_name,
+                "region": region,
+                "vpcId": args.vpc_id,
+                "replicaCount": args.replicas,
+                "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+                "ingressClass": INGRESS_CLASS,
+                "createIngressClassResource": True,
+                "defaultTags": dict(args.tags),
+                "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
+                "podDisruptionBudget": {"maxUnavailable": 1},
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+        )
+        self.role_arn = role.arn
+        self.register_outputs({"roleArn": self.role_arn})

@@ -1,0 +1,45 @@
+"""LoadBalancerController: pinned release and a policy with no unscoped write."""
+
+from __future__ import annotations
+
+import json
+
+from components import pins
+from components.load_balancer_controller import (
+    LoadBalancerController,
+    LoadBalancerControllerArgs,
+    controller_policy,
+)
+from tests.harness import TAGS, only, run
+
+
+def test_release_is_pinned_and_knows_its_vpc_and_region():
+    graph = run(
+        lambda: LoadBalancerController(
+            "lbc", LoadBalancerControllerArgs(cluster_name="c1", vpc_id="vpc-1", tags=TAGS)
+        )
+    ).graph
+    release = only(graph, "kubernetes:helm.sh/v3:Release")
+    assert release.inputs["version"] == pins.CHARTS["aws-load-balancer-controller"].version
+    values = release.inputs["values"]
+    assert (values["clusterName"], values["vpcId"], values["region"]) == ("c1", "vpc-1", "us-east-1")
+    assert values["defaultTags"] == TAGS
+    association = only(graph, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert association.inputs["serviceAccount"] == "aws-load-balancer-controller"
+
+
+def test_every_write_is_scoped_to_this_region_account_and_vpc():
+    policy = json.loads(controller_policy(region="us-east-1", account_id="123456789012", vpc_id="vpc-1"))
+    for statement in policy["Statement"]:
+        if statement["Resource"] == ["*"]:
+            assert all(":Describe" in a or ":List" in a or ":Get" in a for a in statement["Action"]), (
+                statement["Sid"]
+            )
+            continue
+        for resource in statement["Resource"]:
+            assert ":123456789012:" in resource, (statement["Sid"], resource)
+            assert resource.startswith(
+                ("arn:aws:elasticloadbalancing:us-east-1:", "arn:aws:ec2:us-east-1:", "arn:aws:iam::")
+            )
+    create_sg = next(s for s in policy["Statement"] if s["Sid"] == "CreateSecurityGroupsInThisVpc")
+    assert "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-1" in create_sg["Resource"]
