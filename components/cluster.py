@@ -1,8 +1,19 @@
-"""``EksCluster``: a hardened EKS control plane, its system node group and a Kubernetes provider."""
+"""``EksCluster``: a hardened EKS control plane, its system node group and a Kubernetes provider.
+
+Example::
+
+    cluster = EksCluster("cluster", EksClusterArgs(
+        environment=Environment.PROD, tags=tags, subnet_ids=network.private_subnet_ids,
+        cluster_name="mlops-platform-prod",
+        admin_principal_arns=["arn:aws:iam::123456789012:role/platform-admin"]))
+    # Kubernetes objects for this cluster:
+    opts = pulumi.ResourceOptions(provider=cluster.provider)
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -294,13 +305,14 @@ class EksCluster(pulumi.ComponentResource):
         )
 
         def addon(
-            addon_name: str, depends_on: Sequence[pulumi.Resource] = (), associations=None
+            addon_name: str, depends_on: Sequence[pulumi.Resource] = (), associations=None, configuration=None
         ) -> aws.eks.Addon:
             return aws.eks.Addon(
                 f"{name}-{addon_name}",
                 cluster_name=cluster.name,
                 addon_name=addon_name,
                 addon_version=versions[addon_name],
+                configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 pod_identity_associations=associations,
@@ -314,6 +326,8 @@ class EksCluster(pulumi.ComponentResource):
             "vpc-cni",
             depends_on=[pod_identity_agent],
             associations=[{"role_arn": cni_role.arn, "service_account": "aws-node"}],
+            # NetworkPolicies (model endpoints rely on them) are only enforced when the CNI agent runs.
+            configuration={"enableNetworkPolicy": "true"},
         )
         kube_proxy = addon("kube-proxy")
 

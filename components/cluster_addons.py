@@ -1,4 +1,11 @@
-"""``ClusterAddons``: cluster-autoscaler, the NVIDIA device plugin and metrics-server."""
+"""``ClusterAddons``: cluster-autoscaler, the NVIDIA device plugin and metrics-server.
+
+Example::
+
+    ClusterAddons("cluster-addons", ClusterAddonsArgs(
+        cluster_name=cluster.cluster_name, kubernetes_version=cluster.kubernetes_version, tags=tags),
+        opts=pulumi.ResourceOptions(providers=[aws_provider, cluster.provider]))
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,12 @@
-"""``GpuNodePool``: an EKS managed node group of GPU instances that can scale to zero."""
+"""``GpuNodePool``: an EKS managed node group of GPU instances that can scale to zero.
+
+Example::
+
+    GpuNodePool("gpu-spot", GpuNodePoolArgs(
+        cluster_name=cluster.cluster_name, node_role_arn=cluster.node_role_arn,
+        subnet_ids=network.private_subnet_ids, ebs_kms_key_arn=cluster.ebs_kms_key_arn, tags=tags,
+        instance_types=["g6.xlarge", "g5.xlarge"], capacity_type=CapacityType.SPOT, max_size=4))
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,15 @@
-"""``Network``: the VPC the platform runs in, or an existing one brought by the caller."""
+"""``Network``: the VPC the platform runs in, or an existing one brought by the caller.
+
+Example::
+
+    network = Network("network", NetworkArgs(
+        environment=Environment.PROD, tags=tags, az_count=3, nat_gateways=NatGateways.PER_AZ,
+        interface_endpoints=[InterfaceEndpoint.ECR_API, InterfaceEndpoint.ECR_DKR], flow_logs=True))
+
+    # or bring your own:
+    Network("network", NetworkArgs(environment=Environment.DEV, tags=tags, existing=ExistingNetwork(
+        vpc_id="vpc-0abc", private_subnet_ids=["subnet-1", "subnet-2"])))
+"""
 
 from __future__ import annotations
 

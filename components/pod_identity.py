@@ -1,4 +1,11 @@
-"""``PodIdentityRole``: an IAM role that one Kubernetes service account assumes through EKS Pod Identity."""
+"""``PodIdentityRole``: an IAM role that one Kubernetes service account assumes through EKS Pod Identity.
+
+Example::
+
+    role = PodIdentityRole("scorer", PodIdentityRoleArgs(
+        cluster_name=cluster.cluster_name, namespace="fraud", service_account="scorer", tags=tags))
+    artifacts.grant_read(role, "models/fraud/scorer/")
+"""
 
 from __future__ import annotations
 

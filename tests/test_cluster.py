@@ -83,6 +83,7 @@ def test_managed_addons_are_pinned_and_use_pod_identity():
     assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
     for name, addon in addons.items():
         assert addon.inputs["addonVersion"] == pins.EKS_ADDON_VERSIONS[pins.KUBERNETES_VERSION][name]
+    assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
     ebs = addons["aws-ebs-csi-driver"].inputs["podIdentityAssociations"]
     assert ebs[0]["serviceAccount"] == "ebs-csi-controller-sa"
     assert ebs[0]["roleArn"].startswith("arn:aws:iam::123456789012:role/eks-ebs-csi-role-")
