@@ -156,6 +156,8 @@ class EksCluster(pulumi.ComponentResource):
     """Role shared by every managed node group."""
     ebs_kms_key_arn: pulumi.Output[str]
     """Key that encrypts node volumes and persistent volumes."""
+    control_plane_log_group_name: pulumi.Output[str]
+    """The control-plane log group, ``/aws/eks/<cluster>/cluster``."""
     provider: k8s.Provider
     """Kubernetes provider for this cluster; pass it to components that render Kubernetes objects."""
     kubernetes_version: str
@@ -407,6 +409,7 @@ class EksCluster(pulumi.ComponentResource):
         self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
         self.node_role_arn = node_role.arn
         self.ebs_kms_key_arn = ebs_key.arn
+        self.control_plane_log_group_name = log_group.name
         self.register_outputs(
             {
                 "clusterName": self.cluster_name,

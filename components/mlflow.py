@@ -181,6 +181,9 @@ class MlflowTrackingArgs:
     Default: the ALB's DNS names, localhost and VPC addresses in 10.0.0.0/8 (health checks)."""
     load_balancer_controller: Sequence[pulumi.Resource] = ()
     """Resources the Ingress waits for (the controller's release and its webhook)."""
+    prometheus_operator: Sequence[pulumi.Resource] | None = None
+    """Resources a ServiceMonitor waits for (the Prometheus operator and its CRDs).
+    Default: None, no ServiceMonitor (for clusters without the Prometheus operator)."""
 
     def problems(self) -> list[Problem]:
         found = tag_problems(self.tags)
@@ -218,6 +221,8 @@ class MlflowTracking(pulumi.ComponentResource):
     """Bucket holding the artifacts (under ``mlflow/``)."""
     database_endpoint: pulumi.Output[str]
     """Endpoint of the PostgreSQL instance (host:port); the password is never an output."""
+    database_identifier: pulumi.Output[str]
+    """RDS instance identifier (for alarms and dashboards)."""
     role_arn: pulumi.Output[str]
     """Role the server assumes for S3."""
 
@@ -288,6 +293,17 @@ class MlflowTracking(pulumi.ComponentResource):
             template={"basic_auth.ini": AUTH_CONFIG_TEMPLATE},
             opts=secrets_ready,
         )
+        # Prometheus scrapes /metrics with the admin login: the auth app protects every route.
+        secrets_sync_for_metrics = external_secret(
+            f"{name}-metrics-secret",
+            namespace=args.namespace,
+            target="mlflow-metrics-scraper",
+            entries={
+                "username": SecretRef(admin_secret_path, "username"),
+                "password": SecretRef(admin_secret_path, "password"),
+            },
+            opts=secrets_ready,
+        )
         hosts = [*([args.hostname] if args.hostname else []), *args.allowed_hosts]
         deployment = self._deployment(
             name, args, labels, region, hosts, service_account, [db_sync, auth_sync, database]
@@ -319,6 +335,9 @@ class MlflowTracking(pulumi.ComponentResource):
         self.tracking_url = pulumi.Output.concat(scheme, "://", host)
         self.artifact_bucket = pulumi.Output.from_input(args.artifact_bucket_name)
         self.database_endpoint = database.endpoint
+        self.database_identifier = database.identifier
+        if args.prometheus_operator is not None:
+            self._service_monitor(name, args, labels, [*args.prometheus_operator, secrets_sync_for_metrics])
         self.role_arn = role.arn
         self.register_outputs(
             {
@@ -516,6 +535,7 @@ class MlflowTracking(pulumi.ComponentResource):
                                         "--artifacts-destination=s3://", args.artifact_bucket_name, "/mlflow"
                                     ),
                                     "--workers=2",
+                                    "--expose-prometheus=/tmp/prometheus",
                                 ],
                                 "env": [
                                     backend_uri,
@@ -556,6 +576,31 @@ class MlflowTracking(pulumi.ComponentResource):
                 },
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account, *depends_on]),
+        )
+
+    def _service_monitor(
+        self, name: str, args: MlflowTrackingArgs, labels: dict[str, str], depends_on: list[pulumi.Resource]
+    ) -> None:
+        k8s.apiextensions.CustomResource(
+            f"{name}-service-monitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata={"name": "mlflow", "namespace": args.namespace, "labels": labels},
+            spec={
+                "selector": {"matchLabels": kube.selector_labels(labels)},
+                "endpoints": [
+                    {
+                        "port": "http",
+                        "path": "/metrics",
+                        "interval": "30s",
+                        "basicAuth": {
+                            "username": {"name": "mlflow-metrics-scraper", "key": "username"},
+                            "password": {"name": "mlflow-metrics-scraper", "key": "password"},
+                        },
+                    }
+                ],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )
 
     def _ingress(

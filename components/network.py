@@ -127,6 +127,10 @@ class Network(pulumi.ComponentResource):
     """Number of NAT gateways created (0 for an existing network)."""
     interface_endpoint_count: int
     """Number of interface endpoints created, each in every AZ."""
+    nat_gateway_ids: pulumi.Output[list[str]]
+    """IDs of the NAT gateways (empty for an existing network)."""
+    flow_log_group_name: pulumi.Output[str] | None
+    """CloudWatch log group of the flow logs, when they are on."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         raise_if_any(f"NetworkArgs for {name!r}", args.problems())
@@ -141,6 +145,8 @@ class Network(pulumi.ComponentResource):
             self.availability_zones = []
             self.nat_gateway_count = 0
             self.interface_endpoint_count = 0
+            self.nat_gateway_ids = pulumi.Output.from_input([])
+            self.flow_log_group_name = None
         else:
             self._create()
         self.register_outputs(
@@ -295,16 +301,16 @@ class Network(pulumi.ComponentResource):
                     tags=with_tags(args.tags, Name=f"{name}-{service.value}"),
                     opts=child,
                 )
-        if args.flow_logs:
-            self._flow_logs(vpc, region, account_id)
+        self.flow_log_group_name = self._flow_logs(vpc, region, account_id) if args.flow_logs else None
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public_subnets])
         self.nat_gateway_count = len(nats)
+        self.nat_gateway_ids = pulumi.Output.all(*[n.id for n in nats])
         self.interface_endpoint_count = len(args.interface_endpoints)
 
-    def _flow_logs(self, vpc: aws.ec2.Vpc, region: str, account_id: str) -> None:
+    def _flow_logs(self, vpc: aws.ec2.Vpc, region: str, account_id: str) -> pulumi.Output[str]:
         name, args, child = self._name, self._args, self._child
         key_arn = args.log_kms_key_arn
         if key_arn is None:
@@ -361,3 +367,4 @@ class Network(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
+        return group.name

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic.alias_generators import to_camel
 
 from components import pins
+from components.alerting import Severity
 from components.artifact_store import ArtifactStoreArgs
 from components.cluster import EksClusterArgs, SystemNodesArgs
 from components.container_registry import ContainerRegistryArgs, PullThroughCache, Scanning
@@ -30,6 +31,7 @@ from components.environment import Environment
 from components.gpu_node_pool import CapacityType, GpuAmiType, GpuNodePoolArgs
 from components.mlflow import MlflowDatabaseArgs
 from components.network import ExistingNetwork, InterfaceEndpoint, NatGateways, NetworkArgs
+from components.observability import AlertReceiver, BudgetArgs, ObservabilityArgs, ReceiverKind
 from components.platform_secrets import SecretSpec
 from components.tagging import platform_tags
 from components.validation import Problem
@@ -210,9 +212,6 @@ class ClusterConfig(_Section):
         description="IAM roles/users given cluster-admin through access entries; include the identity that runs `pulumi up`."
     )
     endpoint: EndpointConfig = Field(description="API endpoint access.")
-    control_plane_log_retention_days: int = Field(
-        description="Retention of the control-plane log group in days."
-    )
 
     def semantic_problems(self) -> list[Problem]:
         problems = self.to_args(
@@ -242,6 +241,7 @@ class ClusterConfig(_Section):
         tags: Mapping[str, str],
         cluster_name: str,
         system_nodes: SystemNodesArgs,
+        log_retention_days: int = 30,
     ) -> EksClusterArgs:
         return EksClusterArgs(
             environment=environment,
@@ -253,7 +253,7 @@ class ClusterConfig(_Section):
             endpoint_public_access=self.endpoint.public_access,
             public_access_cidrs=list(self.endpoint.public_access_cidrs),
             system_nodes=system_nodes,
-            control_plane_log_retention_days=self.control_plane_log_retention_days,
+            control_plane_log_retention_days=log_retention_days,
         )
 
 
@@ -441,6 +441,67 @@ class MlflowConfig(_Section):
     database: MlflowDatabaseConfig = Field(description="The PostgreSQL backend store.")
 
 
+class ReceiverConfig(_Section):
+    name: str = Field(description="Receiver name.")
+    kind: ReceiverKind = Field(description="`slack` or `pagerduty`.")
+    secret: str = Field(
+        description="Name of the entry in `secrets.entries` holding the webhook URL or routing key."
+    )
+    channel: str | None = Field(default=None, description="Slack channel.")
+    severities: list[Severity] = Field(
+        default_factory=lambda: [Severity.CRITICAL, Severity.WARNING], description="Severities routed to it."
+    )
+
+    def to_receiver(self) -> AlertReceiver:
+        return AlertReceiver(
+            name=self.name,
+            kind=self.kind,
+            secret=self.secret,
+            channel=self.channel,
+            severities=list(self.severities),
+        )
+
+
+class BudgetConfig(_Section):
+    monthly_limit_usd: float = Field(description="Monthly cost limit in USD.")
+    thresholds_percent: list[int] = Field(description="Actual-spend percentages that notify.")
+    forecast_threshold_percent: int | None = Field(
+        description="Forecast percentage that notifies; null for none."
+    )
+    subscriber_emails: list[str] = Field(description="Emails notified (the alert topic always is).")
+
+    def to_args(self) -> BudgetArgs:
+        return BudgetArgs(
+            monthly_limit_usd=self.monthly_limit_usd,
+            thresholds_percent=list(self.thresholds_percent),
+            forecast_threshold_percent=self.forecast_threshold_percent,
+            subscriber_emails=list(self.subscriber_emails),
+        )
+
+    def semantic_problems(self) -> list[Problem]:
+        return self.to_args().problems()
+
+
+class ObservabilityConfig(_Section):
+    log_retention_days: int = Field(description="Retention of the container and control-plane log groups.")
+    prometheus_retention_days: int = Field(description="Days of metrics Prometheus keeps.")
+    prometheus_storage_gib: int = Field(description="Prometheus volume size (encrypted gp3).")
+    gpu_idle_hours: int = Field(description="Hours below 5% GPU utilisation before the idle-GPU cost alert.")
+    runbook_base_url: str = Field(
+        description="URL of docs/runbooks in your copy of this repository; alerts link there."
+    )
+    grafana_hostname: str | None = Field(
+        default=None, description="DNS name for Grafana; default: /grafana on the ALB."
+    )
+    certificate_arn: str | None = Field(
+        default=None, description="ACM certificate to serve Grafana over HTTPS."
+    )
+    receivers: list[ReceiverConfig] = Field(description="Alertmanager receivers.")
+    alert_emails: list[str] = Field(description="Email subscribers of the SNS alert topic.")
+    budget: BudgetConfig = Field(description="The monthly AWS Budget of the stack.")
+    tracing: bool = Field(description="Run an OpenTelemetry collector exporting traces to X-Ray.")
+
+
 def _rename(field: str, renames: Mapping[str, str]) -> str:
     head, sep, rest = field.partition("[")
     return renames.get(head, head) + sep + rest
@@ -451,6 +512,9 @@ _PLACEHOLDER_TAGS = platform_tags(environment="dev", project="p", owner="o", cos
 
 
 # --- the whole stack ----------------------------------------------------------------------------
+
+RUNBOOK_BASE_URL = "https://github.com/acme/mlops-platform/blob/main/docs/runbooks"
+"""Where alerts link by default; set observability.runbookBaseUrl to your fork."""
 
 MLFLOW_REPOSITORY = "mlflow-server"
 """Platform repository the default MLflow image is pushed to (infra/images/mlflow)."""
@@ -467,7 +531,6 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
         "cluster": {
             "kubernetesVersion": pins.KUBERNETES_VERSION,
             "endpoint": {"publicAccess": True},
-            "controlPlaneLogRetentionDays": 30,
         },
         "systemNodes": {
             "instanceTypes": ["t3.large"],
@@ -477,6 +540,22 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "diskSizeGib": 50,
         },
         "gpuNodePools": [],
+        "observability": {
+            "logRetentionDays": 14,
+            "prometheusRetentionDays": 7,
+            "prometheusStorageGib": 20,
+            "gpuIdleHours": 1,
+            "runbookBaseUrl": RUNBOOK_BASE_URL,
+            "receivers": [],
+            "alertEmails": [],
+            "budget": {
+                "monthlyLimitUsd": 3000,
+                "thresholdsPercent": [50, 80, 100],
+                "forecastThresholdPercent": 100,
+                "subscriberEmails": [],
+            },
+            "tracing": False,
+        },
         "artifacts": {
             "noncurrentVersionExpirationDays": 7,
             "accessLogRetentionDays": 30,
@@ -515,7 +594,6 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
         "cluster": {
             "kubernetesVersion": pins.KUBERNETES_VERSION,
             "endpoint": {"publicAccess": False},
-            "controlPlaneLogRetentionDays": 90,
         },
         "systemNodes": {
             "instanceTypes": ["m6i.large"],
@@ -525,6 +603,22 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "diskSizeGib": 50,
         },
         "gpuNodePools": [],
+        "observability": {
+            "logRetentionDays": 30,
+            "prometheusRetentionDays": 15,
+            "prometheusStorageGib": 50,
+            "gpuIdleHours": 2,
+            "runbookBaseUrl": RUNBOOK_BASE_URL,
+            "receivers": [],
+            "alertEmails": [],
+            "budget": {
+                "monthlyLimitUsd": 8000,
+                "thresholdsPercent": [50, 80, 100],
+                "forecastThresholdPercent": 100,
+                "subscriberEmails": [],
+            },
+            "tracing": False,
+        },
         "artifacts": {
             "noncurrentVersionExpirationDays": 30,
             "accessLogRetentionDays": 90,
@@ -563,7 +657,6 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
         "cluster": {
             "kubernetesVersion": pins.KUBERNETES_VERSION,
             "endpoint": {"publicAccess": False},
-            "controlPlaneLogRetentionDays": 365,
         },
         "systemNodes": {
             "instanceTypes": ["m6i.xlarge"],
@@ -573,6 +666,22 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "diskSizeGib": 50,
         },
         "gpuNodePools": [],
+        "observability": {
+            "logRetentionDays": 90,
+            "prometheusRetentionDays": 30,
+            "prometheusStorageGib": 200,
+            "gpuIdleHours": 4,
+            "runbookBaseUrl": RUNBOOK_BASE_URL,
+            "receivers": [],
+            "alertEmails": [],
+            "budget": {
+                "monthlyLimitUsd": 40000,
+                "thresholdsPercent": [50, 80, 100],
+                "forecastThresholdPercent": 100,
+                "subscriberEmails": [],
+            },
+            "tracing": False,
+        },
         "artifacts": {
             "noncurrentVersionExpirationDays": 90,
             "intelligentTieringAfterDays": 30,
@@ -621,6 +730,9 @@ class StackConfig(_Section):
     registry: RegistryConfig = Field(description="The platform's ECR repositories.")
     secrets: SecretsConfig = Field(description="Secrets Manager secrets under `<project>/<env>/`.")
     mlflow: MlflowConfig = Field(description="The MLflow tracking server and its database.")
+    observability: ObservabilityConfig = Field(
+        description="Metrics, dashboards, alerts, logs and the budget."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -679,8 +791,13 @@ class PlatformConfig:
         return self.values.network.to_args(self.environment, self.tags)
 
     def cluster_args(self) -> EksClusterArgs:
+        # The control-plane log group keeps logs as long as every other platform log group.
         return self.values.cluster.to_args(
-            self.environment, self.tags, self.cluster_name, self.values.system_nodes.to_args()
+            self.environment,
+            self.tags,
+            self.cluster_name,
+            self.values.system_nodes.to_args(),
+            self.values.observability.log_retention_days,
         )
 
     def gpu_pool_args(self) -> list[GpuNodePoolArgs]:
@@ -698,6 +815,31 @@ class PlatformConfig:
     @property
     def secrets_path_prefix(self) -> str:
         return f"{self.project}/{self.environment.value}"
+
+    def observability_args(
+        self, cluster_name, secrets, log_kms_key_arn, load_balancer_controller
+    ) -> ObservabilityArgs:
+        o = self.values.observability
+        return ObservabilityArgs(
+            environment=self.environment,
+            tags=self.tags,
+            cluster_name=cluster_name,
+            secrets=secrets,
+            runbook_base_url=o.runbook_base_url,
+            log_kms_key_arn=log_kms_key_arn,
+            log_retention_days=o.log_retention_days,
+            prometheus_retention_days=o.prometheus_retention_days,
+            prometheus_storage_gib=o.prometheus_storage_gib,
+            high_availability=self.environment is Environment.PROD,
+            grafana_hostname=o.grafana_hostname,
+            certificate_arn=o.certificate_arn,
+            receivers=[r.to_receiver() for r in o.receivers],
+            alert_emails=list(o.alert_emails),
+            gpu_idle_hours=o.gpu_idle_hours,
+            budget=o.budget.to_args(),
+            tracing=o.tracing,
+            load_balancer_controller=load_balancer_controller,
+        )
 
     def mlflow_image(self, account_id: str) -> str:
         """The configured image, or the platform's build in its own registry."""

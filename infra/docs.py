@@ -177,6 +177,7 @@ COMPONENT_MODULES = (
     "platform_secrets",
     "load_balancer_controller",
     "mlflow",
+    "observability",
 )
 """Modules documented in docs/components.md, in reading order."""
 
@@ -278,3 +279,37 @@ def components_reference() -> str:
 
 
 GENERATED["docs/components.md"] = components_reference
+
+
+def serving_metrics_reference() -> str:
+    from components import telemetry
+
+    lines = [
+        "# Serving metrics contract",
+        "",
+        "<!-- Generated from components/telemetry.py by `blueprint docs`; do not edit by hand. -->",
+        "",
+        "Every model server exposes these Prometheus metrics on its metrics port at `/metrics`. The",
+        "platform's ServiceMonitor scrapes them, the SLO burn-rate alerts and the *Model serving*",
+        "dashboard read nothing else, and Prometheus adds `namespace`, `service` and `pod` labels.",
+        "",
+        "| metric | meaning |",
+        "|---|---|",
+        *[f"| `{name}` | {meaning} |" for name, meaning in telemetry.SERVING_METRICS.items()],
+        "",
+        "Python servers get them from `prometheus_client` (a `Counter` and a `Histogram` named",
+        "`http_requests` and `http_request_duration_seconds`) or from framework exporters such as",
+        "`prometheus-fastapi-instrumentator` configured with those names.",
+        "",
+        "Other exporters the platform runs, and the metrics dashboards and alerts may use from them:",
+        "",
+        *[
+            f"- **{exporter}**: {', '.join(f'`{m}`' for m in sorted(metrics))}"
+            for exporter, metrics in telemetry.EXPORTED_METRICS.items()
+        ],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+GENERATED["docs/serving-metrics.md"] = serving_metrics_reference

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pulumi
 import pulumi_aws as aws
 
+from components import kms
 from components.artifact_store import ArtifactStore
 from components.cluster import EksCluster
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
@@ -19,6 +20,7 @@ from components.gpu_node_pool import GpuNodePool
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.mlflow import MlflowTracking, MlflowTrackingArgs
 from components.network import Network
+from components.observability import Observability
 from components.platform_secrets import PlatformSecrets, PlatformSecretsArgs
 from infra import config
 
@@ -34,10 +36,24 @@ def main() -> None:
         default_tags={"tags": cfg.tags},
     )
     aws_only = pulumi.ResourceOptions(providers=[aws_provider])
+    account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=aws_provider)).account_id
+    # One key for every log group of the stack: flow logs, control plane, containers.
+    logs_key = kms.customer_managed_key(
+        "logs-key",
+        description=f"Encrypts the CloudWatch log groups of {cfg.cluster_name}",
+        environment=cfg.environment,
+        tags=cfg.tags,
+        policy=kms.key_policy(
+            [kms.root_statement(account_id), kms.logs_service_statement(account_id, cfg.region)]
+        ),
+        opts=aws_only,
+    )
 
-    network = Network("network", cfg.network_args(), aws_only)
+    network = Network("network", replace(cfg.network_args(), log_kms_key_arn=logs_key.arn), aws_only)
     cluster = EksCluster(
-        "cluster", replace(cfg.cluster_args(), subnet_ids=network.private_subnet_ids), aws_only
+        "cluster",
+        replace(cfg.cluster_args(), subnet_ids=network.private_subnet_ids, log_kms_key_arn=logs_key.arn),
+        aws_only,
     )
     pools = [
         GpuNodePool(
@@ -66,7 +82,6 @@ def main() -> None:
     )
 
     # --- data plane -------------------------------------------------------------------------
-    account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=aws_provider)).account_id
     secrets = PlatformSecrets(
         "secrets",
         PlatformSecretsArgs(
@@ -90,6 +105,11 @@ def main() -> None:
         LoadBalancerControllerArgs(cluster_name=cluster.cluster_name, vpc_id=network.vpc_id, tags=cfg.tags),
         on_cluster,
     )
+    observability = Observability(
+        "observability",
+        cfg.observability_args(cluster.cluster_name, secrets, logs_key.arn, [load_balancers.release]),
+        on_cluster,
+    )
     mlflow_cfg = cfg.values.mlflow
     mlflow = MlflowTracking(
         "mlflow",
@@ -111,9 +131,14 @@ def main() -> None:
             hostname=mlflow_cfg.hostname,
             certificate_arn=mlflow_cfg.certificate_arn,
             load_balancer_controller=[load_balancers.release],
+            prometheus_operator=[observability.prometheus_operator],
         ),
         on_cluster,
     )
+    observability.watch_database(
+        mlflow.database_identifier, allocated_storage_gib=mlflow_cfg.database.allocated_storage_gib
+    )
+    observability.watch_nat_gateways(network.nat_gateway_ids, network.nat_gateway_count)
 
     pulumi.export("clusterName", cluster.cluster_name)
     pulumi.export("kubeconfig", cluster.kubeconfig)
@@ -139,3 +164,13 @@ def main() -> None:
     pulumi.export("registryKmsKeyArn", registry.kms_key_arn)
     pulumi.export("mlflowUrl", mlflow.tracking_url)
     pulumi.export("secretsKmsKeyArn", secrets.kms_key_arn)
+    pulumi.export("grafanaUrl", observability.grafana_url)
+    pulumi.export("alertTopicArn", observability.alert_topic_arn)
+    pulumi.export(
+        "logGroupNames",
+        [
+            cluster.control_plane_log_group_name,
+            *observability.log_group_names,
+            *([network.flow_log_group_name] if network.flow_log_group_name is not None else []),
+        ],
+    )

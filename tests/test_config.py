@@ -88,7 +88,7 @@ BAD_CONFIGS = [
     pytest.param(
         {"mlops-platform:netwrk": {}},
         "mlops-platform:netwrk: unknown key; valid keys: artifacts, cluster, costCenter, environment, gpuNodePools, mlflow, "
-        "network, owner, registry, secrets, systemNodes",
+        "network, observability, owner, registry, secrets, systemNodes",
         id="unknown-top-level-key",
     ),
     pytest.param(

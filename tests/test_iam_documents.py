@@ -36,23 +36,26 @@ IAM_ONLY_ACTIONS = {
 READ_VERBS = ("Describe", "Get", "List", "BatchGet", "BatchCheck", "Head")
 
 
-SERVICES = (
-    "acm",
-    "autoscaling",
-    "cloudwatch",
-    "ec2",
-    "ecr",
-    "eks",
-    "elbv2",
-    "iam",
-    "kms",
-    "logs",
-    "s3",
-    "secretsmanager",
-    "sns",
-    "sts",
-)
-"""botocore models of the services the platform's policies name; an action of any other service fails."""
+SERVICES = {
+    "acm": "acm",
+    "autoscaling": "autoscaling",
+    "cloudwatch": "cloudwatch",
+    "ec2": "ec2",
+    "ecr": "ecr",
+    "eks": "eks",
+    "elbv2": "elasticloadbalancing",
+    "iam": "iam",
+    "kms": "kms",
+    "logs": "logs",
+    "resourcegroupstaggingapi": "tag",
+    "s3": "s3",
+    "secretsmanager": "secretsmanager",
+    "sns": "sns",
+    "sts": "sts",
+    "xray": "xray",
+}
+"""botocore models of the services the platform's policies name, with their IAM prefixes; an action
+of any other service fails."""
 
 
 @functools.cache
@@ -60,9 +63,8 @@ def known_actions() -> frozenset[str]:
     """``prefix:Operation`` for every operation of those services, keyed by their IAM prefix."""
     loader = botocore.loaders.create_loader()
     actions = set(IAM_ONLY_ACTIONS)
-    for service in SERVICES:
+    for service, prefix in SERVICES.items():
         model = loader.load_service_model(service, "service-2")
-        prefix = model["metadata"].get("signingName") or model["metadata"]["endpointPrefix"]
         actions.update(f"{prefix}:{operation}" for operation in model["operations"])
     return frozenset(actions)
 

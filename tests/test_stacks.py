@@ -194,3 +194,22 @@ def test_only_dev_may_force_destroy_buckets():
             b.name for b in stack(name).graph.of_type("aws:s3/bucket:Bucket") if b.inputs["forceDestroy"]
         ]
         assert bool(destroyable) == (name == "dev"), name
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_observability_outputs_and_log_retention(name):
+    graph = stack(name).graph
+    outputs = graph.outputs
+    assert outputs["grafanaUrl"].startswith("http")
+    assert outputs["alertTopicArn"].startswith("arn:aws:sns:us-east-1:123456789012:")
+    groups = {
+        g.inputs["name"]: g for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup") if "name" in g.inputs
+    }
+    control_plane = groups[f"/aws/eks/mlops-platform-{name}/cluster"]
+    containers = groups[f"/aws/eks/mlops-platform-{name}/containers"]
+    assert control_plane.inputs["retentionInDays"] == containers.inputs["retentionInDays"]
+    assert set(outputs["logGroupNames"][:2]) == {control_plane.inputs["name"], containers.inputs["name"]}
+    for group in graph.of_type("aws:cloudwatch/logGroup:LogGroup"):
+        assert group.inputs["kmsKeyId"] and group.inputs["retentionInDays"]
+    # One key encrypts every log group.
+    assert len({g.inputs["kmsKeyId"] for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup")}) == 1

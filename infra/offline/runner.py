@@ -23,6 +23,7 @@ from typing import Any
 import pulumi
 import yaml
 from google.protobuf import empty_pb2
+from pulumi import resource as pulumi_resource
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockEngine, MockSettings
 
@@ -149,6 +150,44 @@ class _Diagnostics(logging.Handler):
 
 
 @contextlib.contextmanager
+def _construction_order(project: str, stack: str) -> Iterator[dict[str, int]]:
+    """URN -> the order in which the program constructed the resource.
+
+    Registration requests reach the monitor only after each resource's inputs resolve, and the SDK
+    awaits dependencies through sets whose order varies with the hash seed. Construction order is the
+    program's own order, so the graph lists resources in it. The SDK offers no hook for this, so the
+    registration entry point is wrapped for the duration of one offline run.
+    """
+    order: dict[str, int] = {}
+    original = pulumi_resource.register_resource
+
+    def recording(
+        res: Any,
+        t: str,
+        name: str,
+        custom: bool,
+        remote: bool,
+        new_dependency: Any,
+        props: Any,
+        opts: Any,
+        *rest: Any,
+        **kwargs: Any,
+    ) -> Any:
+        parent = opts.parent if opts is not None and opts.parent is not None else None
+        if parent is None and t != "pulumi:pulumi:Stack":
+            parent = runtime_settings.get_root_resource()
+        qualified = f"{parent._type}${t}" if parent is not None else t
+        order.setdefault(f"urn:pulumi:{stack}::{project}::{qualified}::{name}", len(order))
+        return original(res, t, name, custom, remote, new_dependency, props, opts, *rest, **kwargs)
+
+    pulumi_resource.register_resource = recording  # type: ignore[assignment]
+    try:
+        yield order
+    finally:
+        pulumi_resource.register_resource = original  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
 def _working_directory(path: Path) -> Iterator[None]:
     previous = Path.cwd()
     os.chdir(path)
@@ -195,7 +234,7 @@ def run_program(
     loop = _InlineLoop()
     asyncio.set_event_loop(loop)
     try:
-        with _working_directory(working_dir or Path.cwd()):
+        with _working_directory(working_dir or Path.cwd()), _construction_order(project, stack) as order:
             loop.run_until_complete(pulumi.runtime.run_in_stack(program))
     except Exception as exc:
         error = _synth_error(exc)
@@ -205,13 +244,15 @@ def run_program(
         loop.close()
         asyncio.set_event_loop(None)
         logger.removeHandler(diagnostics)
+    unknown = len(order)
+    registrations = sorted(monitor.registrations, key=lambda r: order.get(r.urn, unknown))
     graph = Graph(
         project=project,
         stack=stack,
-        resources=[_graph_resource(r) for r in monitor.registrations],
+        resources=[_graph_resource(r) for r in registrations],
         outputs=masked(monitor.stack_outputs),
     )
-    return SynthResult(graph, monitor.registrations, monitor.stack_outputs, diagnostics.records)
+    return SynthResult(graph, registrations, monitor.stack_outputs, diagnostics.records)
 
 
 def _synth_error(exc: Exception) -> SynthError:
