@@ -166,7 +166,7 @@ class ArtifactStore(pulumi.ComponentResource):
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
         raise_if_any(f"ArtifactStoreArgs for {name!r}", args.problems())
         super().__init__("mlops:artifact_store:ArtifactStore", name, None, opts)
-        self._name = name
+        self._prefix = name
         child = pulumi.ResourceOptions(parent=self)
         stateful = stateful_options(args.environment, child)
         account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
@@ -421,7 +421,7 @@ class ArtifactStore(pulumi.ComponentResource):
     def _grant(self, verb: str, role: Grantee, prefix: str, statements) -> aws.iam.RolePolicy:
         if not _PREFIX.match(prefix) or not prefix:
             raise_if_any(
-                f"grant_{verb} on {self._name!r}",
+                f"grant_{verb} on {self._prefix!r}",
                 [
                     Problem(
                         "prefix",
@@ -432,7 +432,7 @@ class ArtifactStore(pulumi.ComponentResource):
         role_id, role_slug = grantee(role)
         slug = prefix.strip("/").replace("/", "-")
         return aws.iam.RolePolicy(
-            f"{self._name}-{verb}-{role_slug}-{slug}",
+            f"{self._prefix}-{verb}-{role_slug}-{slug}",
             role=role_id,
             policy=pulumi.Output.all(self.bucket_arn, self.kms_key_arn).apply(
                 lambda a: iam.document(statements(a[0], prefix, a[1]))

@@ -160,7 +160,7 @@ class ContainerRegistry(pulumi.ComponentResource):
     def __init__(self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None):
         raise_if_any(f"ContainerRegistryArgs for {name!r}", args.problems())
         super().__init__("mlops:container_registry:ContainerRegistry", name, None, opts)
-        self._name = name
+        self._prefix = name
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
         if args.kms_key_arn is None:
@@ -247,7 +247,7 @@ class ContainerRegistry(pulumi.ComponentResource):
         account_id = aws.get_caller_identity(opts=invoke).account_id
         region = aws.get_region(opts=invoke).region
         role = aws.iam.Role(
-            f"{self._name}-cache-template-role",
+            f"{self._prefix}-cache-template-role",
             assume_role_policy=iam.service_trust_policy("ecr.amazonaws.com", source_account=account_id),
             tags=tags,
             opts=child,
@@ -257,7 +257,7 @@ class ContainerRegistry(pulumi.ComponentResource):
             for cache in args.pull_through_caches
         ]
         aws.iam.RolePolicy(
-            f"{self._name}-cache-template-policy",
+            f"{self._prefix}-cache-template-policy",
             role=role.id,
             policy=key_arn.apply(
                 lambda arn: iam.document(
@@ -291,7 +291,7 @@ class ContainerRegistry(pulumi.ComponentResource):
         role_id, slug = grantee(role)
         arns = [self.repository_arns[r] for r in sorted(self.repository_arns)]
         return aws.iam.RolePolicy(
-            f"{self._name}-{verb}-{slug}",
+            f"{self._prefix}-{verb}-{slug}",
             role=role_id,
             policy=pulumi.Output.all(self.kms_key_arn, *arns).apply(
                 lambda a: iam.document(statements(a[1:], a[0]))

@@ -135,7 +135,7 @@ class Network(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         raise_if_any(f"NetworkArgs for {name!r}", args.problems())
         super().__init__("mlops:network:Network", name, None, opts)
-        self._name = name
+        self._prefix = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
         if args.existing is not None:
@@ -158,7 +158,7 @@ class Network(pulumi.ComponentResource):
         )
 
     def _create(self) -> None:
-        name, args, child = self._name, self._args, self._child
+        name, args, child = self._prefix, self._args, self._child
         invoke = pulumi.InvokeOptions(parent=self)
         region = aws.get_region(opts=invoke).region
         account_id = aws.get_caller_identity(opts=invoke).account_id
@@ -311,7 +311,7 @@ class Network(pulumi.ComponentResource):
         self.interface_endpoint_count = len(args.interface_endpoints)
 
     def _flow_logs(self, vpc: aws.ec2.Vpc, region: str, account_id: str) -> pulumi.Output[str]:
-        name, args, child = self._name, self._args, self._child
+        name, args, child = self._prefix, self._args, self._child
         key_arn = args.log_kms_key_arn
         if key_arn is None:
             key_arn = kms.customer_managed_key(

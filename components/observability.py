@@ -337,7 +337,7 @@ class Observability(pulumi.ComponentResource):
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
         raise_if_any(f"ObservabilityArgs for {name!r}", args.problems())
         super().__init__("mlops:observability:Observability", name, None, opts)
-        self._name = name
+        self._prefix = name
         self._args = args
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -563,7 +563,7 @@ class Observability(pulumi.ComponentResource):
     ) -> None:
         for role, metric, statistic, comparison, threshold, periods, what, runbook in specs:
             aws.cloudwatch.MetricAlarm(
-                f"{self._name}-{prefix}-{role}",
+                f"{self._prefix}-{prefix}-{role}",
                 namespace=namespace,
                 metric_name=metric,
                 dimensions=dict(dimensions),

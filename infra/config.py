@@ -22,7 +22,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from components import pins
+from components import kube, pins
 from components.alerting import Severity
 from components.artifact_store import ArtifactStoreArgs
 from components.cluster import EksClusterArgs, SystemNodesArgs
@@ -30,11 +30,24 @@ from components.container_registry import ContainerRegistryArgs, PullThroughCach
 from components.environment import Environment
 from components.gpu_node_pool import CapacityType, GpuAmiType, GpuNodePoolArgs
 from components.mlflow import MlflowDatabaseArgs
+from components.model_endpoint import (
+    Autoscaling,
+    ComputeResources,
+    GpuPoolInfo,
+    HealthChecks,
+    ModelEndpointArgs,
+    ModelVersion,
+    Replicas,
+    ScalingMetric,
+    SecretEnv,
+    ServiceLevel,
+)
 from components.network import ExistingNetwork, InterfaceEndpoint, NatGateways, NetworkArgs
 from components.observability import AlertReceiver, BudgetArgs, ObservabilityArgs, ReceiverKind
 from components.platform_secrets import SecretSpec
 from components.tagging import platform_tags
-from components.validation import Problem
+from components.team_namespace import NamespaceQuota, TeamNamespaceArgs
+from components.validation import Problem, image_problems
 from components.validation import to_camel as path_to_camel
 
 NAMESPACE = "mlops-platform"
@@ -502,6 +515,121 @@ class ObservabilityConfig(_Section):
     tracing: bool = Field(description="Run an OpenTelemetry collector exporting traces to X-Ray.")
 
 
+
+class ModelVersionConfig(_Section):
+    name: str = Field(description="Version name, e.g. v3.")
+    image_tag: str | None = Field(default=None, description="Immutable image tag (not `latest`).")
+    image_digest: str | None = Field(default=None, description="Image digest sha256:...; wins over the tag.")
+    weight: int = Field(default=100, description="Percentage of traffic; stable + canary = 100.")
+    model_path: str | None = Field(default=None, description="Artifact path under the model prefix; default: the version name.")
+
+    def to_version(self) -> ModelVersion:
+        return ModelVersion(
+            name=self.name, image_tag=self.image_tag, image_digest=self.image_digest, weight=self.weight, model_path=self.model_path
+        )
+
+
+class ModelResourcesConfig(_Section):
+    cpu: str = Field(default="1", description="CPU request per replica.")
+    memory: str = Field(default="2Gi", description="Memory request and limit per replica.")
+    cpu_limit: str | None = Field(default=None, description="CPU limit; default: twice the request.")
+    gpus: int = Field(default=0, description="GPUs per replica.")
+    gpu_pool: str | None = Field(default=None, description="GPU pool (a `gpuNodePools` name); required with gpus.")
+
+
+class ReplicasConfig(_Section):
+    min: int = Field(default=1, description="Replicas kept at all times.")
+    max: int = Field(default=3, description="Upper bound for the autoscaler.")
+
+
+class AutoscalingConfig(_Section):
+    metric: ScalingMetric = Field(default=ScalingMetric.CPU, description="`cpu` or `custom`.")
+    target_cpu_utilization: int = Field(default=70, description="Target average CPU utilisation (%).")
+    custom_metric: str | None = Field(default=None, description="Per-pod metric name, with metric: custom.")
+    target_value: str | None = Field(default=None, description="Target average value of that metric.")
+
+
+class SloConfig(_Section):
+    availability_target: float = Field(description="Percent of requests that must succeed over 30 days.")
+    latency_p95_ms: int = Field(description="p95 latency objective in milliseconds.")
+
+
+class HealthConfig(_Section):
+    liveness_path: str = Field(default="/healthz", description="Liveness probe path.")
+    readiness_path: str = Field(default="/ready", description="Readiness probe path.")
+    startup_seconds: int = Field(default=600, description="Time allowed to load the model.")
+
+
+class SecretEnvConfig(_Section):
+    env: str = Field(description="Environment variable name.")
+    secret: str = Field(description="Name of an entry of `secrets.entries`.")
+    property: str | None = Field(default=None, description="JSON property of the secret.")
+
+
+class ModelConfig(_Section):
+    name: str = Field(description="Model name, unique in the stack (DNS label).")
+    team: str = Field(description="Owning team; its namespace.")
+    stable: ModelVersionConfig = Field(description="The version serving most traffic.")
+    canary: ModelVersionConfig | None = Field(default=None, description="A new version taking a slice of traffic.")
+    artifact_prefix: str | None = Field(default=None, description="Artifact prefix; default: models/<team>/<name>/.")
+    resources: ModelResourcesConfig = Field(default_factory=ModelResourcesConfig, description="Per-replica resources.")
+    replicas: ReplicasConfig = Field(default_factory=ReplicasConfig, description="Replica range.")
+    autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig, description="Autoscaling target.")
+    slo: SloConfig | None = Field(default=None, description="Service-level objective; required in prod.")
+    port: int = Field(default=8080, description="HTTP port (serving and /metrics).")
+    health: HealthConfig = Field(default_factory=HealthConfig, description="Probe paths.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    secrets: list[SecretEnvConfig] = Field(default_factory=list, description="Environment variables from platform secrets.")
+
+    def to_args(self, environment: Environment, tags: Mapping[str, str], gpu_pools: Mapping[str, GpuPoolInfo]) -> ModelEndpointArgs:
+        r, a, h = self.resources, self.autoscaling, self.health
+        return ModelEndpointArgs(
+            environment=environment,
+            tags=tags,
+            team=self.team,
+            cluster_name="",
+            region="",
+            artifact_bucket_name="",
+            artifact_kms_key_arn="",
+            registry_kms_key_arn="",
+            node_role_arn="",
+            stable=self.stable.to_version(),
+            canary=self.canary.to_version() if self.canary else None,
+            artifact_prefix=self.artifact_prefix,
+            resources=ComputeResources(cpu=r.cpu, memory=r.memory, cpu_limit=r.cpu_limit, gpus=r.gpus, gpu_pool=r.gpu_pool),
+            replicas=Replicas(min=self.replicas.min, max=self.replicas.max),
+            autoscaling=Autoscaling(
+                metric=a.metric, target_cpu_utilization=a.target_cpu_utilization, custom_metric=a.custom_metric, target_value=a.target_value
+            ),
+            slo=ServiceLevel(availability_target=self.slo.availability_target, latency_p95_ms=self.slo.latency_p95_ms) if self.slo else None,
+            port=self.port,
+            health=HealthChecks(liveness_path=h.liveness_path, readiness_path=h.readiness_path, startup_seconds=h.startup_seconds),
+            env=dict(self.env),
+            secrets=[SecretEnv(env=s.env, secret=s.secret, property=s.property) for s in self.secrets],
+            secret_path_prefix="placeholder/prefix" if self.secrets else None,
+            gpu_pools=gpu_pools,
+        )
+
+
+class NamespaceQuotaConfig(_Section):
+    cpu: str = Field(default="32", description="Total CPU requests.")
+    memory: str = Field(default="128Gi", description="Total memory requests.")
+    gpus: int = Field(default=4, description="Total GPU requests.")
+    pods: int = Field(default=100, description="Pods.")
+
+
+class TeamConfig(_Section):
+    name: str = Field(description="Team name (its namespace).")
+    quota: NamespaceQuotaConfig = Field(default_factory=NamespaceQuotaConfig, description="ResourceQuota of the namespace.")
+
+    def to_args(self) -> TeamNamespaceArgs:
+        q = self.quota
+        return TeamNamespaceArgs(team=self.name, quota=NamespaceQuota(cpu=q.cpu, memory=q.memory, gpus=q.gpus, pods=q.pods))
+
+    def semantic_problems(self) -> list[Problem]:
+        return [Problem(_rename(p.field, {"team": "name"}), p.message) for p in self.to_args().problems()]
+
+
 def _rename(field: str, renames: Mapping[str, str]) -> str:
     head, sep, rest = field.partition("[")
     return renames.get(head, head) + sep + rest
@@ -730,9 +858,9 @@ class StackConfig(_Section):
     registry: RegistryConfig = Field(description="The platform's ECR repositories.")
     secrets: SecretsConfig = Field(description="Secrets Manager secrets under `<project>/<env>/`.")
     mlflow: MlflowConfig = Field(description="The MLflow tracking server and its database.")
-    observability: ObservabilityConfig = Field(
-        description="Metrics, dashboards, alerts, logs and the budget."
-    )
+    observability: ObservabilityConfig = Field(description="Metrics, dashboards, alerts, logs and the budget.")
+    teams: list[TeamConfig] = Field(default_factory=list, description="Team namespaces and their quotas.")
+    models: list[ModelConfig] = Field(default_factory=list, description="Model endpoints the platform serves.")
 
     @model_validator(mode="before")
     @classmethod
@@ -745,16 +873,70 @@ class StackConfig(_Section):
         return _merge(copy.deepcopy(defaults), data)
 
     def semantic_problems(self) -> list[Problem]:
+        """Checks that span sections: pools, the data plane against the environment, secrets, models."""
         problems = []
         names = [pool.name for pool in self.gpu_node_pools]
         for i, pool_name in enumerate(names):
             if names.index(pool_name) != i:
+                problems.append(Problem(f"gpu_node_pools[{i}].name", f"duplicate pool name {pool_name!r}; names must be unique"))
+        environment = self.environment
+        problems += [
+            p.nested("artifacts")
+            for p in self.artifacts.to_args(environment, _PLACEHOLDER_TAGS).problems()
+            if not p.field.startswith("tags")
+        ]
+        problems += [p.nested("mlflow.database") for p in self.mlflow.database.to_args().problems(environment)]
+        if self.mlflow.image is not None:
+            problems += [p.nested("mlflow") for p in image_problems("image", self.mlflow.image)]
+        elif MLFLOW_REPOSITORY not in self.registry.repositories:
+            problems.append(
+                Problem(
+                    "registry.repositories",
+                    f"must include {MLFLOW_REPOSITORY!r} while mlflow.image is unset (the default image lives there)",
+                )
+            )
+        if environment is Environment.PROD and self.mlflow.replicas < 2:
+            problems.append(Problem("mlflow.replicas", f"must be >= 2 in prod (got {self.mlflow.replicas})"))
+        secret_names = [e.name for e in self.secrets.entries]
+        for i, secret_name in enumerate(secret_names):
+            if secret_names.index(secret_name) != i:
+                problems.append(Problem(f"secrets.entries[{i}].name", f"duplicate secret name {secret_name!r}"))
+        for i, receiver in enumerate(self.observability.receivers):
+            if receiver.secret not in secret_names:
+                known = ", ".join(secret_names) or "none"
                 problems.append(
                     Problem(
-                        f"gpu_node_pools[{i}].name",
-                        f"duplicate pool name {pool_name!r}; names must be unique",
+                        f"observability.receivers[{i}].secret",
+                        f"must name an entry of secrets.entries (got {receiver.secret!r}; known: {known})",
                     )
                 )
+        problems += self._model_problems(secret_names)
+        return problems
+
+    def gpu_pool_infos(self) -> dict[str, GpuPoolInfo]:
+        infos = {}
+        for pool in self.gpu_node_pools:
+            labels = {kube.GPU_PRESENT_LABEL: "true", kube.GPU_POOL_LABEL: pool.name}
+            infos[pool.name] = GpuPoolInfo(node_labels=labels, gpus_per_node=pool.to_args(_PLACEHOLDER_TAGS).gpus_per_node())
+        return infos
+
+    def _model_problems(self, secret_names: list[str]) -> list[Problem]:
+        problems = []
+        pools = self.gpu_pool_infos()
+        model_names = [m.name for m in self.models]
+        teams = [t.name for t in self.teams]
+        for i, team in enumerate(teams):
+            if teams.index(team) != i:
+                problems.append(Problem(f"teams[{i}].name", f"duplicate team {team!r}"))
+        for i, model in enumerate(self.models):
+            where = f"models[{i}]"
+            if model_names.index(model.name) != i:
+                problems.append(Problem(f"{where}.name", f"duplicate model name {model.name!r}; model names must be unique in a stack"))
+            args = model.to_args(self.environment, _PLACEHOLDER_TAGS, pools)
+            problems += [p.nested(where) for p in args.problems(model.name) if not p.field.startswith(("tags", "secret_path_prefix"))]
+            for j, secret in enumerate(model.secrets):
+                if secret.secret not in secret_names:
+                    problems.append(Problem(f"{where}.secrets[{j}].secret", f"must name an entry of secrets.entries (got {secret.secret!r})"))
         return problems
 
 
@@ -840,6 +1022,15 @@ class PlatformConfig:
             tracing=o.tracing,
             load_balancer_controller=load_balancer_controller,
         )
+
+    def team_args(self) -> dict[str, TeamNamespaceArgs]:
+        """Every team that has a model, with its configured quota or the default one."""
+        configured = {t.name: t.to_args() for t in self.values.teams}
+        return {m.team: configured.get(m.team, TeamNamespaceArgs(team=m.team)) for m in self.values.models}
+
+    def model_args(self) -> list[tuple[str, ModelEndpointArgs]]:
+        pools = self.values.gpu_pool_infos()
+        return [(m.name, m.to_args(self.environment, self.tags, pools)) for m in self.values.models]
 
     def mlflow_image(self, account_id: str) -> str:
         """The configured image, or the platform's build in its own registry."""

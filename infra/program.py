@@ -19,9 +19,11 @@ from components.environment import Environment
 from components.gpu_node_pool import GpuNodePool
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.mlflow import MlflowTracking, MlflowTrackingArgs
+from components.model_endpoint import ModelEndpoint
 from components.network import Network
 from components.observability import Observability
 from components.platform_secrets import PlatformSecrets, PlatformSecretsArgs
+from components.team_namespace import TeamNamespace
 from infra import config
 
 
@@ -140,6 +142,33 @@ def main() -> None:
     )
     observability.watch_nat_gateways(network.nat_gateway_ids, network.nat_gateway_count)
 
+    # --- models ---------------------------------------------------------------------------------
+    teams = {
+        team: TeamNamespace(f"team-{team}", args, on_cluster) for team, args in cfg.team_args().items()
+    }
+    platform_ready = [load_balancers.release, observability.prometheus_operator, *secrets.ready]
+    endpoints = {
+        name: ModelEndpoint(
+            name,
+            replace(
+                args,
+                cluster_name=cluster.cluster_name,
+                region=cfg.region,
+                artifact_bucket_name=artifacts.bucket_name,
+                artifact_kms_key_arn=artifacts.kms_key_arn,
+                registry_kms_key_arn=registry.kms_key_arn,
+                node_role_arn=cluster.node_role_arn,
+                secret_path_prefix=cfg.secrets_path_prefix if args.secrets else None,
+                namespace=teams[args.team],
+                load_balancer_source_cidrs=[cfg.values.network.cidr],
+                runbook_base_url=cfg.values.observability.runbook_base_url,
+                depends_on=platform_ready,
+            ),
+            on_cluster,
+        )
+        for name, args in cfg.model_args()
+    }
+
     pulumi.export("clusterName", cluster.cluster_name)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("vpcId", network.vpc_id)
@@ -164,6 +193,20 @@ def main() -> None:
     pulumi.export("registryKmsKeyArn", registry.kms_key_arn)
     pulumi.export("mlflowUrl", mlflow.tracking_url)
     pulumi.export("secretsKmsKeyArn", secrets.kms_key_arn)
+    pulumi.export(
+        "models",
+        {
+            name: {"team": endpoint.namespace, "url": endpoint.url, "roleArn": endpoint.role_arn, "repositoryUrl": endpoint.repository_url}
+            for name, endpoint in endpoints.items()
+        },
+    )
+    # What a team's own project reads through a StackReference (examples/team-model).
+    pulumi.export("environment", cfg.environment.value)
+    pulumi.export("region", cfg.region)
+    pulumi.export("nodeRoleArn", cluster.node_role_arn)
+    pulumi.export("vpcCidr", cfg.values.network.cidr)
+    pulumi.export("secretsPathPrefix", cfg.secrets_path_prefix)
+    pulumi.export("runbookBaseUrl", cfg.values.observability.runbook_base_url)
     pulumi.export("grafanaUrl", observability.grafana_url)
     pulumi.export("alertTopicArn", observability.alert_topic_arn)
     pulumi.export(

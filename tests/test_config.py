@@ -53,6 +53,7 @@ def test_prod_defaults_differ_from_dev():
     raw = copy.deepcopy(DEV)
     raw["mlops-platform:environment"] = "prod"
     raw["mlops-platform:cluster"] = {"adminPrincipalArns": ["arn:aws:iam::123456789012:role/admin"]}
+    raw.pop("mlops-platform:models")  # dev's models have no SLO, which prod requires
     cfg = parse(raw)
     assert cfg.values.network.az_count == 3
     assert cfg.values.network.nat_gateways is NatGateways.PER_AZ
@@ -88,7 +89,7 @@ BAD_CONFIGS = [
     pytest.param(
         {"mlops-platform:netwrk": {}},
         "mlops-platform:netwrk: unknown key; valid keys: artifacts, cluster, costCenter, environment, gpuNodePools, mlflow, "
-        "network, observability, owner, registry, secrets, systemNodes",
+        "models, network, observability, owner, registry, secrets, systemNodes, teams",
         id="unknown-top-level-key",
     ),
     pytest.param(
