@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 
 _FIELD_REF = re.compile(r"<<([a-z_][a-z0-9_]*)>>")
-_SEGMENT = re.compile(r"[a-z0-9_]+")
+_SEGMENT = re.compile(r"(?<![A-Za-z0-9_])[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
 
 
 def to_camel(snake: str) -> str:

@@ -213,3 +213,22 @@ def test_observability_outputs_and_log_retention(name):
         assert group.inputs["kmsKeyId"] and group.inputs["retentionInDays"]
     # One key encrypts every log group.
     assert len({g.inputs["kmsKeyId"] for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup")}) == 1
+
+
+MODEL_KINDS = {"Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy", "ServiceMonitor", "PrometheusRule", "Ingress", "Role", "Repository"}
+
+
+@pytest.mark.parametrize("name", ["dev", "prod"])
+def test_every_model_renders_its_serving_objects(name):
+    graph = stack(name).graph
+    endpoints = graph.of_type("mlops:model_endpoint:ModelEndpoint")
+    assert len(endpoints) >= 2
+    gpu_models = 0
+    for endpoint in endpoints:
+        kinds = {r.type.rsplit(":", 1)[1] for r in graph.descendants(endpoint.urn)}
+        expected = MODEL_KINDS | ({"PodDisruptionBudget"} if name == "prod" else set())
+        assert expected <= kinds, (endpoint.name, expected - kinds)
+        pods = [r.inputs["spec"]["template"]["spec"] for r in graph.descendants(endpoint.urn) if r.type == "kubernetes:apps/v1:Deployment"]
+        gpu_models += any("nvidia.com/gpu" in p["containers"][0]["resources"]["limits"] for p in pods)
+    assert gpu_models >= 1
+    assert set(graph.outputs["models"]) == {e.name for e in endpoints}
