@@ -11,7 +11,21 @@ from components.environment import Environment
 from components.gpu_node_pool import CapacityType, GpuAmiType, GpuNodePool, GpuNodePoolArgs
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from components.mlflow import MlflowDatabaseArgs, MlflowTracking, MlflowTrackingArgs
+from components.model_endpoint import (
+    Autoscaling,
+    ComputeResources,
+    GpuPoolInfo,
+    HealthChecks,
+    ModelEndpoint,
+    ModelEndpointArgs,
+    ModelVersion,
+    Replicas,
+    ScalingMetric,
+    SecretEnv,
+    ServiceLevel,
+)
 from components.network import ExistingNetwork, InterfaceEndpoint, NatGateways, Network, NetworkArgs
+from components.observability import AlertReceiver, BudgetArgs, Observability, ObservabilityArgs, ReceiverKind
 from components.platform_secrets import (
     PlatformSecrets,
     PlatformSecretsArgs,
@@ -21,14 +35,19 @@ from components.platform_secrets import (
 )
 from components.pod_identity import PodIdentityRole, PodIdentityRoleArgs
 from components.tagging import platform_tags
+from components.team_namespace import NamespaceQuota, TeamNamespace, TeamNamespaceArgs
 from components.validation import InvalidArgs
 
 __all__ = [
+    "AlertReceiver",
     "ArtifactStore",
     "ArtifactStoreArgs",
+    "Autoscaling",
+    "BudgetArgs",
     "CapacityType",
     "ClusterAddons",
     "ClusterAddonsArgs",
+    "ComputeResources",
     "ContainerRegistry",
     "ContainerRegistryArgs",
     "EksCluster",
@@ -38,6 +57,8 @@ __all__ = [
     "GpuAmiType",
     "GpuNodePool",
     "GpuNodePoolArgs",
+    "GpuPoolInfo",
+    "HealthChecks",
     "InterfaceEndpoint",
     "InvalidArgs",
     "LoadBalancerController",
@@ -45,18 +66,31 @@ __all__ = [
     "MlflowDatabaseArgs",
     "MlflowTracking",
     "MlflowTrackingArgs",
+    "ModelEndpoint",
+    "ModelEndpointArgs",
+    "ModelVersion",
+    "NamespaceQuota",
     "NatGateways",
     "Network",
     "NetworkArgs",
+    "Observability",
+    "ObservabilityArgs",
     "PlatformSecrets",
     "PlatformSecretsArgs",
     "PodIdentityRole",
     "PodIdentityRoleArgs",
     "PullThroughCache",
+    "ReceiverKind",
+    "Replicas",
+    "ScalingMetric",
     "Scanning",
+    "SecretEnv",
     "SecretRef",
     "SecretSpec",
+    "ServiceLevel",
     "SystemNodesArgs",
+    "TeamNamespace",
+    "TeamNamespaceArgs",
     "external_secret",
     "platform_tags",
 ]

@@ -7,9 +7,11 @@ Exit codes: 0 success; 1 a check failed (policy violation, drift, cost threshold
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from infra.offline import preview
 from infra.offline.runner import SynthError, synthesize
@@ -36,8 +38,28 @@ def _write(text: str, output: str | None) -> None:
         raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
 
 
+def stack_references(specs: Sequence[str] | None) -> dict[str, Any]:
+    """``NAME=FILE`` pairs: the outputs (``pulumi stack output --json``) a StackReference to NAME sees."""
+    references = {}
+    for spec in specs or ():
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--stack-reference must be NAME=FILE (got {spec!r})")
+        references[name] = read_json(path, "stack outputs")
+    return references
+
+
+def read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise UsageError(f"{what} file {path} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} file {path} is not valid JSON: {exc}") from exc
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
-    result = synthesize(args.stack)
+    result = synthesize(args.stack, stack_outputs=stack_references(args.stack_reference))
     sys.stdout.write(preview.render(result.graph))
     for severity, message in result.diagnostics:
         print(f"{severity}: {message}", file=sys.stderr)
@@ -45,7 +67,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    result = synthesize(args.stack)
+    result = synthesize(args.stack, stack_outputs=stack_references(args.stack_reference))
     _write(result.graph.to_json(), args.output)
     if args.output not in (None, "-"):
         print(
@@ -88,12 +110,16 @@ def cmd_mlflow_image(args: argparse.Namespace) -> int:
     return 0
 
 
+REFERENCE_HELP = "outputs a StackReference to NAME sees offline: a `pulumi stack output --json` file (repeatable)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="blueprint", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = commands.add_parser("preview", help="print the resource tree of a stack, offline")
     p.add_argument("stack", help="stack name: a stacks/Pulumi.<stack>.yaml file")
+    p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
     p.set_defaults(func=cmd_preview)
 
     p = commands.add_parser(
@@ -101,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("stack", help="stack name: a stacks/Pulumi.<stack>.yaml file")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
     p.set_defaults(func=cmd_synth)
 
     p = commands.add_parser(

@@ -110,3 +110,17 @@ def test_mlflow_image_prints_the_pinned_build(capsys):
         out[2]
         == f"docker push 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlflow-server:{pins.MLFLOW_VERSION}"
     )
+
+
+def test_team_example_previews_offline_against_platform_outputs(tmp_path):
+    outputs = tmp_path / "platform.json"
+    assert blueprint("synth", "dev", "-o", str(tmp_path / "g.json")).returncode == 0
+    outputs.write_text(json.dumps(json.loads((tmp_path / "g.json").read_text())["outputs"]))
+    example = ROOT / "examples" / "team-model"
+    result = blueprint("preview", "dev", "--stack-reference", f"acme/mlops-platform/dev={outputs}", cwd=example)
+    assert result.returncode == 0, result.stderr
+    assert "sentiment  mlops:model_endpoint:ModelEndpoint" in result.stdout
+    missing = blueprint("preview", "dev", cwd=example)
+    assert missing.returncode == 1 and "StackReference 'acme/mlops-platform/dev' has no offline outputs" in missing.stderr
+    bad = blueprint("preview", "dev", "--stack-reference", "no-equals-sign", cwd=example)
+    assert bad.returncode == 2 and "--stack-reference must be NAME=FILE" in bad.stderr

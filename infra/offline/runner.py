@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import runpy
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -301,8 +302,13 @@ def synthesize(
     config.update(config_overrides or {})
     if not (project.main_dir / "__main__.py").exists():
         raise SynthError(f"{project.main_dir}/__main__.py not found (Pulumi.yaml main: points there)", 2)
+    def program() -> None:
+        # Importers are cached by path string; "." must resolve against this project's directory.
+        sys.path_importer_cache.pop(".", None)
+        runpy.run_path(".", run_name="__main__")
+
     return run_program(
-        lambda: runpy.run_path(".", run_name="__main__"),
+        program,
         project=project.name,
         stack=stack,
         config=config,

@@ -1,0 +1,51 @@
+"""The team example runs under mocks, reading the real dev platform's outputs through a StackReference."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+
+from infra.offline.runner import synthesize
+from infra.offline.values import unwrap
+from tests.harness import ROOT, kubernetes_objects, stack
+
+EXAMPLE = ROOT / "examples" / "team-model"
+
+
+def platform_outputs():
+    return {"acme/mlops-platform/dev": unwrap(stack("dev").stack_outputs)}
+
+
+def test_team_example_synthesizes_one_endpoint_from_platform_outputs():
+    result = synthesize("dev", EXAMPLE, stack_outputs=platform_outputs())
+    graph = result.graph
+    (endpoint,) = graph.of_type("mlops:model_endpoint:ModelEndpoint")
+    assert endpoint.name == "sentiment"
+    kinds = {r.type.rsplit(":", 1)[1] for r in graph.descendants(endpoint.urn)}
+    assert {"Namespace", "Role", "Repository", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "Ingress", "PrometheusRule"} <= kinds
+    deployment = graph.find("kubernetes:apps/v1:Deployment", "sentiment-v1-deployment").inputs
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["nodeSelector"]["mlops-platform.io/gpu-pool"] == "gpu-spot"
+    assert pod["containers"][0]["image"].endswith("/nlp/sentiment:1.4.0")
+    platform = stack("dev").graph.outputs
+    assert f"s3://{platform['artifactBucket']}/models/nlp/sentiment/v1/" in str(pod["containers"][0]["env"])
+    assert graph.outputs["repositoryUrl"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/nlp/sentiment"
+    for resource in kubernetes_objects(graph):
+        group = resource.inputs["apiVersion"].split("/")[0]
+        if "." not in group or group.endswith("k8s.io"):
+            kubernetes_validate.validate(resource.inputs, "1.35", strict=True)
+
+
+def test_team_example_refuses_an_unknown_gpu_pool(tmp_path):
+    import shutil
+
+    copy = tmp_path / "team-model"
+    shutil.copytree(EXAMPLE, copy)
+    stack_file = copy / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace("gpuPool: gpu-spot", "gpuPool: gpu-h100"))
+    try:
+        synthesize("dev", copy, stack_outputs=platform_outputs())
+    except Exception as exc:
+        assert "resources.gpu_pool: unknown GPU pool 'gpu-h100'; known pools: gpu-spot" in str(exc)
+        assert getattr(exc, "exit_code", None) == 2
+    else:
+        raise AssertionError("an unknown pool must be refused")
