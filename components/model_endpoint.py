@@ -281,9 +281,12 @@ class ModelEndpointArgs:
     """Where SLO alerts link to (the platform's ``runbookBaseUrl``)."""
     needs_service_account_token: bool = False
     """Mount a Kubernetes API token in the pods. Default: no; servers do not call the API."""
-    depends_on: Sequence[pulumi.Resource] = ()
-    """Platform pieces the Kubernetes objects wait for (the load balancer controller, the Prometheus
-    operator, External Secrets). Default: none."""
+    load_balancer_controller: Sequence[pulumi.Resource] = ()
+    """What the Ingress waits for (the controller's release, whose webhook checks Ingresses). Default: none."""
+    prometheus_operator: Sequence[pulumi.Resource] = ()
+    """What the ServiceMonitor and PrometheusRule wait for (the operator's CRDs). Default: none."""
+    external_secrets: Sequence[pulumi.Resource] = ()
+    """What the ExternalSecret waits for (the operator and its ClusterSecretStore). Default: none."""
 
     def replica_range(self) -> Replicas:
         if isinstance(self.replicas, Replicas):
@@ -406,10 +409,13 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
         # Exactly this model's prefix and repository: nothing else in the bucket or the registry.
         aws.iam.RolePolicy(f"{name}-access", role=role.role.id, policy=policy, opts=child)
-        k8s_deps = [*namespace_ready, *args.depends_on]
+        # Each object waits for its namespace and only for the platform piece it needs.
+        def after(*extra: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, depends_on=[*namespace_ready, *(r for group in extra for r in group)])
+
 
         labels = {**kube.labels(name, "model-server", instance=name), MODEL_LABEL: name, TEAM_LABEL: args.team}
-        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=k8s_deps)
+        in_namespace = after()
         k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata={"name": name, "namespace": namespace, "labels": labels},
@@ -424,7 +430,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 target=secret_name,
                 entries={s.env: SecretRef(f"{args.secret_path_prefix}/{s.secret}", s.property) for s in args.secrets},
                 labels=labels,
-                opts=in_namespace,
+                opts=after(args.external_secrets),
             )
 
         versions = [args.stable, *([args.canary] if args.canary is not None else [])]
@@ -469,6 +475,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             },
             opts=in_namespace,
         )
+        monitoring = after(args.prometheus_operator)
         k8s.apiextensions.CustomResource(
             f"{name}-service-monitor",
             api_version="monitoring.coreos.com/v1",
@@ -486,7 +493,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                     }
                 ],
             },
-            opts=in_namespace,
+            opts=monitoring,
         )
         if args.slo is not None:
             objective = ServiceLevelObjective(
@@ -500,9 +507,9 @@ class ModelEndpoint(pulumi.ComponentResource):
                 namespace=namespace,
                 groups=slo_rule_groups(objective, args.runbook_base_url),
                 labels=labels,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=k8s_deps),
+                opts=monitoring,
             )
-        ingress = self._ingress(name, args, versions, labels, namespace, base_path, in_namespace)
+        ingress = self._ingress(name, args, versions, labels, namespace, base_path, after(args.load_balancer_controller))
         scheme = "https" if args.certificate_arn else "http"
         host = (
             pulumi.Output.from_input(args.hostname)

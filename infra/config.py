@@ -325,6 +325,20 @@ class GpuNodePoolConfig(_Section):
         return [Problem(_rename(p.field, {"pool_name": "name"}), p.message) for p in problems]
 
 
+class ArtifactGrantConfig(_Section):
+    role_arn: str = Field(description="IAM role to grant (a team's CI, a training job).")
+    prefix: str = Field(description="Key prefix, ending in '/', e.g. models/risk/.")
+    access: Literal["read", "write", "readwrite"] = Field(default="read", description="`read`, `write` or `readwrite`.")
+
+    def semantic_problems(self) -> list[Problem]:
+        problems = []
+        if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", self.role_arn):
+            problems.append(Problem("role_arn", f"must be an IAM role ARN (got {self.role_arn!r})"))
+        if not re.match(r"^([a-z0-9][a-z0-9._-]*/)+$", self.prefix):
+            problems.append(Problem("prefix", f"must be a key prefix ending in '/', such as models/risk/ (got {self.prefix!r})"))
+        return problems
+
+
 class ArtifactsConfig(_Section):
     noncurrent_version_expiration_days: int = Field(
         description="Days an overwritten or deleted object version is kept."
@@ -336,6 +350,9 @@ class ArtifactsConfig(_Section):
     access_log_retention_days: int = Field(description="Days S3 server access logs are kept.")
     force_destroy: bool = Field(description="Let `pulumi destroy` delete a non-empty bucket (dev only).")
     replication_region: str | None = Field(default=None, description="Replicate every object to this region.")
+    grants: list[ArtifactGrantConfig] = Field(
+        default_factory=list, description="Roles given read or write access to a prefix (e.g. a team's CI to models/<team>/)."
+    )
 
     def to_args(self, environment: Environment, tags: Mapping[str, str]) -> ArtifactStoreArgs:
         return ArtifactStoreArgs(

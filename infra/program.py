@@ -102,6 +102,11 @@ def main() -> None:
     )
     for role_arn in cfg.values.registry.push_role_arns:
         registry.grant_push(role_arn)
+    for grant in cfg.values.artifacts.grants:
+        if grant.access in ("read", "readwrite"):
+            artifacts.grant_read(grant.role_arn, grant.prefix)
+        if grant.access in ("write", "readwrite"):
+            artifacts.grant_write(grant.role_arn, grant.prefix)
     load_balancers = LoadBalancerController(
         "load-balancer-controller",
         LoadBalancerControllerArgs(cluster_name=cluster.cluster_name, vpc_id=network.vpc_id, tags=cfg.tags),
@@ -146,7 +151,6 @@ def main() -> None:
     teams = {
         team: TeamNamespace(f"team-{team}", args, on_cluster) for team, args in cfg.team_args().items()
     }
-    platform_ready = [load_balancers.release, observability.prometheus_operator, *secrets.ready]
     endpoints = {
         name: ModelEndpoint(
             name,
@@ -162,7 +166,9 @@ def main() -> None:
                 namespace=teams[args.team],
                 load_balancer_source_cidrs=[cfg.values.network.cidr],
                 runbook_base_url=cfg.values.observability.runbook_base_url,
-                depends_on=platform_ready,
+                load_balancer_controller=[load_balancers.release],
+                prometheus_operator=[observability.prometheus_operator],
+                external_secrets=secrets.ready,
             ),
             on_cluster,
         )

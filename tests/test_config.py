@@ -315,6 +315,8 @@ CROSS_SECTION = [
                  "mlops-platform:mlflow.image: must not use the mutable tag 'latest'; pin a version or a digest (got 'mlflow:latest')", id="mlflow-latest"),
     pytest.param({"mlops-platform:registry": {"repositories": ["other"]}},
                  "mlops-platform:registry.repositories: must include 'mlflow-server' while mlflow.image is unset (the default image lives there)", id="mlflow-repository"),
+    pytest.param({"mlops-platform:artifacts": {"grants": [{"roleArn": "arn:aws:iam::123456789012:role/ci", "prefix": "models"}]}},
+                 "mlops-platform:artifacts.grants[0].prefix: must be a key prefix ending in '/', such as models/risk/ (got 'models')", id="grant-prefix"),
     pytest.param({"mlops-platform:registry": {"pushRoleArns": ["ci"]}},
                  "mlops-platform:registry.pushRoleArns[0]: must be an IAM role ARN (got 'ci')", id="push-role"),
     pytest.param({"mlops-platform:secrets": {"entries": [{"name": "a", "description": "d"}, {"name": "a", "description": "e"}]}},

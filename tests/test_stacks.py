@@ -232,3 +232,13 @@ def test_every_model_renders_its_serving_objects(name):
         gpu_models += any("nvidia.com/gpu" in p["containers"][0]["resources"]["limits"] for p in pods)
     assert gpu_models >= 1
     assert set(graph.outputs["models"]) == {e.name for e in endpoints}
+
+
+def test_prod_grants_the_risk_ci_role_exactly_its_prefix():
+    import json as _json
+
+    graph = stack("prod").graph
+    write = _json.loads(graph.find("aws:iam/rolePolicy:RolePolicy", "artifacts-write-risk-ci-models-risk").inputs["policy"])
+    read = _json.loads(graph.find("aws:iam/rolePolicy:RolePolicy", "artifacts-read-risk-ci-models-risk").inputs["policy"])
+    objects = {r for doc in (write, read) for s in doc["Statement"] for r in s["Resource"] if r.startswith("arn:aws:s3:::") and "/" in r}
+    assert objects and all(r.endswith("/models/risk/*") for r in objects)

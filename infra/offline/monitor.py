@@ -32,6 +32,8 @@ class Registration:
     inputs: dict[str, Any]
     id: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    resource_class: type | None = None
+    """The Python class the program constructed (for tools that replay a graph)."""
 
 
 class _Args(MockResourceArgs):
@@ -81,12 +83,13 @@ class RecordingMonitor(MockMonitor):
             # Component resources have no provider-side state; the engine answers with the URN alone.
             self.resources[urn] = MockMonitor.ResourceRegistration(urn, "", {})
             return resource_pb2.RegisterResourceResponse(urn=urn)
+        plain = unwrap(inputs)
         resource_id, state = self.mocks.new_resource(
             _Args(
                 urn,
                 typ=request.type,
                 name=request.name,
-                inputs=unwrap(inputs),
+                inputs=plain,
                 provider=request.provider,
                 resource_id=request.importId,
                 custom=True,
@@ -95,7 +98,8 @@ class RecordingMonitor(MockMonitor):
         state = _keep_markers(inputs, state)
         reg.id, reg.outputs = resource_id, state
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, resource_id, state)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=to_struct(state))
+        returned = _returned(request.type, plain, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=to_struct(returned))
 
     def ReadResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -149,6 +153,23 @@ class RecordingMonitor(MockMonitor):
         if request.urn == self.root_urn:
             self.stack_outputs = from_proto(request.outputs)
         return empty_pb2.Empty()
+
+
+KUBERNETES_ECHOED = ("apiVersion", "kind", "metadata", "status")
+
+
+def _returned(resource_type: str, inputs: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """What the program gets back: computed values, and inputs echoed only where they are scalars.
+
+    Echoing nested inputs (tags, Kubernetes bodies) would make the SDK walk them again through the
+    typed output classes for nothing: programs read names, ARNs and statuses, not what they sent.
+    The recorded state (``Registration.outputs``) stays complete.
+    """
+    if resource_type.startswith("kubernetes:") and not resource_type.startswith("kubernetes:helm.sh"):
+        return {k: v for k, v in state.items() if k in KUBERNETES_ECHOED}
+    return {
+        k: v for k, v in state.items() if k not in inputs or inputs[k] is not v or not isinstance(v, (dict, list))
+    }
 
 
 def _keep_markers(inputs: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,166 @@
+"""Benchmark: how offline synthesis of prod scales with the number of models.
+
+For N models (every other one on a GPU, each with a canary), synthesize the prod stack and record
+the resources, the wall time of the synthesis and the peak RSS of the process.
+
+The floor is a bare program on the same mock runtime that registers the same number of plain
+resources: the same types, names and input values, as literals, flat under the stack, with no
+components, no Outputs, no dependencies and no validation. Pulumi's SDK spends most of its time
+serializing inputs, so a floor of empty resources would measure input size, not the program; this
+one leaves exactly what the platform program adds on top of registering what it registers.
+
+    python benchmarks/synth_scaling.py                 # N = 1, 25, 100, 200; markdown table
+    python benchmarks/synth_scaling.py --counts 1 100  # other sizes
+
+Each measurement runs in a fresh interpreter (imports done before the clock starts), so peak RSS
+belongs to that N alone. Goals: ratio <= 1.3 at N=100; time(200) <= 2.2 x time(100).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COUNTS = (1, 25, 100, 200)
+
+
+def models(count: int) -> list[dict]:
+    result = []
+    for i in range(count):
+        gpu = i % 2 == 1
+        result.append(
+            {
+                "name": f"model-{i:03d}",
+                "team": f"team-{i % 10}",
+                "stable": {"name": "v1", "imageTag": "1.0.0", "weight": 90},
+                "canary": {"name": "v2", "imageTag": "2.0.0", "weight": 10},
+                "resources": {"cpu": "2", "memory": "8Gi", "gpus": 1, "gpuPool": "gpu-baseline"} if gpu else {"cpu": "1", "memory": "2Gi"},
+                "replicas": {"min": 2, "max": 6},
+                "slo": {"availabilityTarget": 99.9, "latencyP95Ms": 250},
+            }
+        )
+    return result
+
+
+def child_program(count: int, replay_file: str) -> dict:
+    from infra.offline.runner import synthesize
+    from infra.offline.values import unwrap
+
+    # Warm up (module imports and first-use caches), so the clock measures synthesis alone.
+    synthesize("prod", ROOT, config_overrides={"mlops-platform:models": models(1)})
+    overrides = {"mlops-platform:models": models(count)}
+    start = time.perf_counter()
+    result = synthesize("prod", ROOT, config_overrides=overrides)
+    seconds = time.perf_counter() - start
+    Path(replay_file).write_text(
+        json.dumps(
+            [(r.type, r.name, r.custom, _class_path(r.resource_class), unwrap(r.inputs)) for r in result.registrations]
+        )
+    )
+    return {"resources": len(result.graph.resources), "seconds": seconds, "peak_rss_mib": _peak_rss_mib()}
+
+
+def _class_path(cls: type | None) -> str | None:
+    return f"{cls.__module__}:{cls.__qualname__}" if cls is not None else None
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
+
+
+def _load_class(path: str | None) -> type | None:
+    if path is None:
+        return None
+    module, _, qualname = path.partition(":")
+    return getattr(importlib.import_module(module), qualname)
+
+
+def child_floor(replay_file: str) -> dict:
+    import pulumi
+
+    from infra.offline.runner import run_program
+
+    recorded = json.loads(Path(replay_file).read_text())
+    classes = {path: _load_class(path) for _, _, _, path, _ in recorded}
+
+    def program() -> None:
+        for i, (resource_type, name, custom, class_path, inputs) in enumerate(recorded):
+            if not custom:
+                pulumi.ComponentResource(resource_type, f"{name}-{i}")
+                continue
+            # The same typed class through its own constructor, so Pulumi's per-resource work (stack
+            # traces, typed outputs) is in the floor too; but the inputs are literals, with no parent,
+            # no dependency and no Output to wait for.
+            cls = classes[class_path]
+            try:
+                cls(f"{name}-{i}", **{_snake(key): value for key, value in inputs.items()})
+            except (TypeError, ValueError, AttributeError):
+                pulumi.CustomResource(resource_type, f"{name}-{i}", inputs)
+
+    config = {"aws:region": "us-east-1"}
+    run_program(lambda: pulumi.CustomResource("bench:index:Warm", "warm", {}), project="bench", stack="floor", config=config)
+    start = time.perf_counter()
+    run_program(program, project="bench", stack="floor", config=config)
+    return {"resources": len(recorded), "seconds": time.perf_counter() - start, "peak_rss_mib": _peak_rss_mib()}
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def measure(*child_args: str, repeat: int) -> dict:
+    """The fastest of ``repeat`` fresh runs: the least disturbed by whatever else the machine does."""
+    runs = []
+    for _ in range(repeat):
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", *child_args], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout
+        runs.append(json.loads(output.strip().splitlines()[-1]))
+    return min(runs, key=lambda r: r["seconds"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", type=int, nargs="+", default=list(COUNTS), help="numbers of models")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest counts (default 3)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        if args.child[0] == "program":
+            print(json.dumps(child_program(int(args.child[1]), args.child[2])))
+        else:
+            print(json.dumps(child_floor(args.child[1])))
+        return 0
+
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for count in args.counts:
+            replay = str(Path(scratch) / f"replay-{count}.json")
+            program = measure("program", str(count), replay, repeat=args.repeat)
+            floor = measure("floor", replay, repeat=args.repeat)
+            rows.append((count, program, floor))
+    print("| models | resources | synth time (s) | peak RSS (MiB) | floor time (s) | floor RSS (MiB) | ratio |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for count, program, floor in rows:
+        ratio = program["seconds"] / floor["seconds"]
+        print(
+            f"| {count} | {program['resources']} | {program['seconds']:.2f} | {program['peak_rss_mib']:.0f} "
+            f"| {floor['seconds']:.2f} | {floor['peak_rss_mib']:.0f} | {ratio:.2f} |"
+        )
+    by_count = {count: program for count, program, _ in rows}
+    if 100 in by_count and 200 in by_count:
+        print(f"\ntime(200) / time(100) = {by_count[200]['seconds'] / by_count[100]['seconds']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
