@@ -1,0 +1,84 @@
+"""Cost rules (advisory): what each environment may spend on compute."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, Severity
+
+from policies.rule import Area, Rule, as_list, environment_setting, get
+
+RULES: list[Rule] = []
+
+
+def _rule(name: str, description: str, remediation: str, *, types: Sequence[str], config: Mapping[str, Mapping[str, Any]] | None = None):
+    def register(check):
+        RULES.append(
+            Rule(
+                name=name,
+                area=Area.COST,
+                description=description,
+                severity=Severity.MEDIUM,
+                enforcement=EnforcementLevel.ADVISORY,
+                remediation=remediation,
+                resource_types=tuple(types),
+                check=check,
+                config={"environment": environment_setting(), **(config or {})},
+            )
+        )
+        return check
+
+    return register
+
+
+def _is_gpu_group(props: Mapping[str, Any]) -> bool:
+    return "NVIDIA" in str(props.get("amiType", ""))
+
+
+@_rule(
+    "allowed-instance-types",
+    "Node groups use instance types from the environment's allowlist.",
+    "Pick an allowed type, or extend the allowlist in policies/config/<env>.json after a cost review.",
+    types=("aws:eks/nodeGroup:NodeGroup",),
+    config={
+        "allowedInstanceTypes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Instance types node groups may use; empty allows any.",
+        }
+    },
+)
+def allowed_types(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    allowed = config["allowedInstanceTypes"]
+    if allowed:
+        outside = [t for t in as_list(props.get("instanceTypes")) if t not in allowed]
+        if outside:
+            yield f"instance types {', '.join(outside)} are not allowed in {config['environment']}"
+
+
+@_rule(
+    "gpu-pool-max-size-cap",
+    "A GPU node group cannot grow past the environment's cap.",
+    "Lower gpuNodePools[].maxSize, or raise the cap in policies/config/<env>.json after a cost review.",
+    types=("aws:eks/nodeGroup:NodeGroup",),
+    config={"maxGpuNodes": {"type": "integer", "minimum": 0, "default": 4, "description": "Maximum maxSize of one GPU node group."}},
+)
+def gpu_cap(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    size = get(props, "scalingConfig", "maxSize", default=0)
+    if _is_gpu_group(props) and size > config["maxGpuNodes"]:
+        yield f"GPU node group may grow to {size} nodes (cap {config['maxGpuNodes']})"
+
+
+@_rule(
+    "dev-gpu-spot-or-zero",
+    "In dev, GPU node groups are spot, or scale to zero when idle.",
+    "Set capacityType: SPOT or minSize: 0 for dev GPU pools.",
+    types=("aws:eks/nodeGroup:NodeGroup",),
+)
+def dev_gpu(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if config["environment"] != "dev" or not _is_gpu_group(props):
+        return
+    if props.get("capacityType") != "SPOT" and get(props, "scalingConfig", "minSize", default=0) > 0:
+        yield "the dev GPU pool is on-demand and keeps nodes running when idle"

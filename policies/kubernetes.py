@@ -1,0 +1,145 @@
+"""Kubernetes rules for the objects the platform renders (Helm charts' own objects are not visible)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+
+from policies.documents import WORKLOAD_TYPES, containers, pod_spec
+from policies.rule import Area, Rule, get
+
+RULES: list[Rule] = []
+_DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
+
+
+def _rule(name: str, description: str, remediation: str, *, severity: Severity = Severity.HIGH, stack: bool = False):
+    def register(check):
+        if stack:
+            RULES.append(Rule(name, Area.KUBERNETES, description, severity, EnforcementLevel.MANDATORY, remediation, stack_check=check))
+        else:
+
+            def for_workload(props: Mapping[str, Any], config: Mapping[str, Any], _check=check) -> Iterable[str]:
+                # The rule sees the workload's pod spec, whatever the workload kind.
+                kind = props.get("kind", "")
+                spec = pod_spec(f"kubernetes:x:{kind}", props)
+                return _check(spec, config) if spec is not None else ()
+
+            RULES.append(
+                Rule(name, Area.KUBERNETES, description, severity, EnforcementLevel.MANDATORY, remediation,
+                     resource_types=WORKLOAD_TYPES, check=for_workload)
+            )
+        return check
+
+    return register
+
+
+def _pinned(image: str) -> bool:
+    if _DIGEST.search(image):
+        return True
+    last = image.rsplit("/", 1)[-1]
+    return ":" in last and not last.endswith(":latest")
+
+
+@_rule(
+    "k8s-no-latest-image",
+    "Containers run images pinned by a version tag or a digest, never latest or untagged.",
+    "Use repository:1.2.3 or repository@sha256:...",
+    severity=Severity.CRITICAL,
+)
+def pinned(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    for container in containers(spec):
+        image = str(container.get("image", ""))
+        if not _pinned(image):
+            yield f"container {container.get('name')} runs unpinned image {image!r}"
+
+
+@_rule(
+    "k8s-resources-set",
+    "Every container requests CPU and memory and has a memory limit.",
+    "Set resources.requests.cpu, resources.requests.memory and resources.limits.memory.",
+)
+def resources_set(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    for container in containers(spec):
+        missing = [p for p in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory")) if not get(container, "resources", *p)]
+        if missing:
+            yield f"container {container.get('name')} lacks {', '.join('.'.join(p) for p in missing)}"
+
+
+def _security(spec: Mapping[str, Any], container: Mapping[str, Any], key: str) -> Any:
+    value = get(container, "securityContext", key)
+    return value if value is not None else get(spec, "securityContext", key)
+
+
+@_rule(
+    "k8s-run-as-non-root",
+    "Containers run as a non-root user.",
+    "Set securityContext.runAsNonRoot: true (components.kube.restricted_pod_security).",
+    severity=Severity.CRITICAL,
+)
+def non_root(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    for container in containers(spec):
+        if _security(spec, container, "runAsNonRoot") is not True or _security(spec, container, "runAsUser") == 0:
+            yield f"container {container.get('name')} may run as root"
+
+
+@_rule(
+    "k8s-read-only-root-filesystem",
+    "Containers mount their root filesystem read-only; they write only to declared volumes.",
+    "Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir at /tmp.",
+)
+def read_only_root(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    for container in containers(spec):
+        if get(container, "securityContext", "readOnlyRootFilesystem") is not True:
+            yield f"container {container.get('name')} has a writable root filesystem"
+
+
+@_rule(
+    "k8s-probes",
+    "Every long-running container has readiness and liveness probes.",
+    "Add readinessProbe and livenessProbe (ModelEndpoint's health settings).",
+)
+def probes(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    for container in containers(spec, init=False):
+        missing = [p for p in ("readinessProbe", "livenessProbe") if not container.get(p)]
+        if missing:
+            yield f"container {container.get('name')} has no {' or '.join(missing)}"
+
+
+@_rule(
+    "k8s-no-privileged",
+    "No privileged container, no privilege escalation, no host network, PID or IPC namespace.",
+    "Remove privileged/host* settings; set allowPrivilegeEscalation: false and drop all capabilities.",
+    severity=Severity.CRITICAL,
+)
+def unprivileged(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(flag) is True:
+            yield f"the pod uses {flag}"
+    for container in containers(spec):
+        if get(container, "securityContext", "privileged") is True:
+            yield f"container {container.get('name')} is privileged"
+        if get(container, "securityContext", "allowPrivilegeEscalation") is not False:
+            yield f"container {container.get('name')} may escalate privileges"
+
+
+@_rule(
+    "k8s-network-policy-in-model-namespaces",
+    "Every namespace that serves a model has NetworkPolicies (default deny, and the endpoint's own).",
+    "Create endpoints with ModelEndpoint (it renders them) or add a NetworkPolicy to the namespace.",
+    stack=True,
+)
+def model_namespaces(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    guarded = {get(r.props, "metadata", "namespace") for r in resources if r.resource_type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"}
+    for deployment in resources:
+        if deployment.resource_type != "kubernetes:apps/v1:Deployment":
+            continue
+        labels = get(deployment.props, "metadata", "labels", default={})
+        namespace = get(deployment.props, "metadata", "namespace")
+        if labels.get("app.kubernetes.io/component") == "model-server" and namespace not in guarded:
+            yield deployment.urn, f"namespace {namespace} serves a model but has no NetworkPolicy"
+
+
+

@@ -1,0 +1,65 @@
+"""Every rule of the pack, and the per-environment configuration the pack runs with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from policies import cost, kubernetes, reliability, security, tagging
+from policies.rule import Rule
+
+RULES: list[Rule] = [*security.RULES, *reliability.RULES, *cost.RULES, *tagging.RULES, *kubernetes.RULES]
+PACK_NAME = "mlops-platform-guardrails"
+CONFIG_DIR = Path(__file__).parent / "config"
+
+_INSTANCE_TYPES = {
+    "dev": ["t3.large", "t3.xlarge", "m6i.large", "m6i.xlarge", "g4dn.xlarge", "g5.xlarge", "g6.xlarge", "g5.2xlarge", "g6.2xlarge"],
+    "stage": ["m6i.large", "m6i.xlarge", "m6i.2xlarge", "g4dn.xlarge", "g5.xlarge", "g6.xlarge", "g5.2xlarge", "g6.2xlarge", "g6e.xlarge"],
+    "prod": [
+        "m6i.large", "m6i.xlarge", "m6i.2xlarge", "m7i.xlarge", "m7i.2xlarge",
+        "g5.xlarge", "g5.2xlarge", "g5.12xlarge", "g6.xlarge", "g6.2xlarge", "g6.12xlarge",
+        "g6e.xlarge", "g6e.2xlarge", "g6e.12xlarge", "p4d.24xlarge", "p5.48xlarge",
+    ],
+}
+
+KNOBS: dict[str, dict[str, dict[str, Any]]] = {
+    "dev": {
+        "allowed-instance-types": {"allowedInstanceTypes": _INSTANCE_TYPES["dev"]},
+        "gpu-pool-max-size-cap": {"maxGpuNodes": 2},
+        "rds-backup-retention": {"minimumDays": 7},
+    },
+    "stage": {
+        "allowed-instance-types": {"allowedInstanceTypes": _INSTANCE_TYPES["stage"]},
+        "gpu-pool-max-size-cap": {"maxGpuNodes": 4},
+        "rds-backup-retention": {"minimumDays": 7},
+    },
+    "prod": {
+        "allowed-instance-types": {"allowedInstanceTypes": _INSTANCE_TYPES["prod"]},
+        "gpu-pool-max-size-cap": {"maxGpuNodes": 16},
+        "rds-backup-retention": {"minimumDays": 14},
+    },
+}
+"""Per-environment values of the rules' knobs; ``environment`` is set for every rule that reads it."""
+
+
+def policy_config(environment: str) -> dict[str, dict[str, Any]]:
+    """The ``--policy-pack-config`` document for one environment (policies/config/<env>.json)."""
+    config: dict[str, dict[str, Any]] = {}
+    for rule in RULES:
+        values: dict[str, Any] = {}
+        if "environment" in rule.config:
+            values["environment"] = environment
+        values.update(KNOBS[environment].get(rule.name, {}))
+        if values:
+            config[rule.name] = values
+    return config
+
+
+def config_file_text(environment: str) -> str:
+    return json.dumps(policy_config(environment), indent=2, sort_keys=True) + "\n"
+
+
+def load_config(path: Path) -> Mapping[str, Any]:
+    return json.loads(path.read_text())

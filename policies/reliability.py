@@ -1,0 +1,170 @@
+"""Reliability rules: what must survive failures and mistakes, mostly in prod."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+
+from policies.documents import descendants
+from policies.rule import Area, Rule, as_list, environment_setting, get
+
+RULES: list[Rule] = []
+STATEFUL_TYPES = (
+    "aws:s3/bucket:Bucket",
+    "aws:rds/instance:Instance",
+    "aws:ecr/repository:Repository",
+    "aws:kms/key:Key",
+    "aws:secretsmanager/secret:Secret",
+)
+
+
+def _rule(name: str, description: str, remediation: str, *, severity: Severity = Severity.HIGH, types: Sequence[str] = (),
+          config: Mapping[str, Mapping[str, Any]] | None = None, stack: bool = False):
+    def register(check):
+        RULES.append(
+            Rule(
+                name=name,
+                area=Area.RELIABILITY,
+                description=description,
+                severity=severity,
+                enforcement=EnforcementLevel.MANDATORY,
+                remediation=remediation,
+                resource_types=tuple(types),
+                check=None if stack else check,
+                stack_check=check if stack else None,
+                config={"environment": environment_setting(), **(config or {})},
+            )
+        )
+        return check
+
+    return register
+
+
+@_rule(
+    "rds-multi-az-prod",
+    "Prod databases keep a standby in a second availability zone.",
+    "Set mlflow.database.multiAz: true in prod.",
+    types=("aws:rds/instance:Instance",),
+)
+def rds_multi_az(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if config["environment"] == "prod" and props.get("multiAz") is not True:
+        yield "the prod database is single-AZ"
+
+
+@_rule(
+    "rds-backup-retention",
+    "Databases keep automated backups long enough to recover from a mistake found late.",
+    "Raise backupRetentionPeriod (mlflow.database.backupRetentionDays).",
+    types=("aws:rds/instance:Instance",),
+    config={"minimumDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 7, "description": "Minimum retention."}},
+)
+def rds_backups(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    days = props.get("backupRetentionPeriod") or 0
+    if days < config["minimumDays"]:
+        yield f"backups are kept {days} days (minimum {config['minimumDays']})"
+
+
+@_rule(
+    "rds-deletion-protection-prod",
+    "Prod databases refuse deletion and take a final snapshot when deleted anyway.",
+    "Set mlflow.database.deletionProtection and finalSnapshot to true.",
+    types=("aws:rds/instance:Instance",),
+)
+def rds_deletion(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if config["environment"] != "prod":
+        return
+    if props.get("deletionProtection") is not True:
+        yield "deletion protection is off"
+    if props.get("skipFinalSnapshot") is True:
+        yield "no final snapshot on deletion"
+
+
+@_rule(
+    "log-group-retention",
+    "CloudWatch log groups expire logs; none keeps them (and their cost) forever.",
+    "Set retentionInDays (observability.logRetentionDays).",
+    severity=Severity.MEDIUM,
+    types=("aws:cloudwatch/logGroup:LogGroup",),
+)
+def log_retention(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if not props.get("retentionInDays"):
+        yield "logs are kept forever"
+
+
+@_rule(
+    "gpu-node-group-tainted",
+    "GPU node groups carry the nvidia.com/gpu NoSchedule taint, so only GPU workloads occupy GPU nodes.",
+    "Add taints: [{key: nvidia.com/gpu, value: 'true', effect: NO_SCHEDULE}] (components.GpuNodePool does).",
+    types=("aws:eks/nodeGroup:NodeGroup",),
+)
+def gpu_taint(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if "NVIDIA" not in str(props.get("amiType", "")):
+        return
+    taints = as_list(props.get("taints"))
+    if not any(t.get("key") == "nvidia.com/gpu" and t.get("effect") == "NO_SCHEDULE" for t in taints):
+        yield "the GPU node group has no nvidia.com/gpu NoSchedule taint"
+
+
+def _selector_matches(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    wanted = get(selector, "matchLabels", default={})
+    return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+
+
+@_rule(
+    "pdb-for-multi-replica-prod",
+    "In prod every Deployment that runs two or more replicas has a PodDisruptionBudget, so a node "
+    "drain never takes all of them down.",
+    "Add a PodDisruptionBudget selecting the Deployment's pods (ModelEndpoint does when replicas.min >= 2).",
+    stack=True,
+)
+def pdb_prod(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    if config["environment"] != "prod":
+        return
+    minimum = {
+        (get(h.props, "metadata", "namespace"), get(h.props, "spec", "scaleTargetRef", "name")): get(h.props, "spec", "minReplicas", default=1)
+        for h in resources
+        if h.resource_type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+    }
+    budgets = [r for r in resources if r.resource_type == "kubernetes:policy/v1:PodDisruptionBudget"]
+    for deployment in (r for r in resources if r.resource_type == "kubernetes:apps/v1:Deployment"):
+        namespace, name = get(deployment.props, "metadata", "namespace"), get(deployment.props, "metadata", "name")
+        replicas = max(get(deployment.props, "spec", "replicas", default=1), minimum.get((namespace, name), 1))
+        if replicas < 2:
+            continue
+        labels = get(deployment.props, "spec", "template", "metadata", "labels", default={})
+        covered = any(
+            get(b.props, "metadata", "namespace") == namespace and _selector_matches(get(b.props, "spec", "selector", default={}), labels)
+            for b in budgets
+        )
+        if not covered:
+            yield deployment.urn, f"Deployment {namespace}/{name} runs {replicas} replicas without a PodDisruptionBudget"
+
+
+@_rule(
+    "stateful-resources-protected-prod",
+    "In prod every stateful resource (bucket, database, registry, key, secret) is protected from deletion.",
+    "Create it with components.environment.stateful_options (protect in prod).",
+    severity=Severity.CRITICAL,
+    stack=True,
+)
+def protected(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    if config["environment"] != "prod":
+        return
+    for resource in resources:
+        if resource.resource_type in STATEFUL_TYPES and not resource.opts.protect:
+            yield resource.urn, f"{resource.resource_type.rsplit(':', 1)[-1]} {resource.name} is not protected"
+
+
+@_rule(
+    "model-endpoint-slo-alerts",
+    "Every ModelEndpoint has SLO burn-rate alert rules.",
+    "Give the model an slo (availabilityTarget, latencyP95Ms).",
+    stack=True,
+)
+def endpoint_slo(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    for endpoint in (r for r in resources if r.resource_type == "mlops:model_endpoint:ModelEndpoint"):
+        if not any(d.resource_type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule" for d in descendants(resources, endpoint)):
+            yield endpoint.urn, f"ModelEndpoint {endpoint.name} has no SLO alert rules"
+

@@ -1,0 +1,429 @@
+"""Security rules: encryption, exposure, least privilege."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+
+from components import pins
+from components.artifact_store import ACCESS_LOG_PURPOSE_TAG
+from components.cluster import CONTROL_PLANE_LOG_TYPES
+from policies.documents import dependents, is_write, statements
+from policies.rule import Area, Rule, as_list, environment_setting, get
+
+RULES: list[Rule] = []
+BUCKET = "aws:s3/bucket:Bucket"
+PUBLIC_ACLS = {"public-read", "public-read-write", "authenticated-read"}
+ALL_USERS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+
+
+def _rule(name: str, description: str, remediation: str, *, severity: Severity = Severity.HIGH, types: Sequence[str] = (),
+          config: Mapping[str, Mapping[str, Any]] | None = None, stack: bool = False):
+    def register(check):
+        RULES.append(
+            Rule(
+                name=name,
+                area=Area.SECURITY,
+                description=description,
+                severity=severity,
+                enforcement=EnforcementLevel.MANDATORY,
+                remediation=remediation,
+                resource_types=tuple(types),
+                check=None if stack else check,
+                stack_check=check if stack else None,
+                config=config or {},
+            )
+        )
+        return check
+
+    return register
+
+
+def _access_log_bucket(bucket: PolicyResource) -> bool:
+    key, value = ACCESS_LOG_PURPOSE_TAG
+    return get(bucket.props, "tags", key) == value
+
+
+def _buckets(resources: Sequence[PolicyResource]) -> list[PolicyResource]:
+    return [r for r in resources if r.resource_type == BUCKET]
+
+
+@_rule(
+    "s3-bucket-kms-encryption",
+    "Every S3 bucket encrypts with a customer-managed KMS key (access-log buckets, which S3 logging "
+    "can only write with SSE-S3, are the documented exception).",
+    "Add a BucketServerSideEncryptionConfiguration with sseAlgorithm aws:kms and your key, or use components.ArtifactStore.",
+    severity=Severity.CRITICAL,
+    stack=True,
+)
+def s3_kms(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    for bucket in _buckets(resources):
+        configs = dependents(resources, bucket, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+        algorithms = {
+            get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm") for c in configs for rule in as_list(c.props.get("rules"))
+        }
+        allowed = {"aws:kms", "aws:kms:dsse"} | ({"AES256"} if _access_log_bucket(bucket) else set())
+        if not algorithms:
+            yield bucket.urn, f"bucket {bucket.name} has no server-side encryption configuration"
+        elif not algorithms <= allowed:
+            yield bucket.urn, f"bucket {bucket.name} is encrypted with {', '.join(sorted(map(str, algorithms)))}, not aws:kms"
+
+
+@_rule(
+    "s3-bucket-public-access-block",
+    "Every S3 bucket has a public-access block with all four settings on.",
+    "Add a BucketPublicAccessBlock with blockPublicAcls, blockPublicPolicy, ignorePublicAcls and restrictPublicBuckets true.",
+    severity=Severity.CRITICAL,
+    stack=True,
+)
+def s3_public_access(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    settings = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    for bucket in _buckets(resources):
+        blocks = dependents(resources, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+        if not blocks:
+            yield bucket.urn, f"bucket {bucket.name} has no public-access block"
+            continue
+        off = [s for s in settings if not all(b.props.get(s) is True for b in blocks)]
+        if off:
+            yield bucket.urn, f"bucket {bucket.name} leaves {', '.join(off)} off"
+
+
+@_rule(
+    "s3-bucket-versioning",
+    "Every S3 bucket keeps object versions, so overwrites and deletes can be undone.",
+    "Add a BucketVersioning with status Enabled.",
+    stack=True,
+)
+def s3_versioning(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    for bucket in _buckets(resources):
+        versioning = dependents(resources, bucket, "aws:s3/bucketVersioning:BucketVersioning")
+        if not any(get(v.props, "versioningConfiguration", "status") == "Enabled" for v in versioning):
+            yield bucket.urn, f"bucket {bucket.name} does not enable versioning"
+
+
+@_rule(
+    "s3-bucket-tls-only",
+    "Every S3 bucket policy denies requests that do not use TLS (aws:SecureTransport false).",
+    "Add a BucketPolicy statement: Deny s3:* on the bucket and its objects when aws:SecureTransport is false.",
+    stack=True,
+)
+def s3_tls(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    for bucket in _buckets(resources):
+        policies = dependents(resources, bucket, "aws:s3/bucketPolicy:BucketPolicy")
+        denies = [
+            s
+            for p in policies
+            for s in statements(p.props.get("policy"))
+            if s.get("Effect") == "Deny" and str(get(s, "Condition", "Bool", "aws:SecureTransport")).lower() == "false"
+        ]
+        if not denies:
+            yield bucket.urn, f"bucket {bucket.name} has no policy denying non-TLS requests"
+
+
+@_rule(
+    "s3-no-public-acls",
+    "No bucket or object is made public through an ACL.",
+    "Remove public canned ACLs and AllUsers/AuthenticatedUsers grants; keep object ownership BucketOwnerEnforced.",
+    severity=Severity.CRITICAL,
+    types=("aws:s3/bucket:Bucket", "aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketObjectv2:BucketObjectv2", "aws:s3/bucketObject:BucketObject"),
+)
+def s3_acls(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    acl = props.get("acl")
+    if acl in PUBLIC_ACLS:
+        yield f"canned ACL {acl} makes it public"
+    for grant in as_list(get(props, "accessControlPolicy", "grants")):
+        if get(grant, "grantee", "uri") in ALL_USERS:
+            yield f"grants {get(grant, 'permission')} to {get(grant, 'grantee', 'uri')}"
+
+
+@_rule(
+    "kms-key-rotation",
+    "Customer-managed symmetric KMS keys rotate yearly.",
+    "Set enableKeyRotation: true (components.kms.customer_managed_key does).",
+    types=("aws:kms/key:Key",),
+)
+def kms_rotation(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if props.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT" and props.get("keySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT":
+        if props.get("enableKeyRotation") is not True:
+            yield "key rotation is off"
+
+
+@_rule(
+    "ecr-immutable-tags",
+    "ECR repositories refuse to overwrite a tag, so a deployed tag always means the same image.",
+    "Set imageTagMutability: IMMUTABLE.",
+    types=("aws:ecr/repository:Repository",),
+)
+def ecr_immutable(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if props.get("imageTagMutability") != "IMMUTABLE":
+        yield f"imageTagMutability is {props.get('imageTagMutability', 'MUTABLE')}"
+
+
+@_rule(
+    "ecr-scan-on-push",
+    "ECR repositories scan every pushed image for vulnerabilities.",
+    "Set imageScanningConfiguration.scanOnPush: true (or enable enhanced scanning for the registry).",
+    severity=Severity.MEDIUM,
+    types=("aws:ecr/repository:Repository",),
+)
+def ecr_scan(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if get(props, "imageScanningConfiguration", "scanOnPush") is not True:
+        yield "scan on push is off"
+
+
+@_rule(
+    "ecr-kms-encryption",
+    "ECR repositories encrypt image layers with a KMS key.",
+    "Set encryptionConfigurations: [{encryptionType: KMS, kmsKey: <key arn>}].",
+    types=("aws:ecr/repository:Repository",),
+)
+def ecr_kms(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if get(props, "encryptionConfigurations", 0, "encryptionType") != "KMS":
+        yield "layers are not encrypted with KMS"
+
+
+@_rule(
+    "eks-private-endpoint-prod",
+    "In prod the EKS API endpoint is reachable only from inside the VPC.",
+    "Set cluster.endpoint.publicAccess: false in the prod stack; deploy from inside the VPC.",
+    severity=Severity.CRITICAL,
+    types=("aws:eks/cluster:Cluster",),
+    config={"environment": environment_setting()},
+)
+def eks_private(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if config["environment"] == "prod" and get(props, "vpcConfig", "endpointPublicAccess") is not False:
+        yield "the API endpoint is public"
+    if get(props, "vpcConfig", "endpointPrivateAccess") is not True:
+        yield "private endpoint access is off"
+
+
+@_rule(
+    "eks-public-endpoint-restricted",
+    "A public EKS API endpoint is limited to named CIDRs, never the whole internet.",
+    "List your office or VPN ranges in cluster.endpoint.publicAccessCidrs.",
+    severity=Severity.CRITICAL,
+    types=("aws:eks/cluster:Cluster",),
+)
+def eks_public_cidrs(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if get(props, "vpcConfig", "endpointPublicAccess") is True:
+        cidrs = as_list(get(props, "vpcConfig", "publicAccessCidrs")) or ["0.0.0.0/0"]
+        if any(_open_to_world(c) for c in cidrs):
+            yield "the public endpoint is open to 0.0.0.0/0"
+
+
+@_rule(
+    "eks-secrets-encryption",
+    "EKS envelope-encrypts Kubernetes secrets with a customer-managed key.",
+    "Set encryptionConfig: {provider: {keyArn: <key>}, resources: [secrets]}.",
+    severity=Severity.CRITICAL,
+    types=("aws:eks/cluster:Cluster",),
+)
+def eks_secrets(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if "secrets" not in as_list(get(props, "encryptionConfig", "resources")) or not get(props, "encryptionConfig", "provider", "keyArn"):
+        yield "Kubernetes secrets are not envelope-encrypted"
+
+
+@_rule(
+    "eks-control-plane-logs",
+    "EKS sends every control-plane log type to CloudWatch.",
+    f"Set enabledClusterLogTypes to {', '.join(CONTROL_PLANE_LOG_TYPES)}.",
+    types=("aws:eks/cluster:Cluster",),
+)
+def eks_logs(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    missing = [t for t in CONTROL_PLANE_LOG_TYPES if t not in as_list(props.get("enabledClusterLogTypes"))]
+    if missing:
+        yield f"log types missing: {', '.join(missing)}"
+
+
+@_rule(
+    "eks-supported-version",
+    "EKS runs a Kubernetes version this blueprint supports and tests.",
+    "Set cluster.kubernetesVersion to a supported version (components/pins.py).",
+    types=("aws:eks/cluster:Cluster",),
+    config={
+        "supportedVersions": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": list(pins.SUPPORTED_KUBERNETES_VERSIONS),
+            "description": "Kubernetes minor versions allowed.",
+        }
+    },
+)
+def eks_version(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    version = props.get("version")
+    if version is not None and str(version) not in config["supportedVersions"]:
+        yield f"version {version} is not one of {', '.join(config['supportedVersions'])}"
+
+
+@_rule(
+    "launch-template-imdsv2",
+    "Node launch templates require IMDSv2 tokens, so a pod or an SSRF cannot read instance credentials with a plain GET.",
+    "Set metadataOptions.httpTokens: required (components.nodes.hardened_launch_template does).",
+    types=("aws:ec2/launchTemplate:LaunchTemplate",),
+)
+def imdsv2(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if get(props, "metadataOptions", "httpTokens") != "required":
+        yield "IMDSv2 is not required"
+
+
+@_rule(
+    "launch-template-encrypted-volumes",
+    "Every volume a node launch template defines is encrypted.",
+    "Set ebs.encrypted: true on every blockDeviceMapping.",
+    types=("aws:ec2/launchTemplate:LaunchTemplate",),
+)
+def lt_encrypted(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    devices = as_list(props.get("blockDeviceMappings"))
+    if not devices:
+        yield "no block device mapping: the root volume keeps the AMI's (unencrypted) default"
+    for device in devices:
+        if str(get(device, "ebs", "encrypted")).lower() != "true":
+            yield f"volume {device.get('deviceName')} is not encrypted"
+
+
+@_rule(
+    "rds-storage-encrypted",
+    "RDS instances encrypt their storage.",
+    "Set storageEncrypted: true and kmsKeyId.",
+    severity=Severity.CRITICAL,
+    types=("aws:rds/instance:Instance",),
+)
+def rds_encrypted(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if props.get("storageEncrypted") is not True:
+        yield "storage is not encrypted"
+
+
+@_rule(
+    "rds-not-public",
+    "RDS instances are never publicly accessible.",
+    "Set publiclyAccessible: false and use private subnets.",
+    severity=Severity.CRITICAL,
+    types=("aws:rds/instance:Instance",),
+)
+def rds_private(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if props.get("publiclyAccessible") is True:
+        yield "the instance is publicly accessible"
+
+
+@_rule(
+    "secrets-manager-cmk",
+    "Secrets Manager secrets encrypt with a customer-managed key, not the AWS-managed default.",
+    "Set kmsKeyId to a customer-managed key (components.PlatformSecrets does).",
+    types=("aws:secretsmanager/secret:Secret",),
+)
+def secrets_cmk(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    key = props.get("kmsKeyId")
+    if not key or str(key).endswith("alias/aws/secretsmanager"):
+        yield "the secret uses the AWS-managed key"
+
+
+IDENTITY_POLICIES = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy", "aws:iam/groupPolicy:GroupPolicy")
+
+
+@_rule(
+    "iam-no-wildcard-action",
+    "IAM policies never allow every action of a service (or every action).",
+    "List the actions the workload needs.",
+    severity=Severity.CRITICAL,
+    types=IDENTITY_POLICIES,
+)
+def iam_wildcard_action(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    for statement in statements(props.get("policy")):
+        if statement.get("Effect") != "Allow":
+            continue
+        for action in as_list(statement.get("Action")):
+            if action == "*" or str(action).endswith(":*"):
+                yield f"statement {statement.get('Sid', '?')} allows {action}"
+
+
+@_rule(
+    "iam-no-wildcard-resource-write",
+    "IAM policies never allow a write action on every resource, apart from a documented list of "
+    "actions that have no resource-level permissions.",
+    "Scope the statement to ARNs (and conditions); if the action cannot be scoped, add it to the rule's exceptions with a reason.",
+    severity=Severity.CRITICAL,
+    types=IDENTITY_POLICIES,
+    config={
+        "exceptions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"action": {"type": "string"}, "reason": {"type": "string"}},
+                "required": ["action", "reason"],
+            },
+            "default": [
+                {"action": a, "reason": "AWS X-Ray has no resource-level permissions (OpenTelemetry collector)."}
+                for a in ("xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments")
+            ],
+            "description": "Write actions allowed on '*', each with the reason.",
+        }
+    },
+)
+def iam_wildcard_write(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    allowed = {e["action"] for e in config["exceptions"]}
+    for statement in statements(props.get("policy")):
+        if statement.get("Effect") != "Allow" or "*" not in as_list(statement.get("Resource")):
+            continue
+        writes = [a for a in as_list(statement.get("Action")) if is_write(str(a)) and a not in allowed]
+        if writes:
+            yield f"statement {statement.get('Sid', '?')} allows {', '.join(sorted(writes))} on '*'"
+
+
+@_rule(
+    "iam-no-inline-admin",
+    "No role, user or group gets administrator rights, inline or through AdministratorAccess.",
+    "Grant the specific actions instead.",
+    severity=Severity.CRITICAL,
+    types=(*IDENTITY_POLICIES, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/userPolicyAttachment:UserPolicyAttachment"),
+)
+def iam_admin(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if str(props.get("policyArn", "")).endswith(":policy/AdministratorAccess"):
+        yield "attaches AdministratorAccess"
+    for statement in statements(props.get("policy")):
+        if statement.get("Effect") == "Allow" and "*" in as_list(statement.get("Action")) and "*" in as_list(statement.get("Resource")):
+            yield f"statement {statement.get('Sid', '?')} allows * on *"
+
+
+def _open_to_world(cidr: str) -> bool:
+    try:
+        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+@_rule(
+    "security-group-no-public-ingress",
+    "Security groups admit nothing from 0.0.0.0/0 or ::/0, except HTTPS (443) into groups marked as public load balancers.",
+    "Restrict the source to the VPC or a security group; for a public ALB tag its group mlops-platform.io/purpose=public-load-balancer and open 443 only.",
+    severity=Severity.CRITICAL,
+    types=("aws:ec2/securityGroup:SecurityGroup", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:ec2/securityGroupRule:SecurityGroupRule"),
+)
+def sg_public(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    public_lb = get(props, "tags", "mlops-platform.io/purpose") == "public-load-balancer"
+    rules = as_list(props.get("ingress"))
+    if "cidrIpv4" in props or "cidrIpv6" in props:  # SecurityGroupIngressRule
+        rules = [{"cidrBlocks": as_list(props.get("cidrIpv4")), "ipv6CidrBlocks": as_list(props.get("cidrIpv6")),
+                  "fromPort": props.get("fromPort"), "toPort": props.get("toPort")}]
+    elif props.get("type") in ("ingress", "egress"):  # SecurityGroupRule
+        rules = [props] if props.get("type") == "ingress" else []
+    for rule in rules:
+        sources = [*as_list(rule.get("cidrBlocks")), *as_list(rule.get("ipv6CidrBlocks"))]
+        if any(_open_to_world(str(s)) for s in sources):
+            if public_lb and rule.get("fromPort") == 443 and rule.get("toPort") == 443:
+                continue
+            yield f"ingress on ports {rule.get('fromPort')}-{rule.get('toPort')} is open to the internet"
+
+
+@_rule(
+    "log-group-kms",
+    "CloudWatch log groups are encrypted with a customer-managed KMS key.",
+    "Set kmsKeyId (the program's logs key).",
+    severity=Severity.MEDIUM,
+    types=("aws:cloudwatch/logGroup:LogGroup",),
+)
+def log_kms(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    if not props.get("kmsKeyId"):
+        yield "the log group is not encrypted with a KMS key"
