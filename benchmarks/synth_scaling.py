@@ -3,9 +3,10 @@
 For N models (every other one on a GPU, each with a canary), synthesize the prod stack and record
 the resources, the wall time of the synthesis and the peak RSS of the process.
 
-The floor is a bare program on the same mock runtime that registers the same number of plain
-resources: the same types, names and input values, as literals, flat under the stack, with no
-components, no Outputs, no dependencies and no validation. Pulumi's SDK spends most of its time
+The floor is a bare program on the same mock runtime that registers the same resources through
+their own typed constructors: the same types, names and input values, as literals, flat under the
+stack (component resources as empty ComponentResources), with no Outputs, no dependencies and no
+validation. Pulumi's SDK spends most of its time
 serializing inputs, so a floor of empty resources would measure input size, not the program; this
 one leaves exactly what the platform program adds on top of registering what it registers.
 
@@ -43,7 +44,9 @@ def models(count: int) -> list[dict]:
                 "team": f"team-{i % 10}",
                 "stable": {"name": "v1", "imageTag": "1.0.0", "weight": 90},
                 "canary": {"name": "v2", "imageTag": "2.0.0", "weight": 10},
-                "resources": {"cpu": "2", "memory": "8Gi", "gpus": 1, "gpuPool": "gpu-baseline"} if gpu else {"cpu": "1", "memory": "2Gi"},
+                "resources": {"cpu": "2", "memory": "8Gi", "gpus": 1, "gpuPool": "gpu-baseline"}
+                if gpu
+                else {"cpu": "1", "memory": "2Gi"},
                 "replicas": {"min": 2, "max": 6},
                 "slo": {"availabilityTarget": 99.9, "latencyP95Ms": 250},
             }
@@ -63,7 +66,10 @@ def child_program(count: int, replay_file: str) -> dict:
     seconds = time.perf_counter() - start
     Path(replay_file).write_text(
         json.dumps(
-            [(r.type, r.name, r.custom, _class_path(r.resource_class), unwrap(r.inputs)) for r in result.registrations]
+            [
+                (r.type, r.name, r.custom, _class_path(r.resource_class), unwrap(r.inputs))
+                for r in result.registrations
+            ]
         )
     )
     return {"resources": len(result.graph.resources), "seconds": seconds, "peak_rss_mib": _peak_rss_mib()}
@@ -107,10 +113,19 @@ def child_floor(replay_file: str) -> dict:
                 pulumi.CustomResource(resource_type, f"{name}-{i}", inputs)
 
     config = {"aws:region": "us-east-1"}
-    run_program(lambda: pulumi.CustomResource("bench:index:Warm", "warm", {}), project="bench", stack="floor", config=config)
+    run_program(
+        lambda: pulumi.CustomResource("bench:index:Warm", "warm", {}),
+        project="bench",
+        stack="floor",
+        config=config,
+    )
     start = time.perf_counter()
     run_program(program, project="bench", stack="floor", config=config)
-    return {"resources": len(recorded), "seconds": time.perf_counter() - start, "peak_rss_mib": _peak_rss_mib()}
+    return {
+        "resources": len(recorded),
+        "seconds": time.perf_counter() - start,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
 
 
 def _peak_rss_mib() -> float:
@@ -122,7 +137,11 @@ def measure(*child_args: str, repeat: int) -> dict:
     runs = []
     for _ in range(repeat):
         output = subprocess.run(
-            [sys.executable, __file__, "--child", *child_args], cwd=ROOT, check=True, capture_output=True, text=True
+            [sys.executable, __file__, "--child", *child_args],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         runs.append(json.loads(output.strip().splitlines()[-1]))
     return min(runs, key=lambda r: r["seconds"])
@@ -131,7 +150,9 @@ def measure(*child_args: str, repeat: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=list(COUNTS), help="numbers of models")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest counts (default 3)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement; the fastest counts (default 3)"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -148,7 +169,9 @@ def main() -> int:
             program = measure("program", str(count), replay, repeat=args.repeat)
             floor = measure("floor", replay, repeat=args.repeat)
             rows.append((count, program, floor))
-    print("| models | resources | synth time (s) | peak RSS (MiB) | floor time (s) | floor RSS (MiB) | ratio |")
+    print(
+        "| models | resources | synth time (s) | peak RSS (MiB) | floor time (s) | floor RSS (MiB) | ratio |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for count, program, floor in rows:
         ratio = program["seconds"] / floor["seconds"]

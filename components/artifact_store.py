@@ -352,6 +352,13 @@ class ArtifactStore(pulumi.ComponentResource):
             opts=stateful_options(args.environment, child),
             region=region,
         )
+        aws.s3.BucketPolicy(
+            f"{name}-replica-policy",
+            bucket=replica.id,
+            policy=pulumi.Output.all(replica.arn, replica_key.arn).apply(lambda a: bucket_policy(a[0], a[1])),
+            region=region,
+            opts=child,
+        )
         role = aws.iam.Role(
             f"{name}-replication-role",
             assume_role_policy=iam.service_trust_policy("s3.amazonaws.com", source_account=account_id),

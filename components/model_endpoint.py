@@ -83,7 +83,9 @@ class ModelVersion:
             elif not _TAG.match(self.image_tag):
                 found.append(Problem("image_tag", f"must be a valid image tag (got {self.image_tag!r})"))
         if self.image_digest is not None and not _DIGEST.match(self.image_digest):
-            found.append(Problem("image_digest", f"must be sha256:<64 hex characters> (got {self.image_digest!r})"))
+            found.append(
+                Problem("image_digest", f"must be sha256:<64 hex characters> (got {self.image_digest!r})")
+            )
         if not 0 <= self.weight <= 100:
             found.append(Problem("weight", f"must be between 0 and 100 (got {self.weight})"))
         return found
@@ -112,11 +114,15 @@ class ComputeResources:
         for name in ("cpu", "memory", "cpu_limit"):
             value = getattr(self, name)
             if value is not None and not _QUANTITY.match(value):
-                found.append(Problem(name, f"must be a Kubernetes quantity such as 500m, 2 or 4Gi (got {value!r})"))
+                found.append(
+                    Problem(name, f"must be a Kubernetes quantity such as 500m, 2 or 4Gi (got {value!r})")
+                )
         if self.gpus < 0:
             found.append(Problem("gpus", f"must be >= 0 (got {self.gpus})"))
         if self.gpus > 0 and not self.gpu_pool:
-            found.append(Problem("gpu_pool", f"must name a GPU pool when gpus > 0 (got gpus={self.gpus} and no pool)"))
+            found.append(
+                Problem("gpu_pool", f"must name a GPU pool when gpus > 0 (got gpus={self.gpus} and no pool)")
+            )
         if self.gpu_pool and self.gpus == 0:
             found.append(Problem("gpus", f"must be >= 1 to run on GPU pool {self.gpu_pool!r} (got 0)"))
         return found
@@ -166,12 +172,20 @@ class Autoscaling:
     def problems(self) -> list[Problem]:
         found = []
         if self.metric is ScalingMetric.CPU and not 10 <= self.target_cpu_utilization <= 95:
-            found.append(Problem("target_cpu_utilization", f"must be between 10 and 95 (got {self.target_cpu_utilization})"))
+            found.append(
+                Problem(
+                    "target_cpu_utilization", f"must be between 10 and 95 (got {self.target_cpu_utilization})"
+                )
+            )
         if self.metric is ScalingMetric.CUSTOM:
             if not self.custom_metric:
                 found.append(Problem("custom_metric", "must name the metric when metric is custom"))
             if not self.target_value or not _QUANTITY.match(self.target_value):
-                found.append(Problem("target_value", f"must be a quantity such as 10 or 500m (got {self.target_value!r})"))
+                found.append(
+                    Problem(
+                        "target_value", f"must be a quantity such as 10 or 500m (got {self.target_value!r})"
+                    )
+                )
         return found
 
 
@@ -193,9 +207,15 @@ class HealthChecks:
     """Time a replica may take to load its model before liveness applies. Default: 600."""
 
     def problems(self) -> list[Problem]:
-        found = [Problem(n, f"must be an absolute path (got {getattr(self, n)!r})") for n in ("liveness_path", "readiness_path") if not _PATH.match(getattr(self, n))]
+        found = [
+            Problem(n, f"must be an absolute path (got {getattr(self, n)!r})")
+            for n in ("liveness_path", "readiness_path")
+            if not _PATH.match(getattr(self, n))
+        ]
         if not 10 <= self.startup_seconds <= 3600:
-            found.append(Problem("startup_seconds", f"must be between 10 and 3600 (got {self.startup_seconds})"))
+            found.append(
+                Problem("startup_seconds", f"must be between 10 and 3600 (got {self.startup_seconds})")
+            )
         return found
 
 
@@ -295,16 +315,25 @@ class ModelEndpointArgs:
 
     def problems(self, name: str) -> list[Problem]:
         found = tag_problems(self.tags)
-        found += [p for p in [dns_label_problem("name", name, max_length=40), dns_label_problem("team", self.team)] if p]
+        found += [
+            p
+            for p in [dns_label_problem("name", name, max_length=40), dns_label_problem("team", self.team)]
+            if p
+        ]
         found += [p.nested("stable") for p in self.stable.problems()]
         if self.canary is not None:
             found += [p.nested("canary") for p in self.canary.problems()]
             if self.canary.name == self.stable.name:
-                found.append(Problem("canary.name", f"must differ from the stable version (both {self.stable.name!r})"))
+                found.append(
+                    Problem("canary.name", f"must differ from the stable version (both {self.stable.name!r})")
+                )
             total = self.stable.weight + self.canary.weight
             if total != 100:
                 found.append(
-                    Problem("canary.weight", f"stable and canary weights must sum to 100 (got {self.stable.weight} + {self.canary.weight} = {total})")
+                    Problem(
+                        "canary.weight",
+                        f"stable and canary weights must sum to 100 (got {self.stable.weight} + {self.canary.weight} = {total})",
+                    )
                 )
         elif self.stable.weight != 100:
             found.append(Problem("stable.weight", f"must be 100 without a canary (got {self.stable.weight})"))
@@ -313,7 +342,9 @@ class ModelEndpointArgs:
         if pool and self.gpu_pools is not None:
             if pool not in self.gpu_pools:
                 known = ", ".join(sorted(self.gpu_pools)) or "none"
-                found.append(Problem("resources.gpu_pool", f"unknown GPU pool {pool!r}; known pools: {known}"))
+                found.append(
+                    Problem("resources.gpu_pool", f"unknown GPU pool {pool!r}; known pools: {known}")
+                )
             elif self.resources.gpus > self.gpu_pools[pool].gpus_per_node:
                 found.append(
                     Problem(
@@ -326,30 +357,56 @@ class ModelEndpointArgs:
         elif self.environment not in self.replicas:
             found.append(Problem("replicas", f"has no entry for {self.environment.value}"))
         else:
-            found += [p.nested(f"replicas.{self.environment.value}") for p in self.replicas[self.environment].problems()]
+            found += [
+                p.nested(f"replicas.{self.environment.value}")
+                for p in self.replicas[self.environment].problems()
+            ]
         found += [p.nested("autoscaling") for p in self.autoscaling.problems()]
         found += [p.nested("health") for p in self.health.problems()]
         if self.slo is None and self.environment is Environment.PROD:
             found.append(Problem("slo", "is required in prod: set an availability target and a p95 latency"))
         if self.slo is not None:
             objective = ServiceLevelObjective(
-                service=name, selector={}, availability_target=self.slo.availability_target, latency_p95_ms=self.slo.latency_p95_ms
+                service=name,
+                selector={},
+                availability_target=self.slo.availability_target,
+                latency_p95_ms=self.slo.latency_p95_ms,
             )
             found += [p.nested("slo") for p in objective.problems()]
         if not 1024 <= self.port <= 65535:
-            found.append(Problem("port", f"must be between 1024 and 65535: servers run as non-root (got {self.port})"))
+            found.append(
+                Problem("port", f"must be between 1024 and 65535: servers run as non-root (got {self.port})")
+            )
         for key in self.env:
             if not _ENV_NAME.match(key):
                 found.append(Problem(f"env.{key}", "must be a valid environment variable name"))
             elif key in RESERVED_ENV:
-                found.append(Problem(f"env.{key}", f"is set by the platform; choose another name (reserved: {', '.join(RESERVED_ENV)})"))
+                found.append(
+                    Problem(
+                        f"env.{key}",
+                        f"is set by the platform; choose another name (reserved: {', '.join(RESERVED_ENV)})",
+                    )
+                )
         for i, secret in enumerate(self.secrets):
             if not _ENV_NAME.match(secret.env):
-                found.append(Problem(f"secrets[{i}].env", f"must be a valid environment variable name (got {secret.env!r})"))
+                found.append(
+                    Problem(
+                        f"secrets[{i}].env", f"must be a valid environment variable name (got {secret.env!r})"
+                    )
+                )
         if self.secrets and not self.secret_path_prefix:
-            found.append(Problem("secret_path_prefix", "is required with secrets (the platform's secretsPathPrefix)"))
-        if self.artifact_prefix is not None and not re.match(r"^([a-z0-9][a-z0-9._-]*/)+$", self.artifact_prefix):
-            found.append(Problem("artifact_prefix", f"must be a key prefix ending in '/', such as models/fraud/scorer/ (got {self.artifact_prefix!r})"))
+            found.append(
+                Problem("secret_path_prefix", "is required with secrets (the platform's secretsPathPrefix)")
+            )
+        if self.artifact_prefix is not None and not re.match(
+            r"^([a-z0-9][a-z0-9._-]*/)+$", self.artifact_prefix
+        ):
+            found.append(
+                Problem(
+                    "artifact_prefix",
+                    f"must be a key prefix ending in '/', such as models/fraud/scorer/ (got {self.artifact_prefix!r})",
+                )
+            )
         return found
 
 
@@ -387,7 +444,9 @@ class ModelEndpoint(pulumi.ComponentResource):
 
         role = PodIdentityRole(
             f"{name}-identity",
-            PodIdentityRoleArgs(cluster_name=args.cluster_name, namespace=namespace, service_account=name, tags=tags),
+            PodIdentityRoleArgs(
+                cluster_name=args.cluster_name, namespace=namespace, service_account=name, tags=tags
+            ),
             opts=child,
         )
         registry = ContainerRegistry(
@@ -404,17 +463,27 @@ class ModelEndpoint(pulumi.ComponentResource):
         repository_arn = registry.repository_arns[f"{args.team}/{name}"]
         self.repository_url = registry.repository_urls[f"{args.team}/{name}"]
         bucket_arn = pulumi.Output.concat("arn:aws:s3:::", args.artifact_bucket_name)
-        policy = pulumi.Output.all(bucket_arn, args.artifact_kms_key_arn, repository_arn, args.registry_kms_key_arn).apply(
-            lambda a: iam.document([*iam.s3_read_statements(a[0], prefix, a[1]), *iam.ecr_pull_statements([a[2]], a[3])])
+        policy = pulumi.Output.all(
+            bucket_arn, args.artifact_kms_key_arn, repository_arn, args.registry_kms_key_arn
+        ).apply(
+            lambda a: iam.document(
+                [*iam.s3_read_statements(a[0], prefix, a[1]), *iam.ecr_pull_statements([a[2]], a[3])]
+            )
         )
         # Exactly this model's prefix and repository: nothing else in the bucket or the registry.
         aws.iam.RolePolicy(f"{name}-access", role=role.role.id, policy=policy, opts=child)
+
         # Each object waits for its namespace and only for the platform piece it needs.
         def after(*extra: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, depends_on=[*namespace_ready, *(r for group in extra for r in group)])
+            return pulumi.ResourceOptions(
+                parent=self, depends_on=[*namespace_ready, *(r for group in extra for r in group)]
+            )
 
-
-        labels = {**kube.labels(name, "model-server", instance=name), MODEL_LABEL: name, TEAM_LABEL: args.team}
+        labels = {
+            **kube.labels(name, "model-server", instance=name),
+            MODEL_LABEL: name,
+            TEAM_LABEL: args.team,
+        }
         in_namespace = after()
         k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
@@ -428,7 +497,10 @@ class ModelEndpoint(pulumi.ComponentResource):
                 f"{name}-secret-sync",
                 namespace=namespace,
                 target=secret_name,
-                entries={s.env: SecretRef(f"{args.secret_path_prefix}/{s.secret}", s.property) for s in args.secrets},
+                entries={
+                    s.env: SecretRef(f"{args.secret_path_prefix}/{s.secret}", s.property)
+                    for s in args.secrets
+                },
                 labels=labels,
                 opts=after(args.external_secrets),
             )
@@ -436,11 +508,20 @@ class ModelEndpoint(pulumi.ComponentResource):
         versions = [args.stable, *([args.canary] if args.canary is not None else [])]
         base_path = f"/{args.team}/{name}"
         for version in versions:
-            self._render_version(name, args, version, labels, namespace, prefix, base_path, replicas, secret_name, in_namespace)
+            self._render_version(
+                name, args, version, labels, namespace, prefix, base_path, replicas, secret_name, in_namespace
+            )
         k8s.core.v1.Service(
             f"{name}-stable-service",
-            metadata={"name": name, "namespace": namespace, "labels": {**labels, SERVICE_ROLE_LABEL: "stable"}},
-            spec={"selector": {MODEL_LABEL: name}, "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]},
+            metadata={
+                "name": name,
+                "namespace": namespace,
+                "labels": {**labels, SERVICE_ROLE_LABEL: "stable"},
+            },
+            spec={
+                "selector": {MODEL_LABEL: name},
+                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            },
             opts=in_namespace,
         )
         if replicas.min >= 2:
@@ -465,7 +546,9 @@ class ModelEndpoint(pulumi.ComponentResource):
                     {
                         "from": [
                             {
-                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                                },
                                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
                             }
                         ],
@@ -509,7 +592,9 @@ class ModelEndpoint(pulumi.ComponentResource):
                 labels=labels,
                 opts=monitoring,
             )
-        ingress = self._ingress(name, args, versions, labels, namespace, base_path, after(args.load_balancer_controller))
+        ingress = self._ingress(
+            name, args, versions, labels, namespace, base_path, after(args.load_balancer_controller)
+        )
         scheme = "https" if args.certificate_arn else "http"
         host = (
             pulumi.Output.from_input(args.hostname)
@@ -518,7 +603,9 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
         self.url = pulumi.Output.concat(scheme, "://", host, base_path, "/")
         self.role_arn = role.arn
-        self.register_outputs({"url": self.url, "roleArn": self.role_arn, "repositoryUrl": self.repository_url})
+        self.register_outputs(
+            {"url": self.url, "roleArn": self.role_arn, "repositoryUrl": self.repository_url}
+        )
 
     def _render_version(
         self,
@@ -534,7 +621,11 @@ class ModelEndpoint(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> None:
         resource = f"{name}-{version.name}"
-        version_labels = {**labels, "app.kubernetes.io/instance": resource, "app.kubernetes.io/version": version.name}
+        version_labels = {
+            **labels,
+            "app.kubernetes.io/instance": resource,
+            "app.kubernetes.io/version": version.name,
+        }
         selector = {MODEL_LABEL: name, "app.kubernetes.io/instance": resource}
         res = args.resources
         requests: dict[str, str] = {"cpu": res.cpu, "memory": res.memory}
@@ -544,9 +635,17 @@ class ModelEndpoint(pulumi.ComponentResource):
             # Extended resources must request what they limit; the scheduler counts whole GPUs.
             requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(res.gpus)
             pool = (args.gpu_pools or {}).get(res.gpu_pool or "")
-            node_labels = dict(pool.node_labels) if pool else {kube.GPU_POOL_LABEL: res.gpu_pool, kube.GPU_PRESENT_LABEL: "true"}
+            node_labels = (
+                dict(pool.node_labels)
+                if pool
+                else {kube.GPU_POOL_LABEL: res.gpu_pool, kube.GPU_PRESENT_LABEL: "true"}
+            )
             scheduling = {
-                "nodeSelector": {k: node_labels[k] for k in (kube.GPU_POOL_LABEL, kube.GPU_PRESENT_LABEL) if k in node_labels},
+                "nodeSelector": {
+                    k: node_labels[k]
+                    for k in (kube.GPU_POOL_LABEL, kube.GPU_PRESENT_LABEL)
+                    if k in node_labels
+                },
                 "tolerations": [kube.GPU_TOLERATION],
             }
         if args.environment is Environment.PROD:
@@ -559,7 +658,9 @@ class ModelEndpoint(pulumi.ComponentResource):
                     "labelSelector": {"matchLabels": selector},
                 }
             ]
-        model_uri = pulumi.Output.concat("s3://", args.artifact_bucket_name, "/", prefix, version.model_path or version.name, "/")
+        model_uri = pulumi.Output.concat(
+            "s3://", args.artifact_bucket_name, "/", prefix, version.model_path or version.name, "/"
+        )
         env = [
             {"name": "MODEL_NAME", "value": name},
             {"name": "MODEL_VERSION", "value": version.name},
@@ -570,14 +671,20 @@ class ModelEndpoint(pulumi.ComponentResource):
             {"name": "HOME", "value": "/tmp"},
             *({"name": k, "value": v} for k, v in sorted(args.env.items())),
         ]
-        probe = lambda path: {"httpGet": {"path": path, "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5}  # noqa: E731
+
+        def probe(path: str) -> dict[str, Any]:
+            return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5}
+
         container: dict[str, Any] = {
             "name": "model",
             "image": pulumi.Output.concat(self.repository_url, version.reference()),
             "ports": [{"name": "http", "containerPort": args.port, "protocol": "TCP"}],
             "env": env,
             "resources": {"requests": requests, "limits": limits},
-            "startupProbe": {**probe(args.health.readiness_path), "failureThreshold": max(1, args.health.startup_seconds // 10)},
+            "startupProbe": {
+                **probe(args.health.readiness_path),
+                "failureThreshold": max(1, args.health.startup_seconds // 10),
+            },
             "readinessProbe": {**probe(args.health.readiness_path), "failureThreshold": 3},
             "livenessProbe": {**probe(args.health.liveness_path), "failureThreshold": 3},
             "securityContext": kube.restricted_container_security(),
@@ -610,8 +717,15 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
         k8s.core.v1.Service(
             f"{resource}-service",
-            metadata={"name": resource, "namespace": namespace, "labels": {**version_labels, SERVICE_ROLE_LABEL: "version"}},
-            spec={"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]},
+            metadata={
+                "name": resource,
+                "namespace": namespace,
+                "labels": {**version_labels, SERVICE_ROLE_LABEL: "version"},
+            },
+            spec={
+                "selector": selector,
+                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            },
             opts=opts,
         )
         share = version.weight / 100.0 if is_canary else 1.0
@@ -620,7 +734,13 @@ class ModelEndpoint(pulumi.ComponentResource):
         if args.autoscaling.metric is ScalingMetric.CPU:
             metric = {
                 "type": "Resource",
-                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": args.autoscaling.target_cpu_utilization}},
+                "resource": {
+                    "name": "cpu",
+                    "target": {
+                        "type": "Utilization",
+                        "averageUtilization": args.autoscaling.target_cpu_utilization,
+                    },
+                },
             }
         else:
             metric = {
@@ -659,7 +779,8 @@ class ModelEndpoint(pulumi.ComponentResource):
             "type": "forward",
             "forwardConfig": {
                 "targetGroups": [
-                    {"serviceName": f"{name}-{v.name}", "servicePort": "80", "weight": v.weight} for v in versions
+                    {"serviceName": f"{name}-{v.name}", "servicePort": "80", "weight": v.weight}
+                    for v in versions
                 ],
                 "targetGroupStickinessConfig": {"enabled": False},
             },

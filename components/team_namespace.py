@@ -42,7 +42,12 @@ class NamespaceQuota:
         found = []
         for name in ("cpu", "memory"):
             if not _QUANTITY.match(getattr(self, name)):
-                found.append(Problem(name, f"must be a Kubernetes quantity such as 32 or 128Gi (got {getattr(self, name)!r})"))
+                found.append(
+                    Problem(
+                        name,
+                        f"must be a Kubernetes quantity such as 32 or 128Gi (got {getattr(self, name)!r})",
+                    )
+                )
         if self.gpus < 0:
             found.append(Problem("gpus", f"must be >= 0 (got {self.gpus})"))
         if self.pods < 1:

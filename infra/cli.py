@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.offline import preview
+from infra.offline.graph import Graph
 from infra.offline.runner import SynthError, synthesize
 
 
@@ -58,6 +59,16 @@ def read_json(path: str, what: str) -> Any:
         raise UsageError(f"{what} file {path} is not valid JSON: {exc}") from exc
 
 
+def load_graph(path: str) -> Graph:
+    """A graph file written by `blueprint synth`."""
+    try:
+        return Graph.from_json(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise UsageError(f"graph file {path} does not exist") from exc
+    except ValueError as exc:  # also JSON syntax errors
+        raise UsageError(f"graph file {path}: {exc}") from exc
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     result = synthesize(args.stack, stack_outputs=stack_references(args.stack_reference))
     sys.stdout.write(preview.render(result.graph))
@@ -75,6 +86,46 @@ def cmd_synth(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _environment(args: argparse.Namespace, graph_outputs: dict[str, Any], stack: str) -> str:
+    """The environment whose policy config applies: flag, the stack's `environment` output, or its name."""
+    from infra.docs import ENVIRONMENTS
+
+    environment = (
+        args.environment or graph_outputs.get("environment") or (stack if stack in ENVIRONMENTS else None)
+    )
+    if environment not in ENVIRONMENTS:
+        raise UsageError(
+            f"cannot tell the environment of stack {stack!r} (no `environment` output); "
+            f"pass --environment {'|'.join(ENVIRONMENTS)} or --policy-config FILE"
+        )
+    return str(environment)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from policies import offline, registry
+
+    config = None
+    if args.policy_config:  # read first: a bad config fails before the (slower) synthesis
+        config = read_json(args.policy_config, "policy config")
+        problems = offline.check_config(config)
+        if problems:
+            raise UsageError(
+                f"policy config {args.policy_config} is invalid:\n" + "\n".join(f"  {p}" for p in problems)
+            )
+    if args.graph:
+        graph = load_graph(args.graph)
+    elif args.stack:
+        graph = synthesize(args.stack, stack_outputs=stack_references(args.stack_reference)).graph
+    else:
+        raise UsageError("name a stack, or pass --graph FILE written by `blueprint synth`")
+    if config is None:
+        config = registry.policy_config(_environment(args, graph.outputs, graph.stack))
+    violations = offline.evaluate(graph, config)
+    render = offline.render_json if args.format == "json" else offline.render_table
+    sys.stdout.write(render(graph.stack, violations, len(registry.RULES)))
+    return 1 if offline.blocking(violations) else 0
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -110,7 +161,9 @@ def cmd_mlflow_image(args: argparse.Namespace) -> int:
     return 0
 
 
-REFERENCE_HELP = "outputs a StackReference to NAME sees offline: a `pulumi stack output --json` file (repeatable)"
+REFERENCE_HELP = (
+    "outputs a StackReference to NAME sees offline: a `pulumi stack output --json` file (repeatable)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +182,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
     p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
     p.set_defaults(func=cmd_synth)
+
+    p = commands.add_parser(
+        "check", help="evaluate the policy pack against a stack offline (exit 1 on mandatory violations)"
+    )
+    p.add_argument("stack", nargs="?", help="stack name: a stacks/Pulumi.<stack>.yaml file")
+    p.add_argument("--graph", metavar="FILE", help="check a graph written by `blueprint synth` instead")
+    p.add_argument(
+        "--policy-config",
+        metavar="FILE",
+        help="a --policy-pack-config JSON document (default: policies/config/<environment>.json's values)",
+    )
+    p.add_argument(
+        "--environment",
+        choices=("dev", "stage", "prod"),
+        help="environment whose policy config applies (default: the stack's `environment` output)",
+    )
+    p.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output format (default: table)"
+    )
+    p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
+    p.set_defaults(func=cmd_check)
 
     p = commands.add_parser(
         "mlflow-image", help="print the commands that build and push the pinned MLflow server image"

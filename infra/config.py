@@ -328,14 +328,21 @@ class GpuNodePoolConfig(_Section):
 class ArtifactGrantConfig(_Section):
     role_arn: str = Field(description="IAM role to grant (a team's CI, a training job).")
     prefix: str = Field(description="Key prefix, ending in '/', e.g. models/risk/.")
-    access: Literal["read", "write", "readwrite"] = Field(default="read", description="`read`, `write` or `readwrite`.")
+    access: Literal["read", "write", "readwrite"] = Field(
+        default="read", description="`read`, `write` or `readwrite`."
+    )
 
     def semantic_problems(self) -> list[Problem]:
         problems = []
         if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", self.role_arn):
             problems.append(Problem("role_arn", f"must be an IAM role ARN (got {self.role_arn!r})"))
         if not re.match(r"^([a-z0-9][a-z0-9._-]*/)+$", self.prefix):
-            problems.append(Problem("prefix", f"must be a key prefix ending in '/', such as models/risk/ (got {self.prefix!r})"))
+            problems.append(
+                Problem(
+                    "prefix",
+                    f"must be a key prefix ending in '/', such as models/risk/ (got {self.prefix!r})",
+                )
+            )
         return problems
 
 
@@ -351,7 +358,8 @@ class ArtifactsConfig(_Section):
     force_destroy: bool = Field(description="Let `pulumi destroy` delete a non-empty bucket (dev only).")
     replication_region: str | None = Field(default=None, description="Replicate every object to this region.")
     grants: list[ArtifactGrantConfig] = Field(
-        default_factory=list, description="Roles given read or write access to a prefix (e.g. a team's CI to models/<team>/)."
+        default_factory=list,
+        description="Roles given read or write access to a prefix (e.g. a team's CI to models/<team>/).",
     )
 
     def to_args(self, environment: Environment, tags: Mapping[str, str]) -> ArtifactStoreArgs:
@@ -532,17 +540,22 @@ class ObservabilityConfig(_Section):
     tracing: bool = Field(description="Run an OpenTelemetry collector exporting traces to X-Ray.")
 
 
-
 class ModelVersionConfig(_Section):
     name: str = Field(description="Version name, e.g. v3.")
     image_tag: str | None = Field(default=None, description="Immutable image tag (not `latest`).")
     image_digest: str | None = Field(default=None, description="Image digest sha256:...; wins over the tag.")
     weight: int = Field(default=100, description="Percentage of traffic; stable + canary = 100.")
-    model_path: str | None = Field(default=None, description="Artifact path under the model prefix; default: the version name.")
+    model_path: str | None = Field(
+        default=None, description="Artifact path under the model prefix; default: the version name."
+    )
 
     def to_version(self) -> ModelVersion:
         return ModelVersion(
-            name=self.name, image_tag=self.image_tag, image_digest=self.image_digest, weight=self.weight, model_path=self.model_path
+            name=self.name,
+            image_tag=self.image_tag,
+            image_digest=self.image_digest,
+            weight=self.weight,
+            model_path=self.model_path,
         )
 
 
@@ -551,7 +564,9 @@ class ModelResourcesConfig(_Section):
     memory: str = Field(default="2Gi", description="Memory request and limit per replica.")
     cpu_limit: str | None = Field(default=None, description="CPU limit; default: twice the request.")
     gpus: int = Field(default=0, description="GPUs per replica.")
-    gpu_pool: str | None = Field(default=None, description="GPU pool (a `gpuNodePools` name); required with gpus.")
+    gpu_pool: str | None = Field(
+        default=None, description="GPU pool (a `gpuNodePools` name); required with gpus."
+    )
 
 
 class ReplicasConfig(_Section):
@@ -587,18 +602,30 @@ class ModelConfig(_Section):
     name: str = Field(description="Model name, unique in the stack (DNS label).")
     team: str = Field(description="Owning team; its namespace.")
     stable: ModelVersionConfig = Field(description="The version serving most traffic.")
-    canary: ModelVersionConfig | None = Field(default=None, description="A new version taking a slice of traffic.")
-    artifact_prefix: str | None = Field(default=None, description="Artifact prefix; default: models/<team>/<name>/.")
-    resources: ModelResourcesConfig = Field(default_factory=ModelResourcesConfig, description="Per-replica resources.")
+    canary: ModelVersionConfig | None = Field(
+        default=None, description="A new version taking a slice of traffic."
+    )
+    artifact_prefix: str | None = Field(
+        default=None, description="Artifact prefix; default: models/<team>/<name>/."
+    )
+    resources: ModelResourcesConfig = Field(
+        default_factory=ModelResourcesConfig, description="Per-replica resources."
+    )
     replicas: ReplicasConfig = Field(default_factory=ReplicasConfig, description="Replica range.")
-    autoscaling: AutoscalingConfig = Field(default_factory=AutoscalingConfig, description="Autoscaling target.")
+    autoscaling: AutoscalingConfig = Field(
+        default_factory=AutoscalingConfig, description="Autoscaling target."
+    )
     slo: SloConfig | None = Field(default=None, description="Service-level objective; required in prod.")
     port: int = Field(default=8080, description="HTTP port (serving and /metrics).")
     health: HealthConfig = Field(default_factory=HealthConfig, description="Probe paths.")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
-    secrets: list[SecretEnvConfig] = Field(default_factory=list, description="Environment variables from platform secrets.")
+    secrets: list[SecretEnvConfig] = Field(
+        default_factory=list, description="Environment variables from platform secrets."
+    )
 
-    def to_args(self, environment: Environment, tags: Mapping[str, str], gpu_pools: Mapping[str, GpuPoolInfo]) -> ModelEndpointArgs:
+    def to_args(
+        self, environment: Environment, tags: Mapping[str, str], gpu_pools: Mapping[str, GpuPoolInfo]
+    ) -> ModelEndpointArgs:
         r, a, h = self.resources, self.autoscaling, self.health
         return ModelEndpointArgs(
             environment=environment,
@@ -613,14 +640,27 @@ class ModelConfig(_Section):
             stable=self.stable.to_version(),
             canary=self.canary.to_version() if self.canary else None,
             artifact_prefix=self.artifact_prefix,
-            resources=ComputeResources(cpu=r.cpu, memory=r.memory, cpu_limit=r.cpu_limit, gpus=r.gpus, gpu_pool=r.gpu_pool),
+            resources=ComputeResources(
+                cpu=r.cpu, memory=r.memory, cpu_limit=r.cpu_limit, gpus=r.gpus, gpu_pool=r.gpu_pool
+            ),
             replicas=Replicas(min=self.replicas.min, max=self.replicas.max),
             autoscaling=Autoscaling(
-                metric=a.metric, target_cpu_utilization=a.target_cpu_utilization, custom_metric=a.custom_metric, target_value=a.target_value
+                metric=a.metric,
+                target_cpu_utilization=a.target_cpu_utilization,
+                custom_metric=a.custom_metric,
+                target_value=a.target_value,
             ),
-            slo=ServiceLevel(availability_target=self.slo.availability_target, latency_p95_ms=self.slo.latency_p95_ms) if self.slo else None,
+            slo=ServiceLevel(
+                availability_target=self.slo.availability_target, latency_p95_ms=self.slo.latency_p95_ms
+            )
+            if self.slo
+            else None,
             port=self.port,
-            health=HealthChecks(liveness_path=h.liveness_path, readiness_path=h.readiness_path, startup_seconds=h.startup_seconds),
+            health=HealthChecks(
+                liveness_path=h.liveness_path,
+                readiness_path=h.readiness_path,
+                startup_seconds=h.startup_seconds,
+            ),
             env=dict(self.env),
             secrets=[SecretEnv(env=s.env, secret=s.secret, property=s.property) for s in self.secrets],
             secret_path_prefix="placeholder/prefix" if self.secrets else None,
@@ -637,11 +677,15 @@ class NamespaceQuotaConfig(_Section):
 
 class TeamConfig(_Section):
     name: str = Field(description="Team name (its namespace).")
-    quota: NamespaceQuotaConfig = Field(default_factory=NamespaceQuotaConfig, description="ResourceQuota of the namespace.")
+    quota: NamespaceQuotaConfig = Field(
+        default_factory=NamespaceQuotaConfig, description="ResourceQuota of the namespace."
+    )
 
     def to_args(self) -> TeamNamespaceArgs:
         q = self.quota
-        return TeamNamespaceArgs(team=self.name, quota=NamespaceQuota(cpu=q.cpu, memory=q.memory, gpus=q.gpus, pods=q.pods))
+        return TeamNamespaceArgs(
+            team=self.name, quota=NamespaceQuota(cpu=q.cpu, memory=q.memory, gpus=q.gpus, pods=q.pods)
+        )
 
     def semantic_problems(self) -> list[Problem]:
         return [Problem(_rename(p.field, {"team": "name"}), p.message) for p in self.to_args().problems()]
@@ -875,9 +919,13 @@ class StackConfig(_Section):
     registry: RegistryConfig = Field(description="The platform's ECR repositories.")
     secrets: SecretsConfig = Field(description="Secrets Manager secrets under `<project>/<env>/`.")
     mlflow: MlflowConfig = Field(description="The MLflow tracking server and its database.")
-    observability: ObservabilityConfig = Field(description="Metrics, dashboards, alerts, logs and the budget.")
+    observability: ObservabilityConfig = Field(
+        description="Metrics, dashboards, alerts, logs and the budget."
+    )
     teams: list[TeamConfig] = Field(default_factory=list, description="Team namespaces and their quotas.")
-    models: list[ModelConfig] = Field(default_factory=list, description="Model endpoints the platform serves.")
+    models: list[ModelConfig] = Field(
+        default_factory=list, description="Model endpoints the platform serves."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -895,14 +943,21 @@ class StackConfig(_Section):
         names = [pool.name for pool in self.gpu_node_pools]
         for i, pool_name in enumerate(names):
             if names.index(pool_name) != i:
-                problems.append(Problem(f"gpu_node_pools[{i}].name", f"duplicate pool name {pool_name!r}; names must be unique"))
+                problems.append(
+                    Problem(
+                        f"gpu_node_pools[{i}].name",
+                        f"duplicate pool name {pool_name!r}; names must be unique",
+                    )
+                )
         environment = self.environment
         problems += [
             p.nested("artifacts")
             for p in self.artifacts.to_args(environment, _PLACEHOLDER_TAGS).problems()
             if not p.field.startswith("tags")
         ]
-        problems += [p.nested("mlflow.database") for p in self.mlflow.database.to_args().problems(environment)]
+        problems += [
+            p.nested("mlflow.database") for p in self.mlflow.database.to_args().problems(environment)
+        ]
         if self.mlflow.image is not None:
             problems += [p.nested("mlflow") for p in image_problems("image", self.mlflow.image)]
         elif MLFLOW_REPOSITORY not in self.registry.repositories:
@@ -917,7 +972,9 @@ class StackConfig(_Section):
         secret_names = [e.name for e in self.secrets.entries]
         for i, secret_name in enumerate(secret_names):
             if secret_names.index(secret_name) != i:
-                problems.append(Problem(f"secrets.entries[{i}].name", f"duplicate secret name {secret_name!r}"))
+                problems.append(
+                    Problem(f"secrets.entries[{i}].name", f"duplicate secret name {secret_name!r}")
+                )
         for i, receiver in enumerate(self.observability.receivers):
             if receiver.secret not in secret_names:
                 known = ", ".join(secret_names) or "none"
@@ -934,7 +991,9 @@ class StackConfig(_Section):
         infos = {}
         for pool in self.gpu_node_pools:
             labels = {kube.GPU_PRESENT_LABEL: "true", kube.GPU_POOL_LABEL: pool.name}
-            infos[pool.name] = GpuPoolInfo(node_labels=labels, gpus_per_node=pool.to_args(_PLACEHOLDER_TAGS).gpus_per_node())
+            infos[pool.name] = GpuPoolInfo(
+                node_labels=labels, gpus_per_node=pool.to_args(_PLACEHOLDER_TAGS).gpus_per_node()
+            )
         return infos
 
     def _model_problems(self, secret_names: list[str]) -> list[Problem]:
@@ -948,12 +1007,26 @@ class StackConfig(_Section):
         for i, model in enumerate(self.models):
             where = f"models[{i}]"
             if model_names.index(model.name) != i:
-                problems.append(Problem(f"{where}.name", f"duplicate model name {model.name!r}; model names must be unique in a stack"))
+                problems.append(
+                    Problem(
+                        f"{where}.name",
+                        f"duplicate model name {model.name!r}; model names must be unique in a stack",
+                    )
+                )
             args = model.to_args(self.environment, _PLACEHOLDER_TAGS, pools)
-            problems += [p.nested(where) for p in args.problems(model.name) if not p.field.startswith(("tags", "secret_path_prefix"))]
+            problems += [
+                p.nested(where)
+                for p in args.problems(model.name)
+                if not p.field.startswith(("tags", "secret_path_prefix"))
+            ]
             for j, secret in enumerate(model.secrets):
                 if secret.secret not in secret_names:
-                    problems.append(Problem(f"{where}.secrets[{j}].secret", f"must name an entry of secrets.entries (got {secret.secret!r})"))
+                    problems.append(
+                        Problem(
+                            f"{where}.secrets[{j}].secret",
+                            f"must name an entry of secrets.entries (got {secret.secret!r})",
+                        )
+                    )
         return problems
 
 

@@ -153,6 +153,7 @@ def write_all(root: Path) -> list[str]:
         target = root / relative
         text = render()
         if not target.exists() or target.read_text() != text:
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
             written.append(relative)
     return written
@@ -313,3 +314,75 @@ def serving_metrics_reference() -> str:
 
 
 GENERATED["docs/serving-metrics.md"] = serving_metrics_reference
+
+
+def policies_reference() -> str:
+    from policies import registry
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        "# Policy pack reference",
+        "",
+        "<!-- Generated from the rule metadata in policies/ by `blueprint docs`; do not edit by hand. -->",
+        "",
+        f"The `{registry.PACK_NAME}` pack holds {len(registry.RULES)} rules. The same rule code runs in",
+        "`pulumi preview --policy-pack policies --policy-pack-config policies/config/<env>.json` and offline",
+        "in `blueprint check <stack>`. Mandatory rules fail the preview (and `blueprint check` exits 1);",
+        "advisory rules only report. Override a rule's enforcement level or knobs in the config file,",
+        'for example `{"gpu-pool-max-size-cap": {"enforcementLevel": "mandatory", "maxGpuNodes": 8}}`.',
+        "",
+    ]
+    areas: dict[str, list] = {}
+    for rule in registry.RULES:
+        areas.setdefault(rule.area.value, []).append(rule)
+    for area, rules in areas.items():
+        lines += [
+            f"## {area.capitalize()}",
+            "",
+            "| rule | enforcement | severity | checks | remediation |",
+            "|---|---|---|---|---|",
+        ]
+        for rule in rules:
+            lines.append(
+                f"| `{rule.name}` | {rule.enforcement.value} | {rule.severity.value} | "
+                f"{cell(rule.description)} | {cell(rule.remediation)} |"
+            )
+        lines.append("")
+    lines += [
+        "## Knobs",
+        "",
+        "Rules with settings take them from the policy config; these are the defaults and the per-environment",
+        "values in `policies/config/`.",
+        "",
+        "| rule | setting | type | default | dev | stage | prod | meaning |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    configs = {env: registry.policy_config(env) for env in ENVIRONMENTS}
+    for rule in registry.RULES:
+        for key, spec in rule.config.items():
+            per_env = [_show(configs[env].get(rule.name, {}).get(key)) for env in ENVIRONMENTS]
+            lines.append(
+                f"| {rule.name} | `{key}` | {spec.get('type', '')} | {_show(spec.get('default'))} | "
+                + " | ".join(per_env)
+                + f" | {cell(spec.get('description', ''))} |"
+            )
+    lines.append("")
+    return "\n".join(lines)
+
+
+GENERATED["docs/policies.md"] = policies_reference
+
+
+def _policy_config_page(environment: str):
+    def render() -> str:
+        from policies import registry
+
+        return registry.config_file_text(environment)
+
+    return render
+
+
+for _environment in ENVIRONMENTS:
+    GENERATED[f"policies/config/{_environment}.json"] = _policy_config_page(_environment)

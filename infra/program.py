@@ -148,9 +148,7 @@ def main() -> None:
     observability.watch_nat_gateways(network.nat_gateway_ids, network.nat_gateway_count)
 
     # --- models ---------------------------------------------------------------------------------
-    teams = {
-        team: TeamNamespace(f"team-{team}", args, on_cluster) for team, args in cfg.team_args().items()
-    }
+    teams = {team: TeamNamespace(f"team-{team}", args, on_cluster) for team, args in cfg.team_args().items()}
     endpoints = {
         name: ModelEndpoint(
             name,
@@ -202,7 +200,12 @@ def main() -> None:
     pulumi.export(
         "models",
         {
-            name: {"team": endpoint.namespace, "url": endpoint.url, "roleArn": endpoint.role_arn, "repositoryUrl": endpoint.repository_url}
+            name: {
+                "team": endpoint.namespace,
+                "url": endpoint.url,
+                "roleArn": endpoint.role_arn,
+                "repositoryUrl": endpoint.repository_url,
+            }
             for name, endpoint in endpoints.items()
         },
     )

@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from policies.rule import Area, Rule, as_list, environment_setting, get
+from policies.rule import Area, RuleSet, as_list, environment_setting, get
 
-RULES: list[Rule] = []
-
-
-def _rule(name: str, description: str, remediation: str, *, types: Sequence[str], config: Mapping[str, Mapping[str, Any]] | None = None):
-    def register(check):
-        RULES.append(
-            Rule(
-                name=name,
-                area=Area.COST,
-                description=description,
-                severity=Severity.MEDIUM,
-                enforcement=EnforcementLevel.ADVISORY,
-                remediation=remediation,
-                resource_types=tuple(types),
-                check=check,
-                config={"environment": environment_setting(), **(config or {})},
-            )
-        )
-        return check
-
-    return register
+_rules = RuleSet(
+    Area.COST,
+    enforcement=EnforcementLevel.ADVISORY,
+    severity=Severity.MEDIUM,
+    config={"environment": environment_setting()},
+)
+_rule = _rules.rule
+RULES = _rules.rules
 
 
 def _is_gpu_group(props: Mapping[str, Any]) -> bool:
@@ -63,7 +50,14 @@ def allowed_types(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterab
     "A GPU node group cannot grow past the environment's cap.",
     "Lower gpuNodePools[].maxSize, or raise the cap in policies/config/<env>.json after a cost review.",
     types=("aws:eks/nodeGroup:NodeGroup",),
-    config={"maxGpuNodes": {"type": "integer", "minimum": 0, "default": 4, "description": "Maximum maxSize of one GPU node group."}},
+    config={
+        "maxGpuNodes": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 4,
+            "description": "Maximum maxSize of one GPU node group.",
+        }
+    },
 )
 def gpu_cap(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
     size = get(props, "scalingConfig", "maxSize", default=0)

@@ -65,12 +65,17 @@ def containers(spec: Mapping[str, Any] | None, *, init: bool = True) -> Iterator
         yield from (c for c in as_list(spec.get("initContainers")) if isinstance(c, Mapping))
 
 
-def dependents(resources: Sequence[PolicyResource], target: PolicyResource, resource_type: str) -> list[PolicyResource]:
-    """Resources of ``resource_type`` that depend on ``target`` (a bucket's encryption, policy...)."""
+def dependents(
+    resources: Sequence[PolicyResource], target: PolicyResource, resource_type: str, via: str = "bucket"
+) -> list[PolicyResource]:
+    """Resources of ``resource_type`` whose ``via`` input comes from ``target`` (a bucket's encryption,
+    policy...). Property dependencies, not plain ones: a log bucket's policy also depends on the bucket
+    it serves, but it is not that bucket's policy."""
     return [
         r
         for r in resources
-        if r.resource_type == resource_type and any(d.urn == target.urn for d in (r.dependencies or []))
+        if r.resource_type == resource_type
+        and any(d.urn == target.urn for d in (r.property_dependencies or {}).get(via, []))
     ]
 
 

@@ -6,31 +6,31 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import PolicyResource, Severity
 
 from policies.documents import WORKLOAD_TYPES, containers, pod_spec
-from policies.rule import Area, Rule, get
+from policies.rule import Area, RuleSet, get
 
-RULES: list[Rule] = []
+_rules = RuleSet(Area.KUBERNETES)
+RULES = _rules.rules
+
 _DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
 
 
-def _rule(name: str, description: str, remediation: str, *, severity: Severity = Severity.HIGH, stack: bool = False):
+def _rule(
+    name: str, description: str, remediation: str, *, severity: Severity = Severity.HIGH, stack: bool = False
+):
+    """A stack rule, or a rule on the pod spec of every workload kind."""
+
     def register(check):
         if stack:
-            RULES.append(Rule(name, Area.KUBERNETES, description, severity, EnforcementLevel.MANDATORY, remediation, stack_check=check))
-        else:
+            return _rules.rule(name, description, remediation, severity=severity, stack=True)(check)
 
-            def for_workload(props: Mapping[str, Any], config: Mapping[str, Any], _check=check) -> Iterable[str]:
-                # The rule sees the workload's pod spec, whatever the workload kind.
-                kind = props.get("kind", "")
-                spec = pod_spec(f"kubernetes:x:{kind}", props)
-                return _check(spec, config) if spec is not None else ()
+        def for_workload(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+            spec = pod_spec(f"kubernetes:x:{props.get('kind', '')}", props)
+            return check(spec, config) if spec is not None else ()
 
-            RULES.append(
-                Rule(name, Area.KUBERNETES, description, severity, EnforcementLevel.MANDATORY, remediation,
-                     resource_types=WORKLOAD_TYPES, check=for_workload)
-            )
+        _rules.rule(name, description, remediation, severity=severity, types=WORKLOAD_TYPES)(for_workload)
         return check
 
     return register
@@ -63,7 +63,11 @@ def pinned(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
 )
 def resources_set(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
     for container in containers(spec):
-        missing = [p for p in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory")) if not get(container, "resources", *p)]
+        missing = [
+            p
+            for p in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory"))
+            if not get(container, "resources", *p)
+        ]
         if missing:
             yield f"container {container.get('name')} lacks {', '.join('.'.join(p) for p in missing)}"
 
@@ -81,7 +85,10 @@ def _security(spec: Mapping[str, Any], container: Mapping[str, Any], key: str) -
 )
 def non_root(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
     for container in containers(spec):
-        if _security(spec, container, "runAsNonRoot") is not True or _security(spec, container, "runAsUser") == 0:
+        if (
+            _security(spec, container, "runAsNonRoot") is not True
+            or _security(spec, container, "runAsUser") == 0
+        ):
             yield f"container {container.get('name')} may run as root"
 
 
@@ -131,8 +138,14 @@ def unprivileged(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable
     "Create endpoints with ModelEndpoint (it renders them) or add a NetworkPolicy to the namespace.",
     stack=True,
 )
-def model_namespaces(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
-    guarded = {get(r.props, "metadata", "namespace") for r in resources if r.resource_type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"}
+def model_namespaces(
+    resources: Sequence[PolicyResource], config: Mapping[str, Any]
+) -> Iterable[tuple[str, str]]:
+    guarded = {
+        get(r.props, "metadata", "namespace")
+        for r in resources
+        if r.resource_type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+    }
     for deployment in resources:
         if deployment.resource_type != "kubernetes:apps/v1:Deployment":
             continue
@@ -140,6 +153,3 @@ def model_namespaces(resources: Sequence[PolicyResource], config: Mapping[str, A
         namespace = get(deployment.props, "metadata", "namespace")
         if labels.get("app.kubernetes.io/component") == "model-server" and namespace not in guarded:
             yield deployment.urn, f"namespace {namespace} serves a model but has no NetworkPolicy"
-
-
-

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import PolicyResource, Severity
 
 from policies.documents import descendants
-from policies.rule import Area, Rule, as_list, environment_setting, get
+from policies.rule import Area, RuleSet, as_list, environment_setting, get
 
-RULES: list[Rule] = []
+_rules = RuleSet(Area.RELIABILITY, config={"environment": environment_setting()})
+_rule = _rules.rule
+RULES = _rules.rules
+
 STATEFUL_TYPES = (
     "aws:s3/bucket:Bucket",
     "aws:rds/instance:Instance",
@@ -18,28 +21,6 @@ STATEFUL_TYPES = (
     "aws:kms/key:Key",
     "aws:secretsmanager/secret:Secret",
 )
-
-
-def _rule(name: str, description: str, remediation: str, *, severity: Severity = Severity.HIGH, types: Sequence[str] = (),
-          config: Mapping[str, Mapping[str, Any]] | None = None, stack: bool = False):
-    def register(check):
-        RULES.append(
-            Rule(
-                name=name,
-                area=Area.RELIABILITY,
-                description=description,
-                severity=severity,
-                enforcement=EnforcementLevel.MANDATORY,
-                remediation=remediation,
-                resource_types=tuple(types),
-                check=None if stack else check,
-                stack_check=check if stack else None,
-                config={"environment": environment_setting(), **(config or {})},
-            )
-        )
-        return check
-
-    return register
 
 
 @_rule(
@@ -58,7 +39,15 @@ def rds_multi_az(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterabl
     "Databases keep automated backups long enough to recover from a mistake found late.",
     "Raise backupRetentionPeriod (mlflow.database.backupRetentionDays).",
     types=("aws:rds/instance:Instance",),
-    config={"minimumDays": {"type": "integer", "minimum": 1, "maximum": 35, "default": 7, "description": "Minimum retention."}},
+    config={
+        "minimumDays": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 35,
+            "default": 7,
+            "description": "Minimum retention.",
+        }
+    },
 )
 def rds_backups(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
     days = props.get("backupRetentionPeriod") or 0
@@ -123,23 +112,34 @@ def pdb_prod(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> 
     if config["environment"] != "prod":
         return
     minimum = {
-        (get(h.props, "metadata", "namespace"), get(h.props, "spec", "scaleTargetRef", "name")): get(h.props, "spec", "minReplicas", default=1)
+        (get(h.props, "metadata", "namespace"), get(h.props, "spec", "scaleTargetRef", "name")): get(
+            h.props, "spec", "minReplicas", default=1
+        )
         for h in resources
         if h.resource_type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
     }
     budgets = [r for r in resources if r.resource_type == "kubernetes:policy/v1:PodDisruptionBudget"]
     for deployment in (r for r in resources if r.resource_type == "kubernetes:apps/v1:Deployment"):
-        namespace, name = get(deployment.props, "metadata", "namespace"), get(deployment.props, "metadata", "name")
-        replicas = max(get(deployment.props, "spec", "replicas", default=1), minimum.get((namespace, name), 1))
+        namespace, name = (
+            get(deployment.props, "metadata", "namespace"),
+            get(deployment.props, "metadata", "name"),
+        )
+        replicas = max(
+            get(deployment.props, "spec", "replicas", default=1), minimum.get((namespace, name), 1)
+        )
         if replicas < 2:
             continue
         labels = get(deployment.props, "spec", "template", "metadata", "labels", default={})
         covered = any(
-            get(b.props, "metadata", "namespace") == namespace and _selector_matches(get(b.props, "spec", "selector", default={}), labels)
+            get(b.props, "metadata", "namespace") == namespace
+            and _selector_matches(get(b.props, "spec", "selector", default={}), labels)
             for b in budgets
         )
         if not covered:
-            yield deployment.urn, f"Deployment {namespace}/{name} runs {replicas} replicas without a PodDisruptionBudget"
+            yield (
+                deployment.urn,
+                f"Deployment {namespace}/{name} runs {replicas} replicas without a PodDisruptionBudget",
+            )
 
 
 @_rule(
@@ -154,7 +154,10 @@ def protected(resources: Sequence[PolicyResource], config: Mapping[str, Any]) ->
         return
     for resource in resources:
         if resource.resource_type in STATEFUL_TYPES and not resource.opts.protect:
-            yield resource.urn, f"{resource.resource_type.rsplit(':', 1)[-1]} {resource.name} is not protected"
+            yield (
+                resource.urn,
+                f"{resource.resource_type.rsplit(':', 1)[-1]} {resource.name} is not protected",
+            )
 
 
 @_rule(
@@ -165,6 +168,8 @@ def protected(resources: Sequence[PolicyResource], config: Mapping[str, Any]) ->
 )
 def endpoint_slo(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     for endpoint in (r for r in resources if r.resource_type == "mlops:model_endpoint:ModelEndpoint"):
-        if not any(d.resource_type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule" for d in descendants(resources, endpoint)):
+        if not any(
+            d.resource_type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+            for d in descendants(resources, endpoint)
+        ):
             yield endpoint.urn, f"ModelEndpoint {endpoint.name} has no SLO alert rules"
-

@@ -55,19 +55,27 @@ class Rule:
         values.update(given or {})
         return values
 
-    def resource_violations(self, resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    def resource_violations(
+        self, resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any]
+    ) -> list[str]:
         if self.check is None or resource_type not in self.resource_types:
             return []
         return list(self.check(props, self.settings(config)))
 
-    def stack_violations(self, resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def stack_violations(
+        self, resources: Sequence[PolicyResource], config: Mapping[str, Any]
+    ) -> list[tuple[str, str]]:
         if self.stack_check is None:
             return []
         return list(self.stack_check(resources, self.settings(config)))
 
     def policy(self) -> ResourceValidationPolicy | StackValidationPolicy:
         """The CrossGuard policy that runs this rule under ``pulumi preview``/``up``."""
-        schema = PolicyConfigSchema(properties={k: dict(v) for k, v in self.config.items()}) if self.config else None
+        schema = (
+            PolicyConfigSchema(properties={k: dict(v) for k, v in self.config.items()})
+            if self.config
+            else None
+        )
         common = {
             "name": self.name,
             "description": self.description,
@@ -93,7 +101,12 @@ class Rule:
 
 
 def environment_setting() -> dict[str, Any]:
-    return {"type": "string", "enum": ["dev", "stage", "prod"], "default": "dev", "description": "Environment of the stack."}
+    return {
+        "type": "string",
+        "enum": ["dev", "stage", "prod"],
+        "default": "dev",
+        "description": "Environment of the stack.",
+    }
 
 
 def get(props: Mapping[str, Any], *path: str | int, default: Any = None) -> Any:
@@ -115,3 +128,54 @@ def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+class RuleSet:
+    """The rules of one area, registered by decorating their checks with ``rule(...)``."""
+
+    def __init__(
+        self,
+        area: Area,
+        *,
+        enforcement: EnforcementLevel = EnforcementLevel.MANDATORY,
+        severity: Severity = Severity.HIGH,
+        config: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
+        self.area = area
+        self.enforcement = enforcement
+        self.severity = severity
+        self.config = dict(config or {})
+        """Settings every rule of the area reads (e.g. ``environment``)."""
+        self.rules: list[Rule] = []
+
+    def rule(
+        self,
+        name: str,
+        description: str,
+        remediation: str,
+        *,
+        severity: Severity | None = None,
+        types: Sequence[str] = (),
+        config: Mapping[str, Mapping[str, Any]] | None = None,
+        stack: bool = False,
+    ) -> Callable[[Callable], Callable]:
+        """Register the decorated function as a resource check on ``types``, or a stack check."""
+
+        def register(check: Callable) -> Callable:
+            self.rules.append(
+                Rule(
+                    name=name,
+                    area=self.area,
+                    description=description,
+                    severity=severity or self.severity,
+                    enforcement=self.enforcement,
+                    remediation=remediation,
+                    resource_types=tuple(types),
+                    check=None if stack else check,
+                    stack_check=check if stack else None,
+                    config={**self.config, **(config or {})},
+                )
+            )
+            return check
+
+        return register

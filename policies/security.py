@@ -6,40 +6,24 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+from pulumi_policy import PolicyResource, Severity
 
 from components import pins
 from components.artifact_store import ACCESS_LOG_PURPOSE_TAG
 from components.cluster import CONTROL_PLANE_LOG_TYPES
 from policies.documents import dependents, is_write, statements
-from policies.rule import Area, Rule, as_list, environment_setting, get
+from policies.rule import Area, RuleSet, as_list, environment_setting, get
 
-RULES: list[Rule] = []
+_rules = RuleSet(Area.SECURITY)
+_rule = _rules.rule
+RULES = _rules.rules
+
 BUCKET = "aws:s3/bucket:Bucket"
 PUBLIC_ACLS = {"public-read", "public-read-write", "authenticated-read"}
-ALL_USERS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
-
-
-def _rule(name: str, description: str, remediation: str, *, severity: Severity = Severity.HIGH, types: Sequence[str] = (),
-          config: Mapping[str, Mapping[str, Any]] | None = None, stack: bool = False):
-    def register(check):
-        RULES.append(
-            Rule(
-                name=name,
-                area=Area.SECURITY,
-                description=description,
-                severity=severity,
-                enforcement=EnforcementLevel.MANDATORY,
-                remediation=remediation,
-                resource_types=tuple(types),
-                check=None if stack else check,
-                stack_check=check if stack else None,
-                config=config or {},
-            )
-        )
-        return check
-
-    return register
+ALL_USERS = (
+    "http://acs.amazonaws.com/groups/global/AllUsers",
+    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+)
 
 
 def _access_log_bucket(bucket: PolicyResource) -> bool:
@@ -61,15 +45,24 @@ def _buckets(resources: Sequence[PolicyResource]) -> list[PolicyResource]:
 )
 def s3_kms(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     for bucket in _buckets(resources):
-        configs = dependents(resources, bucket, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+        configs = dependents(
+            resources,
+            bucket,
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        )
         algorithms = {
-            get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm") for c in configs for rule in as_list(c.props.get("rules"))
+            get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
+            for c in configs
+            for rule in as_list(c.props.get("rules"))
         }
         allowed = {"aws:kms", "aws:kms:dsse"} | ({"AES256"} if _access_log_bucket(bucket) else set())
         if not algorithms:
             yield bucket.urn, f"bucket {bucket.name} has no server-side encryption configuration"
         elif not algorithms <= allowed:
-            yield bucket.urn, f"bucket {bucket.name} is encrypted with {', '.join(sorted(map(str, algorithms)))}, not aws:kms"
+            yield (
+                bucket.urn,
+                f"bucket {bucket.name} is encrypted with {', '.join(sorted(map(str, algorithms)))}, not aws:kms",
+            )
 
 
 @_rule(
@@ -79,7 +72,9 @@ def s3_kms(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> It
     severity=Severity.CRITICAL,
     stack=True,
 )
-def s3_public_access(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+def s3_public_access(
+    resources: Sequence[PolicyResource], config: Mapping[str, Any]
+) -> Iterable[tuple[str, str]]:
     settings = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
     for bucket in _buckets(resources):
         blocks = dependents(resources, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
@@ -97,7 +92,9 @@ def s3_public_access(resources: Sequence[PolicyResource], config: Mapping[str, A
     "Add a BucketVersioning with status Enabled.",
     stack=True,
 )
-def s3_versioning(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+def s3_versioning(
+    resources: Sequence[PolicyResource], config: Mapping[str, Any]
+) -> Iterable[tuple[str, str]]:
     for bucket in _buckets(resources):
         versioning = dependents(resources, bucket, "aws:s3/bucketVersioning:BucketVersioning")
         if not any(get(v.props, "versioningConfiguration", "status") == "Enabled" for v in versioning):
@@ -117,7 +114,8 @@ def s3_tls(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> It
             s
             for p in policies
             for s in statements(p.props.get("policy"))
-            if s.get("Effect") == "Deny" and str(get(s, "Condition", "Bool", "aws:SecureTransport")).lower() == "false"
+            if s.get("Effect") == "Deny"
+            and str(get(s, "Condition", "Bool", "aws:SecureTransport")).lower() == "false"
         ]
         if not denies:
             yield bucket.urn, f"bucket {bucket.name} has no policy denying non-TLS requests"
@@ -128,7 +126,12 @@ def s3_tls(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> It
     "No bucket or object is made public through an ACL.",
     "Remove public canned ACLs and AllUsers/AuthenticatedUsers grants; keep object ownership BucketOwnerEnforced.",
     severity=Severity.CRITICAL,
-    types=("aws:s3/bucket:Bucket", "aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketObjectv2:BucketObjectv2", "aws:s3/bucketObject:BucketObject"),
+    types=(
+        "aws:s3/bucket:Bucket",
+        "aws:s3/bucketAcl:BucketAcl",
+        "aws:s3/bucketObjectv2:BucketObjectv2",
+        "aws:s3/bucketObject:BucketObject",
+    ),
 )
 def s3_acls(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
     acl = props.get("acl")
@@ -146,9 +149,10 @@ def s3_acls(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str
     types=("aws:kms/key:Key",),
 )
 def kms_rotation(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
-    if props.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT" and props.get("keySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT":
-        if props.get("enableKeyRotation") is not True:
-            yield "key rotation is off"
+    # AWS rotates only symmetric keys; asymmetric and HMAC keys cannot rotate.
+    spec = props.get("keySpec") or props.get("customerMasterKeySpec") or "SYMMETRIC_DEFAULT"
+    if spec == "SYMMETRIC_DEFAULT" and props.get("enableKeyRotation") is not True:
+        yield "key rotation is off"
 
 
 @_rule(
@@ -222,7 +226,9 @@ def eks_public_cidrs(props: Mapping[str, Any], config: Mapping[str, Any]) -> Ite
     types=("aws:eks/cluster:Cluster",),
 )
 def eks_secrets(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
-    if "secrets" not in as_list(get(props, "encryptionConfig", "resources")) or not get(props, "encryptionConfig", "provider", "keyArn"):
+    if "secrets" not in as_list(get(props, "encryptionConfig", "resources")) or not get(
+        props, "encryptionConfig", "provider", "keyArn"
+    ):
         yield "Kubernetes secrets are not envelope-encrypted"
 
 
@@ -320,7 +326,12 @@ def secrets_cmk(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable
         yield "the secret uses the AWS-managed key"
 
 
-IDENTITY_POLICIES = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy", "aws:iam/groupPolicy:GroupPolicy")
+IDENTITY_POLICIES = (
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/policy:Policy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+)
 
 
 @_rule(
@@ -355,8 +366,16 @@ def iam_wildcard_action(props: Mapping[str, Any], config: Mapping[str, Any]) -> 
                 "required": ["action", "reason"],
             },
             "default": [
-                {"action": a, "reason": "AWS X-Ray has no resource-level permissions (OpenTelemetry collector)."}
-                for a in ("xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments")
+                {
+                    "action": a,
+                    "reason": "AWS X-Ray has no resource-level permissions (OpenTelemetry collector).",
+                }
+                for a in (
+                    "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets",
+                    "xray:PutTelemetryRecords",
+                    "xray:PutTraceSegments",
+                )
             ],
             "description": "Write actions allowed on '*', each with the reason.",
         }
@@ -377,13 +396,21 @@ def iam_wildcard_write(props: Mapping[str, Any], config: Mapping[str, Any]) -> I
     "No role, user or group gets administrator rights, inline or through AdministratorAccess.",
     "Grant the specific actions instead.",
     severity=Severity.CRITICAL,
-    types=(*IDENTITY_POLICIES, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/userPolicyAttachment:UserPolicyAttachment"),
+    types=(
+        *IDENTITY_POLICIES,
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    ),
 )
 def iam_admin(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
     if str(props.get("policyArn", "")).endswith(":policy/AdministratorAccess"):
         yield "attaches AdministratorAccess"
     for statement in statements(props.get("policy")):
-        if statement.get("Effect") == "Allow" and "*" in as_list(statement.get("Action")) and "*" in as_list(statement.get("Resource")):
+        if (
+            statement.get("Effect") == "Allow"
+            and "*" in as_list(statement.get("Action"))
+            and "*" in as_list(statement.get("Resource"))
+        ):
             yield f"statement {statement.get('Sid', '?')} allows * on *"
 
 
@@ -399,14 +426,24 @@ def _open_to_world(cidr: str) -> bool:
     "Security groups admit nothing from 0.0.0.0/0 or ::/0, except HTTPS (443) into groups marked as public load balancers.",
     "Restrict the source to the VPC or a security group; for a public ALB tag its group mlops-platform.io/purpose=public-load-balancer and open 443 only.",
     severity=Severity.CRITICAL,
-    types=("aws:ec2/securityGroup:SecurityGroup", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "aws:ec2/securityGroupRule:SecurityGroupRule"),
+    types=(
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:ec2/securityGroupRule:SecurityGroupRule",
+    ),
 )
 def sg_public(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
     public_lb = get(props, "tags", "mlops-platform.io/purpose") == "public-load-balancer"
     rules = as_list(props.get("ingress"))
     if "cidrIpv4" in props or "cidrIpv6" in props:  # SecurityGroupIngressRule
-        rules = [{"cidrBlocks": as_list(props.get("cidrIpv4")), "ipv6CidrBlocks": as_list(props.get("cidrIpv6")),
-                  "fromPort": props.get("fromPort"), "toPort": props.get("toPort")}]
+        rules = [
+            {
+                "cidrBlocks": as_list(props.get("cidrIpv4")),
+                "ipv6CidrBlocks": as_list(props.get("cidrIpv6")),
+                "fromPort": props.get("fromPort"),
+                "toPort": props.get("toPort"),
+            }
+        ]
     elif props.get("type") in ("ingress", "egress"):  # SecurityGroupRule
         rules = [props] if props.get("type") == "ingress" else []
     for rule in rules:

@@ -23,7 +23,10 @@ def taggable(resource_type: str) -> bool:
     module, _, class_name = rest.partition(":")
     module_name = module.split("/")[0]
     try:
-        cls = getattr(importlib.import_module(f"pulumi_aws.{module_name}" if module_name != "index" else "pulumi_aws"), class_name)
+        cls = getattr(
+            importlib.import_module(f"pulumi_aws.{module_name}" if module_name != "index" else "pulumi_aws"),
+            class_name,
+        )
     except (ImportError, AttributeError):
         return False
     init = getattr(cls, "_internal_init", None)
@@ -38,7 +41,10 @@ def required_tags(resources: list[PolicyResource], config: Mapping[str, Any]) ->
         tags = resource.props.get("tags") or {}
         missing = [k for k in keys if not (isinstance(tags, Mapping) and tags.get(k))]
         if missing:
-            yield resource.urn, f"{resource.resource_type} {resource.name} is missing tags: {', '.join(missing)}"
+            yield (
+                resource.urn,
+                f"{resource.resource_type} {resource.name} is missing tags: {', '.join(missing)}",
+            )
 
 
 RULES = [

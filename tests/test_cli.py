@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-
-import pytest
 
 from infra.cli import main
 from tests.harness import ROOT
@@ -50,15 +47,6 @@ def test_missing_project_file_exits_2(tmp_path):
     assert result.returncode == 2
     assert "no Pulumi.yaml" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-@pytest.fixture
-def project_copy(tmp_path):
-    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
-    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
-    (tmp_path / "infra").mkdir()
-    shutil.copy(ROOT / "infra" / "__main__.py", tmp_path / "infra" / "__main__.py")
-    return tmp_path
 
 
 def test_bad_config_exits_2_listing_every_problem_without_traceback(project_copy):
@@ -117,10 +105,15 @@ def test_team_example_previews_offline_against_platform_outputs(tmp_path):
     assert blueprint("synth", "dev", "-o", str(tmp_path / "g.json")).returncode == 0
     outputs.write_text(json.dumps(json.loads((tmp_path / "g.json").read_text())["outputs"]))
     example = ROOT / "examples" / "team-model"
-    result = blueprint("preview", "dev", "--stack-reference", f"acme/mlops-platform/dev={outputs}", cwd=example)
+    result = blueprint(
+        "preview", "dev", "--stack-reference", f"acme/mlops-platform/dev={outputs}", cwd=example
+    )
     assert result.returncode == 0, result.stderr
     assert "sentiment  mlops:model_endpoint:ModelEndpoint" in result.stdout
     missing = blueprint("preview", "dev", cwd=example)
-    assert missing.returncode == 1 and "StackReference 'acme/mlops-platform/dev' has no offline outputs" in missing.stderr
+    assert (
+        missing.returncode == 1
+        and "StackReference 'acme/mlops-platform/dev' has no offline outputs" in missing.stderr
+    )
     bad = blueprint("preview", "dev", "--stack-reference", "no-equals-sign", cwd=example)
     assert bad.returncode == 2 and "--stack-reference must be NAME=FILE" in bad.stderr

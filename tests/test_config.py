@@ -311,40 +311,99 @@ def test_pulumi_yaml_declares_every_top_level_key():
 DEV_MODEL = {"name": "m", "team": "t", "stable": {"name": "v1", "imageTag": "1.0", "weight": 100}}
 
 CROSS_SECTION = [
-    pytest.param({"mlops-platform:mlflow": {"image": "mlflow:latest"}},
-                 "mlops-platform:mlflow.image: must not use the mutable tag 'latest'; pin a version or a digest (got 'mlflow:latest')", id="mlflow-latest"),
-    pytest.param({"mlops-platform:registry": {"repositories": ["other"]}},
-                 "mlops-platform:registry.repositories: must include 'mlflow-server' while mlflow.image is unset (the default image lives there)", id="mlflow-repository"),
-    pytest.param({"mlops-platform:artifacts": {"grants": [{"roleArn": "arn:aws:iam::123456789012:role/ci", "prefix": "models"}]}},
-                 "mlops-platform:artifacts.grants[0].prefix: must be a key prefix ending in '/', such as models/risk/ (got 'models')", id="grant-prefix"),
-    pytest.param({"mlops-platform:registry": {"pushRoleArns": ["ci"]}},
-                 "mlops-platform:registry.pushRoleArns[0]: must be an IAM role ARN (got 'ci')", id="push-role"),
-    pytest.param({"mlops-platform:secrets": {"entries": [{"name": "a", "description": "d"}, {"name": "a", "description": "e"}]}},
-                 "mlops-platform:secrets.entries[1].name: duplicate secret name 'a'", id="duplicate-secret"),
-    pytest.param({"mlops-platform:observability": {"receivers": [{"name": "r", "kind": "slack", "secret": "nope"}]}},
-                 "mlops-platform:observability.receivers[0].secret: must name an entry of secrets.entries (got 'nope'; known: huggingface-token, slack-webhook)", id="receiver-secret"),
-    pytest.param({"mlops-platform:observability": {"budget": {"monthlyLimitUsd": -5}}},
-                 "mlops-platform:observability.budget.monthlyLimitUsd: must be > 0 (got -5.0)", id="budget"),
-    pytest.param({"mlops-platform:models": [DEV_MODEL | {"canary": {"name": "v2", "imageTag": "2.0", "weight": 20}}]},
-                 "mlops-platform:models[0].canary.weight: stable and canary weights must sum to 100 (got 100 + 20 = 120)", id="model-weights"),
-    pytest.param({"mlops-platform:models": [DEV_MODEL | {"resources": {"gpus": 1}}]},
-                 "mlops-platform:models[0].resources.gpuPool: must name a GPU pool when gpus > 0 (got gpus=1 and no pool)", id="model-gpu-without-pool"),
-    pytest.param({"mlops-platform:models": [DEV_MODEL | {"resources": {"gpus": 1, "gpuPool": "gpu-huge"}}]},
-                 "mlops-platform:models[0].resources.gpuPool: unknown GPU pool 'gpu-huge'; known pools: gpu-spot", id="model-unknown-pool"),
-    pytest.param({"mlops-platform:models": [DEV_MODEL | {"stable": {"name": "v1", "imageTag": "latest"}}]},
-                 "mlops-platform:models[0].stable.imageTag: must not be 'latest': pin a version or a digest", id="model-latest"),
-    pytest.param({"mlops-platform:models": [DEV_MODEL | {"stable": {"name": "v1"}}]},
-                 "mlops-platform:models[0].stable.imageTag: set an immutable image tag or a digest (got neither)", id="model-no-tag"),
-    pytest.param({"mlops-platform:models": [DEV_MODEL | {"name": "Fraud_Scorer"}]},
-                 "mlops-platform:models[0].name: must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with an alphanumeric, at most 40 characters (got 'Fraud_Scorer')", id="model-name"),
-    pytest.param({"mlops-platform:models": [DEV_MODEL | {"replicas": {"min": 3, "max": 2}}]},
-                 "mlops-platform:models[0].replicas.max: must be >= replicas.min (got 2 < 3)", id="model-min-max"),
-    pytest.param({"mlops-platform:models": [DEV_MODEL, DEV_MODEL]},
-                 "mlops-platform:models[1].name: duplicate model name 'm'; model names must be unique in a stack", id="model-duplicate"),
-    pytest.param({"mlops-platform:models": [DEV_MODEL | {"secrets": [{"env": "TOKEN", "secret": "nope"}]}]},
-                 "mlops-platform:models[0].secrets[0].secret: must name an entry of secrets.entries (got 'nope')", id="model-secret"),
-    pytest.param({"mlops-platform:models": [DEV_MODEL | {"env": {"MODEL_URI": "s3://elsewhere"}}]},
-                 "mlops-platform:models[0].env.MODEL_URI: is set by the platform; choose another name", id="model-reserved-env"),
+    pytest.param(
+        {"mlops-platform:mlflow": {"image": "mlflow:latest"}},
+        "mlops-platform:mlflow.image: must not use the mutable tag 'latest'; pin a version or a digest (got 'mlflow:latest')",
+        id="mlflow-latest",
+    ),
+    pytest.param(
+        {"mlops-platform:registry": {"repositories": ["other"]}},
+        "mlops-platform:registry.repositories: must include 'mlflow-server' while mlflow.image is unset (the default image lives there)",
+        id="mlflow-repository",
+    ),
+    pytest.param(
+        {
+            "mlops-platform:artifacts": {
+                "grants": [{"roleArn": "arn:aws:iam::123456789012:role/ci", "prefix": "models"}]
+            }
+        },
+        "mlops-platform:artifacts.grants[0].prefix: must be a key prefix ending in '/', such as models/risk/ (got 'models')",
+        id="grant-prefix",
+    ),
+    pytest.param(
+        {"mlops-platform:registry": {"pushRoleArns": ["ci"]}},
+        "mlops-platform:registry.pushRoleArns[0]: must be an IAM role ARN (got 'ci')",
+        id="push-role",
+    ),
+    pytest.param(
+        {
+            "mlops-platform:secrets": {
+                "entries": [{"name": "a", "description": "d"}, {"name": "a", "description": "e"}]
+            }
+        },
+        "mlops-platform:secrets.entries[1].name: duplicate secret name 'a'",
+        id="duplicate-secret",
+    ),
+    pytest.param(
+        {"mlops-platform:observability": {"receivers": [{"name": "r", "kind": "slack", "secret": "nope"}]}},
+        "mlops-platform:observability.receivers[0].secret: must name an entry of secrets.entries (got 'nope'; known: huggingface-token, slack-webhook)",
+        id="receiver-secret",
+    ),
+    pytest.param(
+        {"mlops-platform:observability": {"budget": {"monthlyLimitUsd": -5}}},
+        "mlops-platform:observability.budget.monthlyLimitUsd: must be > 0 (got -5.0)",
+        id="budget",
+    ),
+    pytest.param(
+        {"mlops-platform:models": [DEV_MODEL | {"canary": {"name": "v2", "imageTag": "2.0", "weight": 20}}]},
+        "mlops-platform:models[0].canary.weight: stable and canary weights must sum to 100 (got 100 + 20 = 120)",
+        id="model-weights",
+    ),
+    pytest.param(
+        {"mlops-platform:models": [DEV_MODEL | {"resources": {"gpus": 1}}]},
+        "mlops-platform:models[0].resources.gpuPool: must name a GPU pool when gpus > 0 (got gpus=1 and no pool)",
+        id="model-gpu-without-pool",
+    ),
+    pytest.param(
+        {"mlops-platform:models": [DEV_MODEL | {"resources": {"gpus": 1, "gpuPool": "gpu-huge"}}]},
+        "mlops-platform:models[0].resources.gpuPool: unknown GPU pool 'gpu-huge'; known pools: gpu-spot",
+        id="model-unknown-pool",
+    ),
+    pytest.param(
+        {"mlops-platform:models": [DEV_MODEL | {"stable": {"name": "v1", "imageTag": "latest"}}]},
+        "mlops-platform:models[0].stable.imageTag: must not be 'latest': pin a version or a digest",
+        id="model-latest",
+    ),
+    pytest.param(
+        {"mlops-platform:models": [DEV_MODEL | {"stable": {"name": "v1"}}]},
+        "mlops-platform:models[0].stable.imageTag: set an immutable image tag or a digest (got neither)",
+        id="model-no-tag",
+    ),
+    pytest.param(
+        {"mlops-platform:models": [DEV_MODEL | {"name": "Fraud_Scorer"}]},
+        "mlops-platform:models[0].name: must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with an alphanumeric, at most 40 characters (got 'Fraud_Scorer')",
+        id="model-name",
+    ),
+    pytest.param(
+        {"mlops-platform:models": [DEV_MODEL | {"replicas": {"min": 3, "max": 2}}]},
+        "mlops-platform:models[0].replicas.max: must be >= replicas.min (got 2 < 3)",
+        id="model-min-max",
+    ),
+    pytest.param(
+        {"mlops-platform:models": [DEV_MODEL, DEV_MODEL]},
+        "mlops-platform:models[1].name: duplicate model name 'm'; model names must be unique in a stack",
+        id="model-duplicate",
+    ),
+    pytest.param(
+        {"mlops-platform:models": [DEV_MODEL | {"secrets": [{"env": "TOKEN", "secret": "nope"}]}]},
+        "mlops-platform:models[0].secrets[0].secret: must name an entry of secrets.entries (got 'nope')",
+        id="model-secret",
+    ),
+    pytest.param(
+        {"mlops-platform:models": [DEV_MODEL | {"env": {"MODEL_URI": "s3://elsewhere"}}]},
+        "mlops-platform:models[0].env.MODEL_URI: is set by the platform; choose another name",
+        id="model-reserved-env",
+    ),
 ]
 
 
@@ -368,15 +427,31 @@ def prod_problems(changes):
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        pytest.param({"mlops-platform:artifacts": {"forceDestroy": True}},
-                     "mlops-platform:artifacts.forceDestroy: is only allowed in dev; prod data must survive a destroy", id="force-destroy"),
-        pytest.param({"mlops-platform:mlflow": {"database": {"multiAz": False}}},
-                     "mlops-platform:mlflow.database.multiAz: must be true in prod: the tracking server must survive an AZ outage", id="multi-az"),
-        pytest.param({"mlops-platform:mlflow": {"database": {"backupRetentionDays": 7}}},
-                     "mlops-platform:mlflow.database.backupRetentionDays: must be >= 14 in prod (got 7)", id="backups"),
-        pytest.param({"mlops-platform:mlflow": {"replicas": 1}}, "mlops-platform:mlflow.replicas: must be >= 2 in prod (got 1)", id="mlflow-replicas"),
-        pytest.param({"mlops-platform:models": [DEV_MODEL]},
-                     "mlops-platform:models[0].slo: is required in prod: set an availability target and a p95 latency", id="model-slo"),
+        pytest.param(
+            {"mlops-platform:artifacts": {"forceDestroy": True}},
+            "mlops-platform:artifacts.forceDestroy: is only allowed in dev; prod data must survive a destroy",
+            id="force-destroy",
+        ),
+        pytest.param(
+            {"mlops-platform:mlflow": {"database": {"multiAz": False}}},
+            "mlops-platform:mlflow.database.multiAz: must be true in prod: the tracking server must survive an AZ outage",
+            id="multi-az",
+        ),
+        pytest.param(
+            {"mlops-platform:mlflow": {"database": {"backupRetentionDays": 7}}},
+            "mlops-platform:mlflow.database.backupRetentionDays: must be >= 14 in prod (got 7)",
+            id="backups",
+        ),
+        pytest.param(
+            {"mlops-platform:mlflow": {"replicas": 1}},
+            "mlops-platform:mlflow.replicas: must be >= 2 in prod (got 1)",
+            id="mlflow-replicas",
+        ),
+        pytest.param(
+            {"mlops-platform:models": [DEV_MODEL]},
+            "mlops-platform:models[0].slo: is required in prod: set an availability target and a p95 latency",
+            id="model-slo",
+        ),
     ],
 )
 def test_rejects_prod_only_problems(changes, expected):

@@ -23,7 +23,12 @@ from components.model_endpoint import (
 from components.validation import InvalidArgs
 from tests.harness import TAGS, only, run
 
-POOLS = {"gpu-a10g": GpuPoolInfo(node_labels={"mlops-platform.io/gpu-pool": "gpu-a10g", "nvidia.com/gpu.present": "true"}, gpus_per_node=1)}
+POOLS = {
+    "gpu-a10g": GpuPoolInfo(
+        node_labels={"mlops-platform.io/gpu-pool": "gpu-a10g", "nvidia.com/gpu.present": "true"},
+        gpus_per_node=1,
+    )
+}
 
 
 def endpoint_args(**overrides):
@@ -64,9 +69,13 @@ def test_role_reads_only_its_prefix_and_pulls_only_its_repository():
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert statements["ReadObjects"]["Resource"] == ["arn:aws:s3:::artifacts-bucket-1/models/risk/scorer/*"]
     assert statements["ListPrefix"]["Condition"] == {"StringLike": {"s3:prefix": ["models/risk/scorer/*"]}}
-    assert statements["PullImages"]["Resource"] == ["arn:aws:ecr:us-east-1:123456789012:repository/risk/scorer"]
+    assert statements["PullImages"]["Resource"] == [
+        "arn:aws:ecr:us-east-1:123456789012:repository/risk/scorer"
+    ]
     assert statements["DecryptObjects"]["Resource"] == ["arn:aws:kms:us-east-1:123456789012:key/artifacts"]
-    assert not any(a.startswith(("s3:Put", "s3:Delete", "ecr:Put")) for s in policy["Statement"] for a in s["Action"])
+    assert not any(
+        a.startswith(("s3:Put", "s3:Delete", "ecr:Put")) for s in policy["Statement"] for a in s["Action"]
+    )
     association = only(graph, "aws:eks/podIdentityAssociation:PodIdentityAssociation").inputs
     assert (association["namespace"], association["serviceAccount"]) == ("risk", "scorer")
 
@@ -76,7 +85,9 @@ def test_own_repository_is_immutable_and_admits_only_the_model_and_the_nodes():
     repo = only(graph, "aws:ecr/repository:Repository").inputs
     assert repo["name"] == "risk/scorer" and repo["imageTagMutability"] == "IMMUTABLE"
     assert repo["encryptionConfigurations"][0]["kmsKey"].endswith("key/registry")
-    statement = json.loads(only(graph, "aws:ecr/repositoryPolicy:RepositoryPolicy").inputs["policy"])["Statement"][0]
+    statement = json.loads(only(graph, "aws:ecr/repositoryPolicy:RepositoryPolicy").inputs["policy"])[
+        "Statement"
+    ][0]
     principals = statement["Principal"]["AWS"]
     assert "arn:aws:iam::123456789012:role/node" in principals
     assert any(p.startswith("arn:aws:iam::123456789012:role/scorer-identity-role-") for p in principals)
@@ -85,7 +96,8 @@ def test_own_repository_is_immutable_and_admits_only_the_model_and_the_nodes():
 
 def test_canary_weights_reach_the_ingress():
     graph = endpoint(
-        stable=ModelVersion(name="v3", image_tag="3.2.0", weight=90), canary=ModelVersion(name="v4", image_digest="sha256:" + "a" * 64, weight=10)
+        stable=ModelVersion(name="v3", image_tag="3.2.0", weight=90),
+        canary=ModelVersion(name="v4", image_digest="sha256:" + "a" * 64, weight=10),
     )
     ingress = only(graph, "kubernetes:networking.k8s.io/v1:Ingress").inputs
     annotations = ingress["metadata"]["annotations"]
@@ -100,7 +112,9 @@ def test_canary_weights_reach_the_ingress():
     assert annotations["alb.ingress.kubernetes.io/scheme"] == "internal"
     services = {s.inputs["metadata"]["name"] for s in graph.of_type("kubernetes:core/v1:Service")}
     assert services == {"scorer", "scorer-v3", "scorer-v4"}
-    images = {n: d["spec"]["template"]["spec"]["containers"][0]["image"] for n, d in deployments(graph).items()}
+    images = {
+        n: d["spec"]["template"]["spec"]["containers"][0]["image"] for n, d in deployments(graph).items()
+    }
     assert images == {
         "scorer-v3": "123456789012.dkr.ecr.us-east-1.amazonaws.com/risk/scorer:3.2.0",
         "scorer-v4": "123456789012.dkr.ecr.us-east-1.amazonaws.com/risk/scorer@sha256:" + "a" * 64,
@@ -112,7 +126,11 @@ def test_gpu_scheduling_fields_reach_the_pods():
     graph = endpoint(resources=ComputeResources(cpu="2", memory="8Gi", gpus=1, gpu_pool="gpu-a10g"))
     pod = deployments(graph)["scorer-v3"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["resources"]["requests"]["nvidia.com/gpu"] == container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert (
+        container["resources"]["requests"]["nvidia.com/gpu"]
+        == container["resources"]["limits"]["nvidia.com/gpu"]
+        == "1"
+    )
     assert pod["nodeSelector"] == {"mlops-platform.io/gpu-pool": "gpu-a10g", "nvidia.com/gpu.present": "true"}
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
@@ -125,7 +143,9 @@ def test_cpu_models_get_no_gpu_scheduling():
 
 def test_pods_are_hardened_and_probed():
     pod = deployments(endpoint())["scorer-v3"]["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"] == {
+        "type": "RuntimeDefault"
+    }
     assert pod["automountServiceAccountToken"] is False
     container = pod["containers"][0]
     security = container["securityContext"]
@@ -141,7 +161,10 @@ def test_pods_are_hardened_and_probed():
 def test_disruption_budget_only_when_two_replicas_must_stay():
     assert endpoint(replicas=Replicas(min=1, max=3)).of_type("kubernetes:policy/v1:PodDisruptionBudget") == []
     pdb = only(endpoint(replicas=Replicas(min=2, max=4)), "kubernetes:policy/v1:PodDisruptionBudget").inputs
-    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": {"mlops-platform.io/model": "scorer"}}}
+    assert pdb["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": {"mlops-platform.io/model": "scorer"}},
+    }
 
 
 def test_autoscalers_split_the_range_between_stable_and_canary():
@@ -150,34 +173,61 @@ def test_autoscalers_split_the_range_between_stable_and_canary():
         canary=ModelVersion(name="v4", image_tag="4", weight=20),
         replicas=Replicas(min=2, max=10),
     )
-    hpas = {h.inputs["metadata"]["name"]: h.inputs["spec"] for h in graph.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")}
+    hpas = {
+        h.inputs["metadata"]["name"]: h.inputs["spec"]
+        for h in graph.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    }
     assert (hpas["scorer-v3"]["minReplicas"], hpas["scorer-v3"]["maxReplicas"]) == (2, 10)
     assert (hpas["scorer-v4"]["minReplicas"], hpas["scorer-v4"]["maxReplicas"]) == (1, 2)
-    assert hpas["scorer-v3"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+    assert hpas["scorer-v3"]["metrics"][0]["resource"]["target"] == {
+        "type": "Utilization",
+        "averageUtilization": 70,
+    }
     assert "replicas" not in deployments(graph)["scorer-v3"]["spec"]
 
 
 def test_custom_metric_autoscaling():
-    graph = endpoint(autoscaling=Autoscaling(metric=ScalingMetric.CUSTOM, custom_metric="requests_in_flight", target_value="8"))
-    metric = graph.find("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "scorer-v3-autoscaler").inputs["spec"]["metrics"][0]
-    assert metric == {"type": "Pods", "pods": {"metric": {"name": "requests_in_flight"}, "target": {"type": "AverageValue", "averageValue": "8"}}}
+    graph = endpoint(
+        autoscaling=Autoscaling(
+            metric=ScalingMetric.CUSTOM, custom_metric="requests_in_flight", target_value="8"
+        )
+    )
+    metric = graph.find("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "scorer-v3-autoscaler").inputs[
+        "spec"
+    ]["metrics"][0]
+    assert metric == {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": "requests_in_flight"},
+            "target": {"type": "AverageValue", "averageValue": "8"},
+        },
+    }
 
 
 def test_network_policy_admits_only_the_load_balancer_and_prometheus():
     graph = endpoint(load_balancer_source_cidrs=["10.0.0.0/16"])
-    policy = graph.find("kubernetes:networking.k8s.io/v1:NetworkPolicy", "scorer-network-policy").inputs["spec"]
+    policy = graph.find("kubernetes:networking.k8s.io/v1:NetworkPolicy", "scorer-network-policy").inputs[
+        "spec"
+    ]
     assert policy["policyTypes"] == ["Ingress"]
     sources = [rule["from"] for rule in policy["ingress"]]
     assert sources[0] == [{"ipBlock": {"cidr": "10.0.0.0/16"}}]
-    assert sources[1][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
-    deny = graph.find("kubernetes:networking.k8s.io/v1:NetworkPolicy", "scorer-team-default-deny").inputs["spec"]
+    assert sources[1][0]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+    }
+    deny = graph.find("kubernetes:networking.k8s.io/v1:NetworkPolicy", "scorer-team-default-deny").inputs[
+        "spec"
+    ]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
 
 
 def test_namespace_has_quota_limits_and_restricted_pod_security():
     graph = endpoint()
     namespace = only(graph, "kubernetes:core/v1:Namespace").inputs["metadata"]
-    assert namespace["name"] == "risk" and namespace["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert (
+        namespace["name"] == "risk"
+        and namespace["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    )
     quota = only(graph, "kubernetes:core/v1:ResourceQuota").inputs["spec"]["hard"]
     assert quota["requests.nvidia.com/gpu"] == "4"
     assert only(graph, "kubernetes:core/v1:LimitRange")
@@ -192,46 +242,94 @@ def test_existing_namespace_is_used_as_is():
 def test_service_monitor_and_slo_alerts():
     graph = endpoint(slo=ServiceLevel(availability_target=99.9, latency_p95_ms=250))
     monitor = only(graph, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor").inputs["spec"]
-    assert monitor["selector"]["matchLabels"] == {"mlops-platform.io/model": "scorer", "mlops-platform.io/service-role": "version"}
-    version_services = [s.inputs for s in graph.of_type("kubernetes:core/v1:Service") if s.inputs["metadata"]["name"] != "scorer"]
-    assert all(monitor["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items() for s in version_services)
+    assert monitor["selector"]["matchLabels"] == {
+        "mlops-platform.io/model": "scorer",
+        "mlops-platform.io/service-role": "version",
+    }
+    version_services = [
+        s.inputs
+        for s in graph.of_type("kubernetes:core/v1:Service")
+        if s.inputs["metadata"]["name"] != "scorer"
+    ]
+    assert all(
+        monitor["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()
+        for s in version_services
+    )
     rules = only(graph, "kubernetes:monitoring.coreos.com/v1:PrometheusRule").inputs["spec"]["groups"]
     alerts = [r for g in rules for r in g["rules"] if "alert" in r]
     assert {a["alert"] for a in alerts} == {"SLOAvailabilityBudgetBurn", "SLOLatencyBudgetBurn"}
     assert all(a["labels"]["slo_service"] == "risk-scorer" for a in alerts)
-    recording = next(r for g in rules for r in g["rules"] if r.get("record") == "slo:availability_errors:ratio_rate5m")
+    recording = next(
+        r for g in rules for r in g["rules"] if r.get("record") == "slo:availability_errors:ratio_rate5m"
+    )
     assert 'model="scorer",namespace="risk"' in recording["expr"]
 
 
 def test_secrets_arrive_through_an_external_secret():
-    graph = endpoint(secrets=[SecretEnv(env="HF_TOKEN", secret="huggingface-token")], secret_path_prefix="mlops-platform/dev")
+    graph = endpoint(
+        secrets=[SecretEnv(env="HF_TOKEN", secret="huggingface-token")],
+        secret_path_prefix="mlops-platform/dev",
+    )
     sync = only(graph, "kubernetes:external-secrets.io/v1:ExternalSecret").inputs["spec"]
-    assert sync["data"] == [{"secretKey": "HF_TOKEN", "remoteRef": {"key": "mlops-platform/dev/huggingface-token"}}]
+    assert sync["data"] == [
+        {"secretKey": "HF_TOKEN", "remoteRef": {"key": "mlops-platform/dev/huggingface-token"}}
+    ]
     container = deployments(graph)["scorer-v3"]["spec"]["template"]["spec"]["containers"][0]
     assert container["envFrom"] == [{"secretRef": {"name": "scorer-secrets"}}]
 
 
 def test_prod_spreads_replicas_across_zones():
-    graph = endpoint(environment=Environment.PROD, slo=ServiceLevel(), replicas={Environment.PROD: Replicas(min=2, max=4)})
+    graph = endpoint(
+        environment=Environment.PROD, slo=ServiceLevel(), replicas={Environment.PROD: Replicas(min=2, max=4)}
+    )
     pod = deployments(graph)["scorer-v3"]["spec"]["template"]["spec"]
     assert pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
     assert only(graph, "kubernetes:policy/v1:PodDisruptionBudget")
 
 
 BAD_INPUT = [
-    ({"stable": ModelVersion(name="v1", image_tag="1", weight=70), "canary": ModelVersion(name="v2", image_tag="2", weight=20)},
-     "canary.weight: stable and canary weights must sum to 100 (got 70 + 20 = 90)"),
-    ({"stable": ModelVersion(name="v1", image_tag="1", weight=90)}, "stable.weight: must be 100 without a canary (got 90)"),
-    ({"resources": ComputeResources(gpus=1)}, "resources.gpu_pool: must name a GPU pool when gpus > 0 (got gpus=1 and no pool)"),
-    ({"resources": ComputeResources(gpus=1, gpu_pool="gpu-h100")}, "resources.gpu_pool: unknown GPU pool 'gpu-h100'; known pools: gpu-a10g"),
-    ({"resources": ComputeResources(gpus=2, gpu_pool="gpu-a10g")}, "resources.gpus: pool 'gpu-a10g' has 1 GPU(s) per node; a replica cannot use 2"),
-    ({"stable": ModelVersion(name="v1", image_tag="latest")}, "stable.image_tag: must not be 'latest': pin a version or a digest"),
-    ({"stable": ModelVersion(name="v1")}, "stable.image_tag: set an immutable image tag or a digest (got neither)"),
-    ({"environment": Environment.PROD}, "slo: is required in prod: set an availability target and a p95 latency"),
+    (
+        {
+            "stable": ModelVersion(name="v1", image_tag="1", weight=70),
+            "canary": ModelVersion(name="v2", image_tag="2", weight=20),
+        },
+        "canary.weight: stable and canary weights must sum to 100 (got 70 + 20 = 90)",
+    ),
+    (
+        {"stable": ModelVersion(name="v1", image_tag="1", weight=90)},
+        "stable.weight: must be 100 without a canary (got 90)",
+    ),
+    (
+        {"resources": ComputeResources(gpus=1)},
+        "resources.gpu_pool: must name a GPU pool when gpus > 0 (got gpus=1 and no pool)",
+    ),
+    (
+        {"resources": ComputeResources(gpus=1, gpu_pool="gpu-h100")},
+        "resources.gpu_pool: unknown GPU pool 'gpu-h100'; known pools: gpu-a10g",
+    ),
+    (
+        {"resources": ComputeResources(gpus=2, gpu_pool="gpu-a10g")},
+        "resources.gpus: pool 'gpu-a10g' has 1 GPU(s) per node; a replica cannot use 2",
+    ),
+    (
+        {"stable": ModelVersion(name="v1", image_tag="latest")},
+        "stable.image_tag: must not be 'latest': pin a version or a digest",
+    ),
+    (
+        {"stable": ModelVersion(name="v1")},
+        "stable.image_tag: set an immutable image tag or a digest (got neither)",
+    ),
+    (
+        {"environment": Environment.PROD},
+        "slo: is required in prod: set an availability target and a p95 latency",
+    ),
     ({"replicas": Replicas(min=4, max=2)}, "replicas.max: must be >= replicas.min (got 2 < 4)"),
     ({"team": "Risk Team"}, "team: must be a DNS-1123 label"),
     ({"port": 80}, "port: must be between 1024 and 65535: servers run as non-root (got 80)"),
-    ({"slo": ServiceLevel(availability_target=100.0)}, "slo.availability_target: must be a percentage in [90, 100)"),
+    (
+        {"slo": ServiceLevel(availability_target=100.0)},
+        "slo.availability_target: must be a percentage in [90, 100)",
+    ),
     ({"secrets": [SecretEnv(env="TOKEN", secret="x")]}, "secret_path_prefix: is required with secrets"),
 ]
 
@@ -250,5 +348,10 @@ def test_rejects_a_name_that_is_not_dns_1123():
 
 def test_lists_every_problem_at_once():
     with pytest.raises(InvalidArgs) as caught:
-        ModelEndpoint("scorer", endpoint_args(stable=ModelVersion(name="v1", image_tag="latest", weight=50), replicas=Replicas(min=3, max=1)))
+        ModelEndpoint(
+            "scorer",
+            endpoint_args(
+                stable=ModelVersion(name="v1", image_tag="latest", weight=50), replicas=Replicas(min=3, max=1)
+            ),
+        )
     assert len(caught.value.problems) == 3

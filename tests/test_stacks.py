@@ -215,7 +215,17 @@ def test_observability_outputs_and_log_retention(name):
     assert len({g.inputs["kmsKeyId"] for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup")}) == 1
 
 
-MODEL_KINDS = {"Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy", "ServiceMonitor", "PrometheusRule", "Ingress", "Role", "Repository"}
+MODEL_KINDS = {
+    "Deployment",
+    "Service",
+    "HorizontalPodAutoscaler",
+    "NetworkPolicy",
+    "ServiceMonitor",
+    "PrometheusRule",
+    "Ingress",
+    "Role",
+    "Repository",
+}
 
 
 @pytest.mark.parametrize("name", ["dev", "prod"])
@@ -228,7 +238,11 @@ def test_every_model_renders_its_serving_objects(name):
         kinds = {r.type.rsplit(":", 1)[1] for r in graph.descendants(endpoint.urn)}
         expected = MODEL_KINDS | ({"PodDisruptionBudget"} if name == "prod" else set())
         assert expected <= kinds, (endpoint.name, expected - kinds)
-        pods = [r.inputs["spec"]["template"]["spec"] for r in graph.descendants(endpoint.urn) if r.type == "kubernetes:apps/v1:Deployment"]
+        pods = [
+            r.inputs["spec"]["template"]["spec"]
+            for r in graph.descendants(endpoint.urn)
+            if r.type == "kubernetes:apps/v1:Deployment"
+        ]
         gpu_models += any("nvidia.com/gpu" in p["containers"][0]["resources"]["limits"] for p in pods)
     assert gpu_models >= 1
     assert set(graph.outputs["models"]) == {e.name for e in endpoints}
@@ -238,7 +252,17 @@ def test_prod_grants_the_risk_ci_role_exactly_its_prefix():
     import json as _json
 
     graph = stack("prod").graph
-    write = _json.loads(graph.find("aws:iam/rolePolicy:RolePolicy", "artifacts-write-risk-ci-models-risk").inputs["policy"])
-    read = _json.loads(graph.find("aws:iam/rolePolicy:RolePolicy", "artifacts-read-risk-ci-models-risk").inputs["policy"])
-    objects = {r for doc in (write, read) for s in doc["Statement"] for r in s["Resource"] if r.startswith("arn:aws:s3:::") and "/" in r}
+    write = _json.loads(
+        graph.find("aws:iam/rolePolicy:RolePolicy", "artifacts-write-risk-ci-models-risk").inputs["policy"]
+    )
+    read = _json.loads(
+        graph.find("aws:iam/rolePolicy:RolePolicy", "artifacts-read-risk-ci-models-risk").inputs["policy"]
+    )
+    objects = {
+        r
+        for doc in (write, read)
+        for s in doc["Statement"]
+        for r in s["Resource"]
+        if r.startswith("arn:aws:s3:::") and "/" in r
+    }
     assert objects and all(r.endswith("/models/risk/*") for r in objects)

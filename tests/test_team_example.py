@@ -21,7 +21,16 @@ def test_team_example_synthesizes_one_endpoint_from_platform_outputs():
     (endpoint,) = graph.of_type("mlops:model_endpoint:ModelEndpoint")
     assert endpoint.name == "sentiment"
     kinds = {r.type.rsplit(":", 1)[1] for r in graph.descendants(endpoint.urn)}
-    assert {"Namespace", "Role", "Repository", "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "Ingress", "PrometheusRule"} <= kinds
+    assert {
+        "Namespace",
+        "Role",
+        "Repository",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "Ingress",
+        "PrometheusRule",
+    } <= kinds
     deployment = graph.find("kubernetes:apps/v1:Deployment", "sentiment-v1-deployment").inputs
     pod = deployment["spec"]["template"]["spec"]
     assert pod["nodeSelector"]["mlops-platform.io/gpu-pool"] == "gpu-spot"

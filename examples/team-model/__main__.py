@@ -66,7 +66,11 @@ async def main() -> pulumi.Inputs:
             gpu_pools=pools,
             stable=ModelVersion(name="v1", image_tag=config.require("imageTag")),
             resources=ComputeResources(cpu="2", memory="8Gi", gpus=1 if gpu_pool else 0, gpu_pool=gpu_pool),
-            replicas={Environment.DEV: Replicas(min=1, max=2), Environment.STAGE: Replicas(min=1, max=3), Environment.PROD: Replicas(min=2, max=6)},
+            replicas={
+                Environment.DEV: Replicas(min=1, max=2),
+                Environment.STAGE: Replicas(min=1, max=3),
+                Environment.PROD: Replicas(min=2, max=6),
+            },
             slo=ServiceLevel(availability_target=99.5, latency_p95_ms=400),
             load_balancer_source_cidrs=[await value("vpcCidr")],
             runbook_base_url=await value("runbookBaseUrl"),

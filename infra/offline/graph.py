@@ -29,6 +29,8 @@ class Resource:
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
     aliases: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Input name -> URNs that input's value came from (which bucket a BucketPolicy is for)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +41,7 @@ class Resource:
             "custom": self.custom,
             "provider": self.provider,
             "dependsOn": self.depends_on,
+            "propertyDependencies": self.property_dependencies,
             "protect": self.protect,
             "retainOnDelete": self.retain_on_delete,
             "ignoreChanges": self.ignore_changes,
@@ -65,6 +68,7 @@ class Resource:
             replace_on_changes=list(data.get("replaceOnChanges") or []),
             delete_before_replace=bool(data.get("deleteBeforeReplace")),
             aliases=list(data.get("aliases") or []),
+            property_dependencies={k: list(v) for k, v in (data.get("propertyDependencies") or {}).items()},
         )
 
 

@@ -30,6 +30,7 @@ class Registration:
     delete_before_replace: bool
     aliases: list[str]
     inputs: dict[str, Any]
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     id: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     resource_class: type | None = None
@@ -77,6 +78,11 @@ class RecordingMonitor(MockMonitor):
             delete_before_replace=bool(request.deleteBeforeReplace),
             aliases=sorted(a.urn for a in request.aliases if a.urn) + sorted(request.aliasURNs),
             inputs=inputs,
+            property_dependencies={
+                key: sorted(set(deps.urns))
+                for key, deps in sorted(request.propertyDependencies.items())
+                if deps.urns
+            },
         )
         self.registrations.append(reg)
         if not request.custom:
@@ -168,7 +174,9 @@ def _returned(resource_type: str, inputs: dict[str, Any], state: dict[str, Any])
     if resource_type.startswith("kubernetes:") and not resource_type.startswith("kubernetes:helm.sh"):
         return {k: v for k, v in state.items() if k in KUBERNETES_ECHOED}
     return {
-        k: v for k, v in state.items() if k not in inputs or inputs[k] is not v or not isinstance(v, (dict, list))
+        k: v
+        for k, v in state.items()
+        if k not in inputs or inputs[k] is not v or not isinstance(v, (dict, list))
     }
 
 

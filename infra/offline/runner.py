@@ -296,6 +296,7 @@ def _graph_resource(reg: Registration) -> Resource:
         replace_on_changes=reg.replace_on_changes,
         delete_before_replace=reg.delete_before_replace,
         aliases=reg.aliases,
+        property_dependencies=reg.property_dependencies,
     )
 
 
@@ -312,6 +313,7 @@ def synthesize(
     config.update(config_overrides or {})
     if not (project.main_dir / "__main__.py").exists():
         raise SynthError(f"{project.main_dir}/__main__.py not found (Pulumi.yaml main: points there)", 2)
+
     def program() -> None:
         # Importers are cached by path string; "." must resolve against this project's directory.
         sys.path_importer_cache.pop(".", None)

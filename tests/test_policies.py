@@ -1,0 +1,649 @@
+"""The policy pack: every rule passes on the real stacks and fails on a deliberately broken copy of
+the same resources; the CLI check as a user runs it; the generated policy docs and configs."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pulumi_aws as aws
+import pytest
+
+from infra.offline.graph import Graph, Resource
+from policies import offline, registry
+from policies.rule import Rule
+from tests.harness import ROOT, TAGS, run, stack
+
+RULES = {rule.name: rule for rule in registry.RULES}
+
+
+def graph_of(environment: str) -> Graph:
+    """A private copy of a stack's graph that a test may break."""
+    return copy.deepcopy(stack(environment).graph)
+
+
+def violations(graph: Graph, environment: str, rule: str) -> list[offline.Violation]:
+    return [v for v in offline.evaluate(graph, registry.policy_config(environment)) if v.rule == rule]
+
+
+def first(graph: Graph, resource_type: str, where: Callable[[Resource], bool] = lambda r: True) -> Resource:
+    return next(r for r in graph.resources if r.type == resource_type and where(r))
+
+
+def drop(graph: Graph, resource_type: str, where: Callable[[Resource], bool] = lambda r: True) -> None:
+    graph.resources = [r for r in graph.resources if not (r.type == resource_type and where(r))]
+
+
+def model_server(graph: Graph) -> Resource:
+    return first(
+        graph,
+        "kubernetes:apps/v1:Deployment",
+        lambda r: r.inputs["metadata"]["labels"].get("app.kubernetes.io/component") == "model-server",
+    )
+
+
+def gpu_group(graph: Graph) -> Resource:
+    return first(graph, "aws:eks/nodeGroup:NodeGroup", lambda r: "NVIDIA" in r.inputs.get("amiType", ""))
+
+
+def artifacts_bucket(graph: Graph) -> Resource:
+    return first(graph, "aws:s3/bucket:Bucket", lambda r: r.name == "artifacts-bucket")
+
+
+def bucket_part(graph: Graph, resource_type: str) -> Resource:
+    bucket = artifacts_bucket(graph)
+    return first(graph, resource_type, lambda r: bucket.urn in r.property_dependencies.get("bucket", []))
+
+
+def role_policy(graph: Graph) -> Resource:
+    return first(graph, "aws:iam/rolePolicy:RolePolicy")
+
+
+def set_policy(resource: Resource, statement: dict) -> None:
+    resource.inputs["policy"] = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def eks(graph: Graph) -> Resource:
+    return first(graph, "aws:eks/cluster:Cluster")
+
+
+def rds(graph: Graph) -> Resource:
+    return first(graph, "aws:rds/instance:Instance")
+
+
+def set_in(path: tuple, value: object) -> Callable[[Resource], None]:
+    def apply(resource: Resource) -> None:
+        target = resource.inputs
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return apply
+
+
+@dataclass(frozen=True)
+class Breakage:
+    """How to break a real stack so that ``rule`` must fire; ``break_it`` returns the URN it should name."""
+
+    rule: str
+    environment: str
+    break_it: Callable[[Graph], str]
+    subject: str = ""
+    """For stack rules: a resource type the rule inspects, to prove the passing case is not vacuous."""
+
+
+def on(find: Callable[[Graph], Resource], *changes: Callable[[Resource], None]) -> Callable[[Graph], str]:
+    def break_it(graph: Graph) -> str:
+        resource = find(graph)
+        for change in changes:
+            change(resource)
+        return resource.urn
+
+    return break_it
+
+
+def bucket_rule(resource_type: str, *changes: Callable[[Resource], None]) -> Callable[[Graph], str]:
+    def break_it(graph: Graph) -> str:
+        for change in changes:
+            change(bucket_part(graph, resource_type))
+        return artifacts_bucket(graph).urn
+
+    return break_it
+
+
+def without(resource_type: str, name_of: Callable[[Graph], Resource] | None = None, where=None):
+    """Remove resources of a type; the named resource is the one the rule should then report."""
+
+    def break_it(graph: Graph) -> str:
+        subject = name_of(graph) if name_of else None
+        drop(graph, resource_type, where or (lambda r: True))
+        return subject.urn if subject else ""
+
+    return break_it
+
+
+def unprotect_database(graph: Graph) -> str:
+    database = rds(graph)
+    database.protect = False
+    return database.urn
+
+
+def endpoint_without_alerts(graph: Graph) -> str:
+    endpoint = first(graph, "mlops:model_endpoint:ModelEndpoint")
+    owned = {r.urn for r in graph.descendants(endpoint.urn)}
+    drop(graph, "kubernetes:monitoring.coreos.com/v1:PrometheusRule", lambda r: r.urn in owned)
+    return endpoint.urn
+
+
+def namespace_without_network_policy(graph: Graph) -> str:
+    server = model_server(graph)
+    namespace = server.inputs["metadata"]["namespace"]
+    drop(
+        graph,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        lambda r: r.inputs["metadata"]["namespace"] == namespace,
+    )
+    return server.urn
+
+
+def untag_vpc(graph: Graph) -> str:
+    vpc = first(graph, "aws:ec2/vpc:Vpc")
+    del vpc.inputs["tags"]["cost-center"]
+    return vpc.urn
+
+
+def multi_replica_without_budget(graph: Graph) -> str:
+    drop(graph, "kubernetes:policy/v1:PodDisruptionBudget")
+    return model_server(graph).urn
+
+
+def open_ssh(resource: Resource) -> None:
+    resource.inputs["ingress"] = [
+        {"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}
+    ]
+
+
+BREAKAGES = [
+    Breakage(
+        "s3-bucket-kms-encryption",
+        "prod",
+        bucket_rule(
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            set_in(("rules", 0, "applyServerSideEncryptionByDefault"), {"sseAlgorithm": "AES256"}),
+        ),
+        subject="aws:s3/bucket:Bucket",
+    ),
+    Breakage(
+        "s3-bucket-public-access-block",
+        "prod",
+        bucket_rule(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", set_in(("blockPublicPolicy",), False)
+        ),
+        subject="aws:s3/bucket:Bucket",
+    ),
+    Breakage(
+        "s3-bucket-versioning",
+        "dev",
+        bucket_rule(
+            "aws:s3/bucketVersioning:BucketVersioning",
+            set_in(("versioningConfiguration", "status"), "Suspended"),
+        ),
+        subject="aws:s3/bucket:Bucket",
+    ),
+    Breakage(
+        "s3-bucket-tls-only",
+        "stage",
+        bucket_rule(
+            "aws:s3/bucketPolicy:BucketPolicy",
+            lambda r: set_policy(
+                r,
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::b/*",
+                },
+            ),
+        ),
+        subject="aws:s3/bucket:Bucket",
+    ),
+    Breakage("s3-no-public-acls", "dev", on(artifacts_bucket, set_in(("acl",), "public-read"))),
+    Breakage(
+        "kms-key-rotation",
+        "prod",
+        on(lambda g: first(g, "aws:kms/key:Key"), set_in(("enableKeyRotation",), False)),
+    ),
+    Breakage(
+        "ecr-immutable-tags",
+        "dev",
+        on(lambda g: first(g, "aws:ecr/repository:Repository"), set_in(("imageTagMutability",), "MUTABLE")),
+    ),
+    Breakage(
+        "ecr-scan-on-push",
+        "dev",
+        on(
+            lambda g: first(g, "aws:ecr/repository:Repository"),
+            set_in(("imageScanningConfiguration",), {"scanOnPush": False}),
+        ),
+    ),
+    Breakage(
+        "ecr-kms-encryption",
+        "dev",
+        on(
+            lambda g: first(g, "aws:ecr/repository:Repository"),
+            set_in(("encryptionConfigurations",), [{"encryptionType": "AES256"}]),
+        ),
+    ),
+    Breakage(
+        "eks-private-endpoint-prod", "prod", on(eks, set_in(("vpcConfig", "endpointPublicAccess"), True))
+    ),
+    Breakage(
+        "eks-public-endpoint-restricted",
+        "dev",
+        on(eks, set_in(("vpcConfig", "publicAccessCidrs"), ["0.0.0.0/0"])),
+    ),
+    Breakage("eks-secrets-encryption", "stage", on(eks, lambda r: r.inputs.pop("encryptionConfig"))),
+    Breakage("eks-control-plane-logs", "dev", on(eks, set_in(("enabledClusterLogTypes",), ["api", "audit"]))),
+    Breakage("eks-supported-version", "dev", on(eks, set_in(("version",), "1.29"))),
+    Breakage(
+        "launch-template-imdsv2",
+        "dev",
+        on(
+            lambda g: first(g, "aws:ec2/launchTemplate:LaunchTemplate"),
+            set_in(("metadataOptions", "httpTokens"), "optional"),
+        ),
+    ),
+    Breakage(
+        "launch-template-encrypted-volumes",
+        "prod",
+        on(
+            lambda g: first(g, "aws:ec2/launchTemplate:LaunchTemplate"),
+            set_in(("blockDeviceMappings", 0, "ebs", "encrypted"), "false"),
+        ),
+    ),
+    Breakage("rds-storage-encrypted", "dev", on(rds, set_in(("storageEncrypted",), False))),
+    Breakage("rds-not-public", "dev", on(rds, set_in(("publiclyAccessible",), True))),
+    Breakage(
+        "secrets-manager-cmk",
+        "dev",
+        on(lambda g: first(g, "aws:secretsmanager/secret:Secret"), lambda r: r.inputs.pop("kmsKeyId")),
+    ),
+    Breakage(
+        "iam-no-wildcard-action",
+        "dev",
+        on(
+            role_policy,
+            lambda r: set_policy(
+                r, {"Sid": "Everything", "Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}
+            ),
+        ),
+    ),
+    Breakage(
+        "iam-no-wildcard-resource-write",
+        "dev",
+        on(
+            role_policy,
+            lambda r: set_policy(
+                r,
+                {
+                    "Sid": "AnyBucket",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Resource": "*",
+                },
+            ),
+        ),
+    ),
+    Breakage(
+        "iam-no-inline-admin",
+        "prod",
+        on(
+            lambda g: first(g, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"),
+            set_in(("policyArn",), "arn:aws:iam::aws:policy/AdministratorAccess"),
+        ),
+    ),
+    Breakage(
+        "security-group-no-public-ingress",
+        "dev",
+        on(lambda g: first(g, "aws:ec2/securityGroup:SecurityGroup"), open_ssh),
+    ),
+    Breakage(
+        "log-group-kms",
+        "dev",
+        on(lambda g: first(g, "aws:cloudwatch/logGroup:LogGroup"), lambda r: r.inputs.pop("kmsKeyId")),
+    ),
+    Breakage("rds-multi-az-prod", "prod", on(rds, set_in(("multiAz",), False))),
+    Breakage("rds-backup-retention", "prod", on(rds, set_in(("backupRetentionPeriod",), 7))),
+    Breakage("rds-deletion-protection-prod", "prod", on(rds, set_in(("deletionProtection",), False))),
+    Breakage(
+        "log-group-retention",
+        "stage",
+        on(lambda g: first(g, "aws:cloudwatch/logGroup:LogGroup"), lambda r: r.inputs.pop("retentionInDays")),
+    ),
+    Breakage("gpu-node-group-tainted", "dev", on(gpu_group, set_in(("taints",), []))),
+    Breakage(
+        "pdb-for-multi-replica-prod",
+        "prod",
+        multi_replica_without_budget,
+        subject="kubernetes:apps/v1:Deployment",
+    ),
+    Breakage(
+        "stateful-resources-protected-prod", "prod", unprotect_database, subject="aws:rds/instance:Instance"
+    ),
+    Breakage(
+        "model-endpoint-slo-alerts",
+        "prod",
+        endpoint_without_alerts,
+        subject="mlops:model_endpoint:ModelEndpoint",
+    ),
+    Breakage("allowed-instance-types", "dev", on(gpu_group, set_in(("instanceTypes",), ["p5.48xlarge"]))),
+    Breakage("gpu-pool-max-size-cap", "stage", on(gpu_group, set_in(("scalingConfig", "maxSize"), 5))),
+    Breakage(
+        "dev-gpu-spot-or-zero",
+        "dev",
+        on(gpu_group, set_in(("capacityType",), "ON_DEMAND"), set_in(("scalingConfig", "minSize"), 1)),
+    ),
+    Breakage("required-tags", "dev", untag_vpc, subject="aws:ec2/vpc:Vpc"),
+    Breakage(
+        "k8s-no-latest-image",
+        "dev",
+        on(model_server, lambda r: container_of(r).update(image="acme/churn:latest")),
+    ),
+    Breakage(
+        "k8s-resources-set", "dev", on(model_server, lambda r: container_of(r)["resources"].pop("limits"))
+    ),
+    Breakage(
+        "k8s-run-as-non-root",
+        "dev",
+        on(model_server, lambda r: container_of(r)["securityContext"].update(runAsNonRoot=False)),
+    ),
+    Breakage(
+        "k8s-read-only-root-filesystem",
+        "prod",
+        on(model_server, lambda r: container_of(r)["securityContext"].update(readOnlyRootFilesystem=False)),
+    ),
+    Breakage("k8s-probes", "dev", on(model_server, lambda r: container_of(r).pop("livenessProbe"))),
+    Breakage(
+        "k8s-no-privileged",
+        "dev",
+        on(model_server, set_in(("spec", "template", "spec", "hostNetwork"), True)),
+    ),
+    Breakage(
+        "k8s-network-policy-in-model-namespaces",
+        "dev",
+        namespace_without_network_policy,
+        subject="kubernetes:apps/v1:Deployment",
+    ),
+]
+
+
+def container_of(deployment: Resource) -> dict:
+    return deployment.inputs["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_every_rule_has_a_breakage():
+    assert sorted(b.rule for b in BREAKAGES) == sorted(RULES)
+    assert len(RULES) >= 30
+
+
+@pytest.mark.parametrize("case", BREAKAGES, ids=lambda b: b.rule)
+def test_rule_passes_on_the_real_stack(case: Breakage):
+    rule: Rule = RULES[case.rule]
+    graph = stack(case.environment).graph
+    subjects = rule.resource_types or (case.subject,)
+    assert any(r.type in subjects for r in graph.resources), (
+        f"{case.environment} has nothing {case.rule} inspects"
+    )
+    assert violations(graph, case.environment, case.rule) == []
+
+
+@pytest.mark.parametrize("case", BREAKAGES, ids=lambda b: b.rule)
+def test_rule_fails_on_a_broken_copy(case: Breakage):
+    graph = graph_of(case.environment)
+    urn = case.break_it(graph)
+    found = violations(graph, case.environment, case.rule)
+    assert found, f"{case.rule} did not fire"
+    assert urn in {v.urn for v in found}
+    assert all(v.remediation == RULES[case.rule].remediation for v in found)
+
+
+@pytest.mark.parametrize("environment", ["dev", "stage", "prod"])
+def test_stacks_pass_every_rule(environment):
+    assert offline.evaluate(stack(environment).graph, registry.policy_config(environment)) == []
+
+
+def test_rule_metadata_is_complete():
+    for rule in registry.RULES:
+        assert rule.name == rule.name.lower() and "-" in rule.name
+        assert rule.description and rule.remediation
+        expected = "advisory" if rule.area.value == "cost" else "mandatory"
+        assert rule.enforcement.value == expected, rule.name
+        for key, spec in rule.config.items():
+            assert "default" in spec and "type" in spec and "description" in spec, f"{rule.name}.{key}"
+
+
+def test_rules_become_crossguard_policies_with_their_metadata():
+    policy = RULES["iam-no-wildcard-resource-write"].policy()
+    assert policy.name == "iam-no-wildcard-resource-write"
+    assert policy.enforcement_level.value == "mandatory"
+    assert policy.remediation_steps == RULES["iam-no-wildcard-resource-write"].remediation
+    assert "exceptions" in policy.config_schema.properties
+
+
+def test_policy_config_overrides_enforcement_and_knobs():
+    graph = graph_of("stage")
+    gpu_group(graph).inputs["scalingConfig"]["maxSize"] = 5
+    config = registry.policy_config("stage")
+    assert [v.enforcement for v in offline.evaluate(graph, config)] == ["advisory"]
+    config["gpu-pool-max-size-cap"] = {**config["gpu-pool-max-size-cap"], "enforcementLevel": "mandatory"}
+    assert offline.blocking(offline.evaluate(graph, config))
+    config["gpu-pool-max-size-cap"]["maxGpuNodes"] = 8
+    assert offline.evaluate(graph, config) == []
+    assert offline.evaluate(graph, {"gpu-pool-max-size-cap": "disabled"}) == []
+
+
+def program_violations(program: Callable[[], None], environment: str = "dev") -> dict[str, list[str]]:
+    graph = run(program).graph
+    found: dict[str, list[str]] = {}
+    for v in offline.evaluate(graph, registry.policy_config(environment)):
+        found.setdefault(v.rule, []).append(v.message)
+    return found
+
+
+def test_documented_wildcard_exceptions_pass_and_others_fail():
+    def program():
+        role = aws.iam.Role("r", assume_role_policy="{}", tags=TAGS)
+        for name, action in (("xray", "xray:PutTraceSegments"), ("ec2", "ec2:TerminateInstances")):
+            aws.iam.RolePolicy(
+                name,
+                role=role.id,
+                policy=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Sid": name, "Effect": "Allow", "Action": action, "Resource": "*"}],
+                    }
+                ),
+            )
+
+    assert program_violations(program)["iam-no-wildcard-resource-write"] == [
+        "statement ec2 allows ec2:TerminateInstances on '*'"
+    ]
+
+
+def test_public_https_is_allowed_only_on_public_load_balancer_groups():
+    def program():
+        https = {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"]}
+        aws.ec2.SecurityGroup(
+            "alb",
+            vpc_id="vpc-1",
+            ingress=[https],
+            tags={**TAGS, "mlops-platform.io/purpose": "public-load-balancer"},
+        )
+        aws.ec2.SecurityGroup("app", vpc_id="vpc-1", ingress=[https], tags=TAGS)
+        aws.vpc.SecurityGroupIngressRule(
+            "ssh",
+            security_group_id="sg-1",
+            ip_protocol="tcp",
+            from_port=22,
+            to_port=22,
+            cidr_ipv4="0.0.0.0/0",
+            tags=TAGS,
+        )
+
+    assert program_violations(program)["security-group-no-public-ingress"] == [
+        "ingress on ports 443-443 is open to the internet",
+        "ingress on ports 22-22 is open to the internet",
+    ]
+
+
+def test_plain_resources_outside_components_are_caught():
+    def program():
+        aws.s3.Bucket("raw", acl="public-read")
+        aws.kms.Key("k")
+
+    found = program_violations(program, "prod")
+    for rule in (
+        "s3-bucket-kms-encryption",
+        "s3-bucket-public-access-block",
+        "s3-bucket-versioning",
+        "s3-bucket-tls-only",
+        "s3-no-public-acls",
+        "kms-key-rotation",
+        "required-tags",
+        "stateful-resources-protected-prod",
+    ):
+        assert rule in found, rule
+
+
+# The CLI, as a user runs it.
+
+
+def blueprint(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture
+def broken_project(project_copy):
+    """A copy of this project whose prod stack exposes the EKS API publicly."""
+    prod = project_copy / "stacks" / "Pulumi.prod.yaml"
+    text = prod.read_text()
+    assert "  mlops-platform:cluster:\n" in text
+    prod.write_text(
+        text.replace(
+            "  mlops-platform:cluster:\n",
+            "  mlops-platform:cluster:\n    endpoint:\n      publicAccess: true\n      publicAccessCidrs: [203.0.113.0/24]\n",
+        )
+    )
+    return project_copy
+
+
+def test_check_passes_a_real_stack():
+    result = blueprint("check", "stage")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"passes all {len(RULES)} rules" in result.stdout
+
+
+def test_broken_config_fails_check_naming_rule_urn_and_fix(broken_project):
+    result = blueprint("check", "prod", cwd=broken_project)
+    assert result.returncode == 1
+    assert "[mandatory] eks-private-endpoint-prod (security, critical): 1 violation(s)" in result.stdout
+    assert (
+        "urn:pulumi:prod::mlops-platform::mlops:cluster:EksCluster$aws:eks/cluster:Cluster::cluster-eks"
+        in result.stdout
+    )
+    assert f"remediation: {RULES['eks-private-endpoint-prod'].remediation}" in result.stdout
+    assert "1 mandatory and 0 advisory violation(s)" in result.stdout
+
+
+@pytest.fixture
+def code_project(tmp_path):
+    """A user's own Pulumi project (not this blueprint) with a wildcard write and a public bucket."""
+    (tmp_path / "Pulumi.yaml").write_text("name: team-sandbox\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    (tmp_path / "__main__.py").write_text(
+        textwrap.dedent("""
+        import json
+        import pulumi_aws as aws
+
+        tags = {"environment": "dev", "project": "sandbox", "owner": "ml", "cost-center": "cc-1", "managed-by": "pulumi"}
+        role = aws.iam.Role("worker", assume_role_policy="{}", tags=tags)
+        aws.iam.RolePolicy("worker-s3", role=role.id, policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Sid": "AllBuckets", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "*"}]}))
+        aws.s3.Bucket("shared", acl="public-read", tags=tags)
+    """)
+    )
+    return tmp_path
+
+
+def test_code_that_breaks_rules_fails_check(code_project):
+    result = blueprint("check", "dev", "--format", "json", cwd=code_project)
+    assert result.returncode == 1, result.stderr
+    rules = {v["rule"] for v in json.loads(result.stdout)["violations"]}
+    assert {"iam-no-wildcard-resource-write", "s3-no-public-acls", "s3-bucket-public-access-block"} <= rules
+
+
+def test_check_of_a_synthesized_graph_file(tmp_path):
+    graph_file = tmp_path / "graph.json"
+    graph = graph_of("prod")
+    rds(graph).inputs["publiclyAccessible"] = True
+    graph_file.write_text(graph.to_json())
+    result = blueprint("check", "--graph", str(graph_file), "--format", "json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["mandatoryViolations"] == 1
+    assert [(v["rule"], v["urn"]) for v in report["violations"]] == [("rds-not-public", rds(graph).urn)]
+
+
+def test_bad_policy_config_exits_2_naming_each_problem(tmp_path):
+    config = tmp_path / "policy.json"
+    config.write_text(
+        json.dumps(
+            {
+                "no-such-rule": {},
+                "gpu-pool-max-size-cap": {"maxGpuNodes": "four", "enforcementLevel": "strict"},
+                "rds-backup-retention": {"minimumDay": 7},
+            }
+        )
+    )
+    result = blueprint("check", "dev", "--policy-config", str(config))
+    assert result.returncode == 2
+    for expected in (
+        "no-such-rule: no such rule",
+        "gpu-pool-max-size-cap.maxGpuNodes: 'four' is not of type 'integer'",
+        "gpu-pool-max-size-cap.enforcementLevel: must be one of advisory, mandatory, remediate, disabled",
+        "rds-backup-retention.minimumDay: unknown setting (this rule's settings: environment, minimumDays)",
+    ):
+        assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_stack_without_environment_asks_for_one(tmp_path, code_project):
+    (code_project / "Pulumi.sandbox.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    result = blueprint("check", "sandbox", cwd=code_project)
+    assert result.returncode == 2
+    assert "pass --environment dev|stage|prod" in result.stderr
+
+
+def test_committed_policy_configs_are_the_generated_ones():
+    for environment in ("dev", "stage", "prod"):
+        committed = json.loads((ROOT / "policies" / "config" / f"{environment}.json").read_text())
+        assert committed == registry.policy_config(environment)
+        assert offline.check_config(committed) == []
+
+
+def test_pack_entry_point_only_builds_the_pack():
+    source = (ROOT / "policies" / "__main__.py").read_text()
+    assert "PolicyPack(" in source and "def " not in source
+    manifest = (ROOT / "policies" / "PulumiPolicy.yaml").read_text()
+    assert "name: mlops-platform-guardrails" in manifest and "version:" in manifest
+
+
+def test_documented_rules_match_the_registry():
+    page = (ROOT / "docs" / "policies.md").read_text()
+    for rule in registry.RULES:
+        assert f"| `{rule.name}` |" in page
