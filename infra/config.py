@@ -27,6 +27,7 @@ from components.alerting import Severity
 from components.artifact_store import ArtifactStoreArgs
 from components.cluster import EksClusterArgs, SystemNodesArgs
 from components.container_registry import ContainerRegistryArgs, PullThroughCache, Scanning
+from components.cost import DEFAULT_SPOT_PRICE_FACTORS, CostAssumptions, price_problems
 from components.environment import Environment
 from components.gpu_node_pool import CapacityType, GpuAmiType, GpuNodePoolArgs
 from components.mlflow import MlflowDatabaseArgs
@@ -540,6 +541,42 @@ class ObservabilityConfig(_Section):
     tracing: bool = Field(description="Run an OpenTelemetry collector exporting traces to X-Ray.")
 
 
+class CostAssumptionsConfig(_Section):
+    gpu_busy_hours_per_day: float = Field(
+        description="Hours per day autoscaled GPU pools run the nodes their models need above minSize."
+    )
+    average_replicas: dict[str, float] = Field(
+        default_factory=dict,
+        description="Model name -> average replicas per version while busy. Default: replicas.min.",
+    )
+    s3_storage_gb: float = Field(
+        description="Average GB stored in each bucket (access-log buckets excluded)."
+    )
+    log_gb_per_day: float = Field(description="CloudWatch Logs GB ingested per day, across the stack.")
+    nat_gb_per_month: float = Field(description="GB processed by the NAT gateways per month.")
+    ecr_storage_gb_per_repository: float = Field(description="Average image GB stored per ECR repository.")
+    alb_lcus: float = Field(description="Average load balancer capacity units per ALB.")
+    spot_price_factors: dict[str, float] = Field(
+        default_factory=dict,
+        description="Instance family -> spot price as a fraction of on-demand, over the built-in factors.",
+    )
+
+    def to_assumptions(self) -> CostAssumptions:
+        return CostAssumptions(
+            gpu_busy_hours_per_day=self.gpu_busy_hours_per_day,
+            average_replicas=dict(self.average_replicas),
+            s3_storage_gb=self.s3_storage_gb,
+            log_gb_per_day=self.log_gb_per_day,
+            nat_gb_per_month=self.nat_gb_per_month,
+            ecr_storage_gb_per_repository=self.ecr_storage_gb_per_repository,
+            alb_lcus=self.alb_lcus,
+            spot_price_factors={**DEFAULT_SPOT_PRICE_FACTORS, **self.spot_price_factors},
+        )
+
+    def semantic_problems(self) -> list[Problem]:
+        return self.to_assumptions().problems()
+
+
 class ModelVersionConfig(_Section):
     name: str = Field(description="Version name, e.g. v3.")
     image_tag: str | None = Field(default=None, description="Immutable image tag (not `latest`).")
@@ -729,6 +766,14 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "diskSizeGib": 50,
         },
         "gpuNodePools": [],
+        "costAssumptions": {
+            "gpuBusyHoursPerDay": 4,
+            "s3StorageGb": 50,
+            "logGbPerDay": 1,
+            "natGbPerMonth": 50,
+            "ecrStorageGbPerRepository": 5,
+            "albLcus": 1,
+        },
         "observability": {
             "logRetentionDays": 14,
             "prometheusRetentionDays": 7,
@@ -792,6 +837,14 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "diskSizeGib": 50,
         },
         "gpuNodePools": [],
+        "costAssumptions": {
+            "gpuBusyHoursPerDay": 8,
+            "s3StorageGb": 200,
+            "logGbPerDay": 3,
+            "natGbPerMonth": 200,
+            "ecrStorageGbPerRepository": 10,
+            "albLcus": 1,
+        },
         "observability": {
             "logRetentionDays": 30,
             "prometheusRetentionDays": 15,
@@ -855,6 +908,14 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, Any]] = {
             "diskSizeGib": 50,
         },
         "gpuNodePools": [],
+        "costAssumptions": {
+            "gpuBusyHoursPerDay": 12,
+            "s3StorageGb": 2000,
+            "logGbPerDay": 10,
+            "natGbPerMonth": 1000,
+            "ecrStorageGbPerRepository": 20,
+            "albLcus": 2,
+        },
         "observability": {
             "logRetentionDays": 90,
             "prometheusRetentionDays": 30,
@@ -926,6 +987,9 @@ class StackConfig(_Section):
     models: list[ModelConfig] = Field(
         default_factory=list, description="Model endpoints the platform serves."
     )
+    cost_assumptions: CostAssumptionsConfig = Field(
+        description="Usage the cost estimate assumes (docs/cost-model.md)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -985,7 +1049,32 @@ class StackConfig(_Section):
                     )
                 )
         problems += self._model_problems(secret_names)
+        model_names = {m.name for m in self.models}
+        for model in self.cost_assumptions.average_replicas:
+            if model not in model_names:
+                known = ", ".join(sorted(model_names)) or "none"
+                problems.append(
+                    Problem(
+                        f"cost_assumptions.average_replicas.{model}",
+                        f"no model named {model!r} (models: {known})",
+                    )
+                )
         return problems
+
+    def priced_things(self) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """Instance types, RDS classes and extra regions the stack will run, by config path."""
+        instance_types = {
+            f"{NAMESPACE}:systemNodes.instanceTypes[{i}]": t
+            for i, t in enumerate(self.system_nodes.instance_types)
+        }
+        for i, pool in enumerate(self.gpu_node_pools):
+            for j, instance_type in enumerate(pool.instance_types):
+                instance_types[f"{NAMESPACE}:gpuNodePools[{i}].instanceTypes[{j}]"] = instance_type
+        rds = {f"{NAMESPACE}:mlflow.database.instanceClass": self.mlflow.database.instance_class}
+        regions = {}
+        if self.artifacts.replication_region:
+            regions[f"{NAMESPACE}:artifacts.replicationRegion"] = self.artifacts.replication_region
+        return instance_types, rds, regions
 
     def gpu_pool_infos(self) -> dict[str, GpuPoolInfo]:
         infos = {}
@@ -1161,6 +1250,9 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str) -> PlatformConfig
         isinstance(allowed, list) and all(re.match(r"^\d{12}$", str(a)) for a in allowed)
     ):
         problems.append(f"aws:allowedAccountIds: must be a list of 12-digit account IDs (got {allowed!r})")
+    if parsed is not None and not problems:
+        # Everything the stack runs must have a price, or the cost estimate would fail after resources exist.
+        problems += price_problems(str(region), *parsed.priced_things())
     if problems or parsed is None:
         raise ConfigError(problems)
     result = PlatformConfig(parsed, project=project, stack=stack, region=str(region))

@@ -15,6 +15,7 @@ from components.artifact_store import ArtifactStore
 from components.cluster import EksCluster
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.container_registry import ContainerRegistry
+from components.cost import CostRecorder
 from components.environment import Environment
 from components.gpu_node_pool import GpuNodePool
 from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
@@ -29,6 +30,7 @@ from infra import config
 
 def main() -> None:
     cfg = config.load()  # raises ConfigError before any resource exists
+    costs = CostRecorder().start()  # sees every resource from here on, in `pulumi up` and offline
     aws_provider = aws.Provider(
         "aws",
         region=cfg.region,
@@ -226,3 +228,5 @@ def main() -> None:
             *([network.flow_log_group_name] if network.flow_log_group_name is not None else []),
         ],
     )
+    # Last: every resource is constructed by now (none is created inside an apply).
+    pulumi.export("costEstimate", costs.estimate(cfg.region, cfg.values.cost_assumptions.to_assumptions()))
