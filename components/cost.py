@@ -71,7 +71,7 @@ class PricingError(pulumi.RunError):
 
 # --- price tables ---------------------------------------------------------------------------------
 
-_TABLE_FIELDS: dict[str, tuple[str, ...]] = {
+TABLE_FIELDS: dict[str, tuple[str, ...]] = {
     "eks_cluster_hour": ("eks", "clusterHour"),
     "rds_storage_gb_month": ("rds", "storageGbMonth"),
     "nat_hour": ("natGateway", "hour"),
@@ -157,7 +157,7 @@ class PriceTable:
             return {name: price(value, f"{'.'.join(path)}.{name}") for name, value in table.items()}
 
         scalars = {}
-        for attribute, path in _TABLE_FIELDS.items():
+        for attribute, path in TABLE_FIELDS.items():
             value = lookup(path)
             if value is None:
                 problems.append(f"{origin}: {'.'.join(path)}: missing")
@@ -188,13 +188,15 @@ class PriceTable:
             "ec2": {k: float(v) for k, v in sorted(self.ec2.items())},
             "rds": {"instances": {k: float(v) for k, v in sorted(self.rds_instances.items())}},
         }
-        for attribute, (section, key) in _TABLE_FIELDS.items():
+        for attribute, (section, key) in TABLE_FIELDS.items():
             doc.setdefault(section, {})[key] = float(getattr(self, attribute))
         return doc
 
     @staticmethod
     def load(region: str, directory: Path | None = None) -> PriceTable:
-        return _load_table(region, (directory or PRICES_DIR).resolve())
+        path = (directory or PRICES_DIR).resolve() / f"{region}.json"
+        # Keyed on the modification time too, so a table rewritten by refresh-prices is read again.
+        return _load_table(region, path.parent, path.stat().st_mtime_ns if path.exists() else 0)
 
     def instance_hour(self, instance_type: str) -> Decimal:
         if instance_type not in self.ec2:
@@ -213,7 +215,7 @@ def available_regions(directory: Path | None = None) -> list[str]:
 
 
 @cache
-def _load_table(region: str, directory: Path) -> PriceTable:
+def _load_table(region: str, directory: Path, modified: int) -> PriceTable:
     path = directory / f"{region}.json"
     if not path.exists():
         have = ", ".join(available_regions(directory)) or "none"

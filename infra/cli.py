@@ -128,6 +128,90 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if offline.blocking(violations) else 0
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from infra import cost_report
+
+    if args.from_outputs and args.stack:
+        raise UsageError("name a stack or pass --from-outputs FILE, not both")
+    if args.from_outputs:
+        outputs, origin, name = (
+            read_json(args.from_outputs, "stack outputs"),
+            args.from_outputs,
+            args.from_outputs,
+        )
+    elif args.stack:
+        graph = synthesize(args.stack, stack_outputs=stack_references(args.stack_reference)).graph
+        outputs, origin, name = graph.outputs, f"stack {args.stack}", args.stack
+    else:
+        raise UsageError("name a stack, or pass --from-outputs FILE (`pulumi stack output --json`)")
+    try:
+        doc = cost_report.estimate_from_outputs(outputs, origin)
+    except cost_report.NoEstimate as exc:
+        raise UsageError(str(exc)) from exc
+    sys.stdout.write(cost_report.RENDERERS[args.format](doc, name))
+    return 0
+
+
+def cmd_refresh_prices(args: argparse.Namespace) -> int:
+    import datetime
+
+    import boto3
+    import botocore.exceptions
+
+    from components.cost import PRICES_DIR, PriceTable, PricingError, available_regions
+    from infra import price_refresh
+
+    directory = Path(args.prices_dir) if args.prices_dir else PRICES_DIR
+    if not directory.is_dir():
+        raise UsageError(f"--prices-dir {directory} is not a directory")
+    regions = args.region or available_regions(directory)
+    if not regions:
+        raise UsageError(f"no price tables in {directory}; name the regions with --region")
+    try:
+        # A fresh session: credentials are resolved now, not reused from an earlier default session.
+        client = boto3.session.Session().client("pricing", region_name=price_refresh.PRICING_REGION)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise UsageError(f"{exc}; set AWS_PROFILE to a configured profile") from exc
+    written = []
+    try:
+        for region in regions:
+            # A new region prices the same entries as an existing table.
+            existing = (
+                region
+                if (directory / f"{region}.json").exists()
+                else next(iter(available_regions(directory)), None)
+            )
+            if existing is None:
+                raise UsageError(f"no price table in {directory} to take the list of entries from")
+            try:
+                template = PriceTable.load(existing, directory)
+            except PricingError as exc:
+                raise UsageError(str(exc)) from exc
+            result = price_refresh.refresh(client, region, template, datetime.date.today())
+            target = directory / f"{region}.json"
+            target.write_text(json.dumps(result.table.to_document(), indent=2) + "\n")
+            written.append(target)
+            print(
+                f"wrote {target}: {len(result.table.ec2)} instance types, {len(result.table.rds_instances)} RDS classes",
+                file=sys.stderr,
+            )
+            if result.not_offered:
+                print(
+                    f"  not offered in {region} (left out): {', '.join(result.not_offered)}", file=sys.stderr
+                )
+    except botocore.exceptions.NoCredentialsError as exc:
+        raise UsageError(
+            "no AWS credentials: the Price List API needs any identity allowed pricing:GetProducts"
+        ) from exc
+    except botocore.exceptions.ClientError as exc:
+        print(f"blueprint refresh-prices: the Price List API refused: {exc}", file=sys.stderr)
+        return 1
+    except price_refresh.RefreshError as exc:
+        print(f"blueprint refresh-prices: {exc}; the table was not rewritten", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from infra import docs
 
@@ -203,6 +287,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
     p.set_defaults(func=cmd_check)
+
+    p = commands.add_parser(
+        "cost", help="monthly cost estimate per component: idle, expected and peak (docs/cost-model.md)"
+    )
+    p.add_argument("stack", nargs="?", help="stack name: a stacks/Pulumi.<stack>.yaml file")
+    p.add_argument(
+        "--from-outputs", metavar="FILE", help="read the estimate from `pulumi stack output --json` instead"
+    )
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table", help="default: table")
+    p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
+    p.set_defaults(func=cmd_cost)
+
+    p = commands.add_parser(
+        "refresh-prices", help="regenerate the cost model's price tables from the AWS Price List API"
+    )
+    p.add_argument(
+        "--region", action="append", help="region to refresh or add (repeatable; default: every table)"
+    )
+    p.add_argument("--prices-dir", help="directory of the tables (default: components/prices)")
+    p.set_defaults(func=cmd_refresh_prices)
 
     p = commands.add_parser(
         "mlflow-image", help="print the commands that build and push the pinned MLflow server image"
