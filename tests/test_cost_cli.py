@@ -150,6 +150,7 @@ def test_refresh_prices_adds_a_new_region_from_an_existing_tables_entries(prices
     client, stub, _ = stubbed_client("ap-south-1", template)
     monkeypatch.setattr(boto3.session.Session, "client", lambda *a, **k: client)
     assert main(["refresh-prices", "--region", "ap-south-1", "--prices-dir", str(prices_dir)]) == 0
+    stub.assert_no_pending_responses()
     assert PriceTable.load("ap-south-1", prices_dir).region == "ap-south-1"
 
 
