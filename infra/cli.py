@@ -212,6 +212,56 @@ def cmd_refresh_prices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from infra import diff
+    from policies import offline, registry
+
+    threshold = args.fail_on_cost_increase
+    if threshold is not None and threshold < 0:
+        raise UsageError(f"--fail-on-cost-increase must be a percentage >= 0 (got {threshold})")
+    try:
+        base, label, notes = diff.base_graph(args.base, args.stack, Path.cwd())
+    except diff.BaseError as exc:
+        print(f"blueprint diff: {exc}", file=sys.stderr)
+        return exc.exit_code
+    head = synthesize(args.stack, stack_outputs=stack_references(args.stack_reference)).graph
+    environment = head.outputs.get("environment") or args.stack
+    if environment in registry.KNOBS:
+        config = registry.policy_config(str(environment))
+        new_violations = diff.introduced(offline.evaluate(base, config), offline.evaluate(head, config))
+    else:
+        new_violations = []
+        notes.append(f"Policies not evaluated: stack {args.stack} has no `environment` output.")
+    report = diff.Report(
+        args.stack,
+        label,
+        diff.compare(base, head),
+        diff.cost_delta(base, head),
+        new_violations,
+        notes,
+        diff.output_changes(base, head),
+    )
+    _write(
+        report.markdown() if args.format == "markdown" else json.dumps(report.to_json(), indent=2) + "\n",
+        args.output,
+    )
+    if threshold is not None:
+        percent = report.cost.percent("expected")
+        if percent is None:
+            print(
+                "blueprint diff: no cost estimate on one side; --fail-on-cost-increase not applied",
+                file=sys.stderr,
+            )
+        elif percent > threshold:
+            shown = "from zero" if percent == float("inf") else f"by {percent:.1f}%"
+            print(
+                f"blueprint diff: expected monthly cost rises {shown} (limit {threshold:g}%)",
+                file=sys.stderr,
+            )
+            return 1
+    return 0
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     from infra import docs
 
@@ -298,6 +348,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table", help="default: table")
     p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
     p.set_defaults(func=cmd_cost)
+
+    p = commands.add_parser(
+        "diff", help="Markdown report of what changes against a base: resources, replacements, cost, policies"
+    )
+    p.add_argument("stack", help="stack name: a stacks/Pulumi.<stack>.yaml file")
+    p.add_argument(
+        "--base",
+        required=True,
+        help="a git ref (checked out into a temporary worktree) or a `blueprint synth` file",
+    )
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown", help="default: markdown")
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.add_argument(
+        "--fail-on-cost-increase",
+        type=float,
+        metavar="PCT",
+        help="exit 1 if the expected monthly cost rises by more than PCT percent",
+    )
+    p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
+    p.set_defaults(func=cmd_diff)
 
     p = commands.add_parser(
         "refresh-prices", help="regenerate the cost model's price tables from the AWS Price List API"
