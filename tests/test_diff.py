@@ -1,0 +1,247 @@
+"""`blueprint diff`: what a pull request changes, offline: resources, replacements, cost, policies."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from infra import diff
+from infra.offline.graph import Graph, Resource
+from infra.offline.runner import synthesize
+from policies import offline, registry
+from tests.harness import ROOT, stack
+
+GPU_SPOT = {
+    "name": "gpu-spot",
+    "instanceTypes": ["g6.xlarge", "g5.xlarge"],
+    "capacityType": "SPOT",
+    "minSize": 0,
+    "maxSize": 2,
+}
+NEW_POOL = {"name": "gpu-large", "instanceTypes": ["g6e.xlarge"], "minSize": 1, "maxSize": 2}
+
+
+def blueprint(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def with_new_pool() -> Graph:
+    overrides = {"mlops-platform:gpuNodePools": [GPU_SPOT, NEW_POOL]}
+    return synthesize("dev", ROOT, config_overrides=overrides).graph
+
+
+def test_adding_a_gpu_pool_shows_its_resources_and_a_cost_increase(with_new_pool):
+    base = stack("dev").graph
+    changes = diff.compare(base, with_new_pool)
+    added = {(c.resource.type, c.resource.name) for c in changes if c.kind == "add"}
+    assert {
+        ("mlops:gpu_node_pool:GpuNodePool", "gpu-large"),
+        ("aws:eks/nodeGroup:NodeGroup", "gpu-large-nodes"),
+        ("aws:ec2/launchTemplate:LaunchTemplate", "gpu-large-nodes-lt"),
+    } <= added
+    assert [c for c in changes if c.kind != "add"] == []  # nothing else moves
+    cost = diff.cost_delta(base, with_new_pool)
+    # One always-on g6e.xlarge: 1.861 x 730 = 1358.53 plus its 100 GiB gp3 volume, 8.00.
+    assert cost.change("idle") == pytest.approx(1358.53 + 8.00)
+    assert cost.change("peak") > cost.change("idle") > 0
+    assert ("gpu-large", 0.0, pytest.approx(1366.53)) in [(n, b, h) for n, b, h in cost.by_component]
+    report = diff.Report("dev", "base", changes, cost, [], [], diff.output_changes(base, with_new_pool))
+    text = report.markdown()
+    assert text.startswith(f"## `dev`: {len(added)} to add, ")
+    assert "| **change** | **+1,366.53 (+" in text
+    assert "- `gpuNodePools` changed" in text
+
+
+def test_a_bucket_rename_is_flagged_as_a_replacement():
+    base = stack("dev").graph
+    head = copy.deepcopy(base)
+    bucket = next(
+        r for r in head.resources if r.type == "aws:s3/bucket:Bucket" and r.name == "artifacts-bucket"
+    )
+    bucket.inputs["bucket"] = "acme-ml-artifacts-renamed"
+    [change] = diff.compare(base, head)
+    assert change.kind == "replace" and change.replaced_by == ["bucket"]
+    text = diff.Report("dev", "base", [change], diff.cost_delta(base, head), []).markdown()
+    assert "### ⚠️ Replacements (1)" in text
+    assert "- `aws:s3/bucket:Bucket` **artifacts-bucket** — forced by `bucket`" in text
+
+
+def test_in_place_updates_are_not_replacements():
+    base = stack("dev").graph
+    head = copy.deepcopy(base)
+    group = next(r for r in head.resources if r.type == "aws:eks/nodeGroup:NodeGroup")
+    group.inputs["scalingConfig"]["maxSize"] = 9
+    [change] = diff.compare(base, head)
+    assert change.kind == "update"
+    assert change.details == [("scalingConfig.maxSize", "3 → 9")]
+
+
+def resource(name: str, **inputs) -> Resource:
+    return Resource(
+        urn=f"urn:pulumi:dev::p::aws:s3/bucket:Bucket::{name}",
+        type="aws:s3/bucket:Bucket",
+        name=name,
+        parent=None,
+        custom=True,
+        provider=None,
+        depends_on=[],
+        protect=False,
+        retain_on_delete=False,
+        ignore_changes=[],
+        inputs=inputs,
+    )
+
+
+GOLDEN = """\
+## `dev`: 1 to add, 1 to change, 1 to replace, 1 to delete
+
+Compared with `main` (abc).
+
+### Monthly cost estimate (USD)
+
+| | idle | expected | peak |
+|---|---:|---:|---:|
+| base | 10.00 | 20.00 | 30.00 |
+| head | 12.50 | 20.00 | 60.00 |
+| **change** | **+2.50 (+25.0%)** | **+0.00** | **+30.00 (+100.0%)** |
+
+### ⚠️ Replacements (1)
+
+- `aws:s3/bucket:Bucket` **renamed** — forced by `bucket`
+  - `bucket`: "old" → "new"
+
+### Added (1)
+
+- `aws:s3/bucket:Bucket` **fresh**
+
+### Changed (1)
+
+- `aws:s3/bucket:Bucket` **tagged**
+  - `tags.team`: "a" → "b"
+  - `(protect)`: false → true
+
+### Deleted (1)
+
+- `aws:s3/bucket:Bucket` **gone**
+
+_Offline diff of the resources the program asks for (secrets masked); not a diff against live state. Replacement flags cover known replace-on-change inputs only._
+"""
+
+
+def test_markdown_is_stable_and_exact():
+    tagged_before = resource("tagged", tags={"team": "a"}, password="[secret]")
+    tagged_after = resource("tagged", tags={"team": "b"}, password="[secret]")
+    tagged_after.protect = True
+    cost = {"monthly": {"idle": 10.0, "expected": 20.0, "peak": 30.0}, "byComponent": {}}
+    base = Graph(
+        "p",
+        "dev",
+        [resource("renamed", bucket="old"), tagged_before, resource("gone")],
+        {"costEstimate": cost},
+    )
+    head_cost = {"monthly": {"idle": 12.5, "expected": 20.0, "peak": 60.0}, "byComponent": {}}
+    head = Graph(
+        "p",
+        "dev",
+        [resource("fresh"), tagged_after, resource("renamed", bucket="new")],
+        {"costEstimate": head_cost},
+    )
+    renders = {
+        diff.Report(
+            "dev", "`main` (abc)", diff.compare(base, head), diff.cost_delta(base, head), []
+        ).markdown()
+        for _ in range(3)
+    }
+    assert renders == {GOLDEN}
+
+
+def test_policy_violations_the_change_introduces_are_listed():
+    base = stack("dev").graph
+    head = copy.deepcopy(base)
+    next(r for r in head.resources if r.type == "aws:rds/instance:Instance").inputs["publiclyAccessible"] = (
+        True
+    )
+    config = registry.policy_config("dev")
+    new = diff.introduced(offline.evaluate(base, config), offline.evaluate(head, config))
+    assert [v.rule for v in new] == ["rds-not-public"]
+    text = diff.Report("dev", "b", diff.compare(base, head), diff.cost_delta(base, head), new).markdown()
+    assert "### Policy violations introduced (1)" in text
+    assert "**[mandatory] rds-not-public**" in text
+
+
+def test_diff_against_a_graph_file_and_cost_gate(tmp_path):
+    base = copy.deepcopy(stack("dev").graph)
+    base.outputs["costEstimate"]["monthly"] = {"idle": 1.0, "expected": 1.0, "peak": 1.0}
+    graph_file = tmp_path / "base.json"
+    graph_file.write_text(base.to_json())
+    result = blueprint(
+        "diff", "dev", "--base", str(graph_file), "--fail-on-cost-increase", "10", "--format", "json"
+    )
+    assert result.returncode == 1
+    assert "expected monthly cost rises by" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["counts"] == {"add": 0, "update": 0, "replace": 0, "remove": 0}
+    assert report["cost"]["change"]["expected"] > 0
+
+
+def test_bad_base_exits_2_without_traceback(tmp_path):
+    result = blueprint("diff", "dev", "--base", "no-such-ref-or-file")
+    assert result.returncode == 2
+    assert "--base no-such-ref-or-file is neither a graph file nor a git commit" in result.stderr
+    (tmp_path / "g.json").write_text("{}")
+    result = blueprint("diff", "dev", "--base", str(tmp_path / "g.json"))
+    assert result.returncode == 2 and "not a synth graph" in result.stderr
+    assert blueprint("diff", "dev", "--base", "HEAD", "--fail-on-cost-increase", "-5").returncode == 2
+
+
+@pytest.fixture
+def repository(tmp_path):
+    """A fresh git repository holding this project, with one commit that adds a GPU pool to dev."""
+    project = tmp_path / "repo"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "pyproject.toml"):
+        shutil.copy(ROOT / name, project / name)
+    for folder in ("components", "infra", "policies", "stacks"):
+        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "empty")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "platform")
+    dev = project / "stacks" / "Pulumi.dev.yaml"
+    text = dev.read_text()
+    assert "      maxSize: 2\n  mlops-platform:registry:" in text
+    dev.write_text(
+        text.replace(
+            "      maxSize: 2\n  mlops-platform:registry:",
+            "      maxSize: 2\n    - name: gpu-large\n      instanceTypes: [g6e.xlarge]\n      minSize: 1\n      maxSize: 2\n"
+            "  mlops-platform:registry:",
+        )
+    )
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-am", "add a GPU pool")
+    return project
+
+
+def test_diff_against_the_previous_commit_in_a_worktree(repository):
+    result = blueprint("diff", "dev", "--base", "HEAD~1", "--fail-on-cost-increase", "5", cwd=repository)
+    assert result.returncode == 1, result.stderr  # the new always-on pool costs far more than 5%
+    assert "Compared with `HEAD~1` (" in result.stdout
+    assert "### Added (" in result.stdout and "**gpu-large**" in result.stdout
+    assert "| gpu-large | 0.00 | 1,366.53 | +1,366.53 |" in result.stdout
+    worktrees = subprocess.run(
+        ["git", "worktree", "list"], cwd=repository, capture_output=True, text=True
+    ).stdout
+    assert len(worktrees.strip().splitlines()) == 1  # the temporary worktree is gone
+    # A ref from before the stack existed: everything is new, and the report says so.
+    result = blueprint("diff", "dev", "--base", "HEAD~2", cwd=repository)
+    assert result.returncode == 0, result.stderr
+    assert "does not exist at HEAD~2: everything is new" in result.stdout
