@@ -23,6 +23,9 @@ def _type_name(annotation: Any) -> str:
         return " or ".join(names) + " (optional)"
     if origin is list:
         return f"list of {_type_name(get_args(annotation)[0])}"
+    if origin is dict:
+        key, value = get_args(annotation)
+        return f"map of {_type_name(key)} to {_type_name(value)}"
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return " \\| ".join(f"`{m.value}`" for m in annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
