@@ -152,10 +152,19 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def _aws(region: str | None) -> Any:
+    """A boto3 session, or a UsageError (exit 2) naming what is missing."""
+    from infra.aws_session import AwsAccessError, session
+
+    try:
+        return session(region)
+    except AwsAccessError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def cmd_refresh_prices(args: argparse.Namespace) -> int:
     import datetime
 
-    import boto3
     import botocore.exceptions
 
     from components.cost import PRICES_DIR, PriceTable, PricingError, available_regions
@@ -167,11 +176,7 @@ def cmd_refresh_prices(args: argparse.Namespace) -> int:
     regions = args.region or available_regions(directory)
     if not regions:
         raise UsageError(f"no price tables in {directory}; name the regions with --region")
-    try:
-        # A fresh session: credentials are resolved now, not reused from an earlier default session.
-        client = boto3.session.Session().client("pricing", region_name=price_refresh.PRICING_REGION)
-    except botocore.exceptions.ProfileNotFound as exc:
-        raise UsageError(f"{exc}; set AWS_PROFILE to a configured profile") from exc
+    client = _aws(price_refresh.PRICING_REGION).client("pricing")
     written = []
     try:
         for region in regions:
@@ -199,10 +204,6 @@ def cmd_refresh_prices(args: argparse.Namespace) -> int:
                 print(
                     f"  not offered in {region} (left out): {', '.join(result.not_offered)}", file=sys.stderr
                 )
-    except botocore.exceptions.NoCredentialsError as exc:
-        raise UsageError(
-            "no AWS credentials: the Price List API needs any identity allowed pricing:GetProducts"
-        ) from exc
     except botocore.exceptions.ClientError as exc:
         print(f"blueprint refresh-prices: the Price List API refused: {exc}", file=sys.stderr)
         return 1
@@ -260,6 +261,71 @@ def cmd_diff(args: argparse.Namespace) -> int:
             )
             return 1
     return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    import botocore.exceptions
+
+    from infra import bootstrap
+    from infra.config import REGION_PATTERN
+
+    if not REGION_PATTERN.match(args.region):
+        raise UsageError(f"--region must be an AWS region such as us-east-1 (got {args.region!r})")
+    session = _aws(args.region)
+    try:
+        plan = bootstrap.bootstrap(session, args.env, args.region, bucket=args.bucket, dry_run=args.dry_run)
+    except bootstrap.BootstrapError as exc:
+        print(f"blueprint bootstrap: {exc}", file=sys.stderr)
+        return 1
+    except botocore.exceptions.ClientError as exc:
+        print(f"blueprint bootstrap: AWS refused: {exc}", file=sys.stderr)
+        return 1
+    backend = plan.backend
+    print(f"State backend of {args.env} in {backend.region} (account {backend.account_id})")
+    print(f"  bucket   {backend.bucket}")
+    print(f"  KMS key  {backend.alias}")
+    print()
+    if not plan.changes:
+        print("Nothing to change: the backend already matches.")
+    else:
+        print("Would change (dry run, nothing changed):" if plan.dry_run else "Changed:")
+        for change in plan.changes:
+            print(f"  - {change}")
+    print()
+    print("Use it:" if not plan.dry_run else "Once created, use it:")
+    for command in backend.commands():
+        print(f"  {command}")
+    return 0
+
+
+def _stack_config(stack: str) -> Any:
+    from infra import config
+    from infra.offline.runner import load_project, load_stack_config
+
+    project = load_project(Path.cwd())
+    try:
+        return config.parse(load_stack_config(project, stack), project=project.name, stack=stack)
+    except config.ConfigError as exc:
+        raise SynthError(str(exc), 2) from exc
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from infra import verify
+
+    platform = _stack_config(args.stack)
+    try:
+        outputs = verify.check_outputs(read_json(args.outputs, "stack outputs"), args.outputs)
+    except verify.OutputsError as exc:
+        raise UsageError(str(exc)) from exc
+    if outputs["region"] != platform.region:
+        raise UsageError(
+            f"{args.outputs} is for region {outputs['region']}, but stack {args.stack} deploys to {platform.region}; "
+            "is it the right stack's outputs?"
+        )
+    checks = verify.Verifier(_aws(str(outputs["region"])), platform, outputs).run()
+    render = verify.render_json if args.format == "json" else verify.render_table
+    sys.stdout.write(render(args.stack, checks))
+    return 1 if any(verify.failures(checks)) else 0
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -368,6 +434,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
     p.set_defaults(func=cmd_diff)
+
+    p = commands.add_parser(
+        "bootstrap",
+        help="create or repair the S3 state backend and KMS secrets key of an environment (idempotent)",
+    )
+    p.add_argument("--env", required=True, choices=("dev", "stage", "prod"), help="environment")
+    p.add_argument("--region", required=True, help="region of the state bucket and key, e.g. us-east-1")
+    p.add_argument(
+        "--bucket", help="state bucket name (default: mlops-platform-<env>-state-<account>-<region>)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="report what would change; change nothing")
+    p.set_defaults(func=cmd_bootstrap)
+
+    p = commands.add_parser(
+        "verify", help="check the live resources of a deployed stack against its config (exit 1 on drift)"
+    )
+    p.add_argument("stack", help="stack name: a stacks/Pulumi.<stack>.yaml file")
+    p.add_argument(
+        "--outputs", required=True, metavar="FILE", help="`pulumi stack output --json` of the stack"
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
+    p.set_defaults(func=cmd_verify)
 
     p = commands.add_parser(
         "refresh-prices", help="regenerate the cost model's price tables from the AWS Price List API"

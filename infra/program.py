@@ -198,6 +198,7 @@ def main() -> None:
     pulumi.export("registryUrls", registry.repository_urls)
     pulumi.export("registryKmsKeyArn", registry.kms_key_arn)
     pulumi.export("mlflowUrl", mlflow.tracking_url)
+    pulumi.export("mlflowDatabaseIdentifier", mlflow.database_identifier)
     pulumi.export("secretsKmsKeyArn", secrets.kms_key_arn)
     pulumi.export(
         "models",
