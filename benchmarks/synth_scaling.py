@@ -24,6 +24,7 @@ import importlib
 import json
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -132,27 +133,21 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def measure(*child_args: str, repeat: int) -> dict:
-    """The fastest of ``repeat`` fresh runs: the least disturbed by whatever else the machine does."""
-    runs = []
-    for _ in range(repeat):
-        output = subprocess.run(
-            [sys.executable, __file__, "--child", *child_args],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        runs.append(json.loads(output.strip().splitlines()[-1]))
-    return min(runs, key=lambda r: r["seconds"])
+def run_child(*child_args: str) -> dict:
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", *child_args],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=list(COUNTS), help="numbers of models")
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per measurement; the fastest counts (default 3)"
-    )
+    parser.add_argument("--repeat", type=int, default=5, help="rounds; medians are reported (default 5)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -162,26 +157,35 @@ def main() -> int:
             print(json.dumps(child_floor(args.child[1])))
         return 0
 
-    rows = []
+    # Rounds interleave every size and its floor, so a slow spell of a shared machine hits program
+    # and floor alike instead of one size; each figure is the median over the rounds.
+    samples: dict[int, list[tuple[dict, dict]]] = {count: [] for count in args.counts}
     with tempfile.TemporaryDirectory() as scratch:
-        for count in args.counts:
-            replay = str(Path(scratch) / f"replay-{count}.json")
-            program = measure("program", str(count), replay, repeat=args.repeat)
-            floor = measure("floor", replay, repeat=args.repeat)
-            rows.append((count, program, floor))
+        for _ in range(args.repeat):
+            for count in args.counts:
+                replay = str(Path(scratch) / f"replay-{count}.json")
+                program = run_child("program", str(count), replay)
+                samples[count].append((program, run_child("floor", replay)))
     print(
-        "| models | resources | synth time (s) | peak RSS (MiB) | floor time (s) | floor RSS (MiB) | ratio |"
+        "| models | resources | synth time (s) | synth range (s) | peak RSS (MiB) | floor time (s) "
+        "| floor RSS (MiB) | ratio |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for count, program, floor in rows:
-        ratio = program["seconds"] / floor["seconds"]
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    medians = {}
+    for count, pairs in samples.items():
+        synth = [p["seconds"] for p, _ in pairs]
+        floor = [f["seconds"] for _, f in pairs]
+        medians[count] = statistics.median(synth)
+        ratio = statistics.median(p["seconds"] / f["seconds"] for p, f in pairs)
         print(
-            f"| {count} | {program['resources']} | {program['seconds']:.2f} | {program['peak_rss_mib']:.0f} "
-            f"| {floor['seconds']:.2f} | {floor['peak_rss_mib']:.0f} | {ratio:.2f} |"
+            f"| {count} | {pairs[0][0]['resources']} | {medians[count]:.2f} | {min(synth):.2f}-{max(synth):.2f} "
+            f"| {max(p['peak_rss_mib'] for p, _ in pairs):.0f} | {statistics.median(floor):.2f} "
+            f"| {max(f['peak_rss_mib'] for _, f in pairs):.0f} | {ratio:.2f} |"
         )
-    by_count = {count: program for count, program, _ in rows}
-    if 100 in by_count and 200 in by_count:
-        print(f"\ntime(200) / time(100) = {by_count[200]['seconds'] / by_count[100]['seconds']:.2f}")
+    if 100 in medians and 200 in medians:
+        print(
+            f"\ntime(200) / time(100) = {medians[200] / medians[100]:.2f} (medians over {args.repeat} rounds)"
+        )
     return 0
 
 

@@ -22,6 +22,7 @@ STATE_VERSION_DAYS = 90
 TLS_STATEMENT_ID = "DenyInsecureTransport"
 LIFECYCLE_RULE_ID = "expire-old-state-versions"
 TAGS = {"project": PROJECT, "purpose": "pulumi-state", "managed-by": "blueprint-bootstrap"}
+"""With ``environment``, the tags of the backend's bucket and key (the cost-allocation view)."""
 
 
 class BootstrapError(Exception):
@@ -35,6 +36,10 @@ class Backend:
     account_id: str
     bucket: str
     alias: str
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {**TAGS, "environment": self.environment}
 
     @property
     def login_url(self) -> str:
@@ -100,7 +105,7 @@ def _ensure_key(kms: Any, plan: Plan) -> str:
             kms.create_key,
             Description=f"Pulumi state and stack secrets of {PROJECT} {plan.backend.environment}",
             KeyUsage="ENCRYPT_DECRYPT",
-            Tags=[{"TagKey": k, "TagValue": v} for k, v in TAGS.items()],
+            Tags=[{"TagKey": k, "TagValue": v} for k, v in plan.backend.tags.items()],
         )
         if created is None:  # dry run
             return f"arn:aws:kms:{plan.backend.region}:{plan.backend.account_id}:{alias}"
@@ -308,11 +313,12 @@ def _ensure_tags(s3: Any, plan: Plan) -> None:
     bucket = plan.backend.bucket
     current = _read(s3.get_bucket_tagging, ("NoSuchTagSet",), Bucket=bucket)
     tags = {t["Key"]: t["Value"] for t in (current or {}).get("TagSet", [])}
-    if all(tags.get(k) == v for k, v in TAGS.items()):
+    wanted = plan.backend.tags
+    if all(tags.get(k) == v for k, v in wanted.items()):
         return
-    merged = {**tags, **TAGS}  # keep tags someone else added
+    merged = {**tags, **wanted}  # keep tags someone else added
     plan.change(
-        f"bucket {bucket}: tag {', '.join(f'{k}={v}' for k, v in TAGS.items())}",
+        f"bucket {bucket}: tag {', '.join(f'{k}={v}' for k, v in wanted.items())}",
         s3.put_bucket_tagging,
         Bucket=bucket,
         Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(merged.items())]},

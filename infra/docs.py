@@ -336,6 +336,10 @@ def policies_reference() -> str:
         "advisory rules only report. Override a rule's enforcement level or knobs in the config file,",
         'for example `{"gpu-pool-max-size-cap": {"enforcementLevel": "mandatory", "maxGpuNodes": 8}}`.',
         "",
+        "Kubernetes rules see the objects the program renders (model endpoints, MLflow, team",
+        "namespaces); objects a Helm chart creates inside its release are not resources of the stack, so",
+        "the pinned charts' values are reviewed by hand instead.",
+        "",
     ]
     areas: dict[str, list] = {}
     for rule in registry.RULES:
