@@ -47,3 +47,12 @@ def kubernetes_objects(graph: Graph) -> list[Resource]:
         for r in graph.resources
         if r.type.startswith("kubernetes:") and r.type != "kubernetes:helm.sh/v3:Release" and r.custom
     ]
+
+
+def without_aws_credentials(monkeypatch, scratch: Path) -> None:
+    """Make the usual credential chain come up empty (no env keys, no profiles, no instance role)."""
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(scratch / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(scratch / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from infra import bootstrap
 from infra.cli import main
+from tests.harness import without_aws_credentials
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -137,11 +138,7 @@ def test_bad_region_and_missing_credentials_exit_2(aws, capsys, monkeypatch, tmp
     with pytest.raises(SystemExit) as usage:  # argparse: --env is required
         main(["bootstrap", "--region", REGION])
     assert usage.value.code == 2
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    without_aws_credentials(monkeypatch, tmp_path)
     assert run() == 2
     assert "no AWS credentials" in capsys.readouterr().err
     monkeypatch.setenv("AWS_PROFILE", "nonexistent-profile")

@@ -14,7 +14,7 @@ from components.cost import PriceTable
 from components.instance_catalog import CATALOG
 from infra import price_refresh
 from infra.cli import main
-from tests.harness import ROOT, stack
+from tests.harness import ROOT, stack, without_aws_credentials
 
 
 @pytest.fixture
@@ -165,10 +165,6 @@ def test_refresh_prices_writes_nothing_when_a_service_price_is_missing(prices_di
 
 
 def test_refresh_prices_without_credentials_exits_2(prices_dir, monkeypatch, capsys):
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(prices_dir / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(prices_dir / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    without_aws_credentials(monkeypatch, prices_dir)
     assert main(["refresh-prices", "--region", "us-west-2", "--prices-dir", str(prices_dir)]) == 2
     assert "no AWS credentials" in capsys.readouterr().err

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.integration
 
 def _why_not() -> str | None:
     if os.environ.get("MLOPS_INTEGRATION") != "1":
-        return "real-path test: set MLOPS_INTEGRATION=1 (with AWS credentials for a sandbox account) to run it"
+        return (
+            "real-path test: set MLOPS_INTEGRATION=1 (with AWS credentials for a sandbox account) to run it"
+        )
     if shutil.which("pulumi") is None:
         return "real-path test: the Pulumi CLI is not installed (curl -fsSL https://get.pulumi.com | sh)"
     import boto3
@@ -39,7 +41,9 @@ REASON = _why_not()
 def test_real_preview_of_dev_passes_the_policy_pack(tmp_path, monkeypatch):
     from pulumi import automation as auto
 
-    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", os.environ.get("PULUMI_CONFIG_PASSPHRASE", "integration-only"))
+    monkeypatch.setenv(
+        "PULUMI_CONFIG_PASSPHRASE", os.environ.get("PULUMI_CONFIG_PASSPHRASE", "integration-only")
+    )
     backend = os.environ.get("PULUMI_BACKEND_URL", f"file://{tmp_path}")
     name = f"dev-it-{uuid.uuid4().hex[:8]}"
     # The throwaway stack reads dev's settings: stackConfigDir holds Pulumi.<stack>.yaml files.

@@ -15,7 +15,7 @@ from components.cluster import CONTROL_PLANE_LOG_TYPES
 from infra.cli import main
 from infra.config import PlatformConfig
 from infra.offline.runner import load_project, load_stack_config
-from tests.harness import ROOT, stack
+from tests.harness import ROOT, stack, without_aws_credentials
 
 REGION = "us-east-1"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
@@ -302,10 +302,6 @@ def test_unknown_stack_missing_file_wrong_region_and_credentials_exit_2(
     assert "does not exist" in capsys.readouterr().err
     assert verify({**outputs, "region": "eu-west-1"}, tmp_path) == 2
     assert "is for region eu-west-1, but stack dev deploys to us-east-1" in capsys.readouterr().err
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    without_aws_credentials(monkeypatch, tmp_path)
     assert verify(outputs, tmp_path) == 2
     assert "no AWS credentials" in capsys.readouterr().err
