@@ -88,14 +88,7 @@ class ArtifactStoreArgs:
 def bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:
     """Deny anything over plain HTTP, and any upload that asks for other encryption than this key."""
     statements = [
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
+        iam.deny_insecure_transport(bucket_arn),
         {
             "Sid": "DenyUnencryptedPuts",
             "Effect": "Deny",
@@ -136,14 +129,7 @@ def log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account_id: s
                 "StringEquals": {"aws:SourceAccount": account_id},
             },
         },
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [log_bucket_arn, f"{log_bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        },
+        iam.deny_insecure_transport(log_bucket_arn),
     ]
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 

@@ -259,7 +259,8 @@ class CostAssumptions:
     alb_lcus: float = 1
     """Average load balancer capacity units of each ALB."""
     spot_price_factors: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SPOT_PRICE_FACTORS))
-    """Spot price as a fraction of on-demand, per instance family (merged over the defaults)."""
+    """Spot price as a fraction of on-demand, per instance family: the whole table (the stack
+    config's ``spotPriceFactors`` are merged over ``DEFAULT_SPOT_PRICE_FACTORS`` before they get here)."""
 
     def problems(self) -> list[Problem]:
         found = []

@@ -157,3 +157,25 @@ def repository_pull_policy(principal_arns: Sequence[str]) -> str:
         "Action": sorted(ECR_PULL_ACTIONS),
     }
     return json.dumps({"Version": "2012-10-17", "Statement": [stmt]}, sort_keys=True)
+
+
+DENY_INSECURE_TRANSPORT_SID = "DenyInsecureTransport"
+
+
+def deny_insecure_transport(bucket_arn: str) -> Statement:
+    """The bucket-policy statement that refuses every request not made over TLS."""
+    return {
+        "Sid": DENY_INSECURE_TRANSPORT_SID,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def denies_insecure_transport(statement: Mapping[str, Any]) -> bool:
+    """Whether a policy statement (any Sid, any spelling of false) refuses non-TLS requests."""
+    condition = statement.get("Condition")
+    secure = condition.get("Bool", {}).get("aws:SecureTransport") if isinstance(condition, Mapping) else None
+    return statement.get("Effect") == "Deny" and str(secure).lower() == "false"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import boto3
 import botocore.exceptions
 
@@ -32,3 +35,14 @@ def session(region: str | None = None, *, need_region: bool = True) -> boto3.ses
 
 def error_code(exc: botocore.exceptions.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def read_optional(call: Callable[..., Any], missing: str, **kwargs: Any) -> Any:
+    """The response of a read such as get_bucket_policy, or None when AWS answers that the setting
+    does not exist (``missing``: the error code it uses for that)."""
+    try:
+        return call(**kwargs)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == missing:
+            return None
+        raise

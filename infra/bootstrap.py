@@ -14,12 +14,13 @@ from typing import Any
 
 import botocore.exceptions
 
-from infra.aws_session import error_code
+from components import iam
+from infra.aws_session import error_code, read_optional
 
 PROJECT = "mlops-platform"
 STATE_VERSION_DAYS = 90
 """Old state versions are kept this long: enough to roll back a bad update found weeks later."""
-TLS_STATEMENT_ID = "DenyInsecureTransport"
+TLS_STATEMENT_ID = iam.DENY_INSECURE_TRANSPORT_SID
 LIFECYCLE_RULE_ID = "expire-old-state-versions"
 TAGS = {"project": PROJECT, "purpose": "pulumi-state", "managed-by": "blueprint-bootstrap"}
 """With ``environment``, the tags of the backend's bucket and key (the cost-allocation view)."""
@@ -176,22 +177,12 @@ def _settings_summary() -> list[str]:
     ]
 
 
-def _read(call: Any, missing: tuple[str, ...], **kwargs: Any) -> Any:
-    """A bucket setting, or None when the bucket has none."""
-    try:
-        return call(**kwargs)
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) in missing:
-            return None
-        raise
-
-
 def _ensure_public_access_block(s3: Any, plan: Plan) -> None:
     wanted = dict.fromkeys(
         ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
     )
-    current = _read(
-        s3.get_public_access_block, ("NoSuchPublicAccessBlockConfiguration",), Bucket=plan.backend.bucket
+    current = read_optional(
+        s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=plan.backend.bucket
     )
     found = (current or {}).get("PublicAccessBlockConfiguration", {})
     off = [k for k in wanted if found.get(k) is not True]
@@ -205,8 +196,8 @@ def _ensure_public_access_block(s3: Any, plan: Plan) -> None:
 
 
 def _ensure_ownership(s3: Any, plan: Plan) -> None:
-    current = _read(
-        s3.get_bucket_ownership_controls, ("OwnershipControlsNotFoundError",), Bucket=plan.backend.bucket
+    current = read_optional(
+        s3.get_bucket_ownership_controls, "OwnershipControlsNotFoundError", Bucket=plan.backend.bucket
     )
     rules = (current or {}).get("OwnershipControls", {}).get("Rules", [])
     if [r.get("ObjectOwnership") for r in rules] != ["BucketOwnerEnforced"]:
@@ -230,9 +221,9 @@ def _ensure_versioning(s3: Any, plan: Plan) -> None:
 
 
 def _ensure_encryption(s3: Any, plan: Plan, key_arn: str) -> None:
-    current = _read(
+    current = read_optional(
         s3.get_bucket_encryption,
-        ("ServerSideEncryptionConfigurationNotFoundError",),
+        "ServerSideEncryptionConfigurationNotFoundError",
         Bucket=plan.backend.bucket,
     )
     rules = (current or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
@@ -258,19 +249,12 @@ def _ensure_encryption(s3: Any, plan: Plan, key_arn: str) -> None:
 
 
 def tls_statement(bucket: str) -> dict[str, Any]:
-    return {
-        "Sid": TLS_STATEMENT_ID,
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
+    return iam.deny_insecure_transport(f"arn:aws:s3:::{bucket}")
 
 
 def _ensure_policy(s3: Any, plan: Plan) -> None:
     bucket = plan.backend.bucket
-    current = _read(s3.get_bucket_policy, ("NoSuchBucketPolicy",), Bucket=bucket)
+    current = read_optional(s3.get_bucket_policy, "NoSuchBucketPolicy", Bucket=bucket)
     document = json.loads(current["Policy"]) if current else {"Version": "2012-10-17", "Statement": []}
     statements = document.get("Statement", [])
     statements = [statements] if isinstance(statements, dict) else list(statements)
@@ -289,7 +273,9 @@ def _ensure_policy(s3: Any, plan: Plan) -> None:
 
 def _ensure_lifecycle(s3: Any, plan: Plan) -> None:
     bucket = plan.backend.bucket
-    current = _read(s3.get_bucket_lifecycle_configuration, ("NoSuchLifecycleConfiguration",), Bucket=bucket)
+    current = read_optional(
+        s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration", Bucket=bucket
+    )
     rules = list((current or {}).get("Rules", []))
     wanted = {
         "ID": LIFECYCLE_RULE_ID,
@@ -311,7 +297,7 @@ def _ensure_lifecycle(s3: Any, plan: Plan) -> None:
 
 def _ensure_tags(s3: Any, plan: Plan) -> None:
     bucket = plan.backend.bucket
-    current = _read(s3.get_bucket_tagging, ("NoSuchTagSet",), Bucket=bucket)
+    current = read_optional(s3.get_bucket_tagging, "NoSuchTagSet", Bucket=bucket)
     tags = {t["Key"]: t["Value"] for t in (current or {}).get("TagSet", [])}
     wanted = plan.backend.tags
     if all(tags.get(k) == v for k, v in wanted.items()):

@@ -88,19 +88,25 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _environment(args: argparse.Namespace, graph_outputs: dict[str, Any], stack: str) -> str:
-    """The environment whose policy config applies: flag, the stack's `environment` output, or its name."""
+def stack_environment(outputs: dict[str, Any], stack: str) -> str | None:
+    """The environment whose policy config applies: the stack's `environment` output, or its name."""
     from infra.docs import ENVIRONMENTS
 
-    environment = (
-        args.environment or graph_outputs.get("environment") or (stack if stack in ENVIRONMENTS else None)
-    )
-    if environment not in ENVIRONMENTS:
+    environment = outputs.get("environment") or stack
+    return str(environment) if environment in ENVIRONMENTS else None
+
+
+def _environment(args: argparse.Namespace, graph_outputs: dict[str, Any], stack: str) -> str:
+    """``--environment``, else what the stack says; a UsageError when neither tells."""
+    environment = args.environment or stack_environment(graph_outputs, stack)
+    if environment is None:
+        from infra.docs import ENVIRONMENTS
+
         raise UsageError(
             f"cannot tell the environment of stack {stack!r} (no `environment` output); "
             f"pass --environment {'|'.join(ENVIRONMENTS)} or --policy-config FILE"
         )
-    return str(environment)
+    return environment
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -226,9 +232,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(f"blueprint diff: {exc}", file=sys.stderr)
         return exc.exit_code
     head = synthesize(args.stack, stack_outputs=stack_references(args.stack_reference)).graph
-    environment = head.outputs.get("environment") or args.stack
-    if environment in registry.KNOBS:
-        config = registry.policy_config(str(environment))
+    environment = stack_environment(head.outputs, args.stack)
+    if environment is not None:
+        config = registry.policy_config(environment)
         new_violations = diff.introduced(offline.evaluate(base, config), offline.evaluate(head, config))
     else:
         new_violations = []

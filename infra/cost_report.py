@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-SCENARIOS = ("idle", "expected", "peak")
+from components.cost import SCENARIOS
 
 
 class NoEstimate(ValueError):

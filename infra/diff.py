@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.cost import SCENARIOS
 from infra.offline.graph import Graph, Resource
 
 REPLACE_ON: dict[str, tuple[str, ...]] = {
@@ -98,12 +99,13 @@ def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, value
 
 
+_ABSENT = object()
+"""A path one side of a diff does not have."""
+
+
 def _show(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, ensure_ascii=False) if value is not _ABSENT else "(none)"
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
-
-
-_ABSENT = object()
 
 
 def _forces_replacement(resource: Resource, path: str) -> bool:
@@ -149,8 +151,6 @@ def compare(base: Graph, head: Graph) -> list[Change]:
 
 
 # --- the report -----------------------------------------------------------------------------------
-
-SCENARIOS = ("idle", "expected", "peak")
 
 
 @dataclass

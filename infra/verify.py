@@ -14,10 +14,11 @@ from typing import Any
 
 import botocore.exceptions
 
-from components import kube
+from components import iam, kube
 from components.cluster import CONTROL_PLANE_LOG_TYPES
-from infra.aws_session import error_code
+from infra.aws_session import error_code, read_optional
 from infra.config import PlatformConfig
+from policies.documents import statements
 
 REQUIRED_OUTPUTS = (
     "clusterName",
@@ -222,7 +223,7 @@ class Verifier:
 
     def bucket(self, name: str, key_arn: str) -> None:
         s3 = self.client("s3")
-        rules = _optional(
+        rules = read_optional(
             s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError", Bucket=name
         )
         default = ((rules or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules") or [{}])[0].get(
@@ -240,7 +241,7 @@ class Verifier:
         )
         status = s3.get_bucket_versioning(Bucket=name).get("Status", "never enabled")
         self.record("s3", name, "versioning", status == "Enabled", status)
-        block = _optional(s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=name)
+        block = read_optional(s3.get_public_access_block, "NoSuchPublicAccessBlockConfiguration", Bucket=name)
         settings = (block or {}).get("PublicAccessBlockConfiguration", {})
         off = [
             k
@@ -250,13 +251,8 @@ class Verifier:
         self.record(
             "s3", name, "public access blocked", not off, f"off: {', '.join(off)}" if off else "all four on"
         )
-        policy = _optional(s3.get_bucket_policy, "NoSuchBucketPolicy", Bucket=name)
-        statements = json.loads(policy["Policy"]).get("Statement", []) if policy else []
-        tls = any(
-            s.get("Effect") == "Deny"
-            and str(s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")).lower() == "false"
-            for s in (statements if isinstance(statements, list) else [statements])
-        )
+        policy = read_optional(s3.get_bucket_policy, "NoSuchBucketPolicy", Bucket=name)
+        tls = any(iam.denies_insecure_transport(s) for s in statements(policy["Policy"] if policy else None))
         self.record(
             "s3",
             name,
@@ -373,15 +369,6 @@ class Verifier:
         self.record(
             "logs", name, "KMS encryption", bool(group.get("kmsKeyId")), group.get("kmsKeyId") or "none"
         )
-
-
-def _optional(call: Callable[..., Any], missing: str, **kwargs: Any) -> Any:
-    try:
-        return call(**kwargs)
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == missing:
-            return None
-        raise
 
 
 def _registry_scan_type(ecr: Any) -> str:

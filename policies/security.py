@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
-from components import pins
+from components import iam, pins
 from components.artifact_store import ACCESS_LOG_PURPOSE_TAG
 from components.cluster import CONTROL_PLANE_LOG_TYPES
 from policies.documents import dependents, is_write, statements
@@ -110,14 +110,9 @@ def s3_versioning(
 def s3_tls(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     for bucket in _buckets(resources):
         policies = dependents(resources, bucket, "aws:s3/bucketPolicy:BucketPolicy")
-        denies = [
-            s
-            for p in policies
-            for s in statements(p.props.get("policy"))
-            if s.get("Effect") == "Deny"
-            and str(get(s, "Condition", "Bool", "aws:SecureTransport")).lower() == "false"
-        ]
-        if not denies:
+        if not any(
+            iam.denies_insecure_transport(s) for p in policies for s in statements(p.props.get("policy"))
+        ):
             yield bucket.urn, f"bucket {bucket.name} has no policy denying non-TLS requests"
 
 
