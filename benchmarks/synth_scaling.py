@@ -56,8 +56,8 @@ def models(count: int) -> list[dict]:
 
 
 def child_program(count: int, replay_file: str) -> dict:
-    from infra.offline.runner import synthesize
-    from infra.offline.values import unwrap
+    from mlops_platform.infra.offline.runner import synthesize
+    from mlops_platform.infra.offline.values import unwrap
 
     # Warm up (module imports and first-use caches), so the clock measures synthesis alone.
     synthesize("prod", ROOT, config_overrides={"mlops-platform:models": models(1)})
@@ -93,8 +93,7 @@ def _load_class(path: str | None) -> type | None:
 
 def child_floor(replay_file: str) -> dict:
     import pulumi
-
-    from infra.offline.runner import run_program
+    from mlops_platform.infra.offline.runner import run_program
 
     recorded = json.loads(Path(replay_file).read_text())
     classes = {path: _load_class(path) for _, _, _, path, _ in recorded}

@@ -3,15 +3,49 @@
 Re-exports only; each component lives in its own module.
 """
 
-from components.artifact_store import ArtifactStore, ArtifactStoreArgs
-from components.cluster import EksCluster, EksClusterArgs, SystemNodesArgs
-from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
-from components.container_registry import ContainerRegistry, ContainerRegistryArgs, PullThroughCache, Scanning
-from components.environment import Environment
-from components.gpu_node_pool import CapacityType, GpuAmiType, GpuNodePool, GpuNodePoolArgs
-from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from components.mlflow import MlflowDatabaseArgs, MlflowTracking, MlflowTrackingArgs
-from components.model_endpoint import (
+from mlops_platform.components.data.artifact_store import ArtifactStore, ArtifactStoreArgs
+from mlops_platform.components.data.container_registry import (
+    ContainerRegistry,
+    ContainerRegistryArgs,
+    PullThroughCache,
+    Scanning,
+)
+from mlops_platform.components.data.mlflow import MlflowDatabaseArgs, MlflowTracking, MlflowTrackingArgs
+from mlops_platform.components.data.platform_secrets import (
+    PlatformSecrets,
+    PlatformSecretsArgs,
+    SecretRef,
+    SecretSpec,
+    external_secret,
+)
+from mlops_platform.components.foundation.cluster import EksCluster, EksClusterArgs, SystemNodesArgs
+from mlops_platform.components.foundation.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from mlops_platform.components.foundation.gpu_node_pool import (
+    CapacityType,
+    GpuAmiType,
+    GpuNodePool,
+    GpuNodePoolArgs,
+)
+from mlops_platform.components.foundation.load_balancer_controller import (
+    LoadBalancerController,
+    LoadBalancerControllerArgs,
+)
+from mlops_platform.components.foundation.network import (
+    ExistingNetwork,
+    InterfaceEndpoint,
+    NatGateways,
+    Network,
+    NetworkArgs,
+)
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from mlops_platform.components.observability.stack import (
+    AlertReceiver,
+    BudgetArgs,
+    Observability,
+    ObservabilityArgs,
+    ReceiverKind,
+)
+from mlops_platform.components.serving.model_endpoint import (
     Autoscaling,
     ComputeResources,
     GpuPoolInfo,
@@ -24,19 +58,10 @@ from components.model_endpoint import (
     SecretEnv,
     ServiceLevel,
 )
-from components.network import ExistingNetwork, InterfaceEndpoint, NatGateways, Network, NetworkArgs
-from components.observability import AlertReceiver, BudgetArgs, Observability, ObservabilityArgs, ReceiverKind
-from components.platform_secrets import (
-    PlatformSecrets,
-    PlatformSecretsArgs,
-    SecretRef,
-    SecretSpec,
-    external_secret,
-)
-from components.pod_identity import PodIdentityRole, PodIdentityRoleArgs
-from components.tagging import platform_tags
-from components.team_namespace import NamespaceQuota, TeamNamespace, TeamNamespaceArgs
-from components.validation import InvalidArgs
+from mlops_platform.components.serving.team_namespace import NamespaceQuota, TeamNamespace, TeamNamespaceArgs
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.tagging import platform_tags
+from mlops_platform.components.support.validation import InvalidArgs
 
 __all__ = [
     "AlertReceiver",

@@ -1,5 +1,5 @@
 """Pulumi entry point (``main: infra/`` in Pulumi.yaml): ``pulumi up`` runs this directory."""
 
-from infra.program import main
+from mlops_platform.infra.program import main
 
 main()

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from infra.offline import preview
-from infra.offline.graph import Graph
-from infra.offline.runner import SynthError, synthesize
+from mlops_platform.infra.offline import preview
+from mlops_platform.infra.offline.runner import SynthError, synthesize
+from mlops_platform.policies.graph import Graph
 
 
 class UsageError(Exception):
@@ -90,7 +90,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def stack_environment(outputs: dict[str, Any], stack: str) -> str | None:
     """The environment whose policy config applies: the stack's `environment` output, or its name."""
-    from infra.docs import ENVIRONMENTS
+    from mlops_platform.infra.docs import ENVIRONMENTS
 
     environment = outputs.get("environment") or stack
     return str(environment) if environment in ENVIRONMENTS else None
@@ -100,7 +100,7 @@ def _environment(args: argparse.Namespace, graph_outputs: dict[str, Any], stack:
     """``--environment``, else what the stack says; a UsageError when neither tells."""
     environment = args.environment or stack_environment(graph_outputs, stack)
     if environment is None:
-        from infra.docs import ENVIRONMENTS
+        from mlops_platform.infra.docs import ENVIRONMENTS
 
         raise UsageError(
             f"cannot tell the environment of stack {stack!r} (no `environment` output); "
@@ -110,7 +110,7 @@ def _environment(args: argparse.Namespace, graph_outputs: dict[str, Any], stack:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from policies import offline, registry
+    from mlops_platform.policies import offline, registry
 
     config = None
     if args.policy_config:  # read first: a bad config fails before the (slower) synthesis
@@ -135,7 +135,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from infra import cost_report
+    from mlops_platform.infra.cost import report as cost_report
 
     if args.from_outputs and args.stack:
         raise UsageError("name a stack or pass --from-outputs FILE, not both")
@@ -160,7 +160,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 def _aws(region: str | None) -> Any:
     """A boto3 session, or a UsageError (exit 2) naming what is missing."""
-    from infra.aws_session import AwsAccessError, session
+    from mlops_platform.infra.ops.aws_session import AwsAccessError, session
 
     try:
         return session(region)
@@ -172,9 +172,8 @@ def cmd_refresh_prices(args: argparse.Namespace) -> int:
     import datetime
 
     import botocore.exceptions
-
-    from components.cost import PRICES_DIR, PriceTable, PricingError, available_regions
-    from infra import price_refresh
+    from mlops_platform.infra.cost import refresh as price_refresh
+    from mlops_platform.infra.cost.model import PRICES_DIR, PriceTable, PricingError, available_regions
 
     directory = Path(args.prices_dir) if args.prices_dir else PRICES_DIR
     if not directory.is_dir():
@@ -220,8 +219,8 @@ def cmd_refresh_prices(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from infra import diff
-    from policies import offline, registry
+    from mlops_platform.infra import diff
+    from mlops_platform.policies import offline, registry
 
     threshold = args.fail_on_cost_increase
     if threshold is not None and threshold < 0:
@@ -271,9 +270,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     import botocore.exceptions
-
-    from infra import bootstrap
-    from infra.config import REGION_PATTERN
+    from mlops_platform.infra.config import REGION_PATTERN
+    from mlops_platform.infra.ops import bootstrap
 
     if not REGION_PATTERN.match(args.region):
         raise UsageError(f"--region must be an AWS region such as us-east-1 (got {args.region!r})")
@@ -305,8 +303,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def _stack_config(stack: str) -> Any:
-    from infra import config
-    from infra.offline.runner import load_project, load_stack_config
+    from mlops_platform.infra import config
+    from mlops_platform.infra.offline.runner import load_project, load_stack_config
 
     project = load_project(Path.cwd())
     try:
@@ -316,7 +314,7 @@ def _stack_config(stack: str) -> Any:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from infra import verify
+    from mlops_platform.infra.ops import verify
 
     platform = _stack_config(args.stack)
     try:
@@ -335,7 +333,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from infra import docs
+    from mlops_platform.infra import docs
 
     root = Path.cwd()
     if args.check:
@@ -349,7 +347,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_mlflow_image(args: argparse.Namespace) -> int:
-    from components import pins
+    from mlops_platform.components.support import pins
 
     registry = args.registry.rstrip("/")
     image = f"{registry}/mlflow-server:{pins.MLFLOW_VERSION}"
@@ -469,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--region", action="append", help="region to refresh or add (repeatable; default: every table)"
     )
-    p.add_argument("--prices-dir", help="directory of the tables (default: components/prices)")
+    p.add_argument("--prices-dir", help="directory of the tables (default: infra/cost/prices)")
     p.set_defaults(func=cmd_refresh_prices)
 
     p = commands.add_parser(

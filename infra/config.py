@@ -19,19 +19,30 @@ from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
-
-from components import kube, pins
-from components.alerting import Severity
-from components.artifact_store import ArtifactStoreArgs
-from components.cluster import EksClusterArgs, SystemNodesArgs
-from components.container_registry import ContainerRegistryArgs, PullThroughCache, Scanning
-from components.cost import DEFAULT_SPOT_PRICE_FACTORS, CostAssumptions, price_problems
-from components.environment import Environment
-from components.gpu_node_pool import CapacityType, GpuAmiType, GpuNodePoolArgs
-from components.mlflow import MlflowDatabaseArgs
-from components.model_endpoint import (
+from mlops_platform.components.data.artifact_store import ArtifactStoreArgs
+from mlops_platform.components.data.container_registry import (
+    ContainerRegistryArgs,
+    PullThroughCache,
+    Scanning,
+)
+from mlops_platform.components.data.mlflow import MlflowDatabaseArgs
+from mlops_platform.components.data.platform_secrets import SecretSpec
+from mlops_platform.components.foundation.cluster import EksClusterArgs, SystemNodesArgs
+from mlops_platform.components.foundation.gpu_node_pool import CapacityType, GpuAmiType, GpuNodePoolArgs
+from mlops_platform.components.foundation.network import (
+    ExistingNetwork,
+    InterfaceEndpoint,
+    NatGateways,
+    NetworkArgs,
+)
+from mlops_platform.components.observability.alerting import Severity
+from mlops_platform.components.observability.stack import (
+    AlertReceiver,
+    BudgetArgs,
+    ObservabilityArgs,
+    ReceiverKind,
+)
+from mlops_platform.components.serving.model_endpoint import (
     Autoscaling,
     ComputeResources,
     GpuPoolInfo,
@@ -43,13 +54,15 @@ from components.model_endpoint import (
     SecretEnv,
     ServiceLevel,
 )
-from components.network import ExistingNetwork, InterfaceEndpoint, NatGateways, NetworkArgs
-from components.observability import AlertReceiver, BudgetArgs, ObservabilityArgs, ReceiverKind
-from components.platform_secrets import SecretSpec
-from components.tagging import platform_tags
-from components.team_namespace import NamespaceQuota, TeamNamespaceArgs
-from components.validation import Problem, image_problems
-from components.validation import to_camel as path_to_camel
+from mlops_platform.components.serving.team_namespace import NamespaceQuota, TeamNamespaceArgs
+from mlops_platform.components.support import kube, pins
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.tagging import platform_tags
+from mlops_platform.components.support.validation import Problem, image_problems
+from mlops_platform.components.support.validation import to_camel as path_to_camel
+from mlops_platform.infra.cost.model import DEFAULT_SPOT_PRICE_FACTORS, CostAssumptions, price_problems
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
 
 NAMESPACE = "mlops-platform"
 AWS_KEYS = {"aws:region", "aws:profile", "aws:allowedAccountIds"}

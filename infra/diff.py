@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.cost import SCENARIOS
-from infra.offline.graph import Graph, Resource
+from mlops_platform.infra.cost.model import SCENARIOS
+from mlops_platform.policies.graph import Graph, Resource
 
 REPLACE_ON: dict[str, tuple[str, ...]] = {
     "aws:s3/bucket:Bucket": ("bucket", "bucketPrefix", "region", "objectLockEnabled"),
@@ -396,13 +396,13 @@ def base_graph(spec: str, stack: str, project_dir: Path) -> tuple[Graph, str, li
                 empty = Graph(project="", stack=stack, resources=[], outputs={})
                 return empty, label, [f"Stack {stack!r} does not exist at {spec}: everything is new."]
             output = Path(scratch) / "base.json"
-            # The base's own code, not this checkout's: its directory leads the import path.
+            module, import_root = _base_code(base_dir, Path(scratch))
             env = {
                 **os.environ,
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(base_dir), os.environ.get("PYTHONPATH")])),
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(import_root), os.environ.get("PYTHONPATH")])),
             }
             synth = subprocess.run(
-                [sys.executable, "-m", "infra.cli", "synth", stack, "-o", str(output)],
+                [sys.executable, "-m", module, "synth", stack, "-o", str(output)],
                 cwd=base_dir,
                 env=env,
                 capture_output=True,
@@ -413,6 +413,22 @@ def base_graph(spec: str, stack: str, project_dir: Path) -> tuple[Graph, str, li
             return Graph.from_json(output.read_text()), label, []
         finally:
             _git(project_dir, "worktree", "remove", "--force", str(worktree))
+
+
+def _base_code(base_dir: Path, scratch: Path) -> tuple[str, Path]:
+    """The CLI module to run and the directory that must lead the import path so that the base's own
+    code runs, not this checkout's (which the virtualenv's editable install points at).
+
+    The base's folders are linked into an ``mlops_platform`` namespace of their own; a base from
+    before the namespace existed imports its top-level ``infra`` package straight from its checkout.
+    """
+    if not (base_dir / "infra" / "cli.py").read_text().count("mlops_platform"):
+        return "infra.cli", base_dir
+    namespace = scratch / "import-root" / "mlops_platform"
+    namespace.mkdir(parents=True)
+    for folder in ("components", "infra", "policies"):
+        (namespace / folder).symlink_to(base_dir / folder, target_is_directory=True)
+    return "mlops_platform.infra.cli", namespace.parent
 
 
 def _toplevel(project_dir: Path) -> Path:

@@ -9,9 +9,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
+from mlops_platform.infra import config
 from pydantic import BaseModel
-
-from infra import config
 
 ENVIRONMENTS = ("dev", "stage", "prod")
 
@@ -171,17 +170,17 @@ def stale(root: Path) -> list[str]:
 
 
 COMPONENT_MODULES = (
-    "network",
-    "cluster",
-    "gpu_node_pool",
-    "cluster_addons",
-    "pod_identity",
-    "artifact_store",
-    "container_registry",
-    "platform_secrets",
-    "load_balancer_controller",
-    "mlflow",
-    "observability",
+    "foundation.network",
+    "foundation.cluster",
+    "foundation.gpu_node_pool",
+    "foundation.cluster_addons",
+    "foundation.pod_identity",
+    "data.artifact_store",
+    "data.container_registry",
+    "data.platform_secrets",
+    "foundation.load_balancer_controller",
+    "data.mlflow",
+    "observability.stack",
 )
 """Modules documented in docs/components.md, in reading order."""
 
@@ -232,7 +231,7 @@ def components_reference() -> str:
         "",
     ]
     for module_name in COMPONENT_MODULES:
-        module = importlib.import_module(f"components.{module_name}")
+        module = importlib.import_module(f"mlops_platform.components.{module_name}")
         tree = ast.parse(inspect.getsource(module))
         components = [
             obj
@@ -286,7 +285,7 @@ GENERATED["docs/components.md"] = components_reference
 
 
 def serving_metrics_reference() -> str:
-    from components import telemetry
+    from mlops_platform.components.observability import telemetry
 
     lines = [
         "# Serving metrics contract",
@@ -320,7 +319,7 @@ GENERATED["docs/serving-metrics.md"] = serving_metrics_reference
 
 
 def policies_reference() -> str:
-    from policies import registry
+    from mlops_platform.policies import registry
 
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
@@ -384,7 +383,7 @@ GENERATED["docs/policies.md"] = policies_reference
 
 def _policy_config_page(environment: str):
     def render() -> str:
-        from policies import registry
+        from mlops_platform.policies import registry
 
         return registry.config_file_text(environment)
 

@@ -9,23 +9,25 @@ from dataclasses import replace
 
 import pulumi
 import pulumi_aws as aws
-
-from components import kms
-from components.artifact_store import ArtifactStore
-from components.cluster import EksCluster
-from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
-from components.container_registry import ContainerRegistry
-from components.cost import CostRecorder
-from components.environment import Environment
-from components.gpu_node_pool import GpuNodePool
-from components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from components.mlflow import MlflowTracking, MlflowTrackingArgs
-from components.model_endpoint import ModelEndpoint
-from components.network import Network
-from components.observability import Observability
-from components.platform_secrets import PlatformSecrets, PlatformSecretsArgs
-from components.team_namespace import TeamNamespace
-from infra import config
+from mlops_platform.components.data.artifact_store import ArtifactStore
+from mlops_platform.components.data.container_registry import ContainerRegistry
+from mlops_platform.components.data.mlflow import MlflowTracking, MlflowTrackingArgs
+from mlops_platform.components.data.platform_secrets import PlatformSecrets, PlatformSecretsArgs
+from mlops_platform.components.foundation import kms
+from mlops_platform.components.foundation.cluster import EksCluster
+from mlops_platform.components.foundation.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from mlops_platform.components.foundation.gpu_node_pool import GpuNodePool
+from mlops_platform.components.foundation.load_balancer_controller import (
+    LoadBalancerController,
+    LoadBalancerControllerArgs,
+)
+from mlops_platform.components.foundation.network import Network
+from mlops_platform.components.observability.stack import Observability
+from mlops_platform.components.serving.model_endpoint import ModelEndpoint
+from mlops_platform.components.serving.team_namespace import TeamNamespace
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.infra import config
+from mlops_platform.infra.cost.model import CostRecorder
 
 
 def main() -> None:

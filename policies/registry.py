@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from policies import cost, kubernetes, reliability, security, tagging
-from policies.rule import Rule
+from mlops_platform.policies import cost, kubernetes, reliability, security, tagging
+from mlops_platform.policies.rule import Rule
 
 RULES: list[Rule] = [*security.RULES, *reliability.RULES, *cost.RULES, *tagging.RULES, *kubernetes.RULES]
 PACK_NAME = "mlops-platform-guardrails"

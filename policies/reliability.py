@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from mlops_platform.policies.documents import descendants
+from mlops_platform.policies.rule import Area, RuleSet, as_list, environment_setting, get
 from pulumi_policy import PolicyResource, Severity
-
-from policies.documents import descendants
-from policies.rule import Area, RuleSet, as_list, environment_setting, get
 
 _rules = RuleSet(Area.RELIABILITY, config={"environment": environment_setting()})
 _rule = _rules.rule

@@ -6,13 +6,12 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from mlops_platform.components.data.artifact_store import ACCESS_LOG_PURPOSE_TAG
+from mlops_platform.components.foundation.cluster import CONTROL_PLANE_LOG_TYPES
+from mlops_platform.components.support import iam, pins
+from mlops_platform.policies.documents import dependents, is_write, statements
+from mlops_platform.policies.rule import Area, RuleSet, as_list, environment_setting, get
 from pulumi_policy import PolicyResource, Severity
-
-from components import iam, pins
-from components.artifact_store import ACCESS_LOG_PURPOSE_TAG
-from components.cluster import CONTROL_PLANE_LOG_TYPES
-from policies.documents import dependents, is_write, statements
-from policies.rule import Area, RuleSet, as_list, environment_setting, get
 
 _rules = RuleSet(Area.SECURITY)
 _rule = _rules.rule
@@ -242,7 +241,7 @@ def eks_logs(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[st
 @_rule(
     "eks-supported-version",
     "EKS runs a Kubernetes version this blueprint supports and tests.",
-    "Set cluster.kubernetesVersion to a supported version (components/pins.py).",
+    "Set cluster.kubernetesVersion to a supported version (components/support/pins.py).",
     types=("aws:eks/cluster:Cluster",),
     config={
         "supportedVersions": {

@@ -8,10 +8,9 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from mlops_platform.components.support.tagging import REQUIRED_TAG_KEYS
+from mlops_platform.policies.rule import Area, Rule
 from pulumi_policy import EnforcementLevel, PolicyResource, Severity
-
-from components.tagging import REQUIRED_TAG_KEYS
-from policies.rule import Area, Rule
 
 
 @functools.cache

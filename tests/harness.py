@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from components.tagging import platform_tags
-from infra.offline.graph import Graph, Resource
-from infra.offline.runner import SynthResult, run_program, synthesize
+from mlops_platform.components.support.tagging import platform_tags
+from mlops_platform.infra.offline.runner import SynthResult, run_program, synthesize
+from mlops_platform.policies.graph import Graph, Resource
 
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = ("dev", "stage", "prod")

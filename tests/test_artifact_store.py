@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlops_platform.components.data.artifact_store import ArtifactStore, ArtifactStoreArgs
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.validation import InvalidArgs
 
-from components.artifact_store import ArtifactStore, ArtifactStoreArgs
-from components.environment import Environment
-from components.validation import InvalidArgs
 from tests.harness import TAGS, run
 
 

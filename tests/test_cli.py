@@ -6,12 +6,13 @@ import json
 import subprocess
 import sys
 
-from infra.cli import main
+from mlops_platform.infra.cli import main
+
 from tests.harness import ROOT
 
 
 def blueprint(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "mlops_platform.infra.cli", *args], cwd=cwd, capture_output=True, text=True)
 
 
 def test_preview_prints_tree_counts_and_masked_outputs(capsys, monkeypatch):
@@ -88,7 +89,7 @@ def test_usage_errors_exit_2():
 
 
 def test_mlflow_image_prints_the_pinned_build(capsys):
-    from components import pins
+    from mlops_platform.components.support import pins
 
     assert main(["mlflow-image", "--registry", "123456789012.dkr.ecr.eu-west-1.amazonaws.com"]) == 0
     out = capsys.readouterr().out.splitlines()

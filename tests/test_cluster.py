@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlops_platform.components.foundation.cluster import (
+    CONTROL_PLANE_LOG_TYPES,
+    EksCluster,
+    EksClusterArgs,
+    SystemNodesArgs,
+)
+from mlops_platform.components.support import pins
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.validation import InvalidArgs
 
-from components import pins
-from components.cluster import CONTROL_PLANE_LOG_TYPES, EksCluster, EksClusterArgs, SystemNodesArgs
-from components.environment import Environment
-from components.validation import InvalidArgs
 from tests.harness import TAGS, only, run
 
 ADMIN = "arn:aws:iam::123456789012:role/platform-admin"

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlops_platform.components.foundation.cluster_addons import (
+    ClusterAddons,
+    ClusterAddonsArgs,
+    autoscaler_policy,
+)
+from mlops_platform.components.support import pins
+from mlops_platform.components.support.validation import InvalidArgs
 
-from components import pins
-from components.cluster_addons import ClusterAddons, ClusterAddonsArgs, autoscaler_policy
-from components.validation import InvalidArgs
 from tests.harness import TAGS, run
 
 

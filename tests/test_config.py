@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 import yaml
+from mlops_platform.components.foundation.network import NatGateways
+from mlops_platform.components.support import pins
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.infra import config
+from mlops_platform.infra.offline.runner import SynthError
 
-from components import pins
-from components.environment import Environment
-from components.network import NatGateways
-from infra import config
-from infra.offline.runner import SynthError
 from tests.harness import ROOT, run
 
 DEV = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())["config"]
@@ -272,7 +272,7 @@ def test_reports_every_problem_at_once_even_beside_structural_errors():
 
 
 def test_bad_config_registers_no_resource():
-    from infra.program import main
+    from mlops_platform.infra.program import main
 
     bad = copy.deepcopy(DEV)
     bad["mlops-platform:network"] = {"azCount": 1}

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlops_platform.components.data.container_registry import (
+    ContainerRegistry,
+    ContainerRegistryArgs,
+    PullThroughCache,
+    Scanning,
+)
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.validation import InvalidArgs
 
-from components.container_registry import ContainerRegistry, ContainerRegistryArgs, PullThroughCache, Scanning
-from components.environment import Environment
-from components.validation import InvalidArgs
 from tests.harness import TAGS, only, run
 
 NODE_ROLE = "arn:aws:iam::123456789012:role/node"

@@ -9,11 +9,11 @@ from decimal import Decimal
 import boto3
 import pytest
 from botocore.stub import Stubber
+from mlops_platform.components.foundation.instance_catalog import CATALOG
+from mlops_platform.infra.cli import main
+from mlops_platform.infra.cost import refresh as price_refresh
+from mlops_platform.infra.cost.model import PriceTable
 
-from components.cost import PriceTable
-from components.instance_catalog import CATALOG
-from infra import price_refresh
-from infra.cli import main
 from tests.harness import ROOT, stack, without_aws_credentials
 
 
@@ -126,7 +126,7 @@ def stubbed_client(
 
 @pytest.fixture
 def prices_dir(tmp_path):
-    shutil.copy(ROOT / "components" / "prices" / "us-west-2.json", tmp_path / "us-west-2.json")
+    shutil.copy(ROOT / "infra" / "cost" / "prices" / "us-west-2.json", tmp_path / "us-west-2.json")
     return tmp_path
 
 

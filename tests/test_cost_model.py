@@ -9,11 +9,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
+from mlops_platform.components.foundation.instance_catalog import CATALOG
+from mlops_platform.components.support import kube
+from mlops_platform.infra.cost.model import (
+    CostAssumptions,
+    CostRecorder,
+    PriceTable,
+    PricingError,
+    available_regions,
+)
+from mlops_platform.infra.offline.runner import SynthError
 
-from components import kube
-from components.cost import CostAssumptions, CostRecorder, PriceTable, PricingError, available_regions
-from components.instance_catalog import CATALOG
-from infra.offline.runner import SynthError
 from tests.harness import ROOT, run, stack
 
 ASSUMED = CostAssumptions(
@@ -125,7 +131,7 @@ def small_platform() -> None:
         )
 
 
-# Each figure computed by hand from components/prices/us-east-1.json; a month is 730 hours.
+# Each figure computed by hand from infra/cost/prices/us-east-1.json; a month is 730 hours.
 HAND = {
     # (resource, unit): (idle, expected, peak)
     ("cluster", "cluster-hours"): (73.00, 73.00, 73.00),  # 0.10 x 730
@@ -294,7 +300,7 @@ def test_inputs_known_only_at_deploy_time_are_listed_not_zeroed():
 
 
 def test_bad_price_table_is_refused_naming_each_problem(tmp_path):
-    doc = json.loads((ROOT / "components" / "prices" / "us-east-1.json").read_text())
+    doc = json.loads((ROOT / "infra" / "cost" / "prices" / "us-east-1.json").read_text())
     doc["ec2"]["g5.xlarge"] = "cheap"
     del doc["kms"]
     doc["region"] = "us-east-1"
@@ -342,7 +348,7 @@ def test_stack_config_with_an_unpriced_region_fails_before_any_resource(project_
     stack_file = project_copy / "stacks" / "Pulumi.dev.yaml"
     stack_file.write_text(stack_file.read_text().replace("aws:region: us-east-1", "aws:region: ap-south-1"))
     result = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "synth", "dev"], cwd=project_copy, capture_output=True, text=True
+        [sys.executable, "-m", "mlops_platform.infra.cli", "synth", "dev"], cwd=project_copy, capture_output=True, text=True
     )
     assert result.returncode == 2
     assert "aws:region: no price table for region 'ap-south-1'" in result.stderr

@@ -9,11 +9,11 @@ import subprocess
 import sys
 
 import pytest
+from mlops_platform.infra import diff
+from mlops_platform.infra.offline.runner import synthesize
+from mlops_platform.policies import offline, registry
+from mlops_platform.policies.graph import Graph, Resource
 
-from infra import diff
-from infra.offline.graph import Graph, Resource
-from infra.offline.runner import synthesize
-from policies import offline, registry
 from tests.harness import ROOT, stack
 
 GPU_SPOT = {
@@ -27,7 +27,7 @@ NEW_POOL = {"name": "gpu-large", "instanceTypes": ["g6e.xlarge"], "minSize": 1, 
 
 
 def blueprint(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "mlops_platform.infra.cli", *args], cwd=cwd, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +245,29 @@ def test_diff_against_the_previous_commit_in_a_worktree(repository):
     result = blueprint("diff", "dev", "--base", "HEAD~2", cwd=repository)
     assert result.returncode == 0, result.stderr
     assert "does not exist at HEAD~2: everything is new" in result.stdout
+
+
+def test_a_git_base_is_synthesized_with_its_own_code(repository):
+    """The base runs the code of its commit, not this checkout's (the venv's editable install)."""
+    tagging = repository / "components" / "support" / "tagging.py"
+    original = tagging.read_text()
+    assert '"managed-by": "pulumi",' in original
+
+    def commit(text, message):
+        tagging.write_text(text)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-am", message],
+            cwd=repository,
+            check=True,
+        )
+
+    commit(original.replace('"managed-by": "pulumi",', '"managed-by": "pulumi-base",'), "retag")
+    commit(original, "restore")
+    result = blueprint("diff", "dev", "--base", "HEAD~1", "--format", "json", cwd=repository)
+    assert result.returncode == 0, result.stderr
+    retagged = [
+        c
+        for c in json.loads(result.stdout)["changes"]
+        if any(d["path"] == "tags.managed-by" and "pulumi-base" in d["change"] for d in c["details"])
+    ]
+    assert retagged, "the base's own tagging code must show up as a tag change"

@@ -1,6 +1,7 @@
 """Generated reference pages are committed up to date."""
 
-from infra import docs
+from mlops_platform.infra import docs
+
 from tests.harness import ROOT
 
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from mlops_platform.components.foundation.gpu_node_pool import (
+    CapacityType,
+    GpuAmiType,
+    GpuNodePool,
+    GpuNodePoolArgs,
+)
+from mlops_platform.components.support.validation import InvalidArgs
 
-from components.gpu_node_pool import CapacityType, GpuAmiType, GpuNodePool, GpuNodePoolArgs
-from components.validation import InvalidArgs
 from tests.harness import TAGS, only, run
 
 RUNTIME = {

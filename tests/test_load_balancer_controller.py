@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
-from components import pins
-from components.load_balancer_controller import (
+from mlops_platform.components.foundation.load_balancer_controller import (
     LoadBalancerController,
     LoadBalancerControllerArgs,
     controller_policy,
 )
+from mlops_platform.components.support import pins
+
 from tests.harness import TAGS, only, run
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlops_platform.components.data.mlflow import MlflowDatabaseArgs, MlflowTracking, MlflowTrackingArgs
+from mlops_platform.components.data.platform_secrets import PlatformSecrets, PlatformSecretsArgs
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.validation import InvalidArgs
 
-from components.environment import Environment
-from components.mlflow import MlflowDatabaseArgs, MlflowTracking, MlflowTrackingArgs
-from components.platform_secrets import PlatformSecrets, PlatformSecretsArgs
-from components.validation import InvalidArgs
 from tests.harness import TAGS, only, run
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlflow-server:3.16.0"

@@ -6,9 +6,7 @@ import json
 
 import pulumi
 import pytest
-
-from components.environment import Environment
-from components.model_endpoint import (
+from mlops_platform.components.serving.model_endpoint import (
     Autoscaling,
     ComputeResources,
     GpuPoolInfo,
@@ -20,7 +18,9 @@ from components.model_endpoint import (
     SecretEnv,
     ServiceLevel,
 )
-from components.validation import InvalidArgs
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.validation import InvalidArgs
+
 from tests.harness import TAGS, only, run
 
 POOLS = {

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from components.environment import Environment
-from components.network import (
+from mlops_platform.components.foundation.network import (
     ExistingNetwork,
     InterfaceEndpoint,
     NatGateways,
@@ -15,7 +13,9 @@ from components.network import (
     NetworkArgs,
     subnet_cidrs,
 )
-from components.validation import InvalidArgs
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.validation import InvalidArgs
+
 from tests.harness import TAGS, only, run
 
 

@@ -6,11 +6,10 @@ import json
 import re
 
 import pytest
-
-from components import pins, telemetry
-from components.alerting import ServiceLevelObjective, Severity, slo_rule_groups
-from components.environment import Environment
-from components.observability import (
+from mlops_platform.components.data.platform_secrets import PlatformSecrets, PlatformSecretsArgs, SecretSpec
+from mlops_platform.components.observability import telemetry
+from mlops_platform.components.observability.alerting import ServiceLevelObjective, Severity, slo_rule_groups
+from mlops_platform.components.observability.stack import (
     DCGM_POD_LABELS,
     AlertReceiver,
     BudgetArgs,
@@ -18,8 +17,10 @@ from components.observability import (
     ObservabilityArgs,
     ReceiverKind,
 )
-from components.platform_secrets import PlatformSecrets, PlatformSecretsArgs, SecretSpec
-from components.validation import InvalidArgs
+from mlops_platform.components.support import pins
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.validation import InvalidArgs
+
 from tests.harness import ROOT, TAGS, only, run
 
 RUNBOOKS = "https://github.com/acme/mlops-platform/blob/main/docs/runbooks"

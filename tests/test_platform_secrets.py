@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from components import pins
-from components.environment import Environment
-from components.platform_secrets import (
+from mlops_platform.components.data.platform_secrets import (
     PlatformSecrets,
     PlatformSecretsArgs,
     SecretRef,
     SecretSpec,
     external_secret,
 )
-from components.validation import InvalidArgs
+from mlops_platform.components.support import pins
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.validation import InvalidArgs
+
 from tests.harness import TAGS, only, run
 
 SPECS = [

@@ -144,7 +144,7 @@ def test_synth_is_byte_identical_across_processes_and_hash_seeds(tmp_path):
         target = tmp_path / f"prod-{seed}.json"
         env = {**os.environ, "PYTHONHASHSEED": seed}
         subprocess.run(
-            [sys.executable, "-m", "infra.cli", "synth", "prod", "-o", str(target)],
+            [sys.executable, "-m", "mlops_platform.infra.cli", "synth", "prod", "-o", str(target)],
             cwd=ROOT,
             env=env,
             check=True,

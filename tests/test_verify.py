@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import boto3
 import pytest
+from mlops_platform.components.foundation.cluster import CONTROL_PLANE_LOG_TYPES
+from mlops_platform.components.support import kube
+from mlops_platform.infra.cli import main
+from mlops_platform.infra.config import PlatformConfig
+from mlops_platform.infra.offline.runner import load_project, load_stack_config
 from moto import mock_aws
 
-from components import kube
-from components.cluster import CONTROL_PLANE_LOG_TYPES
-from infra.cli import main
-from infra.config import PlatformConfig
-from infra.offline.runner import load_project, load_stack_config
 from tests.harness import ROOT, stack, without_aws_credentials
 
 REGION = "us-east-1"
@@ -22,7 +22,7 @@ GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 
 
 def dev_config() -> PlatformConfig:
-    from infra import config
+    from mlops_platform.infra import config
 
     return config.parse(load_stack_config(load_project(ROOT), "dev"), project="mlops-platform", stack="dev")
 

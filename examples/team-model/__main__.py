@@ -13,8 +13,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-
-from components import (
+from mlops_platform.components import (
     ComputeResources,
     Environment,
     GpuPoolInfo,

@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import empty_pb2
+from mlops_platform.infra.offline.values import ResourceRef, Secret, from_proto, to_struct, unwrap
 from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
-
-from infra.offline.values import ResourceRef, Secret, from_proto, to_struct, unwrap
 
 
 @dataclass

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from infra.offline.graph import Graph, Resource
+from mlops_platform.policies.graph import Graph, Resource
 
 
 def render(graph: Graph) -> str:

@@ -25,15 +25,14 @@ from typing import Any
 import pulumi
 import yaml
 from google.protobuf import empty_pb2
+from mlops_platform.components.support.validation import InvalidArgs
+from mlops_platform.infra.offline.mocks import OfflineInvokeError, OfflineMocks
+from mlops_platform.infra.offline.monitor import RecordingMonitor, Registration
+from mlops_platform.infra.offline.values import masked
+from mlops_platform.policies.graph import Graph, Resource
 from pulumi import resource as pulumi_resource
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockEngine, MockSettings
-
-from components.validation import InvalidArgs
-from infra.offline.graph import Graph, Resource
-from infra.offline.mocks import OfflineInvokeError, OfflineMocks
-from infra.offline.monitor import RecordingMonitor, Registration
-from infra.offline.values import masked
 
 ORGANIZATION = "organization"
 

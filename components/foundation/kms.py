@@ -8,8 +8,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-
-from components.environment import Environment, stateful_options
+from mlops_platform.components.support.environment import Environment, stateful_options
 
 
 def root_statement(account_id: str) -> dict[str, Any]:

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-
-from components import iam, kms
-from components.environment import Environment, stateful_options
-from components.pod_identity import Grantee, grantee
-from components.tagging import tag_problems, with_tags
-from components.validation import Problem, raise_if_any
+from mlops_platform.components.foundation import kms
+from mlops_platform.components.foundation.pod_identity import Grantee, grantee
+from mlops_platform.components.support import iam
+from mlops_platform.components.support.environment import Environment, stateful_options
+from mlops_platform.components.support.tagging import tag_problems, with_tags
+from mlops_platform.components.support.validation import Problem, raise_if_any
 
 ACCESS_LOG_PURPOSE_TAG = ("mlops-platform.io/purpose", "s3-access-logs")
 """Marks access-log buckets: S3 server access logging only delivers to SSE-S3 buckets, so these are

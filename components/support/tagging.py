@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from components.validation import Problem
+from mlops_platform.components.support.validation import Problem
 
 REQUIRED_TAG_KEYS = ("environment", "project", "owner", "cost-center", "managed-by")
 

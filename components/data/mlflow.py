@@ -34,14 +34,24 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-
-from components import iam, kms, kube, pins
-from components.environment import Environment, stateful_options
-from components.load_balancer_controller import INGRESS_CLASS, INTERNAL_GROUP
-from components.platform_secrets import PlatformSecrets, SecretRef, external_secret, generated_value
-from components.pod_identity import PodIdentityRole, PodIdentityRoleArgs
-from components.tagging import tag_problems, with_tags
-from components.validation import Problem, dns_label_problem, image_problems, raise_if_any
+from mlops_platform.components.data.platform_secrets import (
+    PlatformSecrets,
+    SecretRef,
+    external_secret,
+    generated_value,
+)
+from mlops_platform.components.foundation import kms
+from mlops_platform.components.foundation.load_balancer_controller import INGRESS_CLASS, INTERNAL_GROUP
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from mlops_platform.components.support import iam, kube, pins
+from mlops_platform.components.support.environment import Environment, stateful_options
+from mlops_platform.components.support.tagging import tag_problems, with_tags
+from mlops_platform.components.support.validation import (
+    Problem,
+    dns_label_problem,
+    image_problems,
+    raise_if_any,
+)
 
 PORT = 5000
 SERVICE_ACCOUNT = "mlflow"

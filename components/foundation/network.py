@@ -20,11 +20,11 @@ from enum import StrEnum
 
 import pulumi
 import pulumi_aws as aws
-
-from components import iam, kms
-from components.environment import Environment
-from components.tagging import tag_problems, with_tags
-from components.validation import Problem, raise_if_any, retention_problems
+from mlops_platform.components.foundation import kms
+from mlops_platform.components.support import iam
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.tagging import tag_problems, with_tags
+from mlops_platform.components.support.validation import Problem, raise_if_any, retention_problems
 
 
 class NatGateways(StrEnum):

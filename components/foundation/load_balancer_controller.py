@@ -17,11 +17,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-
-from components import helm, iam, kube
-from components.pod_identity import PodIdentityRole, PodIdentityRoleArgs
-from components.tagging import tag_problems
-from components.validation import Problem, raise_if_any
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from mlops_platform.components.support import helm, iam, kube
+from mlops_platform.components.support.tagging import tag_problems
+from mlops_platform.components.support.validation import Problem, raise_if_any
 
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 INGRESS_CLASS = "alb"

@@ -35,15 +35,20 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-
-from components import helm, iam, kms, kube
-from components.alerting import Alert, Severity, prometheus_rule
-from components.environment import Environment
-from components.load_balancer_controller import INGRESS_CLASS, INTERNAL_GROUP
-from components.platform_secrets import PlatformSecrets, SecretRef, external_secret, generated_value
-from components.pod_identity import PodIdentityRole, PodIdentityRoleArgs
-from components.tagging import tag_problems
-from components.validation import Problem, raise_if_any, retention_problems
+from mlops_platform.components.data.platform_secrets import (
+    PlatformSecrets,
+    SecretRef,
+    external_secret,
+    generated_value,
+)
+from mlops_platform.components.foundation import kms
+from mlops_platform.components.foundation.load_balancer_controller import INGRESS_CLASS, INTERNAL_GROUP
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from mlops_platform.components.observability.alerting import Alert, Severity, prometheus_rule
+from mlops_platform.components.support import helm, iam, kube
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.tagging import tag_problems
+from mlops_platform.components.support.validation import Problem, raise_if_any, retention_problems
 
 NAMESPACE = "monitoring"
 LOGGING_NAMESPACE = "logging"

@@ -17,12 +17,11 @@ from enum import StrEnum
 
 import pulumi
 import pulumi_aws as aws
-
-from components import kube
-from components.instance_catalog import spec
-from components.nodes import BOTTLEROCKET_PREFIX, managed_node_group
-from components.tagging import tag_problems, with_tags
-from components.validation import Problem, raise_if_any, size_problems
+from mlops_platform.components.foundation.instance_catalog import spec
+from mlops_platform.components.foundation.nodes import BOTTLEROCKET_PREFIX, managed_node_group
+from mlops_platform.components.support import kube
+from mlops_platform.components.support.tagging import tag_problems, with_tags
+from mlops_platform.components.support.validation import Problem, raise_if_any, size_problems
 
 
 class CapacityType(StrEnum):

@@ -28,12 +28,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-
-from components import helm, iam, kms, kube
-from components.environment import Environment, stateful_options
-from components.pod_identity import PodIdentityRole, PodIdentityRoleArgs
-from components.tagging import tag_problems
-from components.validation import Problem, raise_if_any
+from mlops_platform.components.foundation import kms
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from mlops_platform.components.support import helm, iam, kube
+from mlops_platform.components.support.environment import Environment, stateful_options
+from mlops_platform.components.support.tagging import tag_problems
+from mlops_platform.components.support.validation import Problem, raise_if_any
 
 CLUSTER_SECRET_STORE = "aws-secrets-manager"
 """Name of the ClusterSecretStore every ExternalSecret reads through."""

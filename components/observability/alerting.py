@@ -15,9 +15,8 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-
-from components import kube
-from components.validation import Problem
+from mlops_platform.components.support import kube
+from mlops_platform.components.support.validation import Problem
 
 RUNBOOKS_PATH = "docs/runbooks"
 

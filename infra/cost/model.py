@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from mlops_platform.components.data.artifact_store import ACCESS_LOG_PURPOSE_TAG
+from mlops_platform.components.foundation import instance_catalog
+from mlops_platform.components.foundation.load_balancer_controller import INGRESS_CLASS
+from mlops_platform.components.support import kube
+from mlops_platform.components.support.validation import Problem, to_camel
 from pulumi import _types as pulumi_types
-
-from components import instance_catalog, kube
-from components.artifact_store import ACCESS_LOG_PURPOSE_TAG
-from components.load_balancer_controller import INGRESS_CLASS
-from components.validation import Problem, to_camel
 
 HOURS_PER_MONTH = Decimal(730)
 DAYS_PER_MONTH = HOURS_PER_MONTH / Decimal(24)
@@ -91,7 +91,7 @@ TABLE_FIELDS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class PriceTable:
-    """On-demand USD prices of one region (components/prices/<region>.json)."""
+    """On-demand USD prices of one region (infra/cost/prices/<region>.json)."""
 
     region: str
     currency: str
@@ -206,7 +206,7 @@ class PriceTable:
     def missing_instance_message(self, instance_type: str) -> str:
         return (
             f"no price for EC2 instance type {instance_type!r} in {self.region}; add it to "
-            f"components/prices/{self.region}.json (or run `blueprint refresh-prices --region {self.region}`)"
+            f"infra/cost/prices/{self.region}.json (or run `blueprint refresh-prices --region {self.region}`)"
         )
 
 
@@ -222,7 +222,7 @@ def _load_table(region: str, directory: Path, modified: int) -> PriceTable:
         raise PricingError(
             [
                 f"no price table for region {region!r} (tables: {have}); generate "
-                f"components/prices/{region}.json with `blueprint refresh-prices --region {region}`"
+                f"infra/cost/prices/{region}.json with `blueprint refresh-prices --region {region}`"
             ]
         )
     try:
@@ -645,7 +645,7 @@ class _Pricer:
             if instance_class not in table.rds_instances:
                 self.problems.append(
                     f"database {database.name}: no price for RDS instance class {instance_class!r} in {table.region}; "
-                    f"add it to components/prices/{table.region}.json (rds.instances)"
+                    f"add it to infra/cost/prices/{table.region}.json (rds.instances)"
                 )
                 continue
             copies = Decimal(2) if _get(database.props, "multi_az") is True else Decimal(1)

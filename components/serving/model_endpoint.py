@@ -35,17 +35,25 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-
-from components import iam, kube
-from components.alerting import ServiceLevelObjective, prometheus_rule, slo_rule_groups
-from components.container_registry import ContainerRegistry, ContainerRegistryArgs
-from components.environment import Environment
-from components.load_balancer_controller import INGRESS_CLASS, INTERNAL_GROUP
-from components.platform_secrets import SecretRef, external_secret
-from components.pod_identity import PodIdentityRole, PodIdentityRoleArgs
-from components.tagging import tag_problems
-from components.team_namespace import TEAM_LABEL, NamespaceQuota, TeamNamespace, TeamNamespaceArgs
-from components.validation import Problem, dns_label_problem, raise_if_any
+from mlops_platform.components.data.container_registry import ContainerRegistry, ContainerRegistryArgs
+from mlops_platform.components.data.platform_secrets import SecretRef, external_secret
+from mlops_platform.components.foundation.load_balancer_controller import INGRESS_CLASS, INTERNAL_GROUP
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from mlops_platform.components.observability.alerting import (
+    ServiceLevelObjective,
+    prometheus_rule,
+    slo_rule_groups,
+)
+from mlops_platform.components.serving.team_namespace import (
+    TEAM_LABEL,
+    NamespaceQuota,
+    TeamNamespace,
+    TeamNamespaceArgs,
+)
+from mlops_platform.components.support import iam, kube
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.tagging import tag_problems
+from mlops_platform.components.support.validation import Problem, dns_label_problem, raise_if_any
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")

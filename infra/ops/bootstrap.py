@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.exceptions
-
-from components import iam
-from infra.aws_session import error_code, read_optional
+from mlops_platform.components.support import iam
+from mlops_platform.infra.ops.aws_session import error_code, read_optional
 
 PROJECT = "mlops-platform"
 STATE_VERSION_DAYS = 90

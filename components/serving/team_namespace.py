@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
-
-from components import kube
-from components.validation import Problem, dns_label_problem, raise_if_any
+from mlops_platform.components.support import kube
+from mlops_platform.components.support.validation import Problem, dns_label_problem, raise_if_any
 
 TEAM_LABEL = f"{kube.LABEL_DOMAIN}/team"
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?$")

@@ -18,12 +18,12 @@ from enum import StrEnum
 
 import pulumi
 import pulumi_aws as aws
-
-from components import iam, kms
-from components.environment import Environment, stateful_options
-from components.pod_identity import Grantee, grantee
-from components.tagging import tag_problems
-from components.validation import Problem, raise_if_any
+from mlops_platform.components.foundation import kms
+from mlops_platform.components.foundation.pod_identity import Grantee, grantee
+from mlops_platform.components.support import iam
+from mlops_platform.components.support.environment import Environment, stateful_options
+from mlops_platform.components.support.tagging import tag_problems
+from mlops_platform.components.support.validation import Problem, raise_if_any
 
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9._-]{1,29}$")

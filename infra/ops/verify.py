@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import botocore.exceptions
-
-from components import iam, kube
-from components.cluster import CONTROL_PLANE_LOG_TYPES
-from infra.aws_session import error_code, read_optional
-from infra.config import PlatformConfig
-from policies.documents import statements
+from mlops_platform.components.foundation.cluster import CONTROL_PLANE_LOG_TYPES
+from mlops_platform.components.support import iam, kube
+from mlops_platform.infra.config import PlatformConfig
+from mlops_platform.infra.ops.aws_session import error_code, read_optional
+from mlops_platform.policies.documents import statements
 
 REQUIRED_OUTPUTS = (
     "clusterName",

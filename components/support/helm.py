@@ -1,4 +1,4 @@
-"""Helm releases pinned in ``components.pins``: the only way components install charts."""
+"""Helm releases pinned in ``components/support/pins.py``: the only way components install charts."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-
-from components.pins import CHARTS
+from mlops_platform.components.support.pins import CHARTS
 
 
 def release(

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-
-from components.iam import pod_identity_trust_policy
-from components.tagging import tag_problems
-from components.validation import Problem, dns_label_problem, raise_if_any
+from mlops_platform.components.support.iam import pod_identity_trust_policy
+from mlops_platform.components.support.tagging import tag_problems
+from mlops_platform.components.support.validation import Problem, dns_label_problem, raise_if_any
 
 
 @dataclass(frozen=True, kw_only=True)

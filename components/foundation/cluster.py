@@ -21,14 +21,19 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-
-from components import iam, kms, kube, pins
-from components.environment import Environment
-from components.instance_catalog import spec
-from components.nodes import managed_node_group
-from components.pod_identity import PodIdentityRole, PodIdentityRoleArgs
-from components.tagging import tag_problems, with_tags
-from components.validation import Problem, raise_if_any, retention_problems, size_problems
+from mlops_platform.components.foundation import kms
+from mlops_platform.components.foundation.instance_catalog import spec
+from mlops_platform.components.foundation.nodes import managed_node_group
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from mlops_platform.components.support import iam, kube, pins
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.tagging import tag_problems, with_tags
+from mlops_platform.components.support.validation import (
+    Problem,
+    raise_if_any,
+    retention_problems,
+    size_problems,
+)
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -75,7 +80,7 @@ class EksClusterArgs:
     """Physical name of the cluster (the program uses ``<project>-<stack>``); it names the
     control-plane log group too, which must exist before the cluster does."""
     kubernetes_version: str = pins.KUBERNETES_VERSION
-    """Kubernetes minor version. Default: ``components.pins.KUBERNETES_VERSION``."""
+    """Kubernetes minor version. Default: ``pins.KUBERNETES_VERSION`` (components/support/pins.py)."""
     admin_principal_arns: Sequence[str] = ()
     """IAM roles or users given cluster-admin through access entries. Default: none; the identity
     that runs ``pulumi up`` must be listed, since the cluster creator gets no implicit access."""

@@ -1,0 +1,1 @@
+"""Serving: model endpoints and the team namespaces they run in."""

@@ -1,0 +1,1 @@
+"""The cost model: price tables, the recorder, the estimate, reports and the price refresh."""
