@@ -1,109 +1,132 @@
 """mlops-platform components: the reusable library ML teams and the platform program import.
 
-Re-exports only; each component lives in its own module.
+Re-exports only; each component lives in its own module, by layer (foundation, data, observability,
+serving; support underneath). A component takes a spec (plain values, ``*Spec``) and wiring (refs to
+what other components produced, ``components.refs``).
 """
 
-from mlops_platform.components.data.artifact_store import ArtifactStore, ArtifactStoreArgs
+from mlops_platform.components.data.artifact_store import ArtifactGrant, ArtifactStore, ArtifactStoreSpec
 from mlops_platform.components.data.container_registry import (
     ContainerRegistry,
-    ContainerRegistryArgs,
+    ContainerRegistrySpec,
     PullThroughCache,
     Scanning,
 )
-from mlops_platform.components.data.mlflow import MlflowDatabaseArgs, MlflowTracking, MlflowTrackingArgs
+from mlops_platform.components.data.mlflow import MlflowSpec, MlflowTracking
+from mlops_platform.components.data.mlflow_database import MlflowDatabaseSpec
 from mlops_platform.components.data.platform_secrets import (
     PlatformSecrets,
-    PlatformSecretsArgs,
+    PlatformSecretsSpec,
     SecretRef,
     SecretSpec,
     external_secret,
 )
-from mlops_platform.components.foundation.cluster import EksCluster, EksClusterArgs, SystemNodesArgs
-from mlops_platform.components.foundation.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from mlops_platform.components.foundation.cluster import (
+    ClusterEndpoint,
+    ClusterSpec,
+    EksCluster,
+    SystemNodesSpec,
+)
+from mlops_platform.components.foundation.cluster_addons import ClusterAddons, ClusterAddonsSpec
 from mlops_platform.components.foundation.gpu_node_pool import (
     CapacityType,
     GpuAmiType,
     GpuNodePool,
-    GpuNodePoolArgs,
+    GpuNodePoolSpec,
 )
 from mlops_platform.components.foundation.load_balancer_controller import (
     LoadBalancerController,
-    LoadBalancerControllerArgs,
+    LoadBalancerControllerSpec,
 )
 from mlops_platform.components.foundation.network import (
     ExistingNetwork,
+    FlowLogs,
     InterfaceEndpoint,
     NatGateways,
     Network,
-    NetworkArgs,
+    NetworkSpec,
 )
-from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
-from mlops_platform.components.observability.stack import (
-    AlertReceiver,
-    BudgetArgs,
-    Observability,
-    ObservabilityArgs,
-    ReceiverKind,
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
+from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
+from mlops_platform.components.observability.budgets import BudgetSpec
+from mlops_platform.components.observability.metrics import AlertReceiver, ReceiverKind
+from mlops_platform.components.observability.stack import Observability, ObservabilitySpec
+from mlops_platform.components.refs import (
+    ArtifactsRef,
+    ClusterRef,
+    GpuPoolInfo,
+    NetworkRef,
+    PlatformDependencies,
+    PlatformRef,
 )
 from mlops_platform.components.serving.model_endpoint import (
     Autoscaling,
     ComputeResources,
-    GpuPoolInfo,
     HealthChecks,
     ModelEndpoint,
-    ModelEndpointArgs,
+    ModelEndpointSpec,
     ModelVersion,
     Replicas,
     ScalingMetric,
     SecretEnv,
     ServiceLevel,
 )
-from mlops_platform.components.serving.team_namespace import NamespaceQuota, TeamNamespace, TeamNamespaceArgs
+from mlops_platform.components.serving.team_namespace import NamespaceQuota, TeamNamespace, TeamSpec
+from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.tagging import platform_tags
 from mlops_platform.components.support.validation import InvalidArgs
 
 __all__ = [
     "AlertReceiver",
+    "ArtifactGrant",
     "ArtifactStore",
-    "ArtifactStoreArgs",
+    "ArtifactStoreSpec",
+    "ArtifactsRef",
     "Autoscaling",
-    "BudgetArgs",
+    "BudgetSpec",
     "CapacityType",
+    "CloudWatchAlarms",
     "ClusterAddons",
-    "ClusterAddonsArgs",
+    "ClusterAddonsSpec",
+    "ClusterEndpoint",
+    "ClusterRef",
+    "ClusterSpec",
     "ComputeResources",
     "ContainerRegistry",
-    "ContainerRegistryArgs",
+    "ContainerRegistrySpec",
     "EksCluster",
-    "EksClusterArgs",
     "Environment",
     "ExistingNetwork",
+    "FlowLogs",
     "GpuAmiType",
     "GpuNodePool",
-    "GpuNodePoolArgs",
+    "GpuNodePoolSpec",
     "GpuPoolInfo",
     "HealthChecks",
     "InterfaceEndpoint",
     "InvalidArgs",
     "LoadBalancerController",
-    "LoadBalancerControllerArgs",
-    "MlflowDatabaseArgs",
+    "LoadBalancerControllerSpec",
+    "MlflowDatabaseSpec",
+    "MlflowSpec",
     "MlflowTracking",
-    "MlflowTrackingArgs",
     "ModelEndpoint",
-    "ModelEndpointArgs",
+    "ModelEndpointSpec",
     "ModelVersion",
     "NamespaceQuota",
     "NatGateways",
     "Network",
-    "NetworkArgs",
+    "NetworkRef",
+    "NetworkSpec",
     "Observability",
-    "ObservabilityArgs",
+    "ObservabilitySpec",
+    "PlatformDependencies",
+    "PlatformRef",
     "PlatformSecrets",
-    "PlatformSecretsArgs",
+    "PlatformSecretsSpec",
     "PodIdentityRole",
-    "PodIdentityRoleArgs",
+    "PodIdentitySpec",
     "PullThroughCache",
     "ReceiverKind",
     "Replicas",
@@ -113,9 +136,11 @@ __all__ = [
     "SecretRef",
     "SecretSpec",
     "ServiceLevel",
-    "SystemNodesArgs",
+    "StackContext",
+    "SystemNodesSpec",
     "TeamNamespace",
-    "TeamNamespaceArgs",
+    "TeamSpec",
+    "WatchedDatabase",
     "external_secret",
     "platform_tags",
 ]

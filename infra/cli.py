@@ -88,9 +88,21 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outputs(args: argparse.Namespace) -> int:
+    result = synthesize(args.stack, stack_outputs=stack_references(args.stack_reference))
+    _write(json.dumps(result.graph.outputs, indent=2, sort_keys=True) + "\n", args.output)
+    if args.output not in (None, "-"):
+        print(
+            f"wrote the {len(result.graph.outputs)} outputs of stack {args.stack} to {args.output} "
+            "(secrets masked, as `pulumi stack output --json` shows them)",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def stack_environment(outputs: dict[str, Any], stack: str) -> str | None:
     """The environment whose policy config applies: the stack's `environment` output, or its name."""
-    from mlops_platform.infra.docs import ENVIRONMENTS
+    from mlops_platform.infra.config import ENVIRONMENTS
 
     environment = outputs.get("environment") or stack
     return str(environment) if environment in ENVIRONMENTS else None
@@ -100,7 +112,7 @@ def _environment(args: argparse.Namespace, graph_outputs: dict[str, Any], stack:
     """``--environment``, else what the stack says; a UsageError when neither tells."""
     environment = args.environment or stack_environment(graph_outputs, stack)
     if environment is None:
-        from mlops_platform.infra.docs import ENVIRONMENTS
+        from mlops_platform.infra.config import ENVIRONMENTS
 
         raise UsageError(
             f"cannot tell the environment of stack {stack!r} (no `environment` output); "
@@ -270,7 +282,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     import botocore.exceptions
-    from mlops_platform.infra.config import REGION_PATTERN
+    from mlops_platform.components.support.aws import REGION as REGION_PATTERN
     from mlops_platform.infra.ops import bootstrap
 
     if not REGION_PATTERN.match(args.region):
@@ -333,7 +345,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from mlops_platform.infra import docs
+    from mlops_platform.infra import reference as docs
 
     root = Path.cwd()
     if args.check:
@@ -386,6 +398,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
     p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
     p.set_defaults(func=cmd_synth)
+
+    p = commands.add_parser(
+        "outputs",
+        help="write the stack outputs a deployment would export, offline (a team's PlatformRef reads them)",
+    )
+    p.add_argument("stack", help="stack name: a stacks/Pulumi.<stack>.yaml file")
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
+    p.set_defaults(func=cmd_outputs)
 
     p = commands.add_parser(
         "check", help="evaluate the policy pack against a stack offline (exit 1 on mandatory violations)"

@@ -6,9 +6,9 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from mlops_platform.components.data.artifact_store import ACCESS_LOG_PURPOSE_TAG
-from mlops_platform.components.foundation.cluster import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.components.support import iam, pins
+from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES
+from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG
 from mlops_platform.policies.documents import dependents, is_write, statements
 from mlops_platform.policies.rule import Area, RuleSet, as_list, environment_setting, get
 from pulumi_policy import PolicyResource, Severity

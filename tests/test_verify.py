@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import boto3
 import pytest
-from mlops_platform.components.foundation.cluster import CONTROL_PLANE_LOG_TYPES
+from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.components.support import kube
 from mlops_platform.infra.cli import main
 from mlops_platform.infra.config import PlatformConfig

@@ -1,87 +1,113 @@
 """``ArtifactStore``: the S3 bucket for model artifacts, datasets and MLflow runs.
 
 Layout by convention: ``models/<team>/<model>/``, ``datasets/<team>/``, ``mlflow/``. Access is
-granted per prefix with ``grant_read`` and ``grant_write``; nothing else reads or writes it.
+granted per prefix with ``grant_read`` and ``grant_write`` (or ``grants`` in the spec); nothing else
+reads or writes it.
 
 Example::
 
-    store = ArtifactStore("artifacts", ArtifactStoreArgs(environment=Environment.PROD, tags=tags))
+    store = ArtifactStore("artifacts", ArtifactStoreSpec(noncurrent_version_expiration_days=90), context)
     store.grant_read(role, "models/fraud/")
+    store.ref  # ArtifactsRef: bucket and key for MLflow and the model endpoints
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
 
 import pulumi
 import pulumi_aws as aws
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.foundation.pod_identity import Grantee, grantee
+from mlops_platform.components.refs import ArtifactsRef
 from mlops_platform.components.support import iam
+from mlops_platform.components.support.aws import region_problem, role_arn_problem
+from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment, stateful_options
-from mlops_platform.components.support.tagging import tag_problems, with_tags
+from mlops_platform.components.support.spec import spec
+from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG, with_tags
 from mlops_platform.components.support.validation import Problem, raise_if_any
 
-ACCESS_LOG_PURPOSE_TAG = ("mlops-platform.io/purpose", "s3-access-logs")
-"""Marks access-log buckets: S3 server access logging only delivers to SSE-S3 buckets, so these are
-the one documented exception to SSE-KMS (the policy pack reads this tag)."""
-
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_PREFIX = re.compile(r"^([a-z0-9][a-z0-9._-]*/)*$")
+_PREFIX = re.compile(r"^([a-z0-9][a-z0-9._-]*/)+$")
 
 
-@dataclass(frozen=True, kw_only=True)
-class ArtifactStoreArgs:
-    environment: Environment
-    """Environment of the stack; prod protects the buckets and the key, stage and prod retain them."""
-    tags: Mapping[str, str]
-    """Tags for every AWS resource; must carry the platform's required tags."""
+class Access(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    READWRITE = "readwrite"
+
+
+@spec
+class ArtifactGrant:
+    """A role given access to one prefix of the bucket."""
+
+    role_arn: str
+    """IAM role to grant (a team's CI, a training job)."""
+    prefix: str
+    """Key prefix, ending in '/', e.g. models/risk/."""
+    access: Access = Access.READ
+    """`read`, `write` or `readwrite`. Default: `read`."""
+
+    def problems(self) -> list[Problem]:
+        found = [p for p in [role_arn_problem("role_arn", self.role_arn)] if p]
+        if not _PREFIX.match(self.prefix):
+            found.append(prefix_problem(self.prefix, "models/risk/"))
+        return found
+
+
+def prefix_problem(prefix: str, example: str, field: str = "prefix") -> Problem:
+    return Problem(field, f"must be a key prefix ending in '/', such as {example} (got {prefix!r})")
+
+
+@spec
+class ArtifactStoreSpec:
+    """The artifact bucket (models, datasets, MLflow runs)."""
+
     noncurrent_version_expiration_days: int = 90
     """Days an overwritten or deleted object version is kept. Default: 90."""
     abort_incomplete_multipart_days: int = 7
     """Days before an unfinished multipart upload is aborted. Default: 7."""
     intelligent_tiering_after_days: int | None = None
-    """Move objects to Intelligent-Tiering after this many days. Default: off."""
+    """Move objects to Intelligent-Tiering after this many days; null keeps them in Standard.
+    Default: off."""
     access_log_retention_days: int = 365
-    """Days server access logs are kept. Default: 365."""
+    """Days S3 server access logs are kept. Default: 365."""
     force_destroy: bool = False
     """Let ``pulumi destroy`` delete a bucket that still holds objects. Default: off; only dev allows it."""
     replication_region: str | None = None
     """Replicate every object to a bucket in this region (a second key encrypts it). Default: off."""
+    grants: Sequence[ArtifactGrant] = ()
+    """Roles given read or write access to a prefix (e.g. a team's CI to models/<team>/). Default: none."""
 
-    def problems(self) -> list[Problem]:
-        found = tag_problems(self.tags)
+    def problems(self, environment: Environment) -> list[Problem]:
+        found = []
         for name in (
             "noncurrent_version_expiration_days",
             "abort_incomplete_multipart_days",
             "access_log_retention_days",
         ):
-            if getattr(self, name) < 1:
-                found.append(Problem(name, f"must be >= 1 (got {getattr(self, name)})"))
-        if self.intelligent_tiering_after_days is not None and self.intelligent_tiering_after_days < 0:
+            if not 1 <= getattr(self, name) <= 36500:
+                found.append(Problem(name, f"must be between 1 and 36500 (got {getattr(self, name)})"))
+        if self.intelligent_tiering_after_days is not None and not 0 <= self.intelligent_tiering_after_days <= 36500:
             found.append(
                 Problem(
                     "intelligent_tiering_after_days",
-                    f"must be >= 0 (got {self.intelligent_tiering_after_days})",
+                    f"must be between 0 and 36500 (got {self.intelligent_tiering_after_days})",
                 )
             )
-        if self.force_destroy and self.environment is not Environment.DEV:
+        if self.force_destroy and environment is not Environment.DEV:
             found.append(
                 Problem(
                     "force_destroy",
-                    f"is only allowed in dev; {self.environment.value} data must survive a destroy",
+                    f"is only allowed in dev; {environment.value} data must survive a destroy",
                 )
             )
-        if self.replication_region is not None and not _REGION.match(self.replication_region):
-            found.append(
-                Problem(
-                    "replication_region",
-                    f"must be an AWS region such as us-west-2 (got {self.replication_region!r})",
-                )
-            )
+        found += [p for p in [region_problem("replication_region", self.replication_region)] if p]
+        for i, grant in enumerate(self.grants):
+            found += [p.nested(f"grants[{i}]") for p in grant.problems()]
         return found
 
 
@@ -149,25 +175,33 @@ class ArtifactStore(pulumi.ComponentResource):
     replica_bucket_arn: pulumi.Output[str] | None
     """ARN of the replica bucket, when replication is on."""
 
-    def __init__(self, name: str, args: ArtifactStoreArgs, opts: pulumi.ResourceOptions | None = None):
-        raise_if_any(f"ArtifactStoreArgs for {name!r}", args.problems())
+    ref: ArtifactsRef
+    """The bucket and its key, for MLflow and model endpoints."""
+
+    def __init__(
+        self, name: str, spec: ArtifactStoreSpec, context: StackContext, opts: pulumi.ResourceOptions | None = None
+    ):
+        raise_if_any(
+            f"ArtifactStoreSpec for {name!r}", [*spec.problems(context.environment), *context.problems()]
+        )
         super().__init__("mlops:artifact_store:ArtifactStore", name, None, opts)
         self._prefix = name
+        self._spec = spec
+        self._environment = context.environment
         child = pulumi.ResourceOptions(parent=self)
-        stateful = stateful_options(args.environment, child)
+        stateful = stateful_options(context.environment, child)
         account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
-        tags = dict(args.tags)
+        tags = dict(context.tags)
 
         key = kms.customer_managed_key(
             f"{name}-key",
             description=f"Encrypts the {name} bucket",
-            environment=args.environment,
+            environment=context.environment,
             tags=tags,
             opts=child,
         )
         log_bucket = self._bucket(
             f"{name}-logs",
-            args,
             with_tags(tags, **dict([ACCESS_LOG_PURPOSE_TAG])),
             encryption={"sse_algorithm": "AES256"},
             lifecycle=[
@@ -175,7 +209,7 @@ class ArtifactStore(pulumi.ComponentResource):
                     "id": "expire-access-logs",
                     "status": "Enabled",
                     "filter": {},
-                    "expiration": {"days": args.access_log_retention_days},
+                    "expiration": {"days": spec.access_log_retention_days},
                 },
                 self._noncurrent_rule(1),
             ],
@@ -183,10 +217,9 @@ class ArtifactStore(pulumi.ComponentResource):
         )
         bucket = self._bucket(
             f"{name}-bucket",
-            args,
             tags,
             encryption={"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn},
-            lifecycle=self._lifecycle_rules(args),
+            lifecycle=self._lifecycle_rules(spec),
             opts=stateful,
         )
         aws.s3.BucketPolicy(
@@ -212,13 +245,19 @@ class ArtifactStore(pulumi.ComponentResource):
             opts=child,
         )
         self.replica_bucket_arn = None
-        if args.replication_region:
-            self.replica_bucket_arn = self._replicate(name, args, bucket, key, tags, account_id)
+        if spec.replication_region:
+            self.replica_bucket_arn = self._replicate(name, spec.replication_region, bucket, key, tags, account_id)
 
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
         self.kms_key_arn = key.arn
         self.log_bucket_name = log_bucket.bucket
+        self.ref = ArtifactsRef(bucket_name=self.bucket_name, bucket_arn=self.bucket_arn, kms_key_arn=self.kms_key_arn)
+        for grant in spec.grants:
+            if grant.access in (Access.READ, Access.READWRITE):
+                self.grant_read(grant.role_arn, grant.prefix)
+            if grant.access in (Access.WRITE, Access.READWRITE):
+                self.grant_write(grant.role_arn, grant.prefix)
         self.register_outputs(
             {"bucketName": self.bucket_name, "bucketArn": self.bucket_arn, "kmsKeyArn": self.kms_key_arn}
         )
@@ -226,7 +265,6 @@ class ArtifactStore(pulumi.ComponentResource):
     def _bucket(
         self,
         name: str,
-        args: ArtifactStoreArgs,
         tags: Mapping[str, str],
         *,
         encryption: Mapping[str, pulumi.Input[str]],
@@ -237,7 +275,7 @@ class ArtifactStore(pulumi.ComponentResource):
         """A bucket with the controls every platform bucket shares."""
         child = pulumi.ResourceOptions(parent=self)
         where = {"region": region} if region else {}
-        bucket = aws.s3.Bucket(name, force_destroy=args.force_destroy, tags=dict(tags), opts=opts, **where)
+        bucket = aws.s3.Bucket(name, force_destroy=self._spec.force_destroy, tags=dict(tags), opts=opts, **where)
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=bucket.id,
@@ -284,7 +322,7 @@ class ArtifactStore(pulumi.ComponentResource):
             "noncurrent_version_expiration": {"noncurrent_days": days},
         }
 
-    def _lifecycle_rules(self, args: ArtifactStoreArgs) -> list[dict]:
+    def _lifecycle_rules(self, args: ArtifactStoreSpec) -> list[dict]:
         rules = [
             self._noncurrent_rule(args.noncurrent_version_expiration_days),
             {
@@ -312,14 +350,13 @@ class ArtifactStore(pulumi.ComponentResource):
     def _replicate(
         self,
         name: str,
-        args: ArtifactStoreArgs,
+        region: str,
         source: aws.s3.Bucket,
         source_key: aws.kms.Key,
         tags: Mapping[str, str],
         account_id: str,
     ) -> pulumi.Output[str]:
         child = pulumi.ResourceOptions(parent=self)
-        region = args.replication_region
         replica_key = aws.kms.Key(
             f"{name}-replica-key",
             description=f"Encrypts the {name} replica",
@@ -327,15 +364,14 @@ class ArtifactStore(pulumi.ComponentResource):
             deletion_window_in_days=30,
             region=region,
             tags=dict(tags),
-            opts=stateful_options(args.environment, child),
+            opts=stateful_options(self._environment, child),
         )
         replica = self._bucket(
             f"{name}-replica",
-            args,
             tags,
             encryption={"sse_algorithm": "aws:kms", "kms_master_key_id": replica_key.arn},
-            lifecycle=[self._noncurrent_rule(args.noncurrent_version_expiration_days)],
-            opts=stateful_options(args.environment, child),
+            lifecycle=[self._noncurrent_rule(self._spec.noncurrent_version_expiration_days)],
+            opts=stateful_options(self._environment, child),
             region=region,
         )
         aws.s3.BucketPolicy(
@@ -412,16 +448,8 @@ class ArtifactStore(pulumi.ComponentResource):
         return self._grant("write", role, prefix, iam.s3_write_statements)
 
     def _grant(self, verb: str, role: Grantee, prefix: str, statements) -> aws.iam.RolePolicy:
-        if not _PREFIX.match(prefix) or not prefix:
-            raise_if_any(
-                f"grant_{verb} on {self._prefix!r}",
-                [
-                    Problem(
-                        "prefix",
-                        f"must be a key prefix ending in '/', such as 'models/fraud/' (got {prefix!r})",
-                    )
-                ],
-            )
+        if not _PREFIX.match(prefix):
+            raise_if_any(f"grant_{verb} on {self._prefix!r}", [prefix_problem(prefix, "'models/fraud/'")])
         role_id, role_slug = grantee(role)
         slug = prefix.strip("/").replace("/", "-")
         return aws.iam.RolePolicy(

@@ -2,9 +2,8 @@
 
 Example::
 
-    registry = ContainerRegistry("registry", ContainerRegistryArgs(
-        environment=Environment.PROD, tags=tags, repositories=["mlflow-server"],
-        pull_principal_arns=[cluster.node_role_arn]))
+    registry = ContainerRegistry("registry", ContainerRegistrySpec(repositories=["mlflow-server"]),
+                                 context, pull_principal_arns=[cluster.ref.node_role_arn])
     registry.grant_push(ci_role)
 """
 
@@ -12,8 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from enum import StrEnum
 
 import pulumi
@@ -21,8 +19,10 @@ import pulumi_aws as aws
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.foundation.pod_identity import Grantee, grantee
 from mlops_platform.components.support import iam
-from mlops_platform.components.support.environment import Environment, stateful_options
-from mlops_platform.components.support.tagging import tag_problems
+from mlops_platform.components.support.aws import role_arn_problem
+from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.environment import stateful_options
+from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem, raise_if_any
 
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
@@ -38,7 +38,7 @@ class Scanning(StrEnum):
     """Amazon Inspector continuous scanning, set once for the whole registry (account and region)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@spec
 class PullThroughCache:
     """Mirror an upstream registry under a prefix of this registry."""
 
@@ -50,30 +50,25 @@ class PullThroughCache:
     """Secrets Manager secret (name prefixed ``ecr-pullthroughcache/``) for upstreams that need a login."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class ContainerRegistryArgs:
-    environment: Environment
-    """Environment of the stack; prod protects repositories and the key."""
-    tags: Mapping[str, str]
-    """Tags for every AWS resource; must carry the platform's required tags."""
+@spec
+class ContainerRegistrySpec:
+    """ECR repositories and how images in them are kept and scanned."""
+
     repositories: Sequence[str]
-    """Repository names, e.g. ``mlflow-server`` or ``fraud/scorer``."""
-    pull_principal_arns: Sequence[pulumi.Input[str]] = ()
-    """Roles the repository policy lets pull (the node role pulls for the kubelet). Default: none;
-    identities of the account can still pull when their own IAM policy allows it."""
+    """Repository names, e.g. ``mlflow-server`` or ``fraud/scorer`` (models get their own)."""
     scanning: Scanning = Scanning.SCAN_ON_PUSH
-    """SCAN_ON_PUSH per repository, or ENHANCED for the whole registry. Default: SCAN_ON_PUSH."""
-    kms_key_arn: pulumi.Input[str] | None = None
-    """Key that encrypts image layers. Default: the component creates one."""
+    """`scanOnPush` per repository, or `enhanced` (Inspector) for the whole registry. Default: `scanOnPush`."""
     keep_tagged_images: int = 30
     """Tagged images kept per repository; older ones expire. Default: 30."""
     untagged_expiry_days: int = 7
     """Days before an untagged image expires. Default: 7."""
     pull_through_caches: Sequence[PullThroughCache] = ()
     """Upstream registries to mirror. Default: none."""
+    push_role_arns: Sequence[str] = ()
+    """Roles (CI) allowed to push to these repositories. Default: none."""
 
     def problems(self) -> list[Problem]:
-        found = tag_problems(self.tags)
+        found = []
         if not self.repositories:
             found.append(Problem("repositories", "must list at least one repository"))
         for i, repository in enumerate(self.repositories):
@@ -86,10 +81,16 @@ class ContainerRegistryArgs:
                 )
             if self.repositories.index(repository) != i:
                 found.append(Problem(f"repositories[{i}]", f"duplicate repository {repository!r}"))
-        if self.keep_tagged_images < 1:
-            found.append(Problem("keep_tagged_images", f"must be >= 1 (got {self.keep_tagged_images})"))
-        if self.untagged_expiry_days < 1:
-            found.append(Problem("untagged_expiry_days", f"must be >= 1 (got {self.untagged_expiry_days})"))
+        if not 1 <= self.keep_tagged_images <= 10000:
+            found.append(
+                Problem("keep_tagged_images", f"must be between 1 and 10000 (got {self.keep_tagged_images})")
+            )
+        if not 1 <= self.untagged_expiry_days <= 36500:
+            found.append(
+                Problem("untagged_expiry_days", f"must be between 1 and 36500 (got {self.untagged_expiry_days})")
+            )
+        for i, arn in enumerate(self.push_role_arns):
+            found += [p for p in [role_arn_problem(f"push_role_arns[{i}]", arn)] if p]
         for i, cache in enumerate(self.pull_through_caches):
             if not _PREFIX.match(cache.prefix):
                 found.append(
@@ -157,28 +158,40 @@ class ContainerRegistry(pulumi.ComponentResource):
     kms_key_arn: pulumi.Output[str]
     """Key that encrypts the layers."""
 
-    def __init__(self, name: str, args: ContainerRegistryArgs, opts: pulumi.ResourceOptions | None = None):
-        raise_if_any(f"ContainerRegistryArgs for {name!r}", args.problems())
+    def __init__(
+        self,
+        name: str,
+        spec: ContainerRegistrySpec,
+        context: StackContext,
+        *,
+        pull_principal_arns: Sequence[pulumi.Input[str]] = (),
+        kms_key_arn: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        """``pull_principal_arns``: roles the repository policy lets pull (the node role pulls for the
+        kubelet); default none, and identities of the account can still pull when their own IAM policy
+        allows it. ``kms_key_arn`` encrypts the layers; default: the component creates a key."""
+        raise_if_any(f"ContainerRegistrySpec for {name!r}", [*spec.problems(), *context.problems()])
         super().__init__("mlops:container_registry:ContainerRegistry", name, None, opts)
         self._prefix = name
         child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
-        if args.kms_key_arn is None:
+        tags = dict(context.tags)
+        if kms_key_arn is None:
             key_arn = kms.customer_managed_key(
                 f"{name}-key",
                 description=f"Encrypts the image layers of {name}",
-                environment=args.environment,
+                environment=context.environment,
                 tags=tags,
                 opts=child,
             ).arn
         else:
-            key_arn = pulumi.Output.from_input(args.kms_key_arn)
+            key_arn = pulumi.Output.from_input(kms_key_arn)
         self.kms_key_arn = key_arn
         encryption = [{"encryption_type": "KMS", "kms_key": key_arn}]
-        policy = lifecycle_policy(args.keep_tagged_images, args.untagged_expiry_days)
+        policy = lifecycle_policy(spec.keep_tagged_images, spec.untagged_expiry_days)
 
         self.repository_urls, self.repository_arns = {}, {}
-        for repository in args.repositories:
+        for repository in spec.repositories:
             slug = repository.replace("/", "-")
             repo = aws.ecr.Repository(
                 f"{name}-{slug}",
@@ -188,22 +201,22 @@ class ContainerRegistry(pulumi.ComponentResource):
                 encryption_configurations=encryption,
                 force_delete=False,
                 tags=tags,
-                opts=stateful_options(args.environment, child),
+                opts=stateful_options(context.environment, child),
             )
             aws.ecr.LifecyclePolicy(
                 f"{name}-{slug}-lifecycle", repository=repo.name, policy=policy, opts=child
             )
-            if args.pull_principal_arns:
+            if pull_principal_arns:
                 aws.ecr.RepositoryPolicy(
                     f"{name}-{slug}-policy",
                     repository=repo.name,
-                    policy=pulumi.Output.all(*args.pull_principal_arns).apply(iam.repository_pull_policy),
+                    policy=pulumi.Output.all(*pull_principal_arns).apply(iam.repository_pull_policy),
                     opts=child,
                 )
             self.repository_urls[repository] = repo.repository_url
             self.repository_arns[repository] = repo.arn
 
-        if args.scanning is Scanning.ENHANCED:
+        if spec.scanning is Scanning.ENHANCED:
             aws.ecr.RegistryScanningConfiguration(
                 f"{name}-scanning",
                 scan_type="ENHANCED",
@@ -215,8 +228,8 @@ class ContainerRegistry(pulumi.ComponentResource):
                 ],
                 opts=child,
             )
-        template_role = self._template_role(args, key_arn, tags) if args.pull_through_caches else None
-        for cache in args.pull_through_caches:
+        template_role = self._template_role(spec, key_arn, tags) if spec.pull_through_caches else None
+        for cache in spec.pull_through_caches:
             aws.ecr.PullThroughCacheRule(
                 f"{name}-cache-{cache.prefix}",
                 ecr_repository_prefix=cache.prefix,
@@ -237,10 +250,12 @@ class ContainerRegistry(pulumi.ComponentResource):
                 custom_role_arn=template_role.arn if template_role else None,
                 opts=child,
             )
+        for role_arn in spec.push_role_arns:
+            self.grant_push(role_arn)
         self.register_outputs({"repositoryUrls": self.repository_urls, "kmsKeyArn": self.kms_key_arn})
 
     def _template_role(
-        self, args: ContainerRegistryArgs, key_arn: pulumi.Output[str], tags: dict
+        self, spec: ContainerRegistrySpec, key_arn: pulumi.Output[str], tags: dict
     ) -> aws.iam.Role:
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -254,7 +269,7 @@ class ContainerRegistry(pulumi.ComponentResource):
         )
         repositories = [
             f"arn:aws:ecr:{region}:{account_id}:repository/{cache.prefix}/*"
-            for cache in args.pull_through_caches
+            for cache in spec.pull_through_caches
         ]
         aws.iam.RolePolicy(
             f"{self._prefix}-cache-template-policy",

@@ -8,10 +8,9 @@ declares an ``ExternalSecret`` that ESO turns into a Kubernetes Secret.
 
 Example::
 
-    secrets = PlatformSecrets("secrets", PlatformSecretsArgs(
-        environment=Environment.PROD, tags=tags, cluster_name=cluster.cluster_name,
-        path_prefix="mlops-platform/prod",
-        secrets=[SecretSpec(name="slack-webhook", description="Slack webhook for alerts")]))
+    secrets = PlatformSecrets("secrets", PlatformSecretsSpec(
+        entries=[SecretSpec(name="slack-webhook", description="Slack webhook for alerts")]),
+        context, cluster.ref)
     external_secret("alerts-webhook", namespace="monitoring", target="slack-webhook",
                     entries={"url": SecretRef("mlops-platform/prod/slack-webhook")}, opts=...)
 """
@@ -29,10 +28,13 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 from mlops_platform.components.foundation import kms
-from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
+from mlops_platform.components.refs import ClusterRef
 from mlops_platform.components.support import helm, iam, kube
+from mlops_platform.components.support.aws import DESCRIPTION_MAX
+from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment, stateful_options
-from mlops_platform.components.support.tagging import tag_problems
+from mlops_platform.components.support.spec import spec as specification
 from mlops_platform.components.support.validation import Problem, raise_if_any
 
 CLUSTER_SECRET_STORE = "aws-secrets-manager"
@@ -42,7 +44,7 @@ ESO_SERVICE_ACCOUNT = "external-secrets"
 _SECRET_NAME = re.compile(r"^[a-z0-9]([a-z0-9/-]{0,118}[a-z0-9])?$")
 
 
-@dataclass(frozen=True, kw_only=True)
+@specification
 class SecretSpec:
     """One secret of the platform."""
 
@@ -65,6 +67,10 @@ class SecretSpec:
             )
         if not self.description.strip():
             found.append(Problem("description", "must say what the secret is for"))
+        elif len(self.description) > DESCRIPTION_MAX:
+            found.append(
+                Problem("description", f"must be at most {DESCRIPTION_MAX} characters (got {len(self.description)})")
+            )
         if not 16 <= self.length <= 128:
             found.append(Problem("length", f"must be between 16 and 128 (got {self.length})"))
         if self.username is not None and not self.generate:
@@ -80,34 +86,26 @@ class SecretRef:
     property: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class PlatformSecretsArgs:
-    environment: Environment
-    """Environment of the stack; prod protects the key and the secrets."""
-    tags: Mapping[str, str]
-    """Tags for every AWS resource; must carry the platform's required tags."""
-    cluster_name: pulumi.Input[str]
-    """Cluster whose External Secrets Operator reads the secrets."""
-    path_prefix: str
-    """Prefix of every secret name, ``<project>/<env>``; ESO may read nothing outside it."""
-    secrets: Sequence[SecretSpec] = ()
-    """Secrets to create. Default: none."""
+@specification
+class PlatformSecretsSpec:
+    """Secrets Manager secrets under ``<project>/<env>/``; values never live in config."""
+
     recovery_window_days: int = 30
     """Days a deleted secret stays recoverable (7-30). Default: 30."""
+    entries: Sequence[SecretSpec] = ()
+    """Secrets to create. Default: none."""
 
     def problems(self) -> list[Problem]:
-        found = tag_problems(self.tags)
-        if not re.match(r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$", self.path_prefix):
-            found.append(Problem("path_prefix", f"must be '<project>/<env>' (got {self.path_prefix!r})"))
+        found = []
         if not 7 <= self.recovery_window_days <= 30:
             found.append(
                 Problem("recovery_window_days", f"must be between 7 and 30 (got {self.recovery_window_days})")
             )
-        names = [s.name for s in self.secrets]
-        for i, spec in enumerate(self.secrets):
-            found += [p.nested(f"secrets[{i}]") for p in spec.problems()]
-            if names.index(spec.name) != i:
-                found.append(Problem(f"secrets[{i}].name", f"duplicate secret name {spec.name!r}"))
+        names = [s.name for s in self.entries]
+        for i, entry in enumerate(self.entries):
+            found += [p.nested(f"entries[{i}]") for p in entry.problems()]
+            if names.index(entry.name) != i:
+                found.append(Problem(f"entries[{i}].name", f"duplicate secret name {entry.name!r}"))
         return found
 
 
@@ -216,62 +214,70 @@ class PlatformSecrets(pulumi.ComponentResource):
     ready: list[pulumi.Resource]
     """Resources an ExternalSecret must wait for (the operator and the store)."""
 
-    def __init__(self, name: str, args: PlatformSecretsArgs, opts: pulumi.ResourceOptions | None = None):
-        raise_if_any(f"PlatformSecretsArgs for {name!r}", args.problems())
+    def __init__(
+        self,
+        name: str,
+        spec: PlatformSecretsSpec,
+        context: StackContext,
+        cluster: ClusterRef,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        """Secrets live under ``context.secrets_path_prefix``; ``cluster`` runs the operator."""
+        path_prefix = context.secrets_path_prefix
+        problems = [*spec.problems(), *context.problems()]
+        if not re.match(r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$", path_prefix):
+            problems.append(Problem("context.project", f"must make a '<project>/<env>' prefix (got {path_prefix!r})"))
+        raise_if_any(f"PlatformSecretsSpec for {name!r}", problems)
         super().__init__("mlops:platform_secrets:PlatformSecrets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
         account_id = aws.get_caller_identity(opts=invoke).account_id
         region = aws.get_region(opts=invoke).region
-        self.path_prefix = args.path_prefix
-        self._args = args
+        self.path_prefix = path_prefix
+        self._spec = spec
+        self._context = context
 
         key = kms.customer_managed_key(
             f"{name}-key",
-            description=f"Encrypts the Secrets Manager secrets under {args.path_prefix}/",
-            environment=args.environment,
-            tags=args.tags,
+            description=f"Encrypts the Secrets Manager secrets under {path_prefix}/",
+            environment=context.environment,
+            tags=context.tags,
             opts=child,
         )
         self.kms_key_arn = key.arn
         self.secret_arns, self.paths = {}, {}
-        for spec in args.secrets:
-            slug = spec.name.replace("/", "-")
+        for entry in spec.entries:
+            slug = entry.name.replace("/", "-")
             value = (
                 generated_value(
-                    f"{name}-{slug}-value", opts=child, length=spec.length, username=spec.username
+                    f"{name}-{slug}-value", opts=child, length=entry.length, username=entry.username
                 )
-                if spec.generate
+                if entry.generate
                 else None
             )
             secret = managed_secret(
                 f"{name}-{slug}",
-                path=self.path(spec.name),
-                description=spec.description,
+                path=self.path(entry.name),
+                description=entry.description,
                 kms_key_arn=key.arn,
-                environment=args.environment,
-                tags=args.tags,
-                recovery_window_days=args.recovery_window_days,
+                environment=context.environment,
+                tags=context.tags,
+                recovery_window_days=spec.recovery_window_days,
                 value=value,
                 opts=child,
             )
-            self.secret_arns[spec.name] = secret.arn
-            self.paths[spec.name] = self.path(spec.name)
+            self.secret_arns[entry.name] = secret.arn
+            self.paths[entry.name] = self.path(entry.name)
 
         role = PodIdentityRole(
             f"{name}-eso",
-            PodIdentityRoleArgs(
-                cluster_name=args.cluster_name,
-                namespace=ESO_NAMESPACE,
-                service_account=ESO_SERVICE_ACCOUNT,
-                tags=args.tags,
-                policy=key.arn.apply(
-                    lambda key_arn: iam.document(
-                        iam.secrets_read_statements(
-                            [secret_path_pattern(region, account_id, args.path_prefix)], key_arn
-                        )
-                    )
-                ),
+            PodIdentitySpec(namespace=ESO_NAMESPACE, service_account=ESO_SERVICE_ACCOUNT),
+            cluster_name=cluster.name,
+            tags=context.tags,
+            policy=key.arn.apply(
+                lambda key_arn: iam.document(
+                    iam.secrets_read_statements([secret_path_pattern(region, account_id, path_prefix)], key_arn)
+                )
             ),
             opts=child,
         )
@@ -325,9 +331,9 @@ class PlatformSecrets(pulumi.ComponentResource):
             path=self.path(name),
             description=description,
             kms_key_arn=self.kms_key_arn,
-            environment=self._args.environment,
-            tags=self._args.tags,
-            recovery_window_days=self._args.recovery_window_days,
+            environment=self._context.environment,
+            tags=self._context.tags,
+            recovery_window_days=self._spec.recovery_window_days,
             value=value,
             opts=opts,
         )

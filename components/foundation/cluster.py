@@ -2,10 +2,9 @@
 
 Example::
 
-    cluster = EksCluster("cluster", EksClusterArgs(
-        environment=Environment.PROD, tags=tags, subnet_ids=network.private_subnet_ids,
-        cluster_name="mlops-platform-prod",
-        admin_principal_arns=["arn:aws:iam::123456789012:role/platform-admin"]))
+    cluster = EksCluster("cluster", ClusterSpec(
+        admin_principal_arns=["arn:aws:iam::123456789012:role/platform-admin"]),
+        context, network.ref, system_nodes=SystemNodesSpec(instance_types=["m6i.xlarge"]))
     # Kubernetes objects for this cluster:
     opts = pulumi.ResourceOptions(provider=cluster.provider)
 """
@@ -15,34 +14,32 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import field
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from mlops_platform.components.foundation import kms
-from mlops_platform.components.foundation.instance_catalog import spec
+from mlops_platform.components.foundation.instance_catalog import spec as instance_spec
+from mlops_platform.components.foundation.logs import encrypted_log_group
 from mlops_platform.components.foundation.nodes import managed_node_group
-from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
+from mlops_platform.components.refs import ClusterRef, NetworkRef
 from mlops_platform.components.support import iam, kube, pins
+from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES, PRINCIPAL_ARN, retention_problems
+from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
-from mlops_platform.components.support.tagging import tag_problems, with_tags
-from mlops_platform.components.support.validation import (
-    Problem,
-    raise_if_any,
-    retention_problems,
-    size_problems,
-)
+from mlops_platform.components.support.spec import spec
+from mlops_platform.components.support.tagging import with_tags
+from mlops_platform.components.support.validation import Problem, raise_if_any, size_problems
 
-CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 _MANAGED = "arn:aws:iam::aws:policy/"
 
 
-@dataclass(frozen=True, kw_only=True)
-class SystemNodesArgs:
+@spec
+class SystemNodesSpec:
     """The on-demand node group that runs platform add-ons (never GPU work)."""
 
     instance_types: Sequence[str] = ("m6i.large",)
@@ -61,42 +58,40 @@ class SystemNodesArgs:
         if not self.instance_types:
             found.append(Problem("instance_types", "must list at least one instance type"))
         for i, t in enumerate(self.instance_types):
-            if spec(t) is None:
+            if instance_spec(t) is None:
                 found.append(Problem(f"instance_types[{i}]", f"unknown instance type {t!r}"))
-        if self.disk_size_gib < 20:
-            found.append(Problem("disk_size_gib", f"must be >= 20 (got {self.disk_size_gib})"))
+        if not 20 <= self.disk_size_gib <= 16384:
+            found.append(Problem("disk_size_gib", f"must be between 20 and 16384 (got {self.disk_size_gib})"))
         return found
 
 
-@dataclass(frozen=True, kw_only=True)
-class EksClusterArgs:
-    environment: Environment
-    """Environment of the stack; prod protects the cluster and its keys."""
-    tags: Mapping[str, str]
-    """Tags for every AWS resource; must carry the platform's required tags."""
-    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    """Private subnets for the control-plane ENIs and the system nodes."""
-    cluster_name: str
-    """Physical name of the cluster (the program uses ``<project>-<stack>``); it names the
-    control-plane log group too, which must exist before the cluster does."""
+@spec
+class ClusterEndpoint:
+    """Who can reach the Kubernetes API."""
+
+    public_access: bool = False
+    """Expose the API endpoint publicly, restricted to ``public_access_cidrs``. Default: private only."""
+    public_access_cidrs: Sequence[str] = ()
+    """CIDRs allowed to reach a public endpoint. Required when the endpoint is public; 0.0.0.0/0 is
+    refused. Default: none."""
+
+
+@spec
+class ClusterSpec:
+    """EKS control plane."""
+
+    admin_principal_arns: Sequence[str] = ()
+    """IAM roles or users given cluster-admin through access entries. At least one is required, and
+    the identity that runs ``pulumi up`` must be listed: the cluster creator gets no implicit access."""
     kubernetes_version: str = pins.KUBERNETES_VERSION
     """Kubernetes minor version. Default: ``pins.KUBERNETES_VERSION`` (components/support/pins.py)."""
-    admin_principal_arns: Sequence[str] = ()
-    """IAM roles or users given cluster-admin through access entries. Default: none; the identity
-    that runs ``pulumi up`` must be listed, since the cluster creator gets no implicit access."""
-    endpoint_public_access: bool = False
-    """Expose the API endpoint publicly (restricted to ``public_access_cidrs``). Default: private only."""
-    public_access_cidrs: Sequence[str] = ()
-    """CIDRs allowed to reach a public endpoint. Required when the endpoint is public; 0.0.0.0/0 is refused."""
-    system_nodes: SystemNodesArgs = field(default_factory=SystemNodesArgs)
-    """The system node group. Default: 2-4 x m6i.large."""
+    endpoint: ClusterEndpoint = field(default_factory=ClusterEndpoint)
+    """API endpoint access. Default: private only."""
     control_plane_log_retention_days: int = 90
-    """Retention of ``/aws/eks/<cluster>/cluster``. Default: 90."""
-    log_kms_key_arn: pulumi.Input[str] | None = None
-    """KMS key for the control-plane log group. Default: a dedicated key."""
+    """Retention of ``/aws/eks/<cluster>/cluster``, in days. Default: 90."""
 
     def problems(self) -> list[Problem]:
-        found = tag_problems(self.tags)
+        found = []
         if self.kubernetes_version not in pins.SUPPORTED_KUBERNETES_VERSIONS:
             found.append(
                 Problem(
@@ -104,41 +99,43 @@ class EksClusterArgs:
                     f"must be one of {', '.join(pins.SUPPORTED_KUBERNETES_VERSIONS)} (got {self.kubernetes_version!r})",
                 )
             )
-        if not re.match(r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$", self.cluster_name):
+        if not self.admin_principal_arns:
             found.append(
                 Problem(
-                    "cluster_name", f"must be 1-100 letters, digits, '-' or '_' (got {self.cluster_name!r})"
+                    "admin_principal_arns",
+                    "must list at least one IAM role, including the one that runs pulumi up",
                 )
             )
         for i, arn in enumerate(self.admin_principal_arns):
-            if not _PRINCIPAL_ARN.match(arn):
+            if not PRINCIPAL_ARN.match(arn):
                 found.append(
                     Problem(f"admin_principal_arns[{i}]", f"must be an IAM role or user ARN (got {arn!r})")
                 )
-        if self.endpoint_public_access and not self.public_access_cidrs:
+        endpoint = self.endpoint
+        if endpoint.public_access and not endpoint.public_access_cidrs:
             found.append(
-                Problem("public_access_cidrs", "must list the CIDRs allowed to reach the public endpoint")
+                Problem(
+                    "endpoint.public_access_cidrs", "must list the CIDRs allowed to reach the public endpoint"
+                )
             )
-        for i, cidr in enumerate(self.public_access_cidrs):
+        for i, cidr in enumerate(endpoint.public_access_cidrs):
+            where = f"endpoint.public_access_cidrs[{i}]"
             try:
                 net = ipaddress.ip_network(cidr)
             except ValueError:
-                found.append(
-                    Problem(
-                        f"public_access_cidrs[{i}]", f"must be a CIDR such as 203.0.113.0/24 (got {cidr!r})"
-                    )
-                )
+                found.append(Problem(where, f"must be a CIDR such as 203.0.113.0/24 (got {cidr!r})"))
                 continue
             if net.prefixlen == 0:
-                found.append(
-                    Problem(
-                        f"public_access_cidrs[{i}]",
-                        "must not open the endpoint to the whole internet (0.0.0.0/0)",
-                    )
-                )
+                found.append(Problem(where, "must not open the endpoint to the whole internet (0.0.0.0/0)"))
         found += retention_problems("control_plane_log_retention_days", self.control_plane_log_retention_days)
-        found += [p.nested("system_nodes") for p in self.system_nodes.problems()]
         return found
+
+
+def cluster_name_problems(name: str) -> list[Problem]:
+    """EKS names: 1-100 letters, digits, '-' or '_', starting with a letter or digit."""
+    if not re.match(r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$", name):
+        return [Problem("cluster_name", f"must be 1-100 letters, digits, '-' or '_' (got {name!r})")]
+    return []
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -172,50 +169,69 @@ class EksCluster(pulumi.ComponentResource):
     system_node_group: aws.eks.NodeGroup
     """The on-demand node group for platform add-ons."""
 
-    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        raise_if_any(f"EksClusterArgs for {name!r}", args.problems())
+    ref: ClusterRef
+    """What node pools, add-ons and workloads build on."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ClusterSpec,
+        context: StackContext,
+        network: NetworkRef,
+        *,
+        system_nodes: SystemNodesSpec | None = None,
+        log_kms_key_arn: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        """The cluster is named ``<project>-<stack>`` (``context.name_prefix``), which also names its
+        control-plane log group, encrypted with ``log_kms_key_arn`` (default: a dedicated key)."""
+        system = system_nodes or SystemNodesSpec()
+        cluster_name = context.name_prefix
+        raise_if_any(
+            f"ClusterSpec for {name!r}",
+            [
+                *spec.problems(),
+                *[p.nested("system_nodes") for p in system.problems()],
+                *cluster_name_problems(cluster_name),
+                *context.problems(),
+            ],
+        )
         super().__init__("mlops:cluster:EksCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
         account_id = aws.get_caller_identity(opts=invoke).account_id
         region = aws.get_region(opts=invoke).region
-        self.kubernetes_version = args.kubernetes_version
-        tags = dict(args.tags)
+        self.kubernetes_version = spec.kubernetes_version
+        environment = context.environment
+        tags = dict(context.tags)
 
         secrets_key = kms.customer_managed_key(
             f"{name}-secrets-key",
-            description=f"Envelope encryption of Kubernetes secrets in {args.cluster_name}",
-            environment=args.environment,
+            description=f"Envelope encryption of Kubernetes secrets in {cluster_name}",
+            environment=environment,
             tags=tags,
             opts=child,
         )
         ebs_key = kms.customer_managed_key(
             f"{name}-ebs-key",
-            description=f"Encrypts node and persistent volumes of {args.cluster_name}",
-            environment=args.environment,
+            description=f"Encrypts node and persistent volumes of {cluster_name}",
+            environment=environment,
             tags=tags,
             policy=kms.key_policy([kms.root_statement(account_id), *kms.autoscaling_statements(account_id)]),
             opts=child,
         )
-        log_key_arn = args.log_kms_key_arn
-        if log_key_arn is None:
-            log_key_arn = kms.customer_managed_key(
-                f"{name}-logs-key",
-                description=f"Encrypts the control-plane logs of {args.cluster_name}",
-                environment=args.environment,
-                tags=tags,
-                policy=kms.key_policy(
-                    [kms.root_statement(account_id), kms.logs_service_statement(account_id, region)]
-                ),
-                opts=child,
-            ).arn
         # EKS would create this group itself, unencrypted and kept forever; creating it first sets both.
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
             f"{name}-control-plane-logs",
-            name=f"/aws/eks/{args.cluster_name}/cluster",
-            retention_in_days=args.control_plane_log_retention_days,
-            kms_key_id=log_key_arn,
+            name=f"/aws/eks/{cluster_name}/cluster",
+            retention_days=spec.control_plane_log_retention_days,
+            kms_key_arn=log_kms_key_arn,
+            key_name=f"{name}-logs-key",
+            key_description=f"Encrypts the control-plane logs of {cluster_name}",
+            environment=environment,
             tags=tags,
+            account_id=account_id,
+            region=region,
             opts=child,
         )
 
@@ -233,16 +249,16 @@ class EksCluster(pulumi.ComponentResource):
         )
         cluster = aws.eks.Cluster(
             f"{name}-eks",
-            name=args.cluster_name,
+            name=cluster_name,
             role_arn=cluster_role.arn,
-            version=args.kubernetes_version,
+            version=spec.kubernetes_version,
             vpc_config={
-                "subnet_ids": args.subnet_ids,
+                "subnet_ids": network.private_subnet_ids,
                 "endpoint_private_access": True,
-                "endpoint_public_access": args.endpoint_public_access,
+                "endpoint_public_access": spec.endpoint.public_access,
                 **(
-                    {"public_access_cidrs": list(args.public_access_cidrs)}
-                    if args.endpoint_public_access
+                    {"public_access_cidrs": list(spec.endpoint.public_access_cidrs)}
+                    if spec.endpoint.public_access
                     else {}
                 ),
             },
@@ -257,17 +273,17 @@ class EksCluster(pulumi.ComponentResource):
             bootstrap_self_managed_addons=False,
             upgrade_policy={"support_type": "STANDARD"},
             # EKS refuses to delete a prod cluster until this is turned off: a second lock beside protect.
-            deletion_protection=args.environment is Environment.PROD,
+            deletion_protection=environment is Environment.PROD,
             tags=tags,
             # Protected in prod; not retained elsewhere, since an orphaned cluster keeps costing money.
             opts=pulumi.ResourceOptions(
                 parent=self,
-                protect=args.environment is Environment.PROD,
+                protect=environment is Environment.PROD,
                 depends_on=[log_group, cluster_policy],
             ),
         )
 
-        for i, principal in enumerate(args.admin_principal_arns):
+        for i, principal in enumerate(spec.admin_principal_arns):
             entry = aws.eks.AccessEntry(
                 f"{name}-admin-{i}",
                 cluster_name=cluster.name,
@@ -298,16 +314,19 @@ class EksCluster(pulumi.ComponentResource):
             for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly")
         ]
 
-        versions = pins.EKS_ADDON_VERSIONS[args.kubernetes_version]
+        versions = pins.EKS_ADDON_VERSIONS[spec.kubernetes_version]
+        # The add-ons own their Pod Identity associations (EKS allows one per service account), so
+        # these roles come without one.
         cni_role = PodIdentityRole(
             f"{name}-vpc-cni",
-            PodIdentityRoleArgs(
-                cluster_name=cluster.name,
+            PodIdentitySpec(
                 namespace="kube-system",
                 service_account="aws-node",
-                tags=tags,
                 managed_policy_arns=[_MANAGED + "AmazonEKS_CNI_Policy"],
+                associate=False,
             ),
+            cluster_name=cluster.name,
+            tags=tags,
             opts=child,
         )
 
@@ -338,12 +357,11 @@ class EksCluster(pulumi.ComponentResource):
         )
         kube_proxy = addon("kube-proxy")
 
-        system = args.system_nodes
         self.system_node_group, _ = managed_node_group(
             f"{name}-system",
             cluster_name=cluster.name,
             node_role_arn=node_role.arn,
-            subnet_ids=args.subnet_ids,
+            subnet_ids=network.private_subnet_ids,
             instance_types=system.instance_types,
             capacity_type="ON_DEMAND",
             ami_type="AL2023_x86_64_STANDARD",
@@ -354,7 +372,7 @@ class EksCluster(pulumi.ComponentResource):
             kms_key_arn=ebs_key.arn,
             labels=kube.SYSTEM_NODE_SELECTOR,
             taints=[],
-            tags=with_tags(tags, Name=f"{args.cluster_name}-system"),
+            tags=with_tags(tags, Name=f"{cluster_name}-system"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, vpc_cni, kube_proxy]),
         )
 
@@ -362,14 +380,15 @@ class EksCluster(pulumi.ComponentResource):
         addon("coredns", depends_on=[self.system_node_group])
         ebs_csi_role = PodIdentityRole(
             f"{name}-ebs-csi",
-            PodIdentityRoleArgs(
-                cluster_name=cluster.name,
+            PodIdentitySpec(
                 namespace="kube-system",
                 service_account="ebs-csi-controller-sa",
-                tags=tags,
                 managed_policy_arns=[_MANAGED + "service-role/AmazonEBSCSIDriverPolicy"],
-                policy=ebs_key.arn.apply(lambda arn: iam.document(_ebs_kms_statements(arn))),
+                associate=False,
             ),
+            cluster_name=cluster.name,
+            tags=tags,
+            policy=ebs_key.arn.apply(lambda arn: iam.document(_ebs_kms_statements(arn))),
             opts=child,
         )
         ebs_csi = addon(
@@ -403,7 +422,7 @@ class EksCluster(pulumi.ComponentResource):
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             # In prod a deleted claim keeps its volume: data outlives mistakes.
-            reclaim_policy="Retain" if args.environment is Environment.PROD else "Delete",
+            reclaim_policy="Retain" if environment is Environment.PROD else "Delete",
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]),
         )
 
@@ -415,6 +434,13 @@ class EksCluster(pulumi.ComponentResource):
         self.node_role_arn = node_role.arn
         self.ebs_kms_key_arn = ebs_key.arn
         self.control_plane_log_group_name = log_group.name
+        self.ref = ClusterRef(
+            name=self.cluster_name,
+            kubernetes_version=spec.kubernetes_version,
+            node_role_arn=self.node_role_arn,
+            security_group_id=self.cluster_security_group_id,
+            ebs_kms_key_arn=self.ebs_kms_key_arn,
+        )
         self.register_outputs(
             {
                 "clusterName": self.cluster_name,

@@ -2,44 +2,31 @@
 
 Example::
 
-    ClusterAddons("cluster-addons", ClusterAddonsArgs(
-        cluster_name=cluster.cluster_name, kubernetes_version=cluster.kubernetes_version, tags=tags),
-        opts=pulumi.ResourceOptions(providers=[aws_provider, cluster.provider]))
+    ClusterAddons("cluster-addons", ClusterAddonsSpec(), context, cluster.ref,
+                  opts=pulumi.ResourceOptions(providers=[aws_provider, cluster.provider]))
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
 import pulumi
 import pulumi_aws as aws
-from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
+from mlops_platform.components.refs import ClusterRef
 from mlops_platform.components.support import helm, iam, kube, pins
-from mlops_platform.components.support.tagging import tag_problems
+from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem, raise_if_any
 
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 
 
-@dataclass(frozen=True, kw_only=True)
-class ClusterAddonsArgs:
-    cluster_name: pulumi.Input[str]
-    """Cluster the add-ons run in."""
-    kubernetes_version: str
-    """Control-plane minor version; the autoscaler image must match it."""
-    tags: Mapping[str, str]
-    """Tags for the autoscaler's IAM role."""
-    high_availability: bool = False
-    """Two replicas of metrics-server with a disruption budget. Default: off (the program turns it on in prod)."""
+@spec
+class ClusterAddonsSpec:
+    """How the add-ons run."""
 
-    def problems(self) -> list[Problem]:
-        found = tag_problems(self.tags)
-        if self.kubernetes_version not in pins.CLUSTER_AUTOSCALER_IMAGE_TAGS:
-            found.append(
-                Problem("kubernetes_version", f"no pinned cluster-autoscaler for {self.kubernetes_version!r}")
-            )
-        return found
+    high_availability: bool | None = None
+    """Two replicas of metrics-server with a disruption budget. Default: on in prod only."""
 
 
 def autoscaler_policy(*, region: str, account_id: str, cluster_name: str) -> str:
@@ -85,26 +72,40 @@ class ClusterAddons(pulumi.ComponentResource):
     autoscaler_role_arn: pulumi.Output[str]
     """Role the cluster-autoscaler assumes through Pod Identity."""
 
-    def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None):
-        raise_if_any(f"ClusterAddonsArgs for {name!r}", args.problems())
+    def __init__(
+        self,
+        name: str,
+        spec: ClusterAddonsSpec,
+        context: StackContext,
+        cluster: ClusterRef,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        problems = context.problems()
+        if cluster.kubernetes_version not in pins.CLUSTER_AUTOSCALER_IMAGE_TAGS:
+            problems.append(
+                Problem(
+                    "cluster.kubernetes_version", f"no pinned cluster-autoscaler for {cluster.kubernetes_version!r}"
+                )
+            )
+        raise_if_any(f"ClusterAddonsSpec for {name!r}", problems)
         super().__init__("mlops:cluster_addons:ClusterAddons", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
         region = aws.get_region(opts=invoke).region
         account_id = aws.get_caller_identity(opts=invoke).account_id
+        high_availability = (
+            context.environment is Environment.PROD if spec.high_availability is None else spec.high_availability
+        )
 
         role = PodIdentityRole(
             f"{name}-autoscaler",
-            PodIdentityRoleArgs(
-                cluster_name=args.cluster_name,
-                namespace="kube-system",
-                service_account=AUTOSCALER_SERVICE_ACCOUNT,
-                tags=args.tags,
-                policy=pulumi.Output.from_input(args.cluster_name).apply(
-                    lambda cluster: autoscaler_policy(
-                        region=region, account_id=account_id, cluster_name=cluster
-                    )
-                ),
+            PodIdentitySpec(namespace="kube-system", service_account=AUTOSCALER_SERVICE_ACCOUNT),
+            cluster_name=cluster.name,
+            tags=context.tags,
+            policy=pulumi.Output.from_input(cluster.name).apply(
+                lambda cluster_name: autoscaler_policy(
+                    region=region, account_id=account_id, cluster_name=cluster_name
+                )
             ),
             opts=child,
         )
@@ -113,10 +114,10 @@ class ClusterAddons(pulumi.ComponentResource):
             "cluster-autoscaler",
             namespace="kube-system",
             values={
-                "autoDiscovery": {"clusterName": args.cluster_name},
+                "autoDiscovery": {"clusterName": cluster.name},
                 "awsRegion": region,
                 "cloudProvider": "aws",
-                "image": {"tag": pins.CLUSTER_AUTOSCALER_IMAGE_TAGS[args.kubernetes_version]},
+                "image": {"tag": pins.CLUSTER_AUTOSCALER_IMAGE_TAGS[cluster.kubernetes_version]},
                 "rbac": {"serviceAccount": {"create": True, "name": AUTOSCALER_SERVICE_ACCOUNT}},
                 "extraArgs": {
                     "balance-similar-node-groups": True,
@@ -142,14 +143,14 @@ class ClusterAddons(pulumi.ComponentResource):
             },
             opts=child,
         )
-        replicas = 2 if args.high_availability else 1
+        replicas = 2 if high_availability else 1
         helm.release(
             f"{name}-metrics-server",
             "metrics-server",
             namespace="kube-system",
             values={
                 "replicas": replicas,
-                "podDisruptionBudget": {"enabled": args.high_availability, "minAvailable": 1},
+                "podDisruptionBudget": {"enabled": high_availability, "minAvailable": 1},
                 "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
                 "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
             },

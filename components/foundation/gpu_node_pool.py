@@ -2,25 +2,27 @@
 
 Example::
 
-    GpuNodePool("gpu-spot", GpuNodePoolArgs(
-        cluster_name=cluster.cluster_name, node_role_arn=cluster.node_role_arn,
-        subnet_ids=network.private_subnet_ids, ebs_kms_key_arn=cluster.ebs_kms_key_arn, tags=tags,
-        instance_types=["g6.xlarge", "g5.xlarge"], capacity_type=CapacityType.SPOT, max_size=4))
+    GpuNodePool("gpu-spot", GpuNodePoolSpec(instance_types=["g6.xlarge", "g5.xlarge"],
+                capacity_type=CapacityType.SPOT, max_size=4), context, cluster.ref, network.ref)
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 
 import pulumi
 import pulumi_aws as aws
-from mlops_platform.components.foundation.instance_catalog import spec
+from mlops_platform.components.foundation.instance_catalog import gpus_per_node
+from mlops_platform.components.foundation.instance_catalog import spec as instance_spec
 from mlops_platform.components.foundation.nodes import BOTTLEROCKET_PREFIX, managed_node_group
+from mlops_platform.components.refs import ClusterRef, GpuPoolInfo, NetworkRef
 from mlops_platform.components.support import kube
-from mlops_platform.components.support.tagging import tag_problems, with_tags
+from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.spec import spec
+from mlops_platform.components.support.tagging import with_tags
 from mlops_platform.components.support.validation import Problem, raise_if_any, size_problems
 
 
@@ -37,54 +39,44 @@ class GpuAmiType(StrEnum):
 
 
 _POOL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
-@dataclass(frozen=True, kw_only=True)
-class GpuNodePoolArgs:
-    cluster_name: pulumi.Input[str]
-    """Cluster to join."""
-    node_role_arn: pulumi.Input[str]
-    """Node IAM role (``EksCluster.node_role_arn``)."""
-    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
-    """Private subnets to launch into."""
-    ebs_kms_key_arn: pulumi.Input[str]
-    """Key for the root volume (``EksCluster.ebs_kms_key_arn``)."""
-    tags: Mapping[str, str]
-    """Tags for every AWS resource; must carry the platform's required tags."""
+@spec
+class GpuNodePoolSpec:
+    """A pool of GPU nodes; its name (the component's) is the label value models select it by."""
+
     instance_types: Sequence[str]
     """GPU instance types the pool may launch, cheapest first. All must expose the same GPU count."""
-    pool_name: str = ""
-    """Label value and node-group name of the pool. Default: the component name."""
     capacity_type: CapacityType = CapacityType.ON_DEMAND
-    """ON_DEMAND or SPOT. Default: ON_DEMAND."""
+    """`ON_DEMAND` or `SPOT`. Default: `ON_DEMAND`."""
     ami_type: GpuAmiType = GpuAmiType.AL2023_NVIDIA
-    """AMI family. Default: AL2023_x86_64_NVIDIA."""
+    """`AL2023_x86_64_NVIDIA` or `BOTTLEROCKET_x86_64_NVIDIA`. Default: `AL2023_x86_64_NVIDIA`."""
     min_size: int = 0
     """Nodes kept when idle. Default: 0 (the pool scales to zero)."""
     desired_size: int | None = None
-    """Nodes at creation; ignored afterwards so the autoscaler keeps control. Default: ``min_size``."""
+    """Nodes at creation; ignored afterwards so the autoscaler keeps control. Default: `minSize`."""
     max_size: int = 2
     """Upper bound for the cluster-autoscaler. Default: 2."""
     disk_size_gib: int = 100
-    """Container volume size (gp3, encrypted); model images are large. Default: 100."""
+    """Container volume size in GiB (gp3, encrypted); model images are large. Default: 100."""
     taint: bool = True
     """Taint nodes ``nvidia.com/gpu=true:NoSchedule`` so only GPU workloads land there. Default: on."""
-    extra_labels: Mapping[str, str] = field(default_factory=dict)
-    """Extra node labels. Default: none."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra Kubernetes labels on the pool's nodes (and in its scale-from-zero template), e.g.
+    ``{"workload-class": "batch"}``. The platform's own labels cannot be overridden. Default: none."""
 
-    def problems(self, name: str = "") -> list[Problem]:
-        found = tag_problems(self.tags)
-        pool = self.pool_name or name
-        if pool and not _POOL_NAME.match(pool):
-            found.append(
-                Problem("pool_name", f"must be 1-40 lowercase letters, digits or '-' (got {pool!r})")
-            )
+    def problems(self, name: str) -> list[Problem]:
+        found = []
+        if not _POOL_NAME.match(name):
+            found.append(Problem("name", f"must be 1-40 lowercase letters, digits or '-' (got {name!r})"))
         found += size_problems(self.min_size, self.desired_size, self.max_size)
         if not self.instance_types:
             found.append(Problem("instance_types", "must list at least one GPU instance type"))
         gpu_counts = {}
         for i, instance_type in enumerate(self.instance_types):
-            hardware = spec(instance_type)
+            hardware = instance_spec(instance_type)
             if hardware is None:
                 found.append(Problem(f"instance_types[{i}]", f"unknown instance type {instance_type!r}"))
             elif hardware.gpus == 0:
@@ -104,13 +96,46 @@ class GpuNodePoolArgs:
                     f"must all have the same GPU count, or scale-from-zero would schedule wrongly (got {listed})",
                 )
             )
-        if self.disk_size_gib < 50:
-            found.append(Problem("disk_size_gib", f"must be >= 50 for GPU images (got {self.disk_size_gib})"))
+        if not 50 <= self.disk_size_gib <= 16384:
+            found.append(
+                Problem("disk_size_gib", f"must be between 50 and 16384 for GPU images (got {self.disk_size_gib})")
+            )
+        reserved = set(self._platform_labels(name))
+        for key, value in self.labels.items():
+            if key in reserved:
+                found.append(Problem(f"labels.{key}", "is set by the platform; choose another label key"))
+            elif not _LABEL_KEY.match(key) or key.startswith(("kubernetes.io/", "k8s.io/")):
+                found.append(
+                    Problem(
+                        f"labels.{key}",
+                        "must be a Kubernetes label key (an optional DNS prefix and '/', then up to 63 "
+                        "letters, digits, '-', '_' or '.'), outside the reserved kubernetes.io/ and k8s.io/",
+                    )
+                )
+            elif not isinstance(value, str) or not _LABEL_VALUE.match(value):
+                found.append(
+                    Problem(
+                        f"labels.{key}",
+                        f"must be a label value: up to 63 letters, digits, '-', '_' or '.' (got {value!r})",
+                    )
+                )
         return found
 
-    def gpus_per_node(self) -> int:
-        counts = [s.gpus for t in self.instance_types if (s := spec(t))]
-        return min(counts) if counts else 0
+    def _platform_labels(self, name: str) -> dict[str, str]:
+        device_plugin = "builtin" if self.ami_type.value.startswith(BOTTLEROCKET_PREFIX) else "daemonset"
+        return {
+            kube.GPU_PRESENT_LABEL: "true",
+            kube.GPU_POOL_LABEL: name,
+            kube.DEVICE_PLUGIN_LABEL: device_plugin,
+        }
+
+    def node_labels(self, name: str) -> dict[str, str]:
+        """Every label the pool's nodes carry: the platform's, then the spec's own."""
+        return {**self._platform_labels(name), **self.labels}
+
+    def info(self, name: str) -> GpuPoolInfo:
+        """The pool as workloads see it: the one place a pool's identity is computed."""
+        return GpuPoolInfo(node_labels=self.node_labels(name), gpus_per_node=gpus_per_node(self.instance_types))
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -126,41 +151,44 @@ class GpuNodePool(pulumi.ComponentResource):
     labels: dict[str, str]
     """Labels every node of the pool carries; a pod's nodeSelector picks the pool by them."""
 
-    def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
-        raise_if_any(f"GpuNodePoolArgs for {name!r}", args.problems(name))
+    def __init__(
+        self,
+        name: str,
+        spec: GpuNodePoolSpec,
+        context: StackContext,
+        cluster: ClusterRef,
+        network: NetworkRef,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        raise_if_any(f"GpuNodePoolSpec for {name!r}", [*spec.problems(name), *context.problems()])
         super().__init__("mlops:gpu_node_pool:GpuNodePool", name, None, opts)
-        self.pool_name = args.pool_name or name
-        self.gpus_per_node = args.gpus_per_node()
-        device_plugin = "builtin" if args.ami_type.value.startswith(BOTTLEROCKET_PREFIX) else "daemonset"
-        self.labels = {
-            kube.GPU_PRESENT_LABEL: "true",
-            kube.GPU_POOL_LABEL: self.pool_name,
-            kube.DEVICE_PLUGIN_LABEL: device_plugin,
-            **args.extra_labels,
-        }
-        taints = [{"key": kube.GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}] if args.taint else []
+        self.pool_name = name
+        info = spec.info(name)
+        self.gpus_per_node = info.gpus_per_node
+        self.labels = dict(info.node_labels)
+        taints = [{"key": kube.GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}] if spec.taint else []
         self.node_group, _ = managed_node_group(
             f"{name}-nodes",
-            cluster_name=args.cluster_name,
-            node_role_arn=args.node_role_arn,
-            subnet_ids=args.subnet_ids,
-            instance_types=args.instance_types,
-            capacity_type=args.capacity_type.value,
-            ami_type=args.ami_type.value,
-            min_size=args.min_size,
-            desired_size=args.min_size if args.desired_size is None else args.desired_size,
-            max_size=args.max_size,
-            disk_size_gib=args.disk_size_gib,
-            kms_key_arn=args.ebs_kms_key_arn,
+            cluster_name=cluster.name,
+            node_role_arn=cluster.node_role_arn,
+            subnet_ids=network.private_subnet_ids,
+            instance_types=spec.instance_types,
+            capacity_type=spec.capacity_type.value,
+            ami_type=spec.ami_type.value,
+            min_size=spec.min_size,
+            desired_size=spec.min_size if spec.desired_size is None else spec.desired_size,
+            max_size=spec.max_size,
+            disk_size_gib=spec.disk_size_gib,
+            kms_key_arn=cluster.ebs_kms_key_arn,
             labels=self.labels,
             taints=taints,
-            tags=with_tags(args.tags, Name=self.pool_name),
+            tags=with_tags(context.tags, Name=name),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self._tag_autoscaling_group(name, args, taints)
+        self._tag_autoscaling_group(name, taints)
         self.register_outputs({"nodeGroupName": self.node_group.node_group_name})
 
-    def _tag_autoscaling_group(self, name: str, args: GpuNodePoolArgs, taints: list[dict[str, str]]) -> None:
+    def _tag_autoscaling_group(self, name: str, taints: list[dict[str, str]]) -> None:
         """From zero nodes the autoscaler sees no node to copy; these ASG tags describe one.
 
         EKS does not copy node-group tags to the Auto Scaling group, so each tag is its own resource.

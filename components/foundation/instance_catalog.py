@@ -7,6 +7,7 @@ Prices are not here: they live in the cost model's price tables.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -69,3 +70,9 @@ def spec(instance_type: str) -> InstanceSpec | None:
 
 def family(instance_type: str) -> str:
     return instance_type.split(".", 1)[0]
+
+
+def gpus_per_node(instance_types: Sequence[str]) -> int:
+    """GPUs every node of a pool of these types exposes (the smallest, should they differ)."""
+    counts = [s.gpus for t in instance_types if (s := spec(t))]
+    return min(counts) if counts else 0

@@ -1,50 +1,97 @@
 """``LoadBalancerController``: the AWS Load Balancer Controller, which turns Ingresses into ALBs.
 
-MLflow and every model endpoint expose an internal ALB through it. All of them join one ALB group,
-so the platform pays for one load balancer, not one per service.
+MLflow, Grafana and every model endpoint expose an internal ALB through it. All of them join one ALB
+group, so the platform pays for one load balancer, not one per service; ``internal_ingress`` is the
+one way to declare such an Ingress.
 
 Example::
 
-    LoadBalancerController("lbc", LoadBalancerControllerArgs(
-        cluster_name=cluster.cluster_name, vpc_id=network.vpc_id, tags=tags),
-        opts=pulumi.ResourceOptions(providers=[aws_provider, cluster.provider]))
+    LoadBalancerController("lbc", LoadBalancerControllerSpec(), context, cluster.ref, network.ref,
+                           opts=pulumi.ResourceOptions(providers=[aws_provider, cluster.provider]))
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentityRoleArgs
+import pulumi_kubernetes as k8s
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
+from mlops_platform.components.refs import ClusterRef, NetworkRef
 from mlops_platform.components.support import helm, iam, kube
-from mlops_platform.components.support.tagging import tag_problems
+from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem, raise_if_any
 
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 INGRESS_CLASS = "alb"
 INTERNAL_GROUP = "mlops-platform-internal"
 """ALB group every internal Ingress of the platform joins."""
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 _CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
 
-@dataclass(frozen=True, kw_only=True)
-class LoadBalancerControllerArgs:
-    cluster_name: pulumi.Input[str]
-    """Cluster the controller runs in."""
-    vpc_id: pulumi.Input[str]
-    """VPC of the cluster; passed explicitly because pods cannot reach instance metadata."""
-    tags: Mapping[str, str]
-    """Tags for the IAM role, and default tags for every load balancer the controller creates."""
+@spec
+class LoadBalancerControllerSpec:
+    """How the controller runs."""
+
     replicas: int = 2
     """Controller replicas (leader election keeps one active). Default: 2."""
 
     def problems(self) -> list[Problem]:
-        found = tag_problems(self.tags)
-        if self.replicas < 1:
-            found.append(Problem("replicas", f"must be >= 1 (got {self.replicas})"))
-        return found
+        if not 1 <= self.replicas <= 5:
+            return [Problem("replicas", f"must be between 1 and 5 (got {self.replicas})")]
+        return []
+
+
+def internal_ingress(
+    name: str,
+    *,
+    object_name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    path: str,
+    backend: Mapping[str, Any],
+    health_check_path: str,
+    opts: pulumi.ResourceOptions,
+    hostname: str | None = None,
+    certificate_arn: str | None = None,
+    order: int | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> k8s.networking.v1.Ingress:
+    """An Ingress on the platform's shared internal ALB: HTTPS with a TLS 1.3 policy when a
+    certificate is given, else HTTP inside the VPC; ``order`` sets its precedence in the group
+    (lower wins; catch-alls go last)."""
+    merged = {
+        "alb.ingress.kubernetes.io/scheme": "internal",
+        "alb.ingress.kubernetes.io/target-type": "ip",
+        "alb.ingress.kubernetes.io/group.name": INTERNAL_GROUP,
+        "alb.ingress.kubernetes.io/healthcheck-path": health_check_path,
+        **({"alb.ingress.kubernetes.io/group.order": str(order)} if order is not None else {}),
+        **(annotations or {}),
+    }
+    if certificate_arn:
+        merged["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTPS": 443}]'
+        merged["alb.ingress.kubernetes.io/certificate-arn"] = certificate_arn
+        merged["alb.ingress.kubernetes.io/ssl-policy"] = TLS_POLICY
+    else:
+        merged["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTP": 80}]'
+    rule: dict[str, Any] = {"http": {"paths": [{"path": path, "pathType": "Prefix", "backend": dict(backend)}]}}
+    if hostname:
+        rule["host"] = hostname
+    return k8s.networking.v1.Ingress(
+        name,
+        metadata={"name": object_name, "namespace": namespace, "labels": dict(labels), "annotations": merged},
+        spec={"ingressClassName": INGRESS_CLASS, "rules": [rule]},
+        opts=opts,
+    )
+
+
+def load_balancer_hostname(ingress: k8s.networking.v1.Ingress) -> pulumi.Output[str]:
+    """The DNS name the controller gives the Ingress's ALB."""
+    return ingress.status.apply(lambda s: s.load_balancer.ingress[0].hostname)
 
 
 def controller_policy(*, region: str, account_id: str, vpc_id: str) -> str:
@@ -195,23 +242,26 @@ class LoadBalancerController(pulumi.ComponentResource):
     """Role the controller assumes."""
 
     def __init__(
-        self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        spec: LoadBalancerControllerSpec,
+        context: StackContext,
+        cluster: ClusterRef,
+        network: NetworkRef,
+        opts: pulumi.ResourceOptions | None = None,
     ):
-        raise_if_any(f"LoadBalancerControllerArgs for {name!r}", args.problems())
+        raise_if_any(f"LoadBalancerControllerSpec for {name!r}", [*spec.problems(), *context.problems()])
         super().__init__("mlops:load_balancer_controller:LoadBalancerController", name, None, opts)
         invoke = pulumi.InvokeOptions(parent=self)
         region = aws.get_region(opts=invoke).region
         account_id = aws.get_caller_identity(opts=invoke).account_id
         role = PodIdentityRole(
             f"{name}-controller",
-            PodIdentityRoleArgs(
-                cluster_name=args.cluster_name,
-                namespace="kube-system",
-                service_account=SERVICE_ACCOUNT,
-                tags=args.tags,
-                policy=pulumi.Output.from_input(args.vpc_id).apply(
-                    lambda vpc: controller_policy(region=region, account_id=account_id, vpc_id=vpc)
-                ),
+            PodIdentitySpec(namespace="kube-system", service_account=SERVICE_ACCOUNT),
+            cluster_name=cluster.name,
+            tags=context.tags,
+            policy=pulumi.Output.from_input(network.vpc_id).apply(
+                lambda vpc: controller_policy(region=region, account_id=account_id, vpc_id=vpc)
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -220,14 +270,14 @@ class LoadBalancerController(pulumi.ComponentResource):
             "aws-load-balancer-controller",
             namespace="kube-system",
             values={
-                "clusterName": args.cluster_name,
+                "clusterName": cluster.name,
                 "region": region,
-                "vpcId": args.vpc_id,
-                "replicaCount": args.replicas,
+                "vpcId": network.vpc_id,
+                "replicaCount": spec.replicas,
                 "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
                 "ingressClass": INGRESS_CLASS,
                 "createIngressClassResource": True,
-                "defaultTags": dict(args.tags),
+                "defaultTags": dict(context.tags),
                 "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
                 "podDisruptionBudget": {"maxUnavailable": 1},
                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},

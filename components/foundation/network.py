@@ -2,29 +2,33 @@
 
 Example::
 
-    network = Network("network", NetworkArgs(
-        environment=Environment.PROD, tags=tags, az_count=3, nat_gateways=NatGateways.PER_AZ,
-        interface_endpoints=[InterfaceEndpoint.ECR_API, InterfaceEndpoint.ECR_DKR], flow_logs=True))
+    network = Network("network", NetworkSpec(az_count=3, nat_gateways=NatGateways.PER_AZ,
+                      interface_endpoints=[InterfaceEndpoint.ECR_API], flow_logs=FlowLogs(enabled=True)),
+                      context)
+    network.ref  # NetworkRef: what the cluster and the data plane build on
 
     # or bring your own:
-    Network("network", NetworkArgs(environment=Environment.DEV, tags=tags, existing=ExistingNetwork(
-        vpc_id="vpc-0abc", private_subnet_ids=["subnet-1", "subnet-2"])))
+    Network("network", NetworkSpec(existing=ExistingNetwork(
+        vpc_id="vpc-0abc", private_subnet_ids=["subnet-1", "subnet-2"])), context)
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import field
 from enum import StrEnum
 
 import pulumi
 import pulumi_aws as aws
-from mlops_platform.components.foundation import kms
+from mlops_platform.components.foundation.logs import encrypted_log_group, write_policy
+from mlops_platform.components.refs import NetworkRef
 from mlops_platform.components.support import iam
-from mlops_platform.components.support.environment import Environment
-from mlops_platform.components.support.tagging import tag_problems, with_tags
-from mlops_platform.components.support.validation import Problem, raise_if_any, retention_problems
+from mlops_platform.components.support.aws import retention_problems
+from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.spec import spec
+from mlops_platform.components.support.tagging import with_tags
+from mlops_platform.components.support.validation import Problem, raise_if_any
 
 
 class NatGateways(StrEnum):
@@ -45,56 +49,59 @@ class InterfaceEndpoint(StrEnum):
     LOGS = "logs"
 
 
-@dataclass(frozen=True, kw_only=True)
+@spec
 class ExistingNetwork:
     """A VPC the caller already has (bring your own network)."""
 
-    vpc_id: pulumi.Input[str]
+    vpc_id: str
     """ID of the VPC."""
-    private_subnet_ids: Sequence[pulumi.Input[str]]
+    private_subnet_ids: Sequence[str]
     """Private subnets for nodes and internal load balancers, at least two AZs; they must carry
     the ``kubernetes.io/role/internal-elb=1`` tag for the load balancer controller."""
-    public_subnet_ids: Sequence[pulumi.Input[str]] = ()
+    public_subnet_ids: Sequence[str] = ()
     """Public subnets for internet-facing load balancers. Default: none."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class NetworkArgs:
-    environment: Environment
-    """Environment of the stack."""
-    tags: Mapping[str, str]
-    """Tags for every resource; must carry the platform's required tags."""
+@spec
+class FlowLogs:
+    """VPC flow logs to an encrypted CloudWatch log group."""
+
+    enabled: bool = False
+    """Send VPC flow logs to CloudWatch Logs. Default: off."""
+    retention_days: int = 30
+    """Retention of the flow-log group, in days. Default: 30."""
+
+
+@spec
+class NetworkSpec:
+    """VPC layout."""
+
     az_count: int = 2
-    """Number of availability zones to spread subnets over (2-6). Default: 2."""
-    cidr_block: str = "10.0.0.0/16"
+    """Availability zones to spread subnets over (2-6). Default: 2."""
+    cidr: str = "10.0.0.0/16"
     """VPC CIDR, /16 to /20. Each AZ gets a private subnet of 1/8 of it and a public subnet of 1/256.
     Default: 10.0.0.0/16."""
     nat_gateways: NatGateways = NatGateways.SINGLE
-    """SINGLE or PER_AZ. Default: SINGLE."""
+    """`single` or `perAz`. Default: `single`."""
     interface_endpoints: Sequence[InterfaceEndpoint] = ()
-    """Interface endpoints to create in the private subnets. Default: none (traffic goes through NAT)."""
-    flow_logs: bool = False
-    """Send VPC flow logs to CloudWatch Logs. Default: off."""
-    flow_logs_retention_days: int = 30
-    """Retention of the flow-log group, in days. Default: 30."""
-    log_kms_key_arn: pulumi.Input[str] | None = None
-    """KMS key for the flow-log group. Default: the component creates a dedicated key."""
+    """Interface endpoints in the private subnets: any of ecr.api, ecr.dkr, sts, logs. Default: none
+    (traffic goes through NAT)."""
+    flow_logs: FlowLogs = field(default_factory=FlowLogs)
+    """VPC flow logs. Default: off."""
     existing: ExistingNetwork | None = None
     """Use this VPC instead of creating one. Default: create a VPC."""
 
     def problems(self) -> list[Problem]:
-        found = tag_problems(self.tags)
+        found = []
         if not 2 <= self.az_count <= 6:
             found.append(Problem("az_count", f"must be between 2 and 6 (got {self.az_count})"))
         try:
-            network = ipaddress.ip_network(self.cidr_block)
+            network = ipaddress.ip_network(self.cidr)
             if not 16 <= network.prefixlen <= 20:
-                found.append(Problem("cidr_block", f"prefix must be /16 to /20 (got /{network.prefixlen})"))
+                found.append(Problem("cidr", f"prefix must be /16 to /20 (got /{network.prefixlen})"))
         except ValueError:
-            found.append(
-                Problem("cidr_block", f"must be an IPv4 CIDR such as 10.0.0.0/16 (got {self.cidr_block!r})")
-            )
-        found += retention_problems("flow_logs_retention_days", self.flow_logs_retention_days)
+            found.append(Problem("cidr", f"must be an IPv4 CIDR such as 10.0.0.0/16 (got {self.cidr!r})"))
+        found += retention_problems("flow_logs.retention_days", self.flow_logs.retention_days)
         if self.existing is not None and len(self.existing.private_subnet_ids) < 2:
             found.append(
                 Problem("existing.private_subnet_ids", "needs at least two subnets in different AZs for EKS")
@@ -132,16 +139,30 @@ class Network(pulumi.ComponentResource):
     flow_log_group_name: pulumi.Output[str] | None
     """CloudWatch log group of the flow logs, when they are on."""
 
-    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        raise_if_any(f"NetworkArgs for {name!r}", args.problems())
+    ref: NetworkRef
+    """What other components build on: VPC, private subnets and CIDR."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: NetworkSpec,
+        context: StackContext,
+        *,
+        log_kms_key_arn: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        """``log_kms_key_arn`` encrypts the flow-log group. Default: a dedicated key."""
+        raise_if_any(f"NetworkSpec for {name!r}", [*spec.problems(), *context.problems()])
         super().__init__("mlops:network:Network", name, None, opts)
         self._prefix = name
-        self._args = args
+        self._spec = spec
+        self._context = context
+        self._log_kms_key_arn = log_kms_key_arn
         self._child = pulumi.ResourceOptions(parent=self)
-        if args.existing is not None:
-            self.vpc_id = pulumi.Output.from_input(args.existing.vpc_id)
-            self.private_subnet_ids = pulumi.Output.all(*args.existing.private_subnet_ids)
-            self.public_subnet_ids = pulumi.Output.all(*args.existing.public_subnet_ids)
+        if spec.existing is not None:
+            self.vpc_id = pulumi.Output.from_input(spec.existing.vpc_id)
+            self.private_subnet_ids = pulumi.Output.all(*spec.existing.private_subnet_ids)
+            self.public_subnet_ids = pulumi.Output.all(*spec.existing.public_subnet_ids)
             self.availability_zones = []
             self.nat_gateway_count = 0
             self.interface_endpoint_count = 0
@@ -149,6 +170,7 @@ class Network(pulumi.ComponentResource):
             self.flow_log_group_name = None
         else:
             self._create()
+        self.ref = NetworkRef(vpc_id=self.vpc_id, private_subnet_ids=self.private_subnet_ids, cidr=spec.cidr)
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,
@@ -158,14 +180,15 @@ class Network(pulumi.ComponentResource):
         )
 
     def _create(self) -> None:
-        name, args, child = self._prefix, self._args, self._child
+        name, args, child = self._prefix, self._spec, self._child
+        tags = self._context.tags
         invoke = pulumi.InvokeOptions(parent=self)
         region = aws.get_region(opts=invoke).region
         account_id = aws.get_caller_identity(opts=invoke).account_id
         zones = aws.get_availability_zones(state="available", opts=invoke).names[: args.az_count]
         if len(zones) < args.az_count:
             raise_if_any(
-                f"NetworkArgs for {name!r}",
+                f"NetworkSpec for {name!r}",
                 [
                     Problem(
                         "az_count",
@@ -174,26 +197,26 @@ class Network(pulumi.ComponentResource):
                 ],
             )
         self.availability_zones = list(zones)
-        private_cidrs, public_cidrs = subnet_cidrs(args.cidr_block, args.az_count)
+        private_cidrs, public_cidrs = subnet_cidrs(args.cidr, args.az_count)
 
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
-            cidr_block=args.cidr_block,
+            cidr_block=args.cidr,
             enable_dns_hostnames=True,
             enable_dns_support=True,
-            tags=with_tags(args.tags, Name=name),
+            tags=with_tags(tags, Name=name),
             opts=child,
         )
         # The default security group of a new VPC allows all traffic between its members; adopt it and
         # strip every rule so nothing can use it by accident.
         aws.ec2.DefaultSecurityGroup(
-            f"{name}-default-sg", vpc_id=vpc.id, tags=with_tags(args.tags, Name=f"{name}-default"), opts=child
+            f"{name}-default-sg", vpc_id=vpc.id, tags=with_tags(tags, Name=f"{name}-default"), opts=child
         )
         igw = aws.ec2.InternetGateway(
-            f"{name}-igw", vpc_id=vpc.id, tags=with_tags(args.tags, Name=name), opts=child
+            f"{name}-igw", vpc_id=vpc.id, tags=with_tags(tags, Name=name), opts=child
         )
         public_rt = aws.ec2.RouteTable(
-            f"{name}-public-rt", vpc_id=vpc.id, tags=with_tags(args.tags, Name=f"{name}-public"), opts=child
+            f"{name}-public-rt", vpc_id=vpc.id, tags=with_tags(tags, Name=f"{name}-public"), opts=child
         )
         aws.ec2.Route(
             f"{name}-public-default-route",
@@ -211,7 +234,7 @@ class Network(pulumi.ComponentResource):
                 cidr_block=public_cidr,
                 availability_zone=zone,
                 map_public_ip_on_launch=False,
-                tags=with_tags(args.tags, Name=f"{name}-public-{zone}", **{"kubernetes.io/role/elb": "1"}),
+                tags=with_tags(tags, Name=f"{name}-public-{zone}", **{"kubernetes.io/role/elb": "1"}),
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
@@ -224,7 +247,7 @@ class Network(pulumi.ComponentResource):
                 cidr_block=private_cidr,
                 availability_zone=zone,
                 tags=with_tags(
-                    args.tags, Name=f"{name}-private-{zone}", **{"kubernetes.io/role/internal-elb": "1"}
+                    tags, Name=f"{name}-private-{zone}", **{"kubernetes.io/role/internal-elb": "1"}
                 ),
                 opts=child,
             )
@@ -233,7 +256,7 @@ class Network(pulumi.ComponentResource):
                 eip = aws.ec2.Eip(
                     f"{name}-nat-{zone}-eip",
                     domain="vpc",
-                    tags=with_tags(args.tags, Name=f"{name}-nat-{zone}"),
+                    tags=with_tags(tags, Name=f"{name}-nat-{zone}"),
                     opts=child,
                 )
                 nats.append(
@@ -241,14 +264,14 @@ class Network(pulumi.ComponentResource):
                         f"{name}-nat-{zone}",
                         allocation_id=eip.id,
                         subnet_id=public.id,
-                        tags=with_tags(args.tags, Name=f"{name}-nat-{zone}"),
+                        tags=with_tags(tags, Name=f"{name}-nat-{zone}"),
                         opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
                     )
                 )
             rt = aws.ec2.RouteTable(
                 f"{name}-private-{zone}-rt",
                 vpc_id=vpc.id,
-                tags=with_tags(args.tags, Name=f"{name}-private-{zone}"),
+                tags=with_tags(tags, Name=f"{name}-private-{zone}"),
                 opts=child,
             )
             aws.ec2.Route(
@@ -269,7 +292,7 @@ class Network(pulumi.ComponentResource):
             service_name=f"com.amazonaws.{region}.s3",
             vpc_endpoint_type="Gateway",
             route_table_ids=[rt.id for rt in private_rts],
-            tags=with_tags(args.tags, Name=f"{name}-s3"),
+            tags=with_tags(tags, Name=f"{name}-s3"),
             opts=child,
         )
         if args.interface_endpoints:
@@ -282,11 +305,11 @@ class Network(pulumi.ComponentResource):
                         "protocol": "tcp",
                         "from_port": 443,
                         "to_port": 443,
-                        "cidr_blocks": [args.cidr_block],
+                        "cidr_blocks": [args.cidr],
                         "description": "HTTPS from the VPC",
                     }
                 ],
-                tags=with_tags(args.tags, Name=f"{name}-endpoints"),
+                tags=with_tags(tags, Name=f"{name}-endpoints"),
                 opts=child,
             )
             for service in args.interface_endpoints:
@@ -298,10 +321,10 @@ class Network(pulumi.ComponentResource):
                     private_dns_enabled=True,
                     subnet_ids=[s.id for s in private_subnets],
                     security_group_ids=[endpoint_sg.id],
-                    tags=with_tags(args.tags, Name=f"{name}-{service.value}"),
+                    tags=with_tags(tags, Name=f"{name}-{service.value}"),
                     opts=child,
                 )
-        self.flow_log_group_name = self._flow_logs(vpc, region, account_id) if args.flow_logs else None
+        self.flow_log_group_name = self._flow_logs(vpc, region, account_id) if args.flow_logs.enabled else None
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])
@@ -311,25 +334,19 @@ class Network(pulumi.ComponentResource):
         self.interface_endpoint_count = len(args.interface_endpoints)
 
     def _flow_logs(self, vpc: aws.ec2.Vpc, region: str, account_id: str) -> pulumi.Output[str]:
-        name, args, child = self._prefix, self._args, self._child
-        key_arn = args.log_kms_key_arn
-        if key_arn is None:
-            key_arn = kms.customer_managed_key(
-                f"{name}-flow-logs-key",
-                description=f"Encrypts the VPC flow logs of {name}",
-                environment=args.environment,
-                tags=args.tags,
-                policy=kms.key_policy(
-                    [kms.root_statement(account_id), kms.logs_service_statement(account_id, region)]
-                ),
-                opts=child,
-            ).arn
-        group = aws.cloudwatch.LogGroup(
+        name, child, context = self._prefix, self._child, self._context
+        tags = dict(context.tags)
+        group = encrypted_log_group(
             f"{name}-flow-logs",
             name_prefix=f"/aws/vpc-flow-logs/{name}-",
-            retention_in_days=args.flow_logs_retention_days,
-            kms_key_id=key_arn,
-            tags=dict(args.tags),
+            retention_days=self._spec.flow_logs.retention_days,
+            kms_key_arn=self._log_kms_key_arn,
+            key_name=f"{name}-flow-logs-key",
+            key_description=f"Encrypts the VPC flow logs of {name}",
+            environment=context.environment,
+            tags=tags,
+            account_id=account_id,
+            region=region,
             opts=child,
         )
         role = aws.iam.Role(
@@ -337,24 +354,11 @@ class Network(pulumi.ComponentResource):
             assume_role_policy=iam.service_trust_policy(
                 "vpc-flow-logs.amazonaws.com", source_account=account_id
             ),
-            tags=dict(args.tags),
+            tags=tags,
             opts=child,
         )
         aws.iam.RolePolicy(
-            f"{name}-flow-logs-policy",
-            role=role.id,
-            policy=group.arn.apply(
-                lambda arn: iam.document(
-                    [
-                        iam.statement(
-                            "DeliverFlowLogs",
-                            ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-                            [arn, f"{arn}:*"],
-                        )
-                    ]
-                )
-            ),
-            opts=child,
+            f"{name}-flow-logs-policy", role=role.id, policy=write_policy(group, "DeliverFlowLogs"), opts=child
         )
         aws.ec2.FlowLog(
             f"{name}-flow-log",
@@ -364,7 +368,7 @@ class Network(pulumi.ComponentResource):
             log_destination=group.arn,
             iam_role_arn=role.arn,
             max_aggregation_interval=60,
-            tags=dict(args.tags),
+            tags=tags,
             opts=child,
         )
         return group.name

@@ -61,12 +61,14 @@ def prometheus_rule(
     groups: Sequence[Mapping[str, Any]],
     labels: Mapping[str, str],
     opts: pulumi.ResourceOptions,
+    object_name: str | None = None,
 ) -> k8s.apiextensions.CustomResource:
+    """A PrometheusRule; ``object_name`` names it in the cluster. Default: the resource name."""
     return k8s.apiextensions.CustomResource(
         name,
         api_version="monitoring.coreos.com/v1",
         kind="PrometheusRule",
-        metadata={"name": name, "namespace": namespace, "labels": dict(labels)},
+        metadata={"name": object_name or name, "namespace": namespace, "labels": dict(labels)},
         spec={"groups": [dict(g) for g in groups]},
         opts=opts,
     )

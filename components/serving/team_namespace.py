@@ -6,25 +6,26 @@ a pod receives traffic only where its endpoint's own policy allows it.
 
 Example::
 
-    TeamNamespace("fraud", TeamNamespaceArgs(team="fraud", quota=NamespaceQuota(gpus=4)),
+    TeamNamespace("team-fraud", TeamSpec(name="fraud", quota=NamespaceQuota(gpus=4)),
                   opts=pulumi.ResourceOptions(provider=cluster.provider))
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import pulumi
 import pulumi_kubernetes as k8s
 from mlops_platform.components.support import kube
+from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem, dns_label_problem, raise_if_any
 
 TEAM_LABEL = f"{kube.LABEL_DOMAIN}/team"
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?$")
 
 
-@dataclass(frozen=True, kw_only=True)
+@spec
 class NamespaceQuota:
     """What the team's workloads may request in total."""
 
@@ -47,22 +48,24 @@ class NamespaceQuota:
                         f"must be a Kubernetes quantity such as 32 or 128Gi (got {getattr(self, name)!r})",
                     )
                 )
-        if self.gpus < 0:
-            found.append(Problem("gpus", f"must be >= 0 (got {self.gpus})"))
-        if self.pods < 1:
-            found.append(Problem("pods", f"must be >= 1 (got {self.pods})"))
+        if not 0 <= self.gpus <= 10000:
+            found.append(Problem("gpus", f"must be between 0 and 10000 (got {self.gpus})"))
+        if not 1 <= self.pods <= 100000:
+            found.append(Problem("pods", f"must be between 1 and 100000 (got {self.pods})"))
         return found
 
 
-@dataclass(frozen=True, kw_only=True)
-class TeamNamespaceArgs:
-    team: str
-    """Team name; also the namespace name."""
+@spec
+class TeamSpec:
+    """A team: its namespace and what it may use."""
+
+    name: str
+    """Team name; its namespace."""
     quota: NamespaceQuota = field(default_factory=NamespaceQuota)
     """ResourceQuota of the namespace. Default: 32 CPU, 128Gi, 4 GPUs, 100 pods."""
 
     def problems(self) -> list[Problem]:
-        found = [p for p in [dns_label_problem("team", self.team)] if p]
+        found = [p for p in [dns_label_problem("name", self.name)] if p]
         found += [p.nested("quota") for p in self.quota.problems()]
         return found
 
@@ -75,15 +78,15 @@ class TeamNamespace(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     """The Namespace object; namespaced resources depend on it."""
 
-    def __init__(self, name: str, args: TeamNamespaceArgs, opts: pulumi.ResourceOptions | None = None):
-        raise_if_any(f"TeamNamespaceArgs for {name!r}", args.problems())
+    def __init__(self, name: str, spec: TeamSpec, opts: pulumi.ResourceOptions | None = None):
+        raise_if_any(f"TeamSpec for {name!r}", spec.problems())
         super().__init__("mlops:team_namespace:TeamNamespace", name, None, opts)
-        self.name = args.team
-        labels = {**kube.labels(args.team, "team-namespace"), TEAM_LABEL: args.team}
+        self.name = spec.name
+        labels = {**kube.labels(spec.name, "team-namespace"), TEAM_LABEL: spec.name}
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={
-                "name": args.team,
+                "name": spec.name,
                 "labels": {
                     **labels,
                     "pod-security.kubernetes.io/enforce": "restricted",
@@ -93,10 +96,10 @@ class TeamNamespace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         inside = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
-        quota = args.quota
+        quota = spec.quota
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",
-            metadata={"name": "team-quota", "namespace": args.team, "labels": labels},
+            metadata={"name": "team-quota", "namespace": spec.name, "labels": labels},
             spec={
                 "hard": {
                     "requests.cpu": quota.cpu,
@@ -109,7 +112,7 @@ class TeamNamespace(pulumi.ComponentResource):
         )
         k8s.core.v1.LimitRange(
             f"{name}-limits",
-            metadata={"name": "container-defaults", "namespace": args.team, "labels": labels},
+            metadata={"name": "container-defaults", "namespace": spec.name, "labels": labels},
             spec={
                 "limits": [
                     {
@@ -123,7 +126,7 @@ class TeamNamespace(pulumi.ComponentResource):
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
-            metadata={"name": "default-deny-ingress", "namespace": args.team, "labels": labels},
+            metadata={"name": "default-deny-ingress", "namespace": spec.name, "labels": labels},
             spec={"podSelector": {}, "policyTypes": ["Ingress"]},
             opts=inside,
         )

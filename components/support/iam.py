@@ -179,3 +179,14 @@ def denies_insecure_transport(statement: Mapping[str, Any]) -> bool:
     condition = statement.get("Condition")
     secure = condition.get("Bool", {}).get("aws:SecureTransport") if isinstance(condition, Mapping) else None
     return statement.get("Effect") == "Deny" and str(secure).lower() == "false"
+
+
+def logs_write_statements(log_group_arn: str, sid: str = "WriteLogEvents") -> list[Statement]:
+    """Create streams in and put events to one log group (its streams are ``<arn>:*``)."""
+    return [
+        statement(
+            sid,
+            ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            [log_group_arn, f"{log_group_arn}:*"],
+        )
+    ]

@@ -102,41 +102,6 @@ def size_problems(
     return problems
 
 
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
-"""The values CloudWatch Logs accepts for ``retentionInDays``."""
-
-
-def retention_problems(field: str, days: int) -> list[Problem]:
-    if days in LOG_RETENTION_DAYS:
-        return []
-    return [
-        Problem(field, f"must be a CloudWatch Logs retention period such as 7, 30, 90 or 365 (got {days})")
-    ]
-
-
 _IMAGE = re.compile(
     r"^(?P<repository>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from mlops_platform.components.data.artifact_store import ACCESS_LOG_PURPOSE_TAG
 from mlops_platform.components.foundation import instance_catalog
 from mlops_platform.components.foundation.load_balancer_controller import INGRESS_CLASS
 from mlops_platform.components.support import kube
+from mlops_platform.components.support.spec import spec
+from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG
 from mlops_platform.components.support.validation import Problem, to_camel
 from pulumi import _types as pulumi_types
 
@@ -240,14 +241,14 @@ def _load_table(region: str, directory: Path, modified: int) -> PriceTable:
 # --- usage assumptions ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@spec
 class CostAssumptions:
-    """Usage the cost model cannot read from the program, like an Infracost usage file."""
+    """Usage the cost estimate assumes, like an Infracost usage file (docs/cost-model.md)."""
 
     gpu_busy_hours_per_day: float = 8
     """Hours per day an autoscaled GPU pool runs the nodes its models need above its minimum."""
     average_replicas: Mapping[str, float] = field(default_factory=dict)
-    """Model name -> average replicas per version while busy. Default: the version's replicas.min."""
+    """Model name -> average replicas per version while busy. Default: replicas.min."""
     s3_storage_gb: float = 100
     """Average stored GB in each bucket (access-log buckets excluded; replicas included)."""
     log_gb_per_day: float = 1
@@ -259,8 +260,8 @@ class CostAssumptions:
     alb_lcus: float = 1
     """Average load balancer capacity units of each ALB."""
     spot_price_factors: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SPOT_PRICE_FACTORS))
-    """Spot price as a fraction of on-demand, per instance family: the whole table (the stack
-    config's ``spotPriceFactors`` are merged over ``DEFAULT_SPOT_PRICE_FACTORS`` before they get here)."""
+    """Instance family -> spot price as a fraction of on-demand. A stack's entries merge over the
+    built-in table (``DEFAULT_SPOT_PRICE_FACTORS``), like every mapping default."""
 
     def problems(self) -> list[Problem]:
         found = []

@@ -75,7 +75,7 @@ class RecordingMonitor(MockMonitor):
             ignore_changes=list(request.ignoreChanges),
             replace_on_changes=list(request.replaceOnChanges),
             delete_before_replace=bool(request.deleteBeforeReplace),
-            aliases=sorted(a.urn for a in request.aliases if a.urn) + sorted(request.aliasURNs),
+            aliases=self._alias_urns(request),
             inputs=inputs,
             property_dependencies={
                 key: sorted(set(deps.urns))
@@ -105,6 +105,27 @@ class RecordingMonitor(MockMonitor):
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, resource_id, state)
         returned = _returned(request.type, plain, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=to_struct(returned))
+
+    def _alias_urns(self, request: Any) -> list[str]:
+        """The URNs a resource's aliases name, as the engine computes them from alias specs: each
+        unset part (name, type, parent, stack, project) is the resource's own."""
+        urns = {a.urn for a in request.aliases if a.urn} | set(request.aliasURNs)
+        for alias in request.aliases:
+            if alias.urn:
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            head, project, _ = self.make_urn("", request.type, request.name).split("::", 2)
+            stack = head.removeprefix("urn:pulumi:")
+            type_ = spec.type or request.type
+            if parent:
+                type_ = parent.split("::")[2].split("$")[-1] + "$" + type_
+            urns.add(
+                "::".join(
+                    [f"urn:pulumi:{spec.stack or stack}", spec.project or project, type_, spec.name or request.name]
+                )
+            )
+        return sorted(urns)
 
     def ReadResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import botocore.exceptions
-from mlops_platform.components.foundation.cluster import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.components.support import iam, kube
+from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.infra.config import PlatformConfig
 from mlops_platform.infra.ops.aws_session import error_code, read_optional
 from mlops_platform.policies.documents import statements
@@ -123,7 +123,7 @@ class Verifier:
 
     def eks(self, name: str) -> None:
         cluster = self.client("eks").describe_cluster(name=name)["cluster"]
-        want = self.config.values.cluster
+        want = self.config.spec.cluster
         self.record(
             "eks", name, "status ACTIVE", cluster.get("status") == "ACTIVE", f"status {cluster.get('status')}"
         )
@@ -172,7 +172,7 @@ class Verifier:
             for n in page["nodegroups"]
         ]
         groups = [eks.describe_nodegroup(clusterName=cluster, nodegroupName=n)["nodegroup"] for n in names]
-        pools = {p.name: p for p in self.config.values.gpu_node_pools}
+        pools = {p.name: p for p in self.config.spec.gpu_node_pools}
         for pool_name, promised in sorted(dict(self.outputs["gpuNodePools"]).items()):
             group = next(
                 (g for g in groups if g.get("labels", {}).get(kube.GPU_POOL_LABEL) == pool_name), None
@@ -295,7 +295,7 @@ class Verifier:
 
     def database(self, identifier: str) -> None:
         db = self.client("rds").describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
-        want = self.config.values.mlflow.database
+        want = self.config.spec.mlflow.database
         self.record(
             "rds",
             identifier,

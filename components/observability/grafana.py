@@ -1,0 +1,64 @@
+"""Grafana: its dashboards (package data, loaded by Grafana's sidecar from ConfigMaps) and its place
+on the shared internal ALB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+from mlops_platform.components.foundation.load_balancer_controller import (
+    internal_ingress,
+    load_balancer_hostname,
+)
+from mlops_platform.components.observability.metrics import STACK_RELEASE
+from mlops_platform.components.support import kube
+
+DASHBOARDS = ("gpu", "model-serving", "platform")
+
+
+def dashboard(name: str) -> str:
+    """A dashboard's JSON, shipped as package data next to this module."""
+    return (Path(__file__).parent / "dashboards" / f"{name}.json").read_text()
+
+
+def dashboard_config_maps(name: str, *, namespace: str, opts: pulumi.ResourceOptions) -> None:
+    for dashboard_name in DASHBOARDS:
+        k8s.core.v1.ConfigMap(
+            f"{name}-dashboard-{dashboard_name}",
+            metadata={
+                "name": f"dashboard-{dashboard_name}",
+                "namespace": namespace,
+                "labels": {**kube.labels(f"dashboard-{dashboard_name}", "dashboard"), "grafana_dashboard": "1"},
+            },
+            data={f"{dashboard_name}.json": dashboard(dashboard_name)},
+            opts=opts,
+        )
+
+
+def grafana_ingress(
+    name: str,
+    *,
+    namespace: str,
+    hostname: str | None,
+    certificate_arn: str | None,
+    opts: pulumi.ResourceOptions,
+) -> pulumi.Output[str]:
+    """Grafana at its own hostname, or under ``/grafana`` on the shared ALB; returns its URL."""
+    ingress = internal_ingress(
+        f"{name}-grafana-ingress",
+        object_name="grafana",
+        namespace=namespace,
+        labels=kube.labels("grafana", "dashboards"),
+        path="/" if hostname else "/grafana",
+        backend={"service": {"name": f"{STACK_RELEASE}-grafana", "port": {"number": 80}}},
+        health_check_path="/api/health" if hostname else "/grafana/api/health",
+        hostname=hostname,
+        certificate_arn=certificate_arn,
+        order=900,
+        opts=opts,
+    )
+    scheme = "https" if certificate_arn else "http"
+    if hostname:
+        return pulumi.Output.from_input(f"{scheme}://{hostname}")
+    return load_balancer_hostname(ingress).apply(lambda host: f"{scheme}://{host}/grafana")

@@ -1,0 +1,73 @@
+"""Container logs: Fluent Bit on every node (GPU nodes included) ships to a KMS-encrypted log group."""
+
+from __future__ import annotations
+
+import pulumi
+from mlops_platform.components.foundation.logs import encrypted_log_group, write_policy
+from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
+from mlops_platform.components.support import helm
+from mlops_platform.components.support.context import StackContext
+
+LOGGING_NAMESPACE = "logging"
+FLUENT_BIT_SERVICE_ACCOUNT = "fluent-bit"
+
+
+def container_logs(
+    name: str,
+    *,
+    context: StackContext,
+    cluster_name: pulumi.Input[str],
+    retention_days: int,
+    kms_key_arn: pulumi.Input[str] | None,
+    account_id: str,
+    region: str,
+    opts: pulumi.ResourceOptions,
+) -> pulumi.Output[str]:
+    """The log group ``/aws/eks/<cluster>/containers``, Fluent Bit and its role; returns the group's name."""
+    tags = dict(context.tags)
+    group_name = pulumi.Output.concat("/aws/eks/", cluster_name, "/containers")
+    group = encrypted_log_group(
+        f"{name}-container-logs",
+        name=group_name,
+        retention_days=retention_days,
+        kms_key_arn=kms_key_arn,
+        key_name=f"{name}-logs-key",
+        key_description="Encrypts the container log group",
+        environment=context.environment,
+        tags=tags,
+        account_id=account_id,
+        region=region,
+        opts=opts,
+    )
+    role = PodIdentityRole(
+        f"{name}-fluent-bit",
+        PodIdentitySpec(namespace=LOGGING_NAMESPACE, service_account=FLUENT_BIT_SERVICE_ACCOUNT),
+        cluster_name=cluster_name,
+        tags=tags,
+        policy=write_policy(group, "ShipContainerLogs"),
+        opts=opts,
+    )
+    helm.release(
+        f"{name}-fluent-bit",
+        "aws-for-fluent-bit",
+        namespace=LOGGING_NAMESPACE,
+        create_namespace=True,
+        values={
+            "serviceAccount": {"create": True, "name": FLUENT_BIT_SERVICE_ACCOUNT},
+            "cloudWatchLogs": {
+                "enabled": True,
+                "region": region,
+                "logGroupName": group_name,
+                "logStreamPrefix": "container-",
+                "autoCreateGroup": False,
+            },
+            "firehose": {"enabled": False},
+            "kinesis": {"enabled": False},
+            "elasticsearch": {"enabled": False},
+            # Logs from every node, GPU nodes included.
+            "tolerations": [{"operator": "Exists"}],
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        },
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role, group])),
+    )
+    return group.name

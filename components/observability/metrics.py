@@ -1,0 +1,198 @@
+"""kube-prometheus-stack: Prometheus, Alertmanager and Grafana, as the platform configures them.
+
+Prometheus keeps metrics on encrypted gp3 for the retention; Alertmanager routes by severity to Slack
+or PagerDuty with webhooks and keys mounted from Secrets Manager (files, never Helm values); Grafana's
+admin login comes from Secrets Manager through External Secrets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+from mlops_platform.components.observability.alerting import Severity
+from mlops_platform.components.support import kube
+from mlops_platform.components.support.spec import spec
+from mlops_platform.components.support.validation import Problem
+
+STACK_RELEASE = "kube-prometheus-stack"
+GRAFANA_SERVICE_ACCOUNT = "grafana"
+RECEIVER_SECRET = "alertmanager-receivers"
+"""Kubernetes Secret holding one key per receiver (its webhook URL or routing key)."""
+_RECEIVER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class ReceiverKind(StrEnum):
+    SLACK = "slack"
+    PAGERDUTY = "pagerduty"
+
+
+@spec
+class AlertReceiver:
+    """Where Alertmanager sends alerts of the given severities."""
+
+    name: str
+    """Receiver name in Alertmanager."""
+    kind: ReceiverKind
+    """`slack` (webhook URL) or `pagerduty` (Events API v2 routing key)."""
+    secret: str
+    """Name of the platform secret (an entry of `secrets.entries`) holding the webhook URL or routing key."""
+    channel: str | None = None
+    """Slack channel, e.g. ``#ml-alerts``. Default: the webhook's own channel."""
+    severities: Sequence[Severity] = (Severity.CRITICAL, Severity.WARNING)
+    """Severities routed to it. Default: critical and warning."""
+
+
+def receiver_problems(receivers: Sequence[AlertReceiver], known_secrets: Sequence[str]) -> list[Problem]:
+    found = []
+    names = [r.name for r in receivers]
+    for i, receiver in enumerate(receivers):
+        if not _RECEIVER_NAME.match(receiver.name) or names.index(receiver.name) != i:
+            found.append(
+                Problem(f"receivers[{i}].name", f"must be a unique lowercase name (got {receiver.name!r})")
+            )
+        if receiver.secret not in known_secrets:
+            known = ", ".join(sorted(known_secrets)) or "none"
+            found.append(
+                Problem(
+                    f"receivers[{i}].secret",
+                    f"must name an entry of secrets.entries (got {receiver.secret!r}; known: {known})",
+                )
+            )
+        if receiver.channel is not None and receiver.kind is not ReceiverKind.SLACK:
+            found.append(Problem(f"receivers[{i}].channel", "only applies to slack receivers"))
+    return found
+
+
+def alertmanager_config(receivers: Sequence[AlertReceiver]) -> dict[str, Any]:
+    """Routes by severity; the receivers' secrets are files under the mounted Secret."""
+    configured: list[dict[str, Any]] = [{"name": "null"}]
+    routes: list[dict[str, Any]] = [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}]
+    secret_dir = f"/etc/alertmanager/secrets/{RECEIVER_SECRET}"
+    for receiver in receivers:
+        if receiver.kind is ReceiverKind.SLACK:
+            config: dict[str, Any] = {"api_url_file": f"{secret_dir}/{receiver.name}", "send_resolved": True}
+            if receiver.channel:
+                config["channel"] = receiver.channel
+            configured.append({"name": receiver.name, "slack_configs": [config]})
+        else:
+            configured.append(
+                {
+                    "name": receiver.name,
+                    "pagerduty_configs": [
+                        {"routing_key_file": f"{secret_dir}/{receiver.name}", "send_resolved": True}
+                    ],
+                }
+            )
+        severities = "|".join(s.value for s in receiver.severities)
+        routes.append({"receiver": receiver.name, "matchers": [f'severity =~ "{severities}"'], "continue": True})
+    return {
+        "route": {
+            "receiver": "null",
+            "group_by": ["alertname", "namespace", "slo_service"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            "routes": routes,
+        },
+        "receivers": configured,
+    }
+
+
+def _volume(storage_class: str, size: str) -> dict[str, Any]:
+    return {
+        "volumeClaimTemplate": {
+            "spec": {
+                "storageClassName": storage_class,
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": size}},
+            }
+        }
+    }
+
+
+def stack_values(
+    *,
+    region: str,
+    replicas: int,
+    retention_days: int,
+    storage_gib: int,
+    storage_class: str,
+    receivers: Sequence[AlertReceiver],
+    grafana_hostname: str | None,
+    certificate_arn: str | None,
+) -> dict[str, Any]:
+    """The chart's values."""
+    if grafana_hostname:
+        grafana_root = f"{'https' if certificate_arn else 'http'}://{grafana_hostname}/"
+    else:
+        grafana_root = "%(protocol)s://%(domain)s/grafana/"
+    return {
+        "fullnameOverride": STACK_RELEASE,
+        "defaultRules": {
+            "create": True,
+            # The platform ships its own versions, with runbooks in this repository.
+            "disabled": {"KubePodCrashLooping": True, "KubeNodeNotReady": True},
+        },
+        "prometheus": {
+            "prometheusSpec": {
+                "replicas": replicas,
+                "retention": f"{retention_days}d",
+                # Leave headroom on the volume: retention by size triggers before the disk is full.
+                "retentionSize": f"{int(storage_gib * 0.85)}GB",
+                "storageSpec": _volume(storage_class, f"{storage_gib}Gi"),
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "ruleSelectorNilUsesHelmValues": False,
+                "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
+                "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+            }
+        },
+        "alertmanager": {
+            "alertmanagerSpec": {
+                "replicas": replicas,
+                "storage": _volume(storage_class, "5Gi"),
+                "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
+                "secrets": [RECEIVER_SECRET] if receivers else [],
+            },
+            "config": alertmanager_config(receivers),
+        },
+        "grafana": {
+            "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},
+            "serviceAccount": {"create": True, "name": GRAFANA_SERVICE_ACCOUNT},
+            "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
+            "persistence": {"enabled": True, "storageClassName": storage_class, "size": "10Gi"},
+            "sidecar": {
+                "dashboards": {
+                    "enabled": True,
+                    "label": "grafana_dashboard",
+                    "labelValue": "1",
+                    "searchNamespace": "ALL",
+                }
+            },
+            "additionalDataSources": [
+                {
+                    "name": "CloudWatch",
+                    "uid": "cloudwatch",
+                    "type": "cloudwatch",
+                    "jsonData": {"authType": "default", "defaultRegion": region},
+                }
+            ],
+            "grafana.ini": {
+                "server": {"root_url": grafana_root, "serve_from_sub_path": not grafana_hostname},
+                "analytics": {"reporting_enabled": False, "check_for_updates": False},
+                "security": {"disable_gravatar": True, "cookie_secure": bool(certificate_arn)},
+                "users": {"allow_sign_up": False},
+                "auth.anonymous": {"enabled": False},
+            },
+        },
+        "kube-state-metrics": {
+            "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
+            # Node labels the GPU alerts and dashboards group by.
+            "metricLabelsAllowlist": [f"nodes=[{kube.GPU_PRESENT_LABEL},{kube.GPU_POOL_LABEL}]"],
+        },
+        "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
+        "prometheusOperator": {"nodeSelector": kube.SYSTEM_NODE_SELECTOR},
+    }

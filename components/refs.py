@@ -1,0 +1,260 @@
+"""Typed handles to what other components produced: a component's wiring, one object per producer.
+
+A spec says what the user wants; a ref says where the things it builds on are (``Output``s of
+other components). ``PlatformRef`` carries everything a team's model needs from the platform, and
+reads it from a platform stack (``from_stack_reference``) or, offline, from an outputs file
+(``from_outputs_file``, written by ``blueprint outputs <stack> -o platform-outputs.json``)::
+
+    platform = await PlatformRef.from_stack_reference(
+        pulumi.StackReference("acme/mlops-platform/prod"), owner="nlp-team", cost_center="cc-2203")
+    ModelEndpoint("sentiment", ModelEndpointSpec(team="nlp", ...), platform)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.validation import InvalidArgs, Problem
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkRef:
+    """The VPC (``Network.ref``)."""
+
+    vpc_id: pulumi.Input[str]
+    """ID of the VPC."""
+    private_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Private subnets: nodes, databases and internal load balancers go here."""
+    cidr: str
+    """CIDR of the VPC: the source of load-balancer traffic that NetworkPolicies admit."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterRef:
+    """The EKS cluster (``EksCluster.ref``)."""
+
+    name: pulumi.Input[str]
+    """Name of the cluster."""
+    kubernetes_version: str
+    """Kubernetes minor version of the control plane."""
+    node_role_arn: pulumi.Input[str]
+    """Role shared by every managed node group; the kubelet pulls images with it."""
+    security_group_id: pulumi.Input[str]
+    """The cluster security group EKS attaches to the control plane and managed nodes."""
+    ebs_kms_key_arn: pulumi.Input[str]
+    """Key that encrypts node and persistent volumes."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArtifactsRef:
+    """The artifact bucket (``ArtifactStore.ref``)."""
+
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class GpuPoolInfo:
+    """What a workload needs to know about a GPU pool (``GpuNodePoolSpec.info``; the platform's
+    ``gpuNodePools`` output)."""
+
+    node_labels: Mapping[str, str]
+    gpus_per_node: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformDependencies:
+    """Platform pieces objects must wait for; empty in a team's project, where they already run."""
+
+    load_balancer_controller: Sequence[pulumi.Resource] = ()
+    """The controller's release: its webhook checks Ingresses."""
+    prometheus_operator: Sequence[pulumi.Resource] = ()
+    """The operator's release: ServiceMonitor and PrometheusRule CRDs."""
+    external_secrets: Sequence[pulumi.Resource] = ()
+    """The operator and its ClusterSecretStore."""
+
+
+_PLAIN_OUTPUTS = {
+    "environment": "environment",
+    "region": "region",
+    "gpuNodePools": "gpu_pools",
+    "vpcCidr": "vpc_cidr",
+    "secretsPathPrefix": "secrets_path_prefix",
+    "runbookBaseUrl": "runbook_base_url",
+}
+"""Platform outputs a ref needs as plain values (validation runs on them before anything exists)."""
+_OUTPUTS = {
+    "clusterName": "cluster_name",
+    "nodeRoleArn": "node_role_arn",
+    "artifactBucket": "artifact_bucket_name",
+    "artifactKmsKeyArn": "artifact_kms_key_arn",
+    "registryKmsKeyArn": "registry_kms_key_arn",
+    "kubeconfig": "kubeconfig",
+}
+"""Platform outputs a ref passes on as ``Output``s."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformRef:
+    """Everything a model endpoint needs from the platform, in one handle."""
+
+    context: StackContext
+    """The consuming stack: the platform's environment, with the consumer's project and tags."""
+    region: str
+    """AWS region of the platform."""
+    cluster_name: pulumi.Input[str]
+    node_role_arn: pulumi.Input[str]
+    artifact_bucket_name: pulumi.Input[str]
+    artifact_kms_key_arn: pulumi.Input[str]
+    registry_kms_key_arn: pulumi.Input[str]
+    """Key for the repositories a consumer creates."""
+    gpu_pools: Mapping[str, GpuPoolInfo]
+    """The platform's GPU pools by name."""
+    vpc_cidr: str
+    secrets_path_prefix: str
+    """``<project>/<env>``: platform secrets a workload may read live under it."""
+    runbook_base_url: str
+    kubeconfig: pulumi.Input[str] | None = None
+    """Exec-based kubeconfig of the cluster (secret), for ``provider()``."""
+    dependencies: PlatformDependencies = field(default_factory=PlatformDependencies)
+
+    @property
+    def environment(self) -> Environment:
+        return self.context.environment
+
+    def provider(self, name: str = "platform-cluster") -> k8s.Provider:
+        """A Kubernetes provider for the platform's cluster."""
+        if self.kubeconfig is None:
+            raise InvalidArgs("PlatformRef", [Problem("kubeconfig", "is unknown; read the ref from a stack")])
+        return k8s.Provider(name, kubeconfig=self.kubeconfig, enable_server_side_apply=True)
+
+    def to_outputs(self) -> dict[str, Any]:
+        """The stack outputs a ``PlatformRef`` is read back from (the platform program exports them)."""
+        plain = {
+            "environment": self.environment.value,
+            "region": self.region,
+            "gpuNodePools": {
+                name: {"nodeLabels": dict(pool.node_labels), "gpusPerNode": pool.gpus_per_node}
+                for name, pool in self.gpu_pools.items()
+            },
+            "vpcCidr": self.vpc_cidr,
+            "secretsPathPrefix": self.secrets_path_prefix,
+            "runbookBaseUrl": self.runbook_base_url,
+        }
+        return {**plain, **{output: getattr(self, attr) for output, attr in _OUTPUTS.items()}}
+
+    def for_consumer(self, *, project: str, stack: str, owner: str, cost_center: str) -> PlatformRef:
+        """The same platform, seen from another project with its own tags."""
+        context = StackContext.create(
+            project=project, stack=stack, environment=self.environment, owner=owner, cost_center=cost_center
+        )
+        return replace(self, context=context, dependencies=PlatformDependencies())
+
+    @classmethod
+    def from_outputs(
+        cls, outputs: Mapping[str, Any], *, owner: str, cost_center: str, project: str, stack: str, origin: str
+    ) -> PlatformRef:
+        """From plain stack outputs (``pulumi stack output --json``); every missing or malformed
+        output is reported at once, naming ``origin``."""
+        problems = [
+            Problem(name, f"missing from {origin}; is it the platform stack's outputs?")
+            for name in (*_PLAIN_OUTPUTS, *_OUTPUTS)
+            if name not in outputs
+        ]
+        if problems:
+            raise InvalidArgs("platform outputs", problems)
+        values = {attr: outputs[name] for name, attr in _OUTPUTS.items()}
+        return cls._from_plain(
+            {name: outputs[name] for name in _PLAIN_OUTPUTS}, values, origin, project, stack, owner, cost_center
+        )
+
+    @classmethod
+    def from_outputs_file(
+        cls, path: str | Path, *, owner: str, cost_center: str, project: str | None = None, stack: str | None = None
+    ) -> PlatformRef:
+        """From a JSON file of the platform's outputs, for a team's offline preview."""
+        try:
+            outputs = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidArgs("platform outputs", [Problem("path", f"cannot read {path}: {exc}")]) from exc
+        if not isinstance(outputs, dict):
+            raise InvalidArgs("platform outputs", [Problem("path", f"{path} must hold a JSON object")])
+        return cls.from_outputs(
+            outputs,
+            owner=owner,
+            cost_center=cost_center,
+            project=project or pulumi.get_project(),
+            stack=stack or pulumi.get_stack(),
+            origin=str(path),
+        )
+
+    @classmethod
+    async def from_stack_reference(
+        cls, reference: pulumi.StackReference, *, owner: str, cost_center: str
+    ) -> PlatformRef:
+        """From the platform stack itself. Plain values are awaited, so a spec is checked against
+        the real platform (its GPU pools, its environment) before anything is registered."""
+        plain = {}
+        for name in _PLAIN_OUTPUTS:
+            details = await reference.get_output_details(name)
+            plain[name] = details.value if details.value is not None else details.secret_value
+        missing = [Problem(name, "missing from the platform stack's outputs") for name, v in plain.items() if v is None]
+        if missing:
+            raise InvalidArgs("platform stack reference", missing)
+        values = {attr: reference.require_output(name) for name, attr in _OUTPUTS.items()}
+        return cls._from_plain(
+            plain, values, "the platform stack", pulumi.get_project(), pulumi.get_stack(), owner, cost_center
+        )
+
+    @classmethod
+    def _from_plain(
+        cls,
+        plain: Mapping[str, Any],
+        values: dict[str, Any],
+        origin: str,
+        project: str,
+        stack: str,
+        owner: str,
+        cost_center: str,
+    ) -> PlatformRef:
+        problems = []
+        try:
+            environment = Environment(plain["environment"])
+        except ValueError:
+            problems.append(Problem("environment", f"in {origin} must be dev, stage or prod (got {plain['environment']!r})"))
+            environment = Environment.DEV
+        pools: dict[str, GpuPoolInfo] = {}
+        if not isinstance(plain["gpuNodePools"], Mapping):
+            problems.append(Problem("gpuNodePools", f"in {origin} must be an object of pools"))
+        else:
+            for name, pool in plain["gpuNodePools"].items():
+                try:
+                    pools[name] = GpuPoolInfo(dict(pool["nodeLabels"]), int(pool["gpusPerNode"]))
+                except (KeyError, TypeError, ValueError):
+                    problems.append(Problem(f"gpuNodePools.{name}", f"in {origin} needs nodeLabels and gpusPerNode"))
+        for name in ("region", "vpcCidr", "secretsPathPrefix", "runbookBaseUrl"):
+            if not isinstance(plain[name], str):
+                problems.append(Problem(name, f"in {origin} must be a string (got {plain[name]!r})"))
+        if problems:
+            raise InvalidArgs("platform outputs", problems)
+        context = StackContext.create(
+            project=project, stack=stack, environment=environment, owner=owner, cost_center=cost_center
+        )
+        return cls(
+            context=context,
+            region=plain["region"],
+            gpu_pools=pools,
+            vpc_cidr=plain["vpcCidr"],
+            secrets_path_prefix=plain["secretsPathPrefix"],
+            runbook_base_url=plain["runbookBaseUrl"],
+            **values,
+        )

@@ -1,0 +1,328 @@
+"""What a model endpoint serves and how: the spec of ``ModelEndpoint``, which is also the
+``models[]`` entry of a stack file."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import field
+from enum import StrEnum
+
+from mlops_platform.components.observability.alerting import ServiceLevelObjective
+from mlops_platform.components.refs import GpuPoolInfo
+from mlops_platform.components.serving.team_namespace import NamespaceQuota
+from mlops_platform.components.support.aws import certificate_problem
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.spec import spec
+from mlops_platform.components.support.validation import Problem, dns_label_problem
+
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
+_PREFIX = re.compile(r"^([a-z0-9][a-z0-9._-]*/)+$")
+RESERVED_ENV = ("MODEL_NAME", "MODEL_VERSION", "MODEL_URI", "BASE_PATH", "PORT")
+"""Environment variables the platform sets itself; user env may not override them."""
+
+
+@spec
+class ModelVersion:
+    """One version of the model: an image in the model's repository and its share of traffic."""
+
+    name: str
+    """Version name, e.g. ``v3``; part of the Deployment and Service names."""
+    image_tag: str | None = None
+    """Immutable image tag. One of tag or digest is required; ``latest`` is refused."""
+    image_digest: str | None = None
+    """Image digest ``sha256:...``; wins over the tag when both are set."""
+    weight: int = 100
+    """Percentage of traffic. Stable and canary must sum to 100. Default: 100."""
+    model_path: str | None = None
+    """Path of the artifact under the endpoint's prefix. Default: the version name."""
+
+    def problems(self) -> list[Problem]:
+        found = [p for p in [dns_label_problem("name", self.name, max_length=20)] if p]
+        if self.image_tag is None and self.image_digest is None:
+            found.append(Problem("image_tag", "set an immutable image tag or a digest (got neither)"))
+        if self.image_tag is not None:
+            if self.image_tag == "latest":
+                found.append(Problem("image_tag", "must not be 'latest': pin a version or a digest"))
+            elif not _TAG.match(self.image_tag):
+                found.append(Problem("image_tag", f"must be a valid image tag (got {self.image_tag!r})"))
+        if self.image_digest is not None and not _DIGEST.match(self.image_digest):
+            found.append(
+                Problem("image_digest", f"must be sha256:<64 hex characters> (got {self.image_digest!r})")
+            )
+        if not 0 <= self.weight <= 100:
+            found.append(Problem("weight", f"must be between 0 and 100 (got {self.weight})"))
+        return found
+
+    def reference(self) -> str:
+        return f"@{self.image_digest}" if self.image_digest else f":{self.image_tag}"
+
+
+@spec
+class ComputeResources:
+    """What one replica requests (requests equal limits for GPUs; memory limit equals request)."""
+
+    cpu: str = "1"
+    """CPU request. Default: 1."""
+    memory: str = "2Gi"
+    """Memory request and limit. Default: 2Gi."""
+    cpu_limit: str | None = None
+    """CPU limit. Default: twice the request."""
+    gpus: int = 0
+    """``nvidia.com/gpu`` per replica. Default: 0."""
+    gpu_pool: str | None = None
+    """GPU pool to run on; required when ``gpus`` > 0."""
+
+    def problems(self) -> list[Problem]:
+        found = []
+        for name in ("cpu", "memory", "cpu_limit"):
+            value = getattr(self, name)
+            if value is not None and not _QUANTITY.match(value):
+                found.append(
+                    Problem(name, f"must be a Kubernetes quantity such as 500m, 2 or 4Gi (got {value!r})")
+                )
+        if not 0 <= self.gpus <= 16:
+            found.append(Problem("gpus", f"must be between 0 and 16 (got {self.gpus})"))
+        if self.gpus > 0 and not self.gpu_pool:
+            found.append(
+                Problem("gpu_pool", f"must name a GPU pool when gpus > 0 (got gpus={self.gpus} and no pool)")
+            )
+        if self.gpu_pool and self.gpus == 0:
+            found.append(Problem("gpus", f"must be >= 1 to run on GPU pool {self.gpu_pool!r} (got 0)"))
+        return found
+
+    def cpu_limit_value(self) -> str:
+        if self.cpu_limit:
+            return self.cpu_limit
+        if self.cpu.endswith("m"):
+            return f"{int(float(self.cpu[:-1]) * 2)}m"
+        return str(float(self.cpu) * 2).removesuffix(".0")
+
+
+@spec
+class Replicas:
+    min: int = 1
+    """Replicas kept at all times. Default: 1."""
+    max: int = 3
+    """Upper bound for the autoscaler. Default: 3."""
+
+    def problems(self) -> list[Problem]:
+        found = []
+        if not 1 <= self.min <= 1000:
+            found.append(Problem("min", f"must be between 1 and 1000 (got {self.min})"))
+        if self.max < self.min:
+            found.append(Problem("max", f"must be >= replicas.min (got {self.max} < {self.min})"))
+        return found
+
+
+class ScalingMetric(StrEnum):
+    CPU = "cpu"
+    """Average CPU utilisation of the pods."""
+    CUSTOM = "custom"
+    """A per-pod metric served by a metrics adapter (e.g. requests in flight)."""
+
+
+@spec
+class Autoscaling:
+    metric: ScalingMetric = ScalingMetric.CPU
+    """What the autoscaler follows. Default: CPU."""
+    target_cpu_utilization: int = 70
+    """Target average CPU utilisation, in percent. Default: 70."""
+    custom_metric: str | None = None
+    """Name of the per-pod metric, with ``metric: custom``."""
+    target_value: str | None = None
+    """Target average value of that metric per pod, e.g. ``10``."""
+
+    def problems(self) -> list[Problem]:
+        found = []
+        if self.metric is ScalingMetric.CPU and not 10 <= self.target_cpu_utilization <= 95:
+            found.append(
+                Problem(
+                    "target_cpu_utilization", f"must be between 10 and 95 (got {self.target_cpu_utilization})"
+                )
+            )
+        if self.metric is ScalingMetric.CUSTOM:
+            if not self.custom_metric:
+                found.append(Problem("custom_metric", "must name the metric when metric is custom"))
+            if not self.target_value or not _QUANTITY.match(self.target_value):
+                found.append(
+                    Problem(
+                        "target_value", f"must be a quantity such as 10 or 500m (got {self.target_value!r})"
+                    )
+                )
+        return found
+
+
+@spec
+class ServiceLevel:
+    availability_target: float = 99.9
+    """Percentage of requests that must not fail with 5xx over 30 days. Default: 99.9."""
+    latency_p95_ms: int = 500
+    """95% of requests must finish within this many milliseconds. Default: 500."""
+
+
+@spec
+class HealthChecks:
+    liveness_path: str = "/healthz"
+    """Liveness probe path. Default: /healthz."""
+    readiness_path: str = "/ready"
+    """Readiness probe path (also the load balancer's health check). Default: /ready."""
+    startup_seconds: int = 600
+    """Time a replica may take to load its model before liveness applies. Default: 600."""
+
+    def problems(self) -> list[Problem]:
+        found = [
+            Problem(n, f"must be an absolute path (got {getattr(self, n)!r})")
+            for n in ("liveness_path", "readiness_path")
+            if not _PATH.match(getattr(self, n))
+        ]
+        if not 10 <= self.startup_seconds <= 3600:
+            found.append(
+                Problem("startup_seconds", f"must be between 10 and 3600 (got {self.startup_seconds})")
+            )
+        return found
+
+
+@spec
+class SecretEnv:
+    """An environment variable filled from a platform secret (through an ExternalSecret)."""
+
+    env: str
+    """Environment variable name."""
+    secret: str
+    """Secret path under the platform prefix (``<project>/<env>/<secret>``)."""
+    property: str | None = None
+    """JSON property of the secret. Default: the whole value."""
+
+
+@spec
+class ModelEndpointSpec:
+    """One model served from its own image; the component's name is the model's name."""
+
+    team: str
+    """Owning team; its namespace."""
+    stable: ModelVersion
+    """The version serving most traffic."""
+    canary: ModelVersion | None = None
+    """A new version taking a slice of traffic. Default: none."""
+    artifact_prefix: str | None = None
+    """Prefix of the model's artifacts in the bucket. Default: ``models/<team>/<name>/``."""
+    resources: ComputeResources = field(default_factory=ComputeResources)
+    """Per-replica resources. Default: 1 CPU, 2Gi, no GPU."""
+    replicas: Replicas = field(default_factory=Replicas)
+    """Replica range. Default: 1-3."""
+    autoscaling: Autoscaling = field(default_factory=Autoscaling)
+    """Autoscaling target. Default: 70% CPU."""
+    slo: ServiceLevel | None = None
+    """Availability and latency objective; required in prod. Default: none (no SLO alerts)."""
+    port: int = 8080
+    """HTTP port the server listens on (serving and ``/metrics``). Default: 8080."""
+    health: HealthChecks = field(default_factory=HealthChecks)
+    """Probe paths. Default: /healthz and /ready."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Extra environment variables. Default: none."""
+    secrets: Sequence[SecretEnv] = ()
+    """Environment variables from platform secrets. Default: none."""
+    namespace_quota: NamespaceQuota = field(default_factory=NamespaceQuota)
+    """Quota when the endpoint creates its team's namespace itself. Default: 32 CPU, 128Gi, 4 GPUs."""
+    hostname: str | None = None
+    """Host for the Ingress rule. Default: none; the endpoint is served at ``/<team>/<name>/``."""
+    certificate_arn: str | None = None
+    """ACM certificate for HTTPS. Default: HTTP inside the VPC."""
+    needs_service_account_token: bool = False
+    """Mount a Kubernetes API token in the pods. Default: no; servers do not call the API."""
+
+    def versions(self) -> list[ModelVersion]:
+        return [self.stable, *([self.canary] if self.canary is not None else [])]
+
+    def problems(
+        self, name: str, environment: Environment, gpu_pools: Mapping[str, GpuPoolInfo] | None = None
+    ) -> list[Problem]:
+        """Every bad field; ``gpu_pools``, when known, must hold ``resources.gpu_pool``."""
+        found = [
+            p
+            for p in [dns_label_problem("name", name, max_length=40), dns_label_problem("team", self.team)]
+            if p
+        ]
+        found += [p.nested("stable") for p in self.stable.problems()]
+        if self.canary is not None:
+            found += [p.nested("canary") for p in self.canary.problems()]
+            if self.canary.name == self.stable.name:
+                found.append(
+                    Problem("canary.name", f"must differ from the stable version (both {self.stable.name!r})")
+                )
+            total = self.stable.weight + self.canary.weight
+            if total != 100:
+                found.append(
+                    Problem(
+                        "canary.weight",
+                        f"stable and canary weights must sum to 100 (got {self.stable.weight} + {self.canary.weight} = {total})",
+                    )
+                )
+        elif self.stable.weight != 100:
+            found.append(Problem("stable.weight", f"must be 100 without a canary (got {self.stable.weight})"))
+        found += [p.nested("resources") for p in self.resources.problems()]
+        pool = self.resources.gpu_pool
+        if pool and gpu_pools is not None:
+            if pool not in gpu_pools:
+                known = ", ".join(sorted(gpu_pools)) or "none"
+                found.append(
+                    Problem("resources.gpu_pool", f"unknown GPU pool {pool!r}; known pools: {known}")
+                )
+            elif self.resources.gpus > gpu_pools[pool].gpus_per_node:
+                found.append(
+                    Problem(
+                        "resources.gpus",
+                        f"pool {pool!r} has {gpu_pools[pool].gpus_per_node} GPU(s) per node; a replica cannot use {self.resources.gpus}",
+                    )
+                )
+        found += [p.nested("replicas") for p in self.replicas.problems()]
+        found += [p.nested("autoscaling") for p in self.autoscaling.problems()]
+        found += [p.nested("health") for p in self.health.problems()]
+        if self.slo is None and environment is Environment.PROD:
+            found.append(Problem("slo", "is required in prod: set an availability target and a p95 latency"))
+        if self.slo is not None:
+            objective = ServiceLevelObjective(
+                service=name,
+                selector={},
+                availability_target=self.slo.availability_target,
+                latency_p95_ms=self.slo.latency_p95_ms,
+            )
+            found += [p.nested("slo") for p in objective.problems()]
+        if not 1024 <= self.port <= 65535:
+            found.append(
+                Problem("port", f"must be between 1024 and 65535: servers run as non-root (got {self.port})")
+            )
+        for key in self.env:
+            if not _ENV_NAME.match(key):
+                found.append(Problem(f"env.{key}", "must be a valid environment variable name"))
+            elif key in RESERVED_ENV:
+                found.append(
+                    Problem(
+                        f"env.{key}",
+                        f"is set by the platform; choose another name (reserved: {', '.join(RESERVED_ENV)})",
+                    )
+                )
+        for i, secret in enumerate(self.secrets):
+            if not _ENV_NAME.match(secret.env):
+                found.append(
+                    Problem(
+                        f"secrets[{i}].env", f"must be a valid environment variable name (got {secret.env!r})"
+                    )
+                )
+        if self.artifact_prefix is not None and not _PREFIX.match(self.artifact_prefix):
+            found.append(
+                Problem(
+                    "artifact_prefix",
+                    f"must be a key prefix ending in '/', such as models/fraud/scorer/ (got {self.artifact_prefix!r})",
+                )
+            )
+        found += [p.nested("namespace_quota") for p in self.namespace_quota.problems()]
+        found += [p for p in [certificate_problem("certificate_arn", self.certificate_arn)] if p]
+        if self.hostname is not None and not re.match(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", self.hostname):
+            found.append(Problem("hostname", f"must be a DNS name such as scorer.example.com (got {self.hostname!r})"))
+        return found

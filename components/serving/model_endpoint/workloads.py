@@ -1,0 +1,182 @@
+"""The workload of one model version: Deployment, Service and HorizontalPodAutoscaler."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from mlops_platform.components.refs import PlatformRef
+from mlops_platform.components.serving.model_endpoint.spec import (
+    ModelEndpointSpec,
+    ModelVersion,
+    ScalingMetric,
+)
+from mlops_platform.components.support import kube
+from mlops_platform.components.support.environment import Environment
+
+SERVICE_ROLE_LABEL = f"{kube.LABEL_DOMAIN}/service-role"
+MODEL_LABEL = f"{kube.LABEL_DOMAIN}/model"
+
+
+def version_workload(
+    name: str,
+    spec: ModelEndpointSpec,
+    platform: PlatformRef,
+    version: ModelVersion,
+    *,
+    labels: dict[str, str],
+    namespace: str,
+    prefix: str,
+    base_path: str,
+    repository_url: pulumi.Input[str],
+    secret_name: str | None,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """One version: its Deployment, its Service and its autoscaler."""
+    replicas = spec.replicas
+    resource = f"{name}-{version.name}"
+    version_labels = {
+        **labels,
+        "app.kubernetes.io/instance": resource,
+        "app.kubernetes.io/version": version.name,
+    }
+    selector = {MODEL_LABEL: name, "app.kubernetes.io/instance": resource}
+    res = spec.resources
+    requests: dict[str, str] = {"cpu": res.cpu, "memory": res.memory}
+    limits: dict[str, str] = {"cpu": res.cpu_limit_value(), "memory": res.memory}
+    scheduling: dict[str, Any] = {}
+    if res.gpus:
+        # Extended resources must request what they limit; the scheduler counts whole GPUs.
+        requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(res.gpus)
+        pool = (platform.gpu_pools or {}).get(res.gpu_pool or "")
+        node_labels = (
+            dict(pool.node_labels)
+            if pool
+            else {kube.GPU_POOL_LABEL: res.gpu_pool, kube.GPU_PRESENT_LABEL: "true"}
+        )
+        scheduling = {
+            "nodeSelector": {
+                k: node_labels[k]
+                for k in (kube.GPU_POOL_LABEL, kube.GPU_PRESENT_LABEL)
+                if k in node_labels
+            },
+            "tolerations": [kube.GPU_TOLERATION],
+        }
+    if platform.environment is Environment.PROD:
+        scheduling["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                # GPU capacity is scarce in some zones: prefer spreading rather than refuse to schedule.
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": selector},
+            }
+        ]
+    model_uri = pulumi.Output.concat(
+        "s3://", platform.artifact_bucket_name, "/", prefix, version.model_path or version.name, "/"
+    )
+    env = [
+        {"name": "MODEL_NAME", "value": name},
+        {"name": "MODEL_VERSION", "value": version.name},
+        {"name": "MODEL_URI", "value": model_uri},
+        {"name": "BASE_PATH", "value": base_path},
+        {"name": "PORT", "value": str(spec.port)},
+        {"name": "AWS_DEFAULT_REGION", "value": platform.region},
+        {"name": "HOME", "value": "/tmp"},
+        *({"name": k, "value": v} for k, v in sorted(spec.env.items())),
+    ]
+
+    def probe(path: str) -> dict[str, Any]:
+        return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5}
+
+    container: dict[str, Any] = {
+        "name": "model",
+        "image": pulumi.Output.concat(repository_url, version.reference()),
+        "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
+        "env": env,
+        "resources": {"requests": requests, "limits": limits},
+        "startupProbe": {
+            **probe(spec.health.readiness_path),
+            "failureThreshold": max(1, spec.health.startup_seconds // 10),
+        },
+        "readinessProbe": {**probe(spec.health.readiness_path), "failureThreshold": 3},
+        "livenessProbe": {**probe(spec.health.liveness_path), "failureThreshold": 3},
+        "securityContext": kube.restricted_container_security(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if secret_name:
+        container["envFrom"] = [{"secretRef": {"name": secret_name}}]
+    is_canary = version is not spec.stable
+    k8s.apps.v1.Deployment(
+        f"{resource}-deployment",
+        metadata={"name": resource, "namespace": namespace, "labels": version_labels},
+        spec={
+            # No replica count: the autoscaler owns it, and a count here would reset it on every update.
+            "selector": {"matchLabels": selector},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": version_labels},
+                "spec": {
+                    "serviceAccountName": name,
+                    "automountServiceAccountToken": spec.needs_service_account_token,
+                    "securityContext": kube.restricted_pod_security(),
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "4Gi"}}],
+                    "terminationGracePeriodSeconds": 60,
+                    **scheduling,
+                },
+            },
+        },
+        opts=opts,
+    )
+    k8s.core.v1.Service(
+        f"{resource}-service",
+        metadata={
+            "name": resource,
+            "namespace": namespace,
+            "labels": {**version_labels, SERVICE_ROLE_LABEL: "version"},
+        },
+        spec={
+            "selector": selector,
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+        opts=opts,
+    )
+    share = version.weight / 100.0 if is_canary else 1.0
+    minimum = 1 if is_canary else replicas.min
+    maximum = max(minimum, math.ceil(replicas.max * share)) if is_canary else replicas.max
+    if spec.autoscaling.metric is ScalingMetric.CPU:
+        metric = {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {
+                    "type": "Utilization",
+                    "averageUtilization": spec.autoscaling.target_cpu_utilization,
+                },
+            },
+        }
+    else:
+        metric = {
+            "type": "Pods",
+            "pods": {
+                "metric": {"name": spec.autoscaling.custom_metric},
+                "target": {"type": "AverageValue", "averageValue": spec.autoscaling.target_value},
+            },
+        }
+    k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        f"{resource}-autoscaler",
+        metadata={"name": resource, "namespace": namespace, "labels": version_labels},
+        spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": resource},
+            "minReplicas": minimum,
+            "maxReplicas": maximum,
+            "metrics": [metric],
+            # Scale down slowly: GPU replicas take minutes to load a model.
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
+        },
+        opts=opts,
+    )
+

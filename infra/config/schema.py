@@ -1,0 +1,162 @@
+"""The stack-config schema: every top-level key of the ``mlops-platform`` namespace is a component
+spec. Only what a stack file adds on top lives here: the names of list entries, and the checks that
+span sections (a model's GPU pool must exist, a receiver's secret must be declared)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import field
+
+from mlops_platform.components.data.artifact_store import ArtifactStoreSpec
+from mlops_platform.components.data.container_registry import ContainerRegistrySpec
+from mlops_platform.components.data.mlflow import REPOSITORY as MLFLOW_REPOSITORY
+from mlops_platform.components.data.mlflow import MlflowSpec
+from mlops_platform.components.data.platform_secrets import PlatformSecretsSpec
+from mlops_platform.components.foundation.cluster import ClusterSpec, SystemNodesSpec
+from mlops_platform.components.foundation.gpu_node_pool import GpuNodePoolSpec
+from mlops_platform.components.foundation.network import NetworkSpec
+from mlops_platform.components.observability.stack import ObservabilitySpec
+from mlops_platform.components.refs import GpuPoolInfo
+from mlops_platform.components.serving.model_endpoint import ModelEndpointSpec
+from mlops_platform.components.serving.team_namespace import TeamSpec
+from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.spec import spec
+from mlops_platform.components.support.tagging import tag_value_problems
+from mlops_platform.components.support.validation import Problem
+from mlops_platform.infra.cost.model import CostAssumptions
+
+
+@spec
+class GpuNodePoolEntry(GpuNodePoolSpec):
+    """A GPU node group of the stack."""
+
+    name: str
+    """Pool name: node label value and the name models use to pick the pool."""
+
+
+@spec
+class ModelEntry(ModelEndpointSpec):
+    """A model endpoint of the stack."""
+
+    name: str
+    """Model name, unique in the stack (a DNS label of at most 40 characters)."""
+
+
+def duplicates(field_name: str, names: Sequence[str], what: str) -> list[Problem]:
+    return [
+        Problem(f"{field_name}[{i}].name", what.format(name=name))
+        for i, name in enumerate(names)
+        if names.index(name) != i
+    ]
+
+
+@spec
+class StackSpec:
+    """Every top-level key of the ``mlops-platform`` namespace."""
+
+    environment: Environment
+    """`dev`, `stage` or `prod`; selects the per-environment defaults."""
+    owner: str
+    """Team that owns the stack (the `owner` tag)."""
+    cost_center: str
+    """Cost center billed for the stack (the `cost-center` tag)."""
+    network: NetworkSpec = field(default_factory=NetworkSpec)
+    """VPC layout."""
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    """EKS control plane."""
+    system_nodes: SystemNodesSpec = field(default_factory=SystemNodesSpec)
+    """The on-demand node group for platform add-ons."""
+    gpu_node_pools: Sequence[GpuNodePoolEntry] = ()
+    """GPU node groups. Default: none."""
+    artifacts: ArtifactStoreSpec = field(default_factory=ArtifactStoreSpec)
+    """The artifact bucket (models, datasets, MLflow runs)."""
+    registry: ContainerRegistrySpec = field(default_factory=lambda: ContainerRegistrySpec(repositories=[MLFLOW_REPOSITORY]))
+    """The platform's ECR repositories."""
+    secrets: PlatformSecretsSpec = field(default_factory=PlatformSecretsSpec)
+    """Secrets Manager secrets under `<project>/<env>/`; values never live in config."""
+    mlflow: MlflowSpec = field(default_factory=MlflowSpec)
+    """The MLflow tracking server and its database."""
+    observability: ObservabilitySpec = field(default_factory=ObservabilitySpec)
+    """Metrics, dashboards, alerts, logs and the budget."""
+    teams: Sequence[TeamSpec] = ()
+    """Team namespaces and their quotas. A team with a model and no entry gets the default quota."""
+    models: Sequence[ModelEntry] = ()
+    """Model endpoints the platform serves. Default: none."""
+    cost_assumptions: CostAssumptions = field(default_factory=CostAssumptions)
+    """Usage the cost estimate assumes (docs/cost-model.md)."""
+
+    def gpu_pools(self) -> dict[str, GpuPoolInfo]:
+        return {pool.name: pool.info(pool.name) for pool in self.gpu_node_pools}
+
+    def problems(self) -> list[Problem]:
+        environment = self.environment
+        found = [*tag_value_problems("owner", self.owner), *tag_value_problems("cost_center", self.cost_center)]
+        found += [p.nested("network") for p in self.network.problems()]
+        found += [p.nested("cluster") for p in self.cluster.problems()]
+        found += [p.nested("system_nodes") for p in self.system_nodes.problems()]
+        for i, pool in enumerate(self.gpu_node_pools):
+            found += [p.nested(f"gpu_node_pools[{i}]") for p in pool.problems(pool.name)]
+        found += duplicates(
+            "gpu_node_pools", [p.name for p in self.gpu_node_pools], "duplicate pool name {name!r}; names must be unique"
+        )
+        found += [p.nested("artifacts") for p in self.artifacts.problems(environment)]
+        found += [p.nested("registry") for p in self.registry.problems()]
+        found += [p.nested("secrets") for p in self.secrets.problems()]
+        found += [p.nested("mlflow") for p in self.mlflow.problems(environment)]
+        if self.mlflow.image is None and MLFLOW_REPOSITORY not in self.registry.repositories:
+            found.append(
+                Problem(
+                    "registry.repositories",
+                    f"must include {MLFLOW_REPOSITORY!r} while mlflow.image is unset (the default image lives there)",
+                )
+            )
+        secret_names = [e.name for e in self.secrets.entries]
+        found += [p.nested("observability") for p in self.observability.problems(secret_names)]
+        for i, team in enumerate(self.teams):
+            found += [p.nested(f"teams[{i}]") for p in team.problems()]
+        found += duplicates("teams", [t.name for t in self.teams], "duplicate team {name!r}")
+        found += self._model_problems(secret_names)
+        found += [p.nested("cost_assumptions") for p in self.cost_assumptions.problems()]
+        models = sorted(m.name for m in self.models)
+        for model in self.cost_assumptions.average_replicas:
+            if model not in models:
+                found.append(
+                    Problem(
+                        f"cost_assumptions.average_replicas.{model}",
+                        f"no model named {model!r} (models: {', '.join(models) or 'none'})",
+                    )
+                )
+        return found
+
+    def _model_problems(self, secret_names: list[str]) -> list[Problem]:
+        found = []
+        pools = self.gpu_pools()
+        for i, model in enumerate(self.models):
+            where = f"models[{i}]"
+            found += [p.nested(where) for p in model.problems(model.name, self.environment, pools)]
+            for j, secret in enumerate(model.secrets):
+                if secret.secret not in secret_names:
+                    found.append(
+                        Problem(
+                            f"{where}.secrets[{j}].secret",
+                            f"must name an entry of secrets.entries (got {secret.secret!r})",
+                        )
+                    )
+        found += duplicates(
+            "models",
+            [m.name for m in self.models],
+            "duplicate model name {name!r}; model names must be unique in a stack",
+        )
+        return found
+
+    def priced_things(self) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """Instance types, RDS classes and extra regions the stack will run, by config key."""
+        instance_types = {
+            f"systemNodes.instanceTypes[{i}]": t for i, t in enumerate(self.system_nodes.instance_types)
+        }
+        for i, pool in enumerate(self.gpu_node_pools):
+            for j, instance_type in enumerate(pool.instance_types):
+                instance_types[f"gpuNodePools[{i}].instanceTypes[{j}]"] = instance_type
+        rds = {"mlflow.database.instanceClass": self.mlflow.database.instance_class}
+        regions = {"artifacts.replicationRegion": self.artifacts.replication_region} if self.artifacts.replication_region else {}
+        return instance_types, rds, regions
