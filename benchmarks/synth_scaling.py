@@ -93,6 +93,7 @@ def _load_class(path: str | None) -> type | None:
 
 def child_floor(replay_file: str) -> dict:
     import pulumi
+
     from mlops_platform.infra.offline.runner import run_program
 
     recorded = json.loads(Path(replay_file).read_text())

@@ -20,6 +20,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs, Problem
@@ -161,7 +162,14 @@ class PlatformRef:
 
     @classmethod
     def from_outputs(
-        cls, outputs: Mapping[str, Any], *, owner: str, cost_center: str, project: str, stack: str, origin: str
+        cls,
+        outputs: Mapping[str, Any],
+        *,
+        owner: str,
+        cost_center: str,
+        project: str,
+        stack: str,
+        origin: str,
     ) -> PlatformRef:
         """From plain stack outputs (``pulumi stack output --json``); every missing or malformed
         output is reported at once, naming ``origin``."""
@@ -174,12 +182,24 @@ class PlatformRef:
             raise InvalidArgs("platform outputs", problems)
         values = {attr: outputs[name] for name, attr in _OUTPUTS.items()}
         return cls._from_plain(
-            {name: outputs[name] for name in _PLAIN_OUTPUTS}, values, origin, project, stack, owner, cost_center
+            {name: outputs[name] for name in _PLAIN_OUTPUTS},
+            values,
+            origin,
+            project,
+            stack,
+            owner,
+            cost_center,
         )
 
     @classmethod
     def from_outputs_file(
-        cls, path: str | Path, *, owner: str, cost_center: str, project: str | None = None, stack: str | None = None
+        cls,
+        path: str | Path,
+        *,
+        owner: str,
+        cost_center: str,
+        project: str | None = None,
+        stack: str | None = None,
     ) -> PlatformRef:
         """From a JSON file of the platform's outputs, for a team's offline preview."""
         try:
@@ -207,7 +227,11 @@ class PlatformRef:
         for name in _PLAIN_OUTPUTS:
             details = await reference.get_output_details(name)
             plain[name] = details.value if details.value is not None else details.secret_value
-        missing = [Problem(name, "missing from the platform stack's outputs") for name, v in plain.items() if v is None]
+        missing = [
+            Problem(name, "missing from the platform stack's outputs")
+            for name, v in plain.items()
+            if v is None
+        ]
         if missing:
             raise InvalidArgs("platform stack reference", missing)
         values = {attr: reference.require_output(name) for name, attr in _OUTPUTS.items()}
@@ -230,7 +254,11 @@ class PlatformRef:
         try:
             environment = Environment(plain["environment"])
         except ValueError:
-            problems.append(Problem("environment", f"in {origin} must be dev, stage or prod (got {plain['environment']!r})"))
+            problems.append(
+                Problem(
+                    "environment", f"in {origin} must be dev, stage or prod (got {plain['environment']!r})"
+                )
+            )
             environment = Environment.DEV
         pools: dict[str, GpuPoolInfo] = {}
         if not isinstance(plain["gpuNodePools"], Mapping):
@@ -240,7 +268,9 @@ class PlatformRef:
                 try:
                     pools[name] = GpuPoolInfo(dict(pool["nodeLabels"]), int(pool["gpusPerNode"]))
                 except (KeyError, TypeError, ValueError):
-                    problems.append(Problem(f"gpuNodePools.{name}", f"in {origin} needs nodeLabels and gpusPerNode"))
+                    problems.append(
+                        Problem(f"gpuNodePools.{name}", f"in {origin} needs nodeLabels and gpusPerNode")
+                    )
         for name in ("region", "vpcCidr", "secretsPathPrefix", "runbookBaseUrl"):
             if not isinstance(plain[name], str):
                 problems.append(Problem(name, f"in {origin} must be a string (got {plain[name]!r})"))

@@ -184,6 +184,7 @@ def cmd_refresh_prices(args: argparse.Namespace) -> int:
     import datetime
 
     import botocore.exceptions
+
     from mlops_platform.infra.cost import refresh as price_refresh
     from mlops_platform.infra.cost.model import PRICES_DIR, PriceTable, PricingError, available_regions
 
@@ -282,6 +283,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     import botocore.exceptions
+
     from mlops_platform.components.support.aws import REGION as REGION_PATTERN
     from mlops_platform.infra.ops import bootstrap
 

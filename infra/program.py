@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components.data.artifact_store import ArtifactStore
 from mlops_platform.components.data.container_registry import ContainerRegistry
 from mlops_platform.components.data.mlflow import REPOSITORY as MLFLOW_REPOSITORY
@@ -77,7 +78,12 @@ def main() -> None:
         "registry", spec.registry, context, pull_principal_arns=[cluster.node_role_arn], opts=aws_only
     )
     load_balancers = LoadBalancerController(
-        "load-balancer-controller", LoadBalancerControllerSpec(), context, cluster.ref, network.ref, on_cluster
+        "load-balancer-controller",
+        LoadBalancerControllerSpec(),
+        context,
+        cluster.ref,
+        network.ref,
+        on_cluster,
     )
     observability = Observability(
         "observability",
@@ -134,7 +140,9 @@ def main() -> None:
         kubeconfig=cluster.kubeconfig,
         dependencies=dependencies,
     )
-    teams = {team: TeamNamespace(f"team-{team}", team_spec, on_cluster) for team, team_spec in cfg.teams().items()}
+    teams = {
+        team: TeamNamespace(f"team-{team}", team_spec, on_cluster) for team, team_spec in cfg.teams().items()
+    }
     endpoints = {
         model.name: ModelEndpoint(model.name, model, platform, namespace=teams[model.team], opts=on_cluster)
         for model in spec.models

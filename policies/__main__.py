@@ -1,7 +1,8 @@
 """The policy pack, as `pulumi preview --policy-pack policies` loads it (rules live in the modules)."""
 
-from mlops_platform.policies.registry import PACK_NAME, RULES
 from pulumi_policy import EnforcementLevel, PolicyPack
+
+from mlops_platform.policies.registry import PACK_NAME, RULES
 
 PolicyPack(
     name=PACK_NAME,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mlops_platform.policies.rule import Area, RuleSet, as_list, environment_setting, get
 from pulumi_policy import EnforcementLevel, Severity
+
+from mlops_platform.policies.rule import Area, RuleSet, as_list, environment_setting, get
 
 _rules = RuleSet(
     Area.COST,

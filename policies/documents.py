@@ -6,8 +6,9 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from mlops_platform.policies.rule import as_list, get
 from pulumi_policy import PolicyResource
+
+from mlops_platform.policies.rule import as_list, get
 
 READ_VERBS = ("Describe", "Get", "List", "BatchGet", "BatchCheck", "Head", "Search")
 """Action verbs that only read; every other action counts as a write."""

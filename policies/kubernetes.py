@@ -6,9 +6,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pulumi_policy import PolicyResource, Severity
+
 from mlops_platform.policies.documents import WORKLOAD_TYPES, containers, pod_spec
 from mlops_platform.policies.rule import Area, RuleSet, get
-from pulumi_policy import PolicyResource, Severity
 
 _rules = RuleSet(Area.KUBERNETES)
 RULES = _rules.rules

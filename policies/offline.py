@@ -7,9 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_platform.policies.graph import Graph
-from mlops_platform.policies.registry import RULES
-from mlops_platform.policies.rule import Rule
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -19,6 +16,10 @@ from pulumi_policy import (
     ResourceValidationPolicy,
     StackValidationArgs,
 )
+
+from mlops_platform.policies.graph import Graph
+from mlops_platform.policies.registry import RULES
+from mlops_platform.policies.rule import Rule
 
 
 @dataclass(frozen=True)

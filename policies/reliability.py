@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pulumi_policy import PolicyResource, Severity
+
 from mlops_platform.policies.documents import descendants
 from mlops_platform.policies.rule import Area, RuleSet, as_list, environment_setting, get
-from pulumi_policy import PolicyResource, Severity
 
 _rules = RuleSet(Area.RELIABILITY, config={"environment": environment_setting()})
 _rule = _rules.rule

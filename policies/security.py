@@ -6,12 +6,13 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pulumi_policy import PolicyResource, Severity
+
 from mlops_platform.components.support import iam, pins
 from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG
 from mlops_platform.policies.documents import dependents, is_write, statements
 from mlops_platform.policies.rule import Area, RuleSet, as_list, environment_setting, get
-from pulumi_policy import PolicyResource, Severity
 
 _rules = RuleSet(Area.SECURITY)
 _rule = _rules.rule

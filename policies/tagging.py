@@ -8,9 +8,10 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pulumi_policy import EnforcementLevel, PolicyResource, Severity
+
 from mlops_platform.components.support.tagging import REQUIRED_TAG_KEYS
 from mlops_platform.policies.rule import Area, Rule
-from pulumi_policy import EnforcementLevel, PolicyResource, Severity
 
 
 @functools.cache

@@ -7,6 +7,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlops_platform.components.refs import ArtifactsRef, ClusterRef, GpuPoolInfo, NetworkRef, PlatformRef
+from mlops_platform.components.support import pins
+from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.tagging import platform_tags
 from mlops_platform.infra.offline.runner import SynthResult, run_program, synthesize
 from mlops_platform.policies.graph import Graph, Resource
@@ -14,6 +18,58 @@ from mlops_platform.policies.graph import Graph, Resource
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = ("dev", "stage", "prod")
 TAGS = platform_tags(environment="dev", project="mlops-platform", owner="ml-platform", cost_center="cc-1")
+ACCOUNT = "123456789012"
+
+
+def context(environment: Environment = Environment.DEV) -> StackContext:
+    """The stack a component under test belongs to: project mlops-platform, stack test."""
+    return StackContext.create(
+        project="mlops-platform",
+        stack="test",
+        environment=environment,
+        owner="ml-platform",
+        cost_center="cc-1",
+    )
+
+
+NETWORK = NetworkRef(vpc_id="vpc-1", private_subnet_ids=["subnet-a", "subnet-b"], cidr="10.0.0.0/16")
+CLUSTER = ClusterRef(
+    name="mlops-platform-test",
+    kubernetes_version=pins.KUBERNETES_VERSION,
+    node_role_arn=f"arn:aws:iam::{ACCOUNT}:role/node",
+    security_group_id="sg-cluster",
+    ebs_kms_key_arn=f"arn:aws:kms:us-east-1:{ACCOUNT}:key/ebs",
+)
+ARTIFACTS = ArtifactsRef(
+    bucket_name="artifacts-bucket-1",
+    bucket_arn="arn:aws:s3:::artifacts-bucket-1",
+    kms_key_arn=f"arn:aws:kms:us-east-1:{ACCOUNT}:key/artifacts",
+)
+GPU_POOLS = {
+    "gpu-a10": GpuPoolInfo(
+        node_labels={"nvidia.com/gpu.present": "true", "mlops-platform.io/gpu-pool": "gpu-a10"},
+        gpus_per_node=1,
+    )
+}
+
+
+def platform(environment: Environment = Environment.DEV, **overrides: Any) -> PlatformRef:
+    """A platform as a team's project sees it, with plain stand-in outputs."""
+    values: dict[str, Any] = {
+        "context": context(environment),
+        "region": "us-east-1",
+        "cluster_name": CLUSTER.name,
+        "node_role_arn": CLUSTER.node_role_arn,
+        "artifact_bucket_name": ARTIFACTS.bucket_name,
+        "artifact_kms_key_arn": ARTIFACTS.kms_key_arn,
+        "registry_kms_key_arn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/registry",
+        "gpu_pools": GPU_POOLS,
+        "vpc_cidr": "10.0.0.0/16",
+        "secrets_path_prefix": f"mlops-platform/{environment.value}",
+        "runbook_base_url": "https://github.com/acme/mlops-platform/blob/main/docs/runbooks",
+        **overrides,
+    }
+    return PlatformRef(**values)
 
 
 @functools.cache

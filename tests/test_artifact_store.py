@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlops_platform.components.data.artifact_store import ArtifactStore, ArtifactStoreArgs
+
+from mlops_platform.components.data.artifact_store import (
+    Access,
+    ArtifactGrant,
+    ArtifactStore,
+    ArtifactStoreSpec,
+)
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs
-
-from tests.harness import TAGS, run
+from tests.harness import TAGS, context, run
 
 
 def store(environment=Environment.DEV, grants=(), **overrides):
@@ -18,7 +23,7 @@ def store(environment=Environment.DEV, grants=(), **overrides):
     def program():
         import pulumi_aws as aws
 
-        s = ArtifactStore("artifacts", ArtifactStoreArgs(environment=environment, tags=TAGS, **overrides))
+        s = ArtifactStore("artifacts", ArtifactStoreSpec(**overrides), context(environment))
         role = aws.iam.Role("reader", assume_role_policy="{}", tags=TAGS)
         for verb, prefix in grants:
             getattr(s, f"grant_{verb}")(role, prefix)
@@ -124,7 +129,7 @@ def test_force_destroy_only_when_asked_and_only_in_dev():
     )
     assert store().find("aws:s3/bucket:Bucket", "artifacts-bucket").inputs["forceDestroy"] is False
     with pytest.raises(InvalidArgs, match="force_destroy: is only allowed in dev"):
-        ArtifactStore("a", ArtifactStoreArgs(environment=Environment.PROD, tags=TAGS, force_destroy=True))
+        ArtifactStore("a", ArtifactStoreSpec(force_destroy=True), context(Environment.PROD))
 
 
 def test_prod_protects_and_stage_retains_every_stateful_resource():
@@ -180,18 +185,41 @@ def test_rejects_prefix_that_is_not_a_folder(prefix):
     [
         (
             {"noncurrent_version_expiration_days": 0},
-            "noncurrent_version_expiration_days: must be >= 1 (got 0)",
+            "noncurrent_version_expiration_days: must be between 1 and 36500 (got 0)",
         ),
-        ({"abort_incomplete_multipart_days": 0}, "abort_incomplete_multipart_days: must be >= 1 (got 0)"),
-        ({"access_log_retention_days": -1}, "access_log_retention_days: must be >= 1 (got -1)"),
-        ({"intelligent_tiering_after_days": -5}, "intelligent_tiering_after_days: must be >= 0 (got -5)"),
+        (
+            {"abort_incomplete_multipart_days": 0},
+            "abort_incomplete_multipart_days: must be between 1 and 36500 (got 0)",
+        ),
+        (
+            {"access_log_retention_days": -1},
+            "access_log_retention_days: must be between 1 and 36500 (got -1)",
+        ),
+        (
+            {"intelligent_tiering_after_days": -5},
+            "intelligent_tiering_after_days: must be between 0 and 36500 (got -5)",
+        ),
+        (
+            {"grants": [ArtifactGrant(role_arn="ci", prefix="models/")]},
+            "grants[0].role_arn: must be an IAM role ARN (got 'ci')",
+        ),
         (
             {"replication_region": "west"},
             "replication_region: must be an AWS region such as us-west-2 (got 'west')",
         ),
     ],
 )
-def test_rejects_bad_args(overrides, message):
+def test_rejects_bad_spec(overrides, message):
     with pytest.raises(InvalidArgs) as caught:
-        ArtifactStore("a", ArtifactStoreArgs(environment=Environment.DEV, tags=TAGS, **overrides))
+        ArtifactStore("a", ArtifactStoreSpec(**overrides), context())
     assert message in str(caught.value)
+
+
+def test_grants_in_the_spec_are_applied_by_the_store():
+    ci = "arn:aws:iam::123456789012:role/ci"
+    spec = ArtifactStoreSpec(
+        grants=[ArtifactGrant(role_arn=ci, prefix="models/risk/", access=Access.READWRITE)]
+    )
+    graph = run(lambda: ArtifactStore("artifacts", spec, context())).graph
+    names = {r.name for r in graph.of_type("aws:iam/rolePolicy:RolePolicy")}
+    assert {"artifacts-read-ci-models-risk", "artifacts-write-ci-models-risk"} <= names

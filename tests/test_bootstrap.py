@@ -6,10 +6,10 @@ import json
 
 import boto3
 import pytest
-from mlops_platform.infra.cli import main
-from mlops_platform.infra.ops import bootstrap
 from moto import mock_aws
 
+from mlops_platform.infra.cli import main
+from mlops_platform.infra.ops import bootstrap
 from tests.harness import without_aws_credentials
 
 REGION = "eu-west-1"

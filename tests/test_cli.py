@@ -7,12 +7,13 @@ import subprocess
 import sys
 
 from mlops_platform.infra.cli import main
-
 from tests.harness import ROOT
 
 
 def blueprint(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "mlops_platform.infra.cli", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_platform.infra.cli", *args], cwd=cwd, capture_output=True, text=True
+    )
 
 
 def test_preview_prints_tree_counts_and_masked_outputs(capsys, monkeypatch):

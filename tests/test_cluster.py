@@ -3,34 +3,33 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
+
 from mlops_platform.components.foundation.cluster import (
-    CONTROL_PLANE_LOG_TYPES,
+    ClusterEndpoint,
+    ClusterSpec,
     EksCluster,
-    EksClusterArgs,
-    SystemNodesArgs,
+    SystemNodesSpec,
 )
 from mlops_platform.components.support import pins
+from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs
-
-from tests.harness import TAGS, only, run
+from tests.harness import NETWORK, context, only, run
 
 ADMIN = "arn:aws:iam::123456789012:role/platform-admin"
 
 
-def cluster(environment=Environment.DEV, **overrides):
-    args = EksClusterArgs(
-        environment=environment,
-        tags=TAGS,
-        subnet_ids=["subnet-a", "subnet-b"],
-        cluster_name="mlops-platform-test",
-        admin_principal_arns=[ADMIN],
-        **overrides,
-    )
+def cluster(environment=Environment.DEV, system_nodes=None, **overrides):
+    spec = ClusterSpec(admin_principal_arns=[ADMIN], **overrides)
     holder = {}
-    result = run(lambda: holder.setdefault("c", EksCluster("eks", args)))
+    result = run(
+        lambda: holder.setdefault(
+            "c", EksCluster("eks", spec, context(environment), NETWORK, system_nodes=system_nodes)
+        )
+    )
     return result, holder["c"]
 
 
@@ -64,7 +63,7 @@ def test_control_plane_log_group_exists_first_with_retention_and_kms():
 
 
 def test_public_endpoint_is_limited_to_the_given_cidrs():
-    result, _ = cluster(endpoint_public_access=True, public_access_cidrs=["203.0.113.0/24"])
+    result, _ = cluster(endpoint=ClusterEndpoint(public_access=True, public_access_cidrs=["203.0.113.0/24"]))
     vpc = only(result.graph, "aws:eks/cluster:Cluster").inputs["vpcConfig"]
     assert vpc["endpointPublicAccess"] is True
     assert vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
@@ -92,11 +91,10 @@ def test_managed_addons_are_pinned_and_use_pod_identity():
     ebs = addons["aws-ebs-csi-driver"].inputs["podIdentityAssociations"]
     assert ebs[0]["serviceAccount"] == "ebs-csi-controller-sa"
     assert ebs[0]["roleArn"].startswith("arn:aws:iam::123456789012:role/eks-ebs-csi-role-")
-    associations = {
-        a.inputs["serviceAccount"]
-        for a in result.graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
-    }
-    assert associations == {"aws-node", "ebs-csi-controller-sa"}
+    cni = addons["vpc-cni"].inputs["podIdentityAssociations"]
+    assert cni[0]["serviceAccount"] == "aws-node"
+    # The add-ons own these associations: a second, standalone one would fail with 409 on create.
+    assert result.graph.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
     # The CSI driver may only use the platform's EBS key, and only create grants for AWS resources.
     ebs_policy = json.loads(
         result.graph.find("aws:iam/rolePolicy:RolePolicy", "eks-ebs-csi-policy").inputs["policy"]
@@ -172,48 +170,64 @@ def test_prod_protects_cluster_and_keys():
     [
         ({"kubernetes_version": "1.29"}, "kubernetes_version: must be one of 1.33, 1.34, 1.35 (got '1.29')"),
         (
-            {"cluster_name": "bad name"},
-            "cluster_name: must be 1-100 letters, digits, '-' or '_' (got 'bad name')",
-        ),
-        (
             {"admin_principal_arns": ["arn:aws:iam::1:role/x"]},
             "admin_principal_arns[0]: must be an IAM role or user ARN",
         ),
         (
-            {"endpoint_public_access": True},
-            "public_access_cidrs: must list the CIDRs allowed to reach the public endpoint",
+            {"admin_principal_arns": []},
+            "admin_principal_arns: must list at least one IAM role, including the one that runs pulumi up",
         ),
         (
-            {"public_access_cidrs": ["nope"]},
-            "public_access_cidrs[0]: must be a CIDR such as 203.0.113.0/24 (got 'nope')",
+            {"endpoint": ClusterEndpoint(public_access=True)},
+            "endpoint.public_access_cidrs: must list the CIDRs allowed to reach the public endpoint",
+        ),
+        (
+            {"endpoint": ClusterEndpoint(public_access_cidrs=["nope"])},
+            "endpoint.public_access_cidrs[0]: must be a CIDR such as 203.0.113.0/24 (got 'nope')",
         ),
         (
             {"control_plane_log_retention_days": 2},
             "control_plane_log_retention_days: must be a CloudWatch Logs retention period",
         ),
+    ],
+)
+def test_rejects_bad_spec(overrides, message):
+    spec = ClusterSpec(**{"admin_principal_arns": [ADMIN], **overrides})
+    with pytest.raises(InvalidArgs) as caught:
+        EksCluster("eks", spec, context(), NETWORK)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("system_nodes", "message"),
+    [
         (
-            {"system_nodes": SystemNodesArgs(min_size=3, desired_size=3, max_size=2)},
+            SystemNodesSpec(min_size=3, desired_size=3, max_size=2),
             "system_nodes.max_size: must be >= min_size (got 2 < 3)",
         ),
         (
-            {"system_nodes": SystemNodesArgs(disk_size_gib=8)},
-            "system_nodes.disk_size_gib: must be >= 20 (got 8)",
+            SystemNodesSpec(disk_size_gib=8),
+            "system_nodes.disk_size_gib: must be between 20 and 16384 (got 8)",
         ),
         (
-            {"system_nodes": SystemNodesArgs(instance_types=())},
+            SystemNodesSpec(instance_types=()),
             "system_nodes.instance_types: must list at least one instance type",
         ),
     ],
 )
-def test_rejects_bad_args(overrides, message):
-    args = {
-        "environment": Environment.DEV,
-        "tags": TAGS,
-        "subnet_ids": [],
-        "cluster_name": "c",
-        "admin_principal_arns": [ADMIN],
-        **overrides,
-    }
+def test_rejects_bad_system_nodes(system_nodes, message):
     with pytest.raises(InvalidArgs) as caught:
-        EksCluster("eks", EksClusterArgs(**args))
+        EksCluster(
+            "eks", ClusterSpec(admin_principal_arns=[ADMIN]), context(), NETWORK, system_nodes=system_nodes
+        )
     assert message in str(caught.value)
+
+
+def test_rejects_a_project_that_makes_no_cluster_name():
+    with pytest.raises(InvalidArgs) as caught:
+        EksCluster(
+            "eks", ClusterSpec(admin_principal_arns=[ADMIN]), replace(context(), project="bad name"), NETWORK
+        )
+    assert "cluster_name: must be 1-100 letters, digits, '-' or '_' (got 'bad name-test')" in str(
+        caught.value
+    )

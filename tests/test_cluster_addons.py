@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
+
 from mlops_platform.components.foundation.cluster_addons import (
     ClusterAddons,
-    ClusterAddonsArgs,
+    ClusterAddonsSpec,
     autoscaler_policy,
 )
 from mlops_platform.components.support import pins
+from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs
+from tests.harness import CLUSTER, context, run
 
-from tests.harness import TAGS, run
 
-
-def addons(**overrides):
-    args = ClusterAddonsArgs(
-        cluster_name="mlops-platform-test", kubernetes_version=pins.KUBERNETES_VERSION, tags=TAGS, **overrides
-    )
-    return run(lambda: ClusterAddons("addons", args)).graph
+def addons(environment=Environment.DEV, **overrides):
+    spec = ClusterAddonsSpec(**overrides)
+    return run(lambda: ClusterAddons("addons", spec, context(environment), CLUSTER)).graph
 
 
 def releases(graph):
@@ -72,8 +72,13 @@ def test_high_availability_doubles_metrics_server():
     values = releases(addons(high_availability=True))["metrics-server"].inputs["values"]
     assert values["replicas"] == 2
     assert values["podDisruptionBudget"]["enabled"] is True
+    # Prod turns it on unless the spec says otherwise.
+    assert releases(addons(Environment.PROD))["metrics-server"].inputs["values"]["replicas"] == 2
 
 
 def test_rejects_unpinned_kubernetes_version():
-    with pytest.raises(InvalidArgs, match=r"kubernetes_version: no pinned cluster-autoscaler for '1\.20'"):
-        ClusterAddons("a", ClusterAddonsArgs(cluster_name="c", kubernetes_version="1.20", tags=TAGS))
+    old = replace(CLUSTER, kubernetes_version="1.20")
+    with pytest.raises(
+        InvalidArgs, match=r"cluster.kubernetes_version: no pinned cluster-autoscaler for '1\.20'"
+    ):
+        ClusterAddons("a", ClusterAddonsSpec(), context(), old)

@@ -7,12 +7,15 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic.alias_generators import to_camel
+
 from mlops_platform.components.foundation.network import NatGateways
 from mlops_platform.components.support import pins
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.infra import config
+from mlops_platform.infra.config import parsing
+from mlops_platform.infra.config.schema import StackSpec
 from mlops_platform.infra.offline.runner import SynthError
-
 from tests.harness import ROOT, run
 
 DEV = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())["config"]
@@ -35,10 +38,10 @@ def problems_of(changes: dict[str, Any], remove: tuple[str, ...] = ()) -> list[s
 def test_dev_stack_parses_with_dev_defaults():
     cfg = parse(copy.deepcopy(DEV))
     assert cfg.environment is Environment.DEV
-    assert cfg.values.network.az_count == 2
-    assert cfg.values.network.nat_gateways is NatGateways.SINGLE
-    assert cfg.values.network.flow_logs.enabled is False
-    assert cfg.values.cluster.kubernetes_version == pins.KUBERNETES_VERSION
+    assert cfg.spec.network.az_count == 2
+    assert cfg.spec.network.nat_gateways is NatGateways.SINGLE
+    assert cfg.spec.network.flow_logs.enabled is False
+    assert cfg.spec.cluster.kubernetes_version == pins.KUBERNETES_VERSION
     assert cfg.tags == {
         "environment": "dev",
         "project": "mlops-platform",
@@ -55,19 +58,19 @@ def test_prod_defaults_differ_from_dev():
     raw["mlops-platform:cluster"] = {"adminPrincipalArns": ["arn:aws:iam::123456789012:role/admin"]}
     raw.pop("mlops-platform:models")  # dev's models have no SLO, which prod requires
     cfg = parse(raw)
-    assert cfg.values.network.az_count == 3
-    assert cfg.values.network.nat_gateways is NatGateways.PER_AZ
-    assert cfg.values.network.flow_logs.enabled is True
-    assert cfg.values.cluster.endpoint.public_access is False
-    assert cfg.values.system_nodes.min_size == 3
+    assert cfg.spec.network.az_count == 3
+    assert cfg.spec.network.nat_gateways is NatGateways.PER_AZ
+    assert cfg.spec.network.flow_logs.enabled is True
+    assert cfg.spec.cluster.endpoint.public_access is False
+    assert cfg.spec.system_nodes.min_size == 3
 
 
 def test_stack_values_override_only_what_they_set():
     raw = copy.deepcopy(DEV)
     raw["mlops-platform:network"] = {"azCount": 3}
     cfg = parse(raw)
-    assert cfg.values.network.az_count == 3
-    assert cfg.values.network.cidr == "10.0.0.0/16"  # still the dev default
+    assert cfg.spec.network.az_count == 3
+    assert cfg.spec.network.cidr == "10.0.0.0/16"  # still the dev default
 
 
 BAD_CONFIGS = [
@@ -263,11 +266,14 @@ def test_reports_every_problem_at_once_even_beside_structural_errors():
             ],
         }
     )
+    # Structural errors first, then every semantic problem of the parts that are well-formed; the dev
+    # models still ask for the gpu-spot pool this change removed.
     assert problems == [
         'mlops-platform:network.natGateways: must be one of single or perAz (got "many")',
-        "mlops-platform:network.azCount: must be between 2 and 6 (got 9)",
         'mlops-platform:gpuNodePools[0].capacityType: must be one of ON_DEMAND or SPOT (got "x")',
+        "mlops-platform:network.azCount: must be between 2 and 6 (got 9)",
         "mlops-platform:gpuNodePools[0].maxSize: must be >= minSize (got 1 < 3)",
+        "mlops-platform:models[1].resources.gpuPool: unknown GPU pool 'gpu-spot'; known pools: p",
     ]
 
 
@@ -286,26 +292,21 @@ def test_bad_config_registers_no_resource():
 def test_pulumi_yaml_declares_every_top_level_key():
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     declared = project["config"]
-    schema = {info.alias: info for info in config.StackConfig.model_fields.values()}
+    schema = {to_camel(f.name): f for f in parsing.fields(StackSpec)}
     assert set(declared) == set(schema) | {"aws:region"}
-    for key, info in schema.items():
+    for key, field in schema.items():
+        annotation = parsing.hints(StackSpec)[field.name]
         declaration = declared[key]
         assert declaration["description"], key
-        expected_type = (
+        expected = (
             "array"
-            if getattr(info.annotation, "__origin__", None) is list
-            else (
-                "object"
-                if isinstance(info.annotation, type) and issubclass(info.annotation, config._Section)
-                else "string"
-            )
+            if parsing.is_sequence(annotation)
+            else "object"
+            if parsing.element_spec(annotation)
+            else "string"
         )
-        assert declaration["type"] == expected_type, key
-        assert (
-            "default" in declaration
-            or "Default" in declaration["description"]
-            or "Required" in declaration["description"]
-        ), key
+        assert declaration["type"] == expected, key
+        assert "Default" in declaration["description"] or "Required" in declaration["description"], key
 
 
 DEV_MODEL = {"name": "m", "team": "t", "stable": {"name": "v1", "imageTag": "1.0", "weight": 100}}
@@ -351,7 +352,7 @@ CROSS_SECTION = [
     ),
     pytest.param(
         {"mlops-platform:observability": {"budget": {"monthlyLimitUsd": -5}}},
-        "mlops-platform:observability.budget.monthlyLimitUsd: must be > 0 (got -5.0)",
+        "mlops-platform:observability.budget.monthlyLimitUsd: must be > 0 and at most 1e9 (got -5.0)",
         id="budget",
     ),
     pytest.param(
@@ -456,3 +457,55 @@ def prod_problems(changes):
 )
 def test_rejects_prod_only_problems(changes, expected):
     assert expected in prod_problems(changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param(
+            {"mlops-platform:secrets": {"recoveryWindowDays": 3}},
+            "mlops-platform:secrets.recoveryWindowDays: must be between 7 and 30 (got 3)",
+            id="recovery-window",
+        ),
+        pytest.param(
+            {
+                "mlops-platform:cluster": {
+                    "adminPrincipalArns": ["arn:aws:iam::123456789012:role/a"],
+                    "controlPlaneLogRetentionDays": 2,
+                }
+            },
+            "mlops-platform:cluster.controlPlaneLogRetentionDays: must be a CloudWatch Logs retention period",
+            id="control-plane-retention",
+        ),
+        pytest.param(
+            {
+                "mlops-platform:gpuNodePools": [
+                    {"name": "p", "instanceTypes": ["g5.xlarge"], "labels": {"a": "b c"}}
+                ]
+            },
+            "mlops-platform:gpuNodePools[0].labels.a: must be a label value",
+            id="pool-label-value",
+        ),
+        pytest.param(
+            {"mlops-platform:owner": "x" * 300},
+            "mlops-platform:owner: must be at most 256 characters: it becomes an AWS tag (got 300)",
+            id="owner-too-long",
+        ),
+    ],
+)
+def test_errors_name_the_key_the_user_wrote(changes, expected):
+    assert any(p.startswith(expected) for p in problems_of(changes)), problems_of(changes)
+
+
+def test_a_new_pool_setting_reaches_the_nodes_from_the_stack_file(project_copy):
+    """gpuNodePools[].labels: one spec field, set in a stack file, lands on the node group."""
+    from mlops_platform.infra.offline.runner import synthesize
+
+    stack_file = project_copy / "stacks" / "Pulumi.dev.yaml"
+    raw = yaml.safe_load(stack_file.read_text())
+    raw["config"]["mlops-platform:gpuNodePools"][0]["labels"] = {"workload-class": "interactive"}
+    stack_file.write_text(yaml.safe_dump(raw))
+    graph = synthesize("dev", project_copy).graph
+    (group,) = [g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup") if "gpu" in g.name]
+    assert group.inputs["labels"]["workload-class"] == "interactive"
+    assert graph.outputs["gpuNodePools"]["gpu-spot"]["nodeLabels"]["workload-class"] == "interactive"

@@ -5,31 +5,32 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from mlops_platform.components.data.container_registry import (
     ContainerRegistry,
-    ContainerRegistryArgs,
+    ContainerRegistrySpec,
     PullThroughCache,
     Scanning,
 )
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs
-
-from tests.harness import TAGS, only, run
+from tests.harness import TAGS, context, only, run
 
 NODE_ROLE = "arn:aws:iam::123456789012:role/node"
 
 
-def registry(grants=(), **overrides):
+def registry(grants=(), environment=Environment.DEV, pull_principal_arns=(), kms_key_arn=None, **overrides):
     def program():
         import pulumi_aws as aws
 
-        args = {
-            "environment": Environment.DEV,
-            "tags": TAGS,
-            "repositories": ["mlflow-server", "fraud/scorer"],
-            **overrides,
-        }
-        r = ContainerRegistry("registry", ContainerRegistryArgs(**args))
+        spec = ContainerRegistrySpec(**{"repositories": ["mlflow-server", "fraud/scorer"], **overrides})
+        r = ContainerRegistry(
+            "registry",
+            spec,
+            context(environment),
+            pull_principal_arns=pull_principal_arns,
+            kms_key_arn=kms_key_arn,
+        )
         role = aws.iam.Role("ci", assume_role_policy="{}", tags=TAGS)
         for verb in grants:
             getattr(r, f"grant_{verb}")(role)
@@ -127,9 +128,7 @@ def test_grants_are_scoped_to_the_registry_repositories():
 
 def test_grant_by_role_arn_attaches_to_the_named_role():
     def program():
-        r = ContainerRegistry(
-            "registry", ContainerRegistryArgs(environment=Environment.DEV, tags=TAGS, repositories=["a"])
-        )
+        r = ContainerRegistry("registry", ContainerRegistrySpec(repositories=["a"]), context())
         r.grant_push("arn:aws:iam::123456789012:role/ci/github-actions-deploy")
 
     policy = only(run(program).graph, "aws:iam/rolePolicy:RolePolicy")
@@ -162,8 +161,9 @@ def test_prod_protects_repositories_and_key():
             "repositories[0]: must be lowercase words separated by '-', '_', '.' or '/' (got 'Bad Name')",
         ),
         ({"repositories": ["a", "a"]}, "repositories[1]: duplicate repository 'a'"),
-        ({"keep_tagged_images": 0}, "keep_tagged_images: must be >= 1 (got 0)"),
-        ({"untagged_expiry_days": 0}, "untagged_expiry_days: must be >= 1 (got 0)"),
+        ({"keep_tagged_images": 0}, "keep_tagged_images: must be between 1 and 10000 (got 0)"),
+        ({"untagged_expiry_days": 0}, "untagged_expiry_days: must be between 1 and 36500 (got 0)"),
+        ({"push_role_arns": ["ci"]}, "push_role_arns[0]: must be an IAM role ARN (got 'ci')"),
         (
             {"pull_through_caches": [PullThroughCache(prefix="q", upstream_registry_url="https://quay.io")]},
             "pull_through_caches[0].prefix: must be 2-30 lowercase characters (got 'q')",
@@ -190,8 +190,16 @@ def test_prod_protects_repositories_and_key():
         ),
     ],
 )
-def test_rejects_bad_args(overrides, message):
-    args = {"environment": Environment.DEV, "tags": TAGS, "repositories": ["a"], **overrides}
+def test_rejects_bad_spec(overrides, message):
     with pytest.raises(InvalidArgs) as caught:
-        ContainerRegistry("r", ContainerRegistryArgs(**args))
+        ContainerRegistry("r", ContainerRegistrySpec(**{"repositories": ["a"], **overrides}), context())
     assert message in str(caught.value)
+
+
+def test_push_roles_in_the_spec_get_push_grants():
+    spec = ContainerRegistrySpec(repositories=["a"], push_role_arns=["arn:aws:iam::123456789012:role/ci"])
+    policy = only(
+        run(lambda: ContainerRegistry("registry", spec, context())).graph, "aws:iam/rolePolicy:RolePolicy"
+    )
+    assert policy.name == "registry-push-ci"
+    assert {s["Sid"] for s in json.loads(policy.inputs["policy"])["Statement"]} >= {"PushImages"}

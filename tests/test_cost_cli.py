@@ -9,11 +9,11 @@ from decimal import Decimal
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from mlops_platform.components.foundation.instance_catalog import CATALOG
 from mlops_platform.infra.cli import main
 from mlops_platform.infra.cost import refresh as price_refresh
 from mlops_platform.infra.cost.model import PriceTable
-
 from tests.harness import ROOT, stack, without_aws_credentials
 
 

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
+
 from mlops_platform.components.foundation.instance_catalog import CATALOG
 from mlops_platform.components.support import kube
 from mlops_platform.infra.cost.model import (
@@ -19,7 +20,6 @@ from mlops_platform.infra.cost.model import (
     available_regions,
 )
 from mlops_platform.infra.offline.runner import SynthError
-
 from tests.harness import ROOT, run, stack
 
 ASSUMED = CostAssumptions(
@@ -348,7 +348,10 @@ def test_stack_config_with_an_unpriced_region_fails_before_any_resource(project_
     stack_file = project_copy / "stacks" / "Pulumi.dev.yaml"
     stack_file.write_text(stack_file.read_text().replace("aws:region: us-east-1", "aws:region: ap-south-1"))
     result = subprocess.run(
-        [sys.executable, "-m", "mlops_platform.infra.cli", "synth", "dev"], cwd=project_copy, capture_output=True, text=True
+        [sys.executable, "-m", "mlops_platform.infra.cli", "synth", "dev"],
+        cwd=project_copy,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "aws:region: no price table for region 'ap-south-1'" in result.stderr

@@ -9,11 +9,11 @@ import subprocess
 import sys
 
 import pytest
+
 from mlops_platform.infra import diff
 from mlops_platform.infra.offline.runner import synthesize
 from mlops_platform.policies import offline, registry
 from mlops_platform.policies.graph import Graph, Resource
-
 from tests.harness import ROOT, stack
 
 GPU_SPOT = {
@@ -27,7 +27,9 @@ NEW_POOL = {"name": "gpu-large", "instanceTypes": ["g6e.xlarge"], "minSize": 1, 
 
 
 def blueprint(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "mlops_platform.infra.cli", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_platform.infra.cli", *args], cwd=cwd, capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")

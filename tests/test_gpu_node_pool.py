@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import pytest
+
 from mlops_platform.components.foundation.gpu_node_pool import (
     CapacityType,
     GpuAmiType,
     GpuNodePool,
-    GpuNodePoolArgs,
+    GpuNodePoolSpec,
 )
 from mlops_platform.components.support.validation import InvalidArgs
-
-from tests.harness import TAGS, only, run
-
-RUNTIME = {
-    "cluster_name": "mlops-platform-test",
-    "node_role_arn": "arn:aws:iam::123456789012:role/node",
-    "subnet_ids": ["subnet-a", "subnet-b"],
-    "ebs_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/ebs",
-    "tags": TAGS,
-}
+from tests.harness import CLUSTER, NETWORK, context, only, run
 
 
-def pool(**overrides):
-    args = GpuNodePoolArgs(**{**RUNTIME, "instance_types": ["g5.xlarge"], **overrides})
-    return run(lambda: GpuNodePool("a10g", args)).graph
+def pool(name="a10g", **overrides):
+    spec = GpuNodePoolSpec(**{"instance_types": ["g5.xlarge"], **overrides})
+    return run(lambda: GpuNodePool(name, spec, context(), CLUSTER, NETWORK)).graph
 
 
 def test_defaults_nvidia_ami_on_demand_scales_to_zero_with_taint():
@@ -109,11 +101,41 @@ def test_desired_size_defaults_to_min_and_can_be_set():
             {"desired_size": 5, "max_size": 2},
             "desired_size: must be between min_size and max_size (got 5, range 0..2)",
         ),
-        ({"disk_size_gib": 20}, "disk_size_gib: must be >= 50 for GPU images (got 20)"),
-        ({"pool_name": "GPU"}, "pool_name: must be 1-40 lowercase letters, digits or '-' (got 'GPU')"),
+        ({"disk_size_gib": 20}, "disk_size_gib: must be between 50 and 16384 for GPU images (got 20)"),
+        (
+            {"labels": {"mlops-platform.io/gpu-pool": "other"}},
+            "labels.mlops-platform.io/gpu-pool: is set by the platform",
+        ),
+        (
+            {"labels": {"kubernetes.io/arch": "arm64"}},
+            "labels.kubernetes.io/arch: must be a Kubernetes label key",
+        ),
+        ({"labels": {"tier": "not ok!"}}, "labels.tier: must be a label value"),
     ],
 )
-def test_rejects_bad_args(overrides, message):
+def test_rejects_bad_spec(overrides, message):
     with pytest.raises(InvalidArgs) as caught:
-        GpuNodePool("a10g", GpuNodePoolArgs(**{**RUNTIME, "instance_types": ["g5.xlarge"], **overrides}))
+        GpuNodePool(
+            "a10g",
+            GpuNodePoolSpec(**{"instance_types": ["g5.xlarge"], **overrides}),
+            context(),
+            CLUSTER,
+            NETWORK,
+        )
     assert message in str(caught.value)
+
+
+def test_rejects_a_bad_pool_name():
+    with pytest.raises(
+        InvalidArgs, match=r"name: must be 1-40 lowercase letters, digits or '-' \(got 'GPU'\)"
+    ):
+        GpuNodePool("GPU", GpuNodePoolSpec(instance_types=["g5.xlarge"]), context(), CLUSTER, NETWORK)
+
+
+def test_extra_labels_reach_the_nodes_and_the_scale_from_zero_template():
+    graph = pool(labels={"workload-class": "batch"})
+    assert only(graph, "aws:eks/nodeGroup:NodeGroup").inputs["labels"]["workload-class"] == "batch"
+    tags = {
+        t.inputs["tag"]["key"]: t.inputs["tag"]["value"] for t in graph.of_type("aws:autoscaling/tag:Tag")
+    }
+    assert tags["k8s.io/cluster-autoscaler/node-template/label/workload-class"] == "batch"

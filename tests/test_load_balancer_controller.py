@@ -6,24 +6,21 @@ import json
 
 from mlops_platform.components.foundation.load_balancer_controller import (
     LoadBalancerController,
-    LoadBalancerControllerArgs,
+    LoadBalancerControllerSpec,
     controller_policy,
 )
 from mlops_platform.components.support import pins
-
-from tests.harness import TAGS, only, run
+from tests.harness import CLUSTER, NETWORK, TAGS, context, only, run
 
 
 def test_release_is_pinned_and_knows_its_vpc_and_region():
     graph = run(
-        lambda: LoadBalancerController(
-            "lbc", LoadBalancerControllerArgs(cluster_name="c1", vpc_id="vpc-1", tags=TAGS)
-        )
+        lambda: LoadBalancerController("lbc", LoadBalancerControllerSpec(), context(), CLUSTER, NETWORK)
     ).graph
     release = only(graph, "kubernetes:helm.sh/v3:Release")
     assert release.inputs["version"] == pins.CHARTS["aws-load-balancer-controller"].version
     values = release.inputs["values"]
-    assert (values["clusterName"], values["vpcId"], values["region"]) == ("c1", "vpc-1", "us-east-1")
+    assert (values["clusterName"], values["vpcId"], values["region"]) == (CLUSTER.name, "vpc-1", "us-east-1")
     assert values["defaultTags"] == TAGS
     association = only(graph, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
     assert association.inputs["serviceAccount"] == "aws-load-balancer-controller"

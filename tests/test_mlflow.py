@@ -5,55 +5,36 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlops_platform.components.data.mlflow import MlflowDatabaseArgs, MlflowTracking, MlflowTrackingArgs
-from mlops_platform.components.data.platform_secrets import PlatformSecrets, PlatformSecretsArgs
+
+from mlops_platform.components.data.mlflow import MlflowSpec, MlflowTracking
+from mlops_platform.components.data.mlflow_database import MlflowDatabaseSpec
+from mlops_platform.components.data.platform_secrets import PlatformSecrets, PlatformSecretsSpec
+from mlops_platform.components.support import pins
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs
-
-from tests.harness import TAGS, only, run
+from tests.harness import ARTIFACTS, CLUSTER, NETWORK, context, only, run
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlflow-server:3.16.0"
-PROD_DB = MlflowDatabaseArgs(
+PROD_DB = MlflowDatabaseSpec(
     multi_az=True, backup_retention_days=14, deletion_protection=True, final_snapshot=True
 )
 
 
-def mlflow_args(secrets, environment=Environment.DEV, **overrides):
-    values = {
-        "environment": environment,
-        "tags": TAGS,
-        "name_prefix": "mlops-platform-test",
-        "cluster_name": "c1",
-        "vpc_id": "vpc-1",
-        "subnet_ids": ["subnet-a", "subnet-b"],
-        "cluster_security_group_id": "sg-cluster",
-        "artifact_bucket_name": "artifacts-bucket-1",
-        "artifact_bucket_arn": "arn:aws:s3:::artifacts-bucket-1",
-        "artifact_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/artifacts",
-        "secrets": secrets,
-        "image": IMAGE,
-        **overrides,
-    }
-    return MlflowTrackingArgs(**values)
+def tracking(environment, spec, image_repository=None):
+    import pulumi
+
+    ctx = context(environment)
+    secrets = PlatformSecrets("secrets", PlatformSecretsSpec(), ctx, CLUSTER)
+    server = MlflowTracking(
+        "mlflow", spec, ctx, NETWORK, CLUSTER, ARTIFACTS, secrets, image_repository=image_repository
+    )
+    pulumi.export("url", server.tracking_url)
+    pulumi.export("endpoint", server.database_endpoint)
 
 
 def mlflow(environment=Environment.DEV, **overrides):
-    holder = {}
-
-    def program():
-        secrets = PlatformSecrets(
-            "secrets",
-            PlatformSecretsArgs(
-                environment=environment, tags=TAGS, cluster_name="c1", path_prefix="mlops-platform/test"
-            ),
-        )
-        holder["mlflow"] = MlflowTracking("mlflow", mlflow_args(secrets, environment, **overrides))
-        import pulumi
-
-        pulumi.export("url", holder["mlflow"].tracking_url)
-        pulumi.export("endpoint", holder["mlflow"].database_endpoint)
-
-    return run(program)
+    spec = MlflowSpec(**{"image": IMAGE, **overrides})
+    return run(lambda: tracking(environment, spec))
 
 
 def deployment_spec(graph):
@@ -135,12 +116,12 @@ def test_secrets_are_synced_by_external_secrets():
         for r in graph.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
     }
     assert syncs["mlflow-database"]["data"] == [
-        {"secretKey": "uri", "remoteRef": {"key": "mlops-platform/test/mlflow/database", "property": "uri"}}
+        {"secretKey": "uri", "remoteRef": {"key": "mlops-platform/dev/mlflow/database", "property": "uri"}}
     ]
     template = syncs["mlflow-auth"]["target"]["template"]["data"]["basic_auth.ini"]
     assert "admin_password = {{ .admin_password }}" in template
     names = {s.inputs["name"] for s in graph.of_type("aws:secretsmanager/secret:Secret")}
-    assert names == {"mlops-platform/test/mlflow/database", "mlops-platform/test/mlflow/admin"}
+    assert names == {"mlops-platform/dev/mlflow/database", "mlops-platform/dev/mlflow/admin"}
 
 
 def test_artifact_role_is_limited_to_the_mlflow_prefix():
@@ -188,13 +169,13 @@ def test_single_replica_has_no_disruption_budget():
     [
         (Environment.DEV, {"image": "mlflow-server:latest"}, "image: must not use the mutable tag 'latest'"),
         (Environment.DEV, {"image": "mlflow-server"}, "image: must pin a tag or a digest"),
-        (Environment.DEV, {"replicas": 0}, "replicas: must be >= 1 (got 0)"),
+        (Environment.DEV, {"replicas": 0}, "replicas: must be between 1 and 20 (got 0)"),
         (Environment.PROD, {"database": PROD_DB, "replicas": 1}, "replicas: must be >= 2 in prod (got 1)"),
         (
             Environment.PROD,
             {
                 "replicas": 2,
-                "database": MlflowDatabaseArgs(
+                "database": MlflowDatabaseSpec(
                     backup_retention_days=14, deletion_protection=True, final_snapshot=True
                 ),
             },
@@ -204,23 +185,23 @@ def test_single_replica_has_no_disruption_budget():
             Environment.PROD,
             {
                 "replicas": 2,
-                "database": MlflowDatabaseArgs(multi_az=True, deletion_protection=True, final_snapshot=True),
+                "database": MlflowDatabaseSpec(multi_az=True, deletion_protection=True, final_snapshot=True),
             },
             "database.backup_retention_days: must be >= 14 in prod (got 7)",
         ),
         (
             Environment.STAGE,
-            {"database": MlflowDatabaseArgs(final_snapshot=True)},
+            {"database": MlflowDatabaseSpec(final_snapshot=True)},
             "database.deletion_protection: must be true in stage",
         ),
         (
             Environment.DEV,
-            {"database": MlflowDatabaseArgs(instance_class="large")},
+            {"database": MlflowDatabaseSpec(instance_class="large")},
             "database.instance_class: must be an RDS instance class",
         ),
         (
             Environment.DEV,
-            {"database": MlflowDatabaseArgs(allocated_storage_gib=50, max_allocated_storage_gib=40)},
+            {"database": MlflowDatabaseSpec(allocated_storage_gib=50, max_allocated_storage_gib=40)},
             "database.max_allocated_storage_gib: must be >= allocated_storage_gib (got 40 < 50)",
         ),
         (Environment.DEV, {"certificate_arn": "cert"}, "certificate_arn: must be an ACM certificate ARN"),
@@ -228,14 +209,21 @@ def test_single_replica_has_no_disruption_budget():
         (Environment.DEV, {"namespace": "ML_flow"}, "namespace: must be a DNS-1123 label"),
     ],
 )
-def test_rejects_bad_args(environment, overrides, message):
-    def program():
-        secrets = PlatformSecrets(
-            "s", PlatformSecretsArgs(environment=environment, tags=TAGS, cluster_name="c", path_prefix="p/e")
-        )
-        MlflowTracking("m", mlflow_args(secrets, environment, **overrides))
-
+def test_rejects_bad_spec(environment, overrides, message):
+    spec = MlflowSpec(**{"image": IMAGE, **overrides})
     with pytest.raises(Exception) as caught:
-        run(program)
+        run(lambda: tracking(environment, spec))
     assert message in str(caught.value)
     assert isinstance(caught.value.__cause__, InvalidArgs)
+
+
+def test_default_image_is_the_platform_build_in_its_registry():
+    repository = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlflow-server"
+    graph = run(lambda: tracking(Environment.DEV, MlflowSpec(), image_repository=repository)).graph
+    (server,) = deployment_spec(graph)["containers"]
+    assert server["image"] == f"{repository}:{pins.MLFLOW_VERSION}"
+
+
+def test_rejects_no_image_and_no_registry():
+    with pytest.raises(Exception, match="image: set an image, or pass image_repository"):
+        run(lambda: tracking(Environment.DEV, MlflowSpec()))

@@ -6,12 +6,13 @@ import json
 
 import pulumi
 import pytest
+
+from mlops_platform.components.refs import GpuPoolInfo
 from mlops_platform.components.serving.model_endpoint import (
     Autoscaling,
     ComputeResources,
-    GpuPoolInfo,
     ModelEndpoint,
-    ModelEndpointArgs,
+    ModelEndpointSpec,
     ModelVersion,
     Replicas,
     ScalingMetric,
@@ -20,8 +21,7 @@ from mlops_platform.components.serving.model_endpoint import (
 )
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs
-
-from tests.harness import TAGS, only, run
+from tests.harness import only, platform, run
 
 POOLS = {
     "gpu-a10g": GpuPoolInfo(
@@ -31,32 +31,27 @@ POOLS = {
 }
 
 
-def endpoint_args(**overrides):
-    values = {
-        "environment": Environment.DEV,
-        "tags": TAGS,
-        "team": "risk",
-        "cluster_name": "c1",
-        "region": "us-east-1",
-        "artifact_bucket_name": "artifacts-bucket-1",
-        "artifact_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/artifacts",
-        "registry_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/registry",
-        "node_role_arn": "arn:aws:iam::123456789012:role/node",
-        "stable": ModelVersion(name="v3", image_tag="3.2.0", weight=100),
-        "gpu_pools": POOLS,
-        **overrides,
-    }
-    return ModelEndpointArgs(**values)
+def spec(**overrides):
+    values = {"team": "risk", "stable": ModelVersion(name="v3", image_tag="3.2.0", weight=100), **overrides}
+    return ModelEndpointSpec(**values)
 
 
-def endpoint(name="scorer", **overrides):
+def endpoint(name="scorer", environment=Environment.DEV, namespace=None, **overrides):
     def program():
-        e = ModelEndpoint(name, endpoint_args(**overrides))
+        e = ModelEndpoint(
+            name, spec(**overrides), platform(environment, gpu_pools=POOLS), namespace=namespace
+        )
         pulumi.export("url", e.url)
         pulumi.export("roleArn", e.role_arn)
         pulumi.export("repositoryUrl", e.repository_url)
 
     return run(program).graph
+
+
+def rejected(name="scorer", environment=Environment.DEV, **overrides) -> InvalidArgs:
+    with pytest.raises(InvalidArgs) as caught:
+        ModelEndpoint(name, spec(**overrides), platform(environment, gpu_pools=POOLS))
+    return caught.value
 
 
 def deployments(graph):
@@ -205,7 +200,7 @@ def test_custom_metric_autoscaling():
 
 
 def test_network_policy_admits_only_the_load_balancer_and_prometheus():
-    graph = endpoint(load_balancer_source_cidrs=["10.0.0.0/16"])
+    graph = endpoint()
     policy = graph.find("kubernetes:networking.k8s.io/v1:NetworkPolicy", "scorer-network-policy").inputs[
         "spec"
     ]
@@ -266,10 +261,7 @@ def test_service_monitor_and_slo_alerts():
 
 
 def test_secrets_arrive_through_an_external_secret():
-    graph = endpoint(
-        secrets=[SecretEnv(env="HF_TOKEN", secret="huggingface-token")],
-        secret_path_prefix="mlops-platform/dev",
-    )
+    graph = endpoint(secrets=[SecretEnv(env="HF_TOKEN", secret="huggingface-token")])
     sync = only(graph, "kubernetes:external-secrets.io/v1:ExternalSecret").inputs["spec"]
     assert sync["data"] == [
         {"secretKey": "HF_TOKEN", "remoteRef": {"key": "mlops-platform/dev/huggingface-token"}}
@@ -279,9 +271,7 @@ def test_secrets_arrive_through_an_external_secret():
 
 
 def test_prod_spreads_replicas_across_zones():
-    graph = endpoint(
-        environment=Environment.PROD, slo=ServiceLevel(), replicas={Environment.PROD: Replicas(min=2, max=4)}
-    )
+    graph = endpoint(environment=Environment.PROD, slo=ServiceLevel(), replicas=Replicas(min=2, max=4))
     pod = deployments(graph)["scorer-v3"]["spec"]["template"]["spec"]
     assert pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
     assert only(graph, "kubernetes:policy/v1:PodDisruptionBudget")
@@ -319,10 +309,6 @@ BAD_INPUT = [
         {"stable": ModelVersion(name="v1")},
         "stable.image_tag: set an immutable image tag or a digest (got neither)",
     ),
-    (
-        {"environment": Environment.PROD},
-        "slo: is required in prod: set an availability target and a p95 latency",
-    ),
     ({"replicas": Replicas(min=4, max=2)}, "replicas.max: must be >= replicas.min (got 2 < 4)"),
     ({"team": "Risk Team"}, "team: must be a DNS-1123 label"),
     ({"port": 80}, "port: must be between 1024 and 65535: servers run as non-root (got 80)"),
@@ -330,28 +316,30 @@ BAD_INPUT = [
         {"slo": ServiceLevel(availability_target=100.0)},
         "slo.availability_target: must be a percentage in [90, 100)",
     ),
-    ({"secrets": [SecretEnv(env="TOKEN", secret="x")]}, "secret_path_prefix: is required with secrets"),
+    (
+        {"secrets": [SecretEnv(env="1TOKEN", secret="x")]},
+        "secrets[0].env: must be a valid environment variable name",
+    ),
+    ({"hostname": "Not A Host"}, "hostname: must be a DNS name such as scorer.example.com"),
 ]
 
 
 @pytest.mark.parametrize(("overrides", "message"), BAD_INPUT)
 def test_rejects_bad_input_with_its_message(overrides, message):
-    with pytest.raises(InvalidArgs) as caught:
-        ModelEndpoint("scorer", endpoint_args(**overrides))
-    assert message in str(caught.value)
+    assert message in str(rejected(**overrides))
+
+
+def test_rejects_no_slo_in_prod():
+    problems = str(rejected(environment=Environment.PROD))
+    assert "slo: is required in prod: set an availability target and a p95 latency" in problems
 
 
 def test_rejects_a_name_that_is_not_dns_1123():
-    with pytest.raises(InvalidArgs, match=r"name: must be a DNS-1123 label"):
-        ModelEndpoint("Fraud_Scorer", endpoint_args())
+    assert "name: must be a DNS-1123 label" in str(rejected(name="Fraud_Scorer"))
 
 
 def test_lists_every_problem_at_once():
-    with pytest.raises(InvalidArgs) as caught:
-        ModelEndpoint(
-            "scorer",
-            endpoint_args(
-                stable=ModelVersion(name="v1", image_tag="latest", weight=50), replicas=Replicas(min=3, max=1)
-            ),
-        )
-    assert len(caught.value.problems) == 3
+    caught = rejected(
+        stable=ModelVersion(name="v1", image_tag="latest", weight=50), replicas=Replicas(min=3, max=1)
+    )
+    assert len(caught.problems) == 3

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
+
 from mlops_platform.components.foundation.network import (
     ExistingNetwork,
+    FlowLogs,
     InterfaceEndpoint,
     NatGateways,
     Network,
-    NetworkArgs,
+    NetworkSpec,
     subnet_cidrs,
 )
-from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs
+from tests.harness import TAGS, context, only, run
 
-from tests.harness import TAGS, only, run
 
-
-def network(**overrides):
-    args = NetworkArgs(environment=Environment.DEV, tags=TAGS, **overrides)
-    return run(lambda: Network("net", args)).graph
+def network(log_kms_key_arn=None, **overrides):
+    spec = NetworkSpec(**overrides)
+    return run(lambda: Network("net", spec, context(), log_kms_key_arn=log_kms_key_arn)).graph
 
 
 def test_defaults_two_azs_one_nat_no_flow_logs():
@@ -48,7 +49,7 @@ def test_defaults_two_azs_one_nat_no_flow_logs():
 
 
 def test_every_resource_is_tagged_with_the_platform_tags():
-    graph = network(flow_logs=True, interface_endpoints=[InterfaceEndpoint.STS])
+    graph = network(flow_logs=FlowLogs(enabled=True), interface_endpoints=[InterfaceEndpoint.STS])
     for resource in graph.resources:
         if resource.custom and "tags" in resource.inputs:
             assert TAGS.items() <= resource.inputs["tags"].items(), resource.name
@@ -90,7 +91,7 @@ def test_interface_endpoints_are_private_and_https_only_from_the_vpc():
 
 
 def test_flow_logs_go_to_an_encrypted_group_through_a_scoped_role():
-    graph = network(flow_logs=True, flow_logs_retention_days=90)
+    graph = network(flow_logs=FlowLogs(enabled=True, retention_days=90))
     group = only(graph, "aws:cloudwatch/logGroup:LogGroup")
     assert group.inputs["retentionInDays"] == 90
     key = only(graph, "aws:kms/key:Key")
@@ -109,16 +110,16 @@ def test_flow_logs_go_to_an_encrypted_group_through_a_scoped_role():
 
 
 def test_flow_logs_use_a_given_key_instead_of_creating_one():
-    graph = network(flow_logs=True, log_kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/given")
+    graph = network(
+        flow_logs=FlowLogs(enabled=True), log_kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/given"
+    )
     assert graph.of_type("aws:kms/key:Key") == []
     assert only(graph, "aws:cloudwatch/logGroup:LogGroup").inputs["kmsKeyId"].endswith("key/given")
 
 
 def test_bring_your_own_network_creates_nothing():
     existing = ExistingNetwork(vpc_id="vpc-1", private_subnet_ids=["subnet-a", "subnet-b"])
-    result = run(
-        lambda: Network("net", NetworkArgs(environment=Environment.DEV, tags=TAGS, existing=existing))
-    )
+    result = run(lambda: Network("net", NetworkSpec(existing=existing), context()))
     assert [r.type for r in result.graph.resources] == ["mlops:network:Network"]
 
 
@@ -136,23 +137,27 @@ def test_subnet_plan_never_overlaps():
     ("overrides", "message"),
     [
         ({"az_count": 1}, "az_count: must be between 2 and 6 (got 1)"),
-        ({"cidr_block": "10.0.0.0/24"}, "cidr_block: prefix must be /16 to /20 (got /24)"),
+        ({"cidr": "10.0.0.0/24"}, "cidr: prefix must be /16 to /20 (got /24)"),
         (
-            {"flow_logs_retention_days": 10},
-            "flow_logs_retention_days: must be a CloudWatch Logs retention period such as 7, 30, 90 or 365 (got 10)",
+            {"flow_logs": FlowLogs(retention_days=10)},
+            "flow_logs.retention_days: must be a CloudWatch Logs retention period such as 7, 30, 90 or 365 (got 10)",
         ),
         (
             {"existing": ExistingNetwork(vpc_id="v", private_subnet_ids=["s"])},
             "existing.private_subnet_ids: needs at least two subnets in different AZs for EKS",
         ),
-        (
-            {"tags": {"owner": "x"}},
-            "tags: missing required tag(s) environment, project, cost-center, managed-by; build them with components.tagging.platform_tags(...)",
-        ),
     ],
 )
-def test_rejects_bad_args(overrides, message):
-    args = {"environment": Environment.DEV, "tags": TAGS, **overrides}
+def test_rejects_bad_spec(overrides, message):
     with pytest.raises(InvalidArgs) as caught:
-        Network("net", NetworkArgs(**args))
+        Network("net", NetworkSpec(**overrides), context())
     assert message in str(caught.value)
+
+
+def test_rejects_a_context_without_the_platform_tags():
+    with pytest.raises(InvalidArgs) as caught:
+        Network("net", NetworkSpec(), replace(context(), tags={"owner": "x"}))
+    assert (
+        "tags: missing required tag(s) environment, project, cost-center, managed-by; "
+        "build them with mlops_platform.components.support.tagging.platform_tags(...)"
+    ) in str(caught.value)

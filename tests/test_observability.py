@@ -6,22 +6,18 @@ import json
 import re
 
 import pytest
-from mlops_platform.components.data.platform_secrets import PlatformSecrets, PlatformSecretsArgs, SecretSpec
-from mlops_platform.components.observability import telemetry
-from mlops_platform.components.observability.alerting import ServiceLevelObjective, Severity, slo_rule_groups
-from mlops_platform.components.observability.stack import (
-    DCGM_POD_LABELS,
-    AlertReceiver,
-    BudgetArgs,
-    Observability,
-    ObservabilityArgs,
-    ReceiverKind,
-)
-from mlops_platform.components.support import pins
-from mlops_platform.components.support.environment import Environment
-from mlops_platform.components.support.validation import InvalidArgs
 
-from tests.harness import ROOT, TAGS, only, run
+from mlops_platform.components.data.platform_secrets import PlatformSecrets, PlatformSecretsSpec, SecretSpec
+from mlops_platform.components.observability import telemetry
+from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
+from mlops_platform.components.observability.alerting import ServiceLevelObjective, Severity, slo_rule_groups
+from mlops_platform.components.observability.budgets import BudgetSpec
+from mlops_platform.components.observability.gpu import DCGM_POD_LABELS
+from mlops_platform.components.observability.metrics import AlertReceiver, ReceiverKind
+from mlops_platform.components.observability.stack import Observability, ObservabilitySpec
+from mlops_platform.components.support import pins
+from mlops_platform.components.support.validation import InvalidArgs
+from tests.harness import CLUSTER, ROOT, context, only, run
 
 RUNBOOKS = "https://github.com/acme/mlops-platform/blob/main/docs/runbooks"
 SECRETS = [
@@ -31,33 +27,22 @@ SECRETS = [
 
 
 def observability(**overrides):
-    holder = {}
-
     def program():
-        secrets = PlatformSecrets(
-            "secrets",
-            PlatformSecretsArgs(
-                environment=Environment.DEV,
-                tags=TAGS,
-                cluster_name="c1",
-                path_prefix="mlops-platform/dev",
-                secrets=SECRETS,
-            ),
-        )
-        args = {
-            "environment": Environment.DEV,
-            "tags": TAGS,
-            "cluster_name": "c1",
-            "secrets": secrets,
-            "runbook_base_url": RUNBOOKS,
-            **overrides,
-        }
-        o = Observability("obs", ObservabilityArgs(**args))
-        o.watch_database("mlflow-db-1", allocated_storage_gib=50)
-        o.watch_nat_gateways(["nat-1", "nat-2"], 2)
-        holder["o"] = o
         import pulumi
 
+        ctx = context()
+        secrets = PlatformSecrets("secrets", PlatformSecretsSpec(entries=SECRETS), ctx, CLUSTER)
+        spec = ObservabilitySpec(**{"runbook_base_url": RUNBOOKS, **overrides})
+        o = Observability("obs", spec, ctx, CLUSTER, secrets)
+        CloudWatchAlarms(
+            "obs-alarms",
+            ctx,
+            topic_arn=o.alert_topic_arn,
+            runbook_base_url=spec.runbook_base_url,
+            databases=[WatchedDatabase("mlflow-db-1", allocated_storage_gib=50)],
+            nat_gateway_ids=["nat-1", "nat-2"],
+            nat_gateway_count=2,
+        )
         pulumi.export("grafana", o.grafana_url)
 
     return run(program).graph
@@ -241,20 +226,20 @@ def test_metric_name_parser():
 def test_container_logs_go_to_an_encrypted_group_through_a_scoped_role():
     graph = observability(log_retention_days=90)
     group = graph.find("aws:cloudwatch/logGroup:LogGroup", "obs-container-logs")
-    assert group.inputs["name"] == "/aws/eks/c1/containers"
+    assert group.inputs["name"] == "/aws/eks/mlops-platform-test/containers"
     assert group.inputs["retentionInDays"] == 90 and group.inputs["kmsKeyId"]
     policy = json.loads(graph.find("aws:iam/rolePolicy:RolePolicy", "obs-fluent-bit-policy").inputs["policy"])
     (statement,) = policy["Statement"]
     assert statement["Resource"][0].startswith(
-        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/eks/c1/containers"
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/eks/mlops-platform-test/containers"
     )
     values = release(graph, "aws-for-fluent-bit").inputs["values"]
-    assert values["cloudWatchLogs"]["logGroupName"] == "/aws/eks/c1/containers"
+    assert values["cloudWatchLogs"]["logGroupName"] == "/aws/eks/mlops-platform-test/containers"
     assert values["cloudWatchLogs"]["autoCreateGroup"] is False
 
 
 def test_alert_topic_is_encrypted_and_alarms_and_budget_notify_it():
-    graph = observability(budget=BudgetArgs(monthly_limit_usd=5000, subscriber_emails=["ml@example.com"]))
+    graph = observability(budget=BudgetSpec(monthly_limit_usd=5000, subscriber_emails=["ml@example.com"]))
     topic = only(graph, "aws:sns/topic:Topic")
     assert topic.inputs["kmsMasterKeyId"].startswith("arn:aws:kms:")
     key_policy = json.loads(graph.find("aws:kms/key:Key", "obs-alerts-key").inputs["policy"])
@@ -262,20 +247,27 @@ def test_alert_topic_is_encrypted_and_alarms_and_budget_notify_it():
     assert {"cloudwatch.amazonaws.com", "budgets.amazonaws.com"} <= services
     alarms = {a.name: a for a in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     assert set(alarms) == {
-        "obs-rds-cpu",
-        "obs-rds-free-storage",
-        "obs-rds-connections",
-        "obs-nat-0-port-allocation",
-        "obs-nat-0-dropped-packets",
-        "obs-nat-1-port-allocation",
-        "obs-nat-1-dropped-packets",
+        "obs-alarms-rds-cpu",
+        "obs-alarms-rds-free-storage",
+        "obs-alarms-rds-connections",
+        "obs-alarms-nat-0-port-allocation",
+        "obs-alarms-nat-0-dropped-packets",
+        "obs-alarms-nat-1-port-allocation",
+        "obs-alarms-nat-1-dropped-packets",
     }
-    topic_arn = alarms["obs-rds-cpu"].inputs["alarmActions"][0]
+    topic_arn = alarms["obs-alarms-rds-cpu"].inputs["alarmActions"][0]
     assert topic_arn.startswith("arn:aws:sns:us-east-1:123456789012:")
-    assert alarms["obs-rds-free-storage"].inputs["threshold"] == int(50 * 1024**3 * 0.1)
-    assert alarms["obs-nat-1-port-allocation"].inputs["dimensions"] == {"NatGatewayId": "nat-2"}
+    assert alarms["obs-alarms-rds-free-storage"].inputs["threshold"] == int(50 * 1024**3 * 0.1)
+    assert alarms["obs-alarms-nat-1-port-allocation"].inputs["dimensions"] == {"NatGatewayId": "nat-2"}
     budget = only(graph, "aws:budgets/budget:Budget").inputs
     assert budget["limitAmount"] == "5000.00" and budget["timeUnit"] == "MONTHLY"
+    # This stack's spend only: its project and its environment, so two platforms in one account differ.
+    assert budget["filterExpression"] == {
+        "ands": [
+            {"tags": {"key": "project", "values": ["mlops-platform"], "matchOptions": ["EQUALS"]}},
+            {"tags": {"key": "environment", "values": ["dev"], "matchOptions": ["EQUALS"]}},
+        ]
+    }
     thresholds = sorted((n["notificationType"], n["threshold"]) for n in budget["notifications"])
     assert thresholds == [("ACTUAL", 50), ("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)]
     assert all(n["subscriberSnsTopicArns"] == [topic_arn] for n in budget["notifications"])
@@ -336,11 +328,11 @@ def test_slo_builder_pairs_long_and_short_windows():
         ({"runbook_base_url": "http://wiki"}, "runbook_base_url: must be an https:// URL"),
         ({"log_retention_days": 11}, "log_retention_days: must be a CloudWatch Logs retention period"),
         ({"prometheus_retention_days": 0}, "prometheus_retention_days: must be between 1 and 365 (got 0)"),
-        ({"prometheus_storage_gib": 1}, "prometheus_storage_gib: must be >= 10 (got 1)"),
+        ({"prometheus_storage_gib": 1}, "prometheus_storage_gib: must be between 10 and 16384 (got 1)"),
         ({"gpu_idle_hours": 0}, "gpu_idle_hours: must be between 1 and 72 (got 0)"),
         (
             {"receivers": [AlertReceiver(name="x", kind=ReceiverKind.SLACK, secret="nope")]},
-            "receivers[0].secret: must name a platform secret (got 'nope'",
+            "receivers[0].secret: must name an entry of secrets.entries (got 'nope'; known: pagerduty-key, slack-webhook)",
         ),
         (
             {
@@ -354,15 +346,18 @@ def test_slo_builder_pairs_long_and_short_windows():
             {"alert_emails": ["not-an-email"]},
             "alert_emails[0]: must be an email address (got 'not-an-email')",
         ),
-        ({"budget": BudgetArgs(monthly_limit_usd=0)}, "budget.monthly_limit_usd: must be > 0 (got 0)"),
         (
-            {"budget": BudgetArgs(monthly_limit_usd=1, thresholds_percent=[0])},
+            {"budget": BudgetSpec(monthly_limit_usd=0)},
+            "budget.monthly_limit_usd: must be > 0 and at most 1e9 (got 0)",
+        ),
+        (
+            {"budget": BudgetSpec(monthly_limit_usd=1, thresholds_percent=[0])},
             "budget.thresholds_percent[0]: must be between 1 and 1000 (got 0)",
         ),
         ({"certificate_arn": "x"}, "certificate_arn: must be an ACM certificate ARN"),
     ],
 )
-def test_rejects_bad_args(overrides, message):
+def test_rejects_bad_spec(overrides, message):
     with pytest.raises(Exception) as caught:
         observability(**overrides)
     assert message in str(caught.value)

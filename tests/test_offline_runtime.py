@@ -5,8 +5,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 import pytest
-from mlops_platform.infra.offline.runner import SynthError
 
+from mlops_platform.infra.offline.runner import SynthError
 from tests.harness import TAGS, only, run
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
+
 from mlops_platform.components.data.platform_secrets import (
     PlatformSecrets,
-    PlatformSecretsArgs,
+    PlatformSecretsSpec,
     SecretRef,
     SecretSpec,
     external_secret,
@@ -15,8 +17,7 @@ from mlops_platform.components.data.platform_secrets import (
 from mlops_platform.components.support import pins
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs
-
-from tests.harness import TAGS, only, run
+from tests.harness import CLUSTER, context, only, run
 
 SPECS = [
     SecretSpec(name="slack-webhook", description="Slack webhook for alerts; set by on-call"),
@@ -25,15 +26,8 @@ SPECS = [
 
 
 def secrets(environment=Environment.DEV, specs=SPECS, **overrides):
-    args = PlatformSecretsArgs(
-        environment=environment,
-        tags=TAGS,
-        cluster_name="c1",
-        path_prefix="mlops-platform/dev",
-        secrets=specs,
-        **overrides,
-    )
-    return run(lambda: PlatformSecrets("secrets", args))
+    spec = PlatformSecretsSpec(entries=specs, **overrides)
+    return run(lambda: PlatformSecrets("secrets", spec, context(environment), CLUSTER))
 
 
 def test_secrets_live_under_the_prefix_encrypted_with_the_platform_key():
@@ -120,40 +114,37 @@ def test_prod_protects_key_and_secrets():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"path_prefix": "Bad Prefix"}, "path_prefix: must be '<project>/<env>' (got 'Bad Prefix')"),
         ({"recovery_window_days": 3}, "recovery_window_days: must be between 7 and 30 (got 3)"),
         (
             {"specs": [SecretSpec(name="X", description="d")]},
-            "secrets[0].name: must be lowercase letters, digits, '-' or '/' (got 'X')",
+            "entries[0].name: must be lowercase letters, digits, '-' or '/' (got 'X')",
         ),
         (
             {"specs": [SecretSpec(name="x", description=" ")]},
-            "secrets[0].description: must say what the secret is for",
+            "entries[0].description: must say what the secret is for",
         ),
         (
             {"specs": [SecretSpec(name="x", description="d", generate=True, length=8)]},
-            "secrets[0].length: must be between 16 and 128 (got 8)",
+            "entries[0].length: must be between 16 and 128 (got 8)",
         ),
         (
             {"specs": [SecretSpec(name="x", description="d", username="u")]},
-            "secrets[0].username: only applies to generated secrets",
+            "entries[0].username: only applies to generated secrets",
         ),
         (
             {"specs": [SecretSpec(name="x", description="d"), SecretSpec(name="x", description="e")]},
-            "secrets[1].name: duplicate secret name 'x'",
+            "entries[1].name: duplicate secret name 'x'",
         ),
     ],
 )
-def test_rejects_bad_args(overrides, message):
+def test_rejects_bad_spec(overrides, message):
     specs = overrides.pop("specs", SPECS)
-    args = {
-        "environment": Environment.DEV,
-        "tags": TAGS,
-        "cluster_name": "c",
-        "path_prefix": "p/dev",
-        "secrets": specs,
-        **overrides,
-    }
     with pytest.raises(InvalidArgs) as caught:
-        PlatformSecrets("s", PlatformSecretsArgs(**args))
+        PlatformSecrets("s", PlatformSecretsSpec(entries=specs, **overrides), context(), CLUSTER)
     assert message in str(caught.value)
+
+
+def test_rejects_a_project_that_makes_no_path_prefix():
+    with pytest.raises(InvalidArgs) as caught:
+        PlatformSecrets("s", PlatformSecretsSpec(), replace(context(), project="Bad Prefix"), CLUSTER)
+    assert "context.project: must make a '<project>/<env>' prefix (got 'Bad Prefix/dev')" in str(caught.value)

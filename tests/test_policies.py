@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import pulumi_aws as aws
 import pytest
+
 from mlops_platform.policies import offline, registry
 from mlops_platform.policies.graph import Graph, Resource
 from mlops_platform.policies.rule import Rule
-
 from tests.harness import ROOT, TAGS, run, stack
 
 RULES = {rule.name: rule for rule in registry.RULES}
@@ -524,7 +524,9 @@ def test_plain_resources_outside_components_are_caught():
 
 
 def blueprint(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "mlops_platform.infra.cli", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_platform.infra.cli", *args], cwd=cwd, capture_output=True, text=True
+    )
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from mlops_platform.infra.offline.values import Secret
 
+from mlops_platform.infra.offline.values import Secret
 from tests.harness import STACKS, stack
 
 

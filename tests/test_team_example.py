@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import kubernetes_validate
+
 from mlops_platform.infra.offline.runner import synthesize
 from mlops_platform.infra.offline.values import unwrap
-
 from tests.harness import ROOT, kubernetes_objects, stack
 
 EXAMPLE = ROOT / "examples" / "team-model"

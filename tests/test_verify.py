@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import boto3
 import pytest
-from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES
+from moto import mock_aws
+
 from mlops_platform.components.support import kube
+from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.infra.cli import main
 from mlops_platform.infra.config import PlatformConfig
 from mlops_platform.infra.offline.runner import load_project, load_stack_config
-from moto import mock_aws
-
 from tests.harness import ROOT, stack, without_aws_credentials
 
 REGION = "us-east-1"
@@ -31,7 +31,7 @@ def provision(session: boto3.session.Session, *, taints: list[dict] | None = Non
     """The dev stack's verifiable resources, configured the way the blueprint configures them; returns
     the stack outputs `pulumi stack output --json` would print for them."""
     cfg = dev_config()
-    values = cfg.values
+    values = cfg.spec
     outputs = json.loads(json.dumps(stack("dev").graph.outputs))
     kms = session.client("kms")
 

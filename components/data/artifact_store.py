@@ -20,6 +20,7 @@ from enum import StrEnum
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.foundation.pod_identity import Grantee, grantee
 from mlops_platform.components.refs import ArtifactsRef
@@ -91,7 +92,10 @@ class ArtifactStoreSpec:
         ):
             if not 1 <= getattr(self, name) <= 36500:
                 found.append(Problem(name, f"must be between 1 and 36500 (got {getattr(self, name)})"))
-        if self.intelligent_tiering_after_days is not None and not 0 <= self.intelligent_tiering_after_days <= 36500:
+        if (
+            self.intelligent_tiering_after_days is not None
+            and not 0 <= self.intelligent_tiering_after_days <= 36500
+        ):
             found.append(
                 Problem(
                     "intelligent_tiering_after_days",
@@ -179,7 +183,11 @@ class ArtifactStore(pulumi.ComponentResource):
     """The bucket and its key, for MLflow and model endpoints."""
 
     def __init__(
-        self, name: str, spec: ArtifactStoreSpec, context: StackContext, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        spec: ArtifactStoreSpec,
+        context: StackContext,
+        opts: pulumi.ResourceOptions | None = None,
     ):
         raise_if_any(
             f"ArtifactStoreSpec for {name!r}", [*spec.problems(context.environment), *context.problems()]
@@ -246,13 +254,17 @@ class ArtifactStore(pulumi.ComponentResource):
         )
         self.replica_bucket_arn = None
         if spec.replication_region:
-            self.replica_bucket_arn = self._replicate(name, spec.replication_region, bucket, key, tags, account_id)
+            self.replica_bucket_arn = self._replicate(
+                name, spec.replication_region, bucket, key, tags, account_id
+            )
 
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
         self.kms_key_arn = key.arn
         self.log_bucket_name = log_bucket.bucket
-        self.ref = ArtifactsRef(bucket_name=self.bucket_name, bucket_arn=self.bucket_arn, kms_key_arn=self.kms_key_arn)
+        self.ref = ArtifactsRef(
+            bucket_name=self.bucket_name, bucket_arn=self.bucket_arn, kms_key_arn=self.kms_key_arn
+        )
         for grant in spec.grants:
             if grant.access in (Access.READ, Access.READWRITE):
                 self.grant_read(grant.role_arn, grant.prefix)
@@ -275,7 +287,9 @@ class ArtifactStore(pulumi.ComponentResource):
         """A bucket with the controls every platform bucket shares."""
         child = pulumi.ResourceOptions(parent=self)
         where = {"region": region} if region else {}
-        bucket = aws.s3.Bucket(name, force_destroy=self._spec.force_destroy, tags=dict(tags), opts=opts, **where)
+        bucket = aws.s3.Bucket(
+            name, force_destroy=self._spec.force_destroy, tags=dict(tags), opts=opts, **where
+        )
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=bucket.id,

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.foundation.pod_identity import Grantee, grantee
 from mlops_platform.components.support import iam
@@ -87,7 +88,9 @@ class ContainerRegistrySpec:
             )
         if not 1 <= self.untagged_expiry_days <= 36500:
             found.append(
-                Problem("untagged_expiry_days", f"must be between 1 and 36500 (got {self.untagged_expiry_days})")
+                Problem(
+                    "untagged_expiry_days", f"must be between 1 and 36500 (got {self.untagged_expiry_days})"
+                )
             )
         for i, arn in enumerate(self.push_role_arns):
             found += [p for p in [role_arn_problem(f"push_role_arns[{i}]", arn)] if p]

@@ -25,6 +25,7 @@ from dataclasses import field
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.data.mlflow_database import (
     CREATE_AUTH_DATABASE,
     RUN_AS_USER,
@@ -150,7 +151,13 @@ class MlflowTracking(pulumi.ComponentResource):
             else pulumi.Output.concat(image_repository, ":", pins.MLFLOW_VERSION)
         )
         database = mlflow_database(
-            name, spec.database, context=context, network=network, cluster=cluster, secrets=secrets, opts=child
+            name,
+            spec.database,
+            context=context,
+            network=network,
+            cluster=cluster,
+            secrets=secrets,
+            opts=child,
         )
 
         role = PodIdentityRole(
@@ -222,7 +229,15 @@ class MlflowTracking(pulumi.ComponentResource):
         )
         hosts = [*([spec.hostname] if spec.hostname else []), *spec.allowed_hosts]
         deployment = self._deployment(
-            name, spec, image, artifacts, labels, region, hosts, service_account, [db_sync, auth_sync, database]
+            name,
+            spec,
+            image,
+            artifacts,
+            labels,
+            region,
+            hosts,
+            service_account,
+            [db_sync, auth_sync, database],
         )
         service = k8s.core.v1.Service(
             f"{name}-service",
@@ -264,7 +279,9 @@ class MlflowTracking(pulumi.ComponentResource):
         self.database_endpoint = database.endpoint
         self.database_identifier = database.identifier
         if spec.service_monitor:
-            self._service_monitor(name, spec, labels, [*depends.prometheus_operator, secrets_sync_for_metrics])
+            self._service_monitor(
+                name, spec, labels, [*depends.prometheus_operator, secrets_sync_for_metrics]
+            )
         self.role_arn = role.arn
         self.register_outputs(
             {

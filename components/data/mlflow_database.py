@@ -14,6 +14,7 @@ import re
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
+
 from mlops_platform.components.data.platform_secrets import PlatformSecrets, generated_value
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.refs import ClusterRef, NetworkRef
@@ -73,7 +74,8 @@ class MlflowDatabaseSpec:
         if not 20 <= self.allocated_storage_gib <= 65536:
             found.append(
                 Problem(
-                    "allocated_storage_gib", f"must be between 20 and 65536 for gp3 (got {self.allocated_storage_gib})"
+                    "allocated_storage_gib",
+                    f"must be between 20 and 65536 for gp3 (got {self.allocated_storage_gib})",
                 )
             )
         if self.max_allocated_storage_gib < self.allocated_storage_gib:
@@ -115,7 +117,6 @@ class MlflowDatabaseSpec:
 def database_uri(*, username: str, password: str, host: str, port: int, database: str) -> str:
     # TLS is required: the parameter group sets rds.force_ssl.
     return f"postgresql://{username}:{password}@{host}:{port}/{database}?sslmode=require"
-
 
 
 def mlflow_database(
@@ -242,4 +243,3 @@ def mlflow_database(
         opts=child,
     )
     return instance
-

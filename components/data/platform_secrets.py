@@ -27,6 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.refs import ClusterRef
@@ -69,7 +70,10 @@ class SecretSpec:
             found.append(Problem("description", "must say what the secret is for"))
         elif len(self.description) > DESCRIPTION_MAX:
             found.append(
-                Problem("description", f"must be at most {DESCRIPTION_MAX} characters (got {len(self.description)})")
+                Problem(
+                    "description",
+                    f"must be at most {DESCRIPTION_MAX} characters (got {len(self.description)})",
+                )
             )
         if not 16 <= self.length <= 128:
             found.append(Problem("length", f"must be between 16 and 128 (got {self.length})"))
@@ -226,7 +230,9 @@ class PlatformSecrets(pulumi.ComponentResource):
         path_prefix = context.secrets_path_prefix
         problems = [*spec.problems(), *context.problems()]
         if not re.match(r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*$", path_prefix):
-            problems.append(Problem("context.project", f"must make a '<project>/<env>' prefix (got {path_prefix!r})"))
+            problems.append(
+                Problem("context.project", f"must make a '<project>/<env>' prefix (got {path_prefix!r})")
+            )
         raise_if_any(f"PlatformSecretsSpec for {name!r}", problems)
         super().__init__("mlops:platform_secrets:PlatformSecrets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -276,7 +282,9 @@ class PlatformSecrets(pulumi.ComponentResource):
             tags=context.tags,
             policy=key.arn.apply(
                 lambda key_arn: iam.document(
-                    iam.secrets_read_statements([secret_path_pattern(region, account_id, path_prefix)], key_arn)
+                    iam.secrets_read_statements(
+                        [secret_path_pattern(region, account_id, path_prefix)], key_arn
+                    )
                 )
             ),
             opts=child,

@@ -20,6 +20,7 @@ from dataclasses import field
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.foundation.instance_catalog import spec as instance_spec
 from mlops_platform.components.foundation.logs import encrypted_log_group

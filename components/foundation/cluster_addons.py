@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.refs import ClusterRef
 from mlops_platform.components.support import helm, iam, kube, pins
@@ -84,7 +85,8 @@ class ClusterAddons(pulumi.ComponentResource):
         if cluster.kubernetes_version not in pins.CLUSTER_AUTOSCALER_IMAGE_TAGS:
             problems.append(
                 Problem(
-                    "cluster.kubernetes_version", f"no pinned cluster-autoscaler for {cluster.kubernetes_version!r}"
+                    "cluster.kubernetes_version",
+                    f"no pinned cluster-autoscaler for {cluster.kubernetes_version!r}",
                 )
             )
         raise_if_any(f"ClusterAddonsSpec for {name!r}", problems)
@@ -94,7 +96,9 @@ class ClusterAddons(pulumi.ComponentResource):
         region = aws.get_region(opts=invoke).region
         account_id = aws.get_caller_identity(opts=invoke).account_id
         high_availability = (
-            context.environment is Environment.PROD if spec.high_availability is None else spec.high_availability
+            context.environment is Environment.PROD
+            if spec.high_availability is None
+            else spec.high_availability
         )
 
         role = PodIdentityRole(

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components.foundation.instance_catalog import gpus_per_node
 from mlops_platform.components.foundation.instance_catalog import spec as instance_spec
 from mlops_platform.components.foundation.nodes import BOTTLEROCKET_PREFIX, managed_node_group
@@ -39,7 +40,9 @@ class GpuAmiType(StrEnum):
 
 
 _POOL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
@@ -98,7 +101,9 @@ class GpuNodePoolSpec:
             )
         if not 50 <= self.disk_size_gib <= 16384:
             found.append(
-                Problem("disk_size_gib", f"must be between 50 and 16384 for GPU images (got {self.disk_size_gib})")
+                Problem(
+                    "disk_size_gib", f"must be between 50 and 16384 for GPU images (got {self.disk_size_gib})"
+                )
             )
         reserved = set(self._platform_labels(name))
         for key, value in self.labels.items():
@@ -135,7 +140,9 @@ class GpuNodePoolSpec:
 
     def info(self, name: str) -> GpuPoolInfo:
         """The pool as workloads see it: the one place a pool's identity is computed."""
-        return GpuPoolInfo(node_labels=self.node_labels(name), gpus_per_node=gpus_per_node(self.instance_types))
+        return GpuPoolInfo(
+            node_labels=self.node_labels(name), gpus_per_node=gpus_per_node(self.instance_types)
+        )
 
 
 class GpuNodePool(pulumi.ComponentResource):

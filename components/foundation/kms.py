@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components.support.environment import Environment, stateful_options
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.refs import ClusterRef, NetworkRef
 from mlops_platform.components.support import helm, iam, kube
@@ -78,7 +79,9 @@ def internal_ingress(
         merged["alb.ingress.kubernetes.io/ssl-policy"] = TLS_POLICY
     else:
         merged["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTP": 80}]'
-    rule: dict[str, Any] = {"http": {"paths": [{"path": path, "pathType": "Prefix", "backend": dict(backend)}]}}
+    rule: dict[str, Any] = {
+        "http": {"paths": [{"path": path, "pathType": "Prefix", "backend": dict(backend)}]}
+    }
     if hostname:
         rule["host"] = hostname
     return k8s.networking.v1.Ingress(

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.support import iam
 from mlops_platform.components.support.environment import Environment
@@ -32,7 +33,9 @@ def logs_key(
         description=description,
         environment=environment,
         tags=tags,
-        policy=kms.key_policy([kms.root_statement(account_id), kms.logs_service_statement(account_id, region)]),
+        policy=kms.key_policy(
+            [kms.root_statement(account_id), kms.logs_service_statement(account_id, region)]
+        ),
         opts=opts,
     )
 

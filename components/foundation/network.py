@@ -21,6 +21,7 @@ from enum import StrEnum
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components.foundation.logs import encrypted_log_group, write_policy
 from mlops_platform.components.refs import NetworkRef
 from mlops_platform.components.support import iam
@@ -324,7 +325,9 @@ class Network(pulumi.ComponentResource):
                     tags=with_tags(tags, Name=f"{name}-{service.value}"),
                     opts=child,
                 )
-        self.flow_log_group_name = self._flow_logs(vpc, region, account_id) if args.flow_logs.enabled else None
+        self.flow_log_group_name = (
+            self._flow_logs(vpc, region, account_id) if args.flow_logs.enabled else None
+        )
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])
@@ -358,7 +361,10 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         aws.iam.RolePolicy(
-            f"{name}-flow-logs-policy", role=role.id, policy=write_policy(group, "DeliverFlowLogs"), opts=child
+            f"{name}-flow-logs-policy",
+            role=role.id,
+            policy=write_policy(group, "DeliverFlowLogs"),
+            opts=child,
         )
         aws.ec2.FlowLog(
             f"{name}-flow-log",

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components.support.aws import POLICY_ARN, ROLE_ARN
 from mlops_platform.components.support.iam import pod_identity_trust_policy
 from mlops_platform.components.support.spec import spec

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.validation import Problem, raise_if_any
@@ -98,7 +99,16 @@ class _Alarm:
 def _database_alarms(db: WatchedDatabase) -> list[_Alarm]:
     storage_floor = int(db.allocated_storage_gib * 1024**3 * 0.1)
     return [
-        _Alarm("cpu", "CPUUtilization", "Average", "GreaterThanThreshold", 80, 3, "CPU above 80% for 15 minutes", "rds-cpu"),
+        _Alarm(
+            "cpu",
+            "CPUUtilization",
+            "Average",
+            "GreaterThanThreshold",
+            80,
+            3,
+            "CPU above 80% for 15 minutes",
+            "rds-cpu",
+        ),
         _Alarm(
             "free-storage",
             "FreeStorageSpace",
@@ -133,7 +143,16 @@ NAT_ALARMS = (
         "could not allocate source ports",
         "nat-gateway-errors",
     ),
-    _Alarm("dropped-packets", "PacketsDropCount", "Sum", "GreaterThanThreshold", 100, 3, "dropping packets", "nat-gateway-errors"),
+    _Alarm(
+        "dropped-packets",
+        "PacketsDropCount",
+        "Sum",
+        "GreaterThanThreshold",
+        100,
+        3,
+        "dropping packets",
+        "nat-gateway-errors",
+    ),
 )
 
 
@@ -180,7 +199,12 @@ class CloudWatchAlarms(pulumi.ComponentResource):
     ) -> None:
         for alarm in alarms:
             aliases = (
-                [pulumi.Alias(name=f"{self._moved_from.pulumi_resource_name}-{prefix}-{alarm.role}", parent=self._moved_from)]
+                [
+                    pulumi.Alias(
+                        name=f"{self._moved_from.pulumi_resource_name}-{prefix}-{alarm.role}",
+                        parent=self._moved_from,
+                    )
+                ]
                 if self._moved_from is not None
                 else []
             )

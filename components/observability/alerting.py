@@ -15,6 +15,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.validation import Problem
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
+
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.support import helm, kube
 
 DCGM_PORT = 9400

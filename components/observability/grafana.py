@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.foundation.load_balancer_controller import (
     internal_ingress,
     load_balancer_hostname,
@@ -29,7 +30,10 @@ def dashboard_config_maps(name: str, *, namespace: str, opts: pulumi.ResourceOpt
             metadata={
                 "name": f"dashboard-{dashboard_name}",
                 "namespace": namespace,
-                "labels": {**kube.labels(f"dashboard-{dashboard_name}", "dashboard"), "grafana_dashboard": "1"},
+                "labels": {
+                    **kube.labels(f"dashboard-{dashboard_name}", "dashboard"),
+                    "grafana_dashboard": "1",
+                },
             },
             data={f"{dashboard_name}.json": dashboard(dashboard_name)},
             opts=opts,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pulumi
+
 from mlops_platform.components.foundation.logs import encrypted_log_group, write_policy
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.support import helm

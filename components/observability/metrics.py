@@ -87,7 +87,9 @@ def alertmanager_config(receivers: Sequence[AlertReceiver]) -> dict[str, Any]:
                 }
             )
         severities = "|".join(s.value for s in receiver.severities)
-        routes.append({"receiver": receiver.name, "matchers": [f'severity =~ "{severities}"'], "continue": True})
+        routes.append(
+            {"receiver": receiver.name, "matchers": [f'severity =~ "{severities}"'], "continue": True}
+        )
     return {
         "route": {
             "receiver": "null",
@@ -160,7 +162,11 @@ def stack_values(
             "config": alertmanager_config(receivers),
         },
         "grafana": {
-            "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},
+            "admin": {
+                "existingSecret": "grafana-admin",
+                "userKey": "admin-user",
+                "passwordKey": "admin-password",
+            },
             "serviceAccount": {"create": True, "name": GRAFANA_SERVICE_ACCOUNT},
             "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
             "persistence": {"enabled": True, "storageClassName": storage_class, "size": "10Gi"},

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.data.platform_secrets import (
     PlatformSecrets,
     SecretRef,
@@ -104,7 +105,8 @@ class ObservabilitySpec:
         if not 10 <= self.prometheus_storage_gib <= 16384:
             found.append(
                 Problem(
-                    "prometheus_storage_gib", f"must be between 10 and 16384 (got {self.prometheus_storage_gib})"
+                    "prometheus_storage_gib",
+                    f"must be between 10 and 16384 (got {self.prometheus_storage_gib})",
                 )
             )
         if not 1 <= self.gpu_idle_hours <= 72:
@@ -156,10 +158,14 @@ class Observability(pulumi.ComponentResource):
         account_id = aws.get_caller_identity(opts=invoke).account_id
         region = aws.get_region(opts=invoke).region
         high_availability = (
-            context.environment is Environment.PROD if spec.high_availability is None else spec.high_availability
+            context.environment is Environment.PROD
+            if spec.high_availability is None
+            else spec.high_availability
         )
 
-        topic = alert_topic(name, context=context, account_id=account_id, emails=spec.alert_emails, opts=child)
+        topic = alert_topic(
+            name, context=context, account_id=account_id, emails=spec.alert_emails, opts=child
+        )
         self.alert_topic_arn = topic.arn
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
@@ -221,7 +227,9 @@ class Observability(pulumi.ComponentResource):
             labels=kube.labels(PLATFORM_RULES, "alert-rules"),
             # Before the child's name carried its component's (a naming rule): the same resource.
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.prometheus_operator], aliases=[pulumi.Alias(name=PLATFORM_RULES)]
+                parent=self,
+                depends_on=[self.prometheus_operator],
+                aliases=[pulumi.Alias(name=PLATFORM_RULES)],
             ),
         )
         self.grafana_url = grafana_ingress(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pulumi
+
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.support import helm, iam, kube
 from mlops_platform.components.support.context import StackContext
@@ -12,7 +13,12 @@ SERVICE_ACCOUNT = "otel-collector"
 
 
 def trace_collector(
-    name: str, *, context: StackContext, cluster_name: pulumi.Input[str], region: str, opts: pulumi.ResourceOptions
+    name: str,
+    *,
+    context: StackContext,
+    cluster_name: pulumi.Input[str],
+    region: str,
+    opts: pulumi.ResourceOptions,
 ) -> None:
     role = PodIdentityRole(
         f"{name}-otel",
@@ -48,12 +54,19 @@ def trace_collector(
             "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
             "config": {
                 "receivers": {
-                    "otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}}
+                    "otlp": {
+                        "protocols": {
+                            "grpc": {"endpoint": "0.0.0.0:4317"},
+                            "http": {"endpoint": "0.0.0.0:4318"},
+                        }
+                    }
                 },
                 "processors": {"batch": {}},
                 "exporters": {"awsxray": {"region": region}},
                 "service": {
-                    "pipelines": {"traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["awsxray"]}}
+                    "pipelines": {
+                        "traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["awsxray"]}
+                    }
                 },
             },
             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},

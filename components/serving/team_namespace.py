@@ -17,6 +17,7 @@ from dataclasses import field
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem, dns_label_problem, raise_if_any

@@ -20,7 +20,30 @@ Manager at 2048); 256 keeps every one of them valid and readable."""
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 """Every EKS control-plane log type; the platform enables them all."""
 
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 """The values CloudWatch Logs accepts for ``retentionInDays``."""
 
 
@@ -45,4 +68,6 @@ def certificate_problem(field: str, value: str | None) -> Problem | None:
 def retention_problems(field: str, days: int) -> list[Problem]:
     if days in LOG_RETENTION_DAYS:
         return []
-    return [Problem(field, f"must be a CloudWatch Logs retention period such as 7, 30, 90 or 365 (got {days})")]
+    return [
+        Problem(field, f"must be a CloudWatch Logs retention period such as 7, 30, 90 or 365 (got {days})")
+    ]

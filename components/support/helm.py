@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.support.pins import CHARTS
 
 

@@ -43,7 +43,9 @@ def tag_value_problems(field: str, value: str) -> list[Problem]:
         return [Problem(field, "must not be empty")]
     if len(value) > TAG_VALUE_MAX:
         return [
-            Problem(field, f"must be at most {TAG_VALUE_MAX} characters: it becomes an AWS tag (got {len(value)})")
+            Problem(
+                field, f"must be at most {TAG_VALUE_MAX} characters: it becomes an AWS tag (got {len(value)})"
+            )
         ]
     if not _TAG_VALUE.match(value):
         return [

@@ -19,6 +19,8 @@ from typing import Any
 
 import pulumi
 import yaml
+from pydantic.alias_generators import to_camel
+
 from mlops_platform.components.refs import GpuPoolInfo
 from mlops_platform.components.serving.team_namespace import TeamSpec
 from mlops_platform.components.support.aws import REGION
@@ -27,7 +29,6 @@ from mlops_platform.components.support.environment import Environment
 from mlops_platform.infra.config import parsing
 from mlops_platform.infra.config.schema import StackSpec
 from mlops_platform.infra.cost.model import price_problems
-from pydantic.alias_generators import to_camel
 
 NAMESPACE = "mlops-platform"
 AWS_KEYS = {"aws:region", "aws:profile", "aws:allowedAccountIds"}
@@ -75,7 +76,11 @@ class PlatformConfig:
         self.region = region
         self.environment = spec.environment
         self.context = StackContext.create(
-            project=project, stack=stack, environment=spec.environment, owner=spec.owner, cost_center=spec.cost_center
+            project=project,
+            stack=stack,
+            environment=spec.environment,
+            owner=spec.owner,
+            cost_center=spec.cost_center,
         )
         self.aws_profile: str | None = None
         self.allowed_account_ids: list[str] | None = None
@@ -123,7 +128,9 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str) -> PlatformConfig
     problems += messages
     allowed = raw.get("aws:allowedAccountIds")
     if allowed is not None and not (
-        isinstance(allowed, list) and allowed and all(isinstance(a, str | int) and str(a).isdigit() and len(str(a)) == 12 for a in allowed)
+        isinstance(allowed, list)
+        and allowed
+        and all(isinstance(a, str | int) and str(a).isdigit() and len(str(a)) == 12 for a in allowed)
     ):
         problems.append(f"aws:allowedAccountIds: must be a list of 12-digit account IDs (got {allowed!r})")
     profile = raw.get("aws:profile")
@@ -131,7 +138,10 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str) -> PlatformConfig
         problems.append(f"aws:profile: must be the name of an AWS CLI profile (got {profile!r})")
     if spec is not None and not problems:
         # Everything the stack runs must have a price, or the cost estimate would fail after resources exist.
-        problems += [f"{NAMESPACE}:{p}" if not p.startswith("aws:") else p for p in price_problems(str(region), *spec.priced_things())]
+        problems += [
+            f"{NAMESPACE}:{p}" if not p.startswith("aws:") else p
+            for p in price_problems(str(region), *spec.priced_things())
+        ]
     if problems or spec is None:
         raise ConfigError(problems)
     result = PlatformConfig(spec, project=project, stack=stack, region=str(region))

@@ -17,11 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from pydantic import TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
+
 from mlops_platform.components.support.spec import default_of, is_spec
 from mlops_platform.components.support.validation import Problem
 from mlops_platform.components.support.validation import to_camel as path_to_camel
-from pydantic import TypeAdapter, ValidationError
-from pydantic.alias_generators import to_camel
 
 
 @functools.cache
@@ -129,9 +130,18 @@ def error_message(cls: type, error: Mapping[str, Any]) -> str:
         return f"must be true or false {got}"
     if kind == "string_type":
         return f"must be a string {got}"
-    if kind in ("list_type", "sequence_str", "tuple_type"):
+    if kind in ("list_type", "sequence_str", "tuple_type") or (
+        kind == "is_instance_of" and (error.get("ctx") or {}).get("class") == "Sequence"
+    ):
         return f"must be a list {got}"
-    if kind in ("model_type", "dict_type", "model_attributes_type", "dataclass_type", "dataclass_args_type", "mapping_type"):
+    if kind in (
+        "model_type",
+        "dict_type",
+        "model_attributes_type",
+        "dataclass_type",
+        "dataclass_args_type",
+        "mapping_type",
+    ):
         return f"must be a mapping of keys {got}"
     if kind == "string_too_short":
         return f"must not be empty {got}"
@@ -198,7 +208,9 @@ def partial(annotation: Any, value: Any, path: str) -> tuple[Any, set[str]]:
 def _about_bad(problem: Problem, bad: set[str]) -> bool:
     """Whether a semantic problem is about (or refers to) a part that failed structurally."""
     parent = problem.field.rsplit(".", 1)[0] if "." in problem.field else ""
-    referenced = [f"{parent}.{ref}" if parent else ref for ref in re.findall(r"<<([a-z_][a-z0-9_]*)>>", problem.message)]
+    referenced = [
+        f"{parent}.{ref}" if parent else ref for ref in re.findall(r"<<([a-z_][a-z0-9_]*)>>", problem.message)
+    ]
     for path in (problem.field, *referenced):
         for b in bad:
             if path == b or path.startswith((f"{b}.", f"{b}[")):

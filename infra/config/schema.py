@@ -70,7 +70,9 @@ class StackSpec:
     """GPU node groups. Default: none."""
     artifacts: ArtifactStoreSpec = field(default_factory=ArtifactStoreSpec)
     """The artifact bucket (models, datasets, MLflow runs)."""
-    registry: ContainerRegistrySpec = field(default_factory=lambda: ContainerRegistrySpec(repositories=[MLFLOW_REPOSITORY]))
+    registry: ContainerRegistrySpec = field(
+        default_factory=lambda: ContainerRegistrySpec(repositories=[MLFLOW_REPOSITORY])
+    )
     """The platform's ECR repositories."""
     secrets: PlatformSecretsSpec = field(default_factory=PlatformSecretsSpec)
     """Secrets Manager secrets under `<project>/<env>/`; values never live in config."""
@@ -90,14 +92,19 @@ class StackSpec:
 
     def problems(self) -> list[Problem]:
         environment = self.environment
-        found = [*tag_value_problems("owner", self.owner), *tag_value_problems("cost_center", self.cost_center)]
+        found = [
+            *tag_value_problems("owner", self.owner),
+            *tag_value_problems("cost_center", self.cost_center),
+        ]
         found += [p.nested("network") for p in self.network.problems()]
         found += [p.nested("cluster") for p in self.cluster.problems()]
         found += [p.nested("system_nodes") for p in self.system_nodes.problems()]
         for i, pool in enumerate(self.gpu_node_pools):
             found += [p.nested(f"gpu_node_pools[{i}]") for p in pool.problems(pool.name)]
         found += duplicates(
-            "gpu_node_pools", [p.name for p in self.gpu_node_pools], "duplicate pool name {name!r}; names must be unique"
+            "gpu_node_pools",
+            [p.name for p in self.gpu_node_pools],
+            "duplicate pool name {name!r}; names must be unique",
         )
         found += [p.nested("artifacts") for p in self.artifacts.problems(environment)]
         found += [p.nested("registry") for p in self.registry.problems()]
@@ -158,5 +165,9 @@ class StackSpec:
             for j, instance_type in enumerate(pool.instance_types):
                 instance_types[f"gpuNodePools[{i}].instanceTypes[{j}]"] = instance_type
         rds = {"mlflow.database.instanceClass": self.mlflow.database.instance_class}
-        regions = {"artifacts.replicationRegion": self.artifacts.replication_region} if self.artifacts.replication_region else {}
+        regions = (
+            {"artifacts.replicationRegion": self.artifacts.replication_region}
+            if self.artifacts.replication_region
+            else {}
+        )
         return instance_types, rds, regions

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi import _types as pulumi_types
+
 from mlops_platform.components.foundation import instance_catalog
 from mlops_platform.components.foundation.load_balancer_controller import INGRESS_CLASS
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG
 from mlops_platform.components.support.validation import Problem, to_camel
-from pulumi import _types as pulumi_types
 
 HOURS_PER_MONTH = Decimal(730)
 DAYS_PER_MONTH = HOURS_PER_MONTH / Decimal(24)

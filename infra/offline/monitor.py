@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import empty_pb2
-from mlops_platform.infra.offline.values import ResourceRef, Secret, from_proto, to_struct, unwrap
 from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
+
+from mlops_platform.infra.offline.values import ResourceRef, Secret, from_proto, to_struct, unwrap
 
 
 @dataclass
@@ -122,7 +123,12 @@ class RecordingMonitor(MockMonitor):
                 type_ = parent.split("::")[2].split("$")[-1] + "$" + type_
             urns.add(
                 "::".join(
-                    [f"urn:pulumi:{spec.stack or stack}", spec.project or project, type_, spec.name or request.name]
+                    [
+                        f"urn:pulumi:{spec.stack or stack}",
+                        spec.project or project,
+                        type_,
+                        spec.name or request.name,
+                    ]
                 )
             )
         return sorted(urns)

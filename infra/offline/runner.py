@@ -25,14 +25,15 @@ from typing import Any
 import pulumi
 import yaml
 from google.protobuf import empty_pb2
+from pulumi import resource as pulumi_resource
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.mocks import MockEngine, MockSettings
+
 from mlops_platform.components.support.validation import InvalidArgs
 from mlops_platform.infra.offline.mocks import OfflineInvokeError, OfflineMocks
 from mlops_platform.infra.offline.monitor import RecordingMonitor, Registration
 from mlops_platform.infra.offline.values import masked
 from mlops_platform.policies.graph import Graph, Resource
-from pulumi import resource as pulumi_resource
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.mocks import MockEngine, MockSettings
 
 ORGANIZATION = "organization"
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.exceptions
+
 from mlops_platform.components.support import iam
 from mlops_platform.infra.ops.aws_session import error_code, read_optional
 

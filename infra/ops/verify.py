@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import botocore.exceptions
+
 from mlops_platform.components.support import iam, kube
 from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.infra.config import PlatformConfig

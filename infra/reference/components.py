@@ -43,7 +43,9 @@ def _default(cls: type, field: dataclasses.Field[Any]) -> str:
     default = default_of(field)
     if default is dataclasses.MISSING:
         return "required"
-    shown = default.value if hasattr(default, "value") and not isinstance(default, str | int | float) else default
+    shown = (
+        default.value if hasattr(default, "value") and not isinstance(default, str | int | float) else default
+    )
     return f"`{_cell(repr(shown))}`"
 
 
@@ -61,7 +63,12 @@ def _specs_of(cls: type, seen: list[type]) -> list[type]:
 
 def spec_table(cls: type) -> list[str]:
     docs = field_docs(cls)
-    lines = [f"`{cls.__name__}`: {_cell(inspect.cleandoc(cls.__doc__ or ''))}", "", "| field | type | default | description |", "|---|---|---|---|"]
+    lines = [
+        f"`{cls.__name__}`: {_cell(inspect.cleandoc(cls.__doc__ or ''))}",
+        "",
+        "| field | type | default | description |",
+        "|---|---|---|---|",
+    ]
     lines += [
         f"| `{f.name}` | `{_annotation(cls, f.name)}` | {_default(cls, f)} | {_cell(docs.get(f.name, ''))} |"
         for f in parsing.fields(cls)
@@ -77,7 +84,9 @@ def _outputs(component: type) -> list[tuple[str, str, str]]:
     for item, following in zip(body, [*body[1:], None], strict=True):
         documented = isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
         if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and documented:
-            found.append((item.target.id, _cell(ast.unparse(item.annotation)), _cell(str(following.value.value))))
+            found.append(
+                (item.target.id, _cell(ast.unparse(item.annotation)), _cell(str(following.value.value)))
+            )
     return found
 
 
@@ -120,7 +129,12 @@ def components_reference() -> str:
         for component in components:
             shown = module_name.removesuffix(".component")
             lines += [f"## `{component.__name__}` (`mlops_platform.components.{shown}`)", ""]
-            lines += [inspect.cleandoc(module.__doc__ or ""), "", inspect.cleandoc(component.__doc__ or ""), ""]
+            lines += [
+                inspect.cleandoc(module.__doc__ or ""),
+                "",
+                inspect.cleandoc(component.__doc__ or ""),
+                "",
+            ]
             spec_type = inspect.signature(component.__init__).parameters.get("spec")
             if spec_type is not None:
                 spec_cls = eval(spec_type.annotation, vars(module))  # a name the module imports

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
 import yaml
+from pydantic.alias_generators import to_camel
+
 from mlops_platform.components.support.spec import default_of, field_docs, is_spec
 from mlops_platform.infra import config
 from mlops_platform.infra.config import parsing
 from mlops_platform.infra.config.schema import StackSpec
-from pydantic.alias_generators import to_camel
 
 ENVIRONMENTS = config.ENVIRONMENTS
 _MISSING = object()
@@ -84,14 +85,19 @@ def rows(
             yield path, type_name(annotation), doc, _defaults(cls, field, per_env, required)
 
 
-def _defaults(cls: type, field: dataclasses.Field[Any], per_env: dict[str, Any] | None, required: str) -> list[str]:
+def _defaults(
+    cls: type, field: dataclasses.Field[Any], per_env: dict[str, Any] | None, required: str
+) -> list[str]:
     """One cell per environment (or one for the spec) with the field's default."""
     key = to_camel(field.name)
     default = _dumped_default(cls, field)
     fallback = required if default is _MISSING else show(default)
     if per_env is None:
         return [fallback]
-    return [show(per_env[e][key]) if isinstance(per_env[e], dict) and key in per_env[e] else fallback for e in ENVIRONMENTS]
+    return [
+        show(per_env[e][key]) if isinstance(per_env[e], dict) and key in per_env[e] else fallback
+        for e in ENVIRONMENTS
+    ]
 
 
 def _cell(text: str) -> str:
@@ -157,7 +163,10 @@ def _declaration(field: dataclasses.Field[Any]) -> dict[str, Any]:
     if parsing.is_sequence(annotation):
         described = f"{doc}. Keys of each entry: {keys}. Default: none; see docs/configuration.md."
         return {"type": "array", "items": {"type": "object"}, "description": described, "default": []}
-    return {"type": "object", "description": f"{doc}. Keys: {keys}. Default: per environment, see docs/configuration.md."}
+    return {
+        "type": "object",
+        "description": f"{doc}. Keys: {keys}. Default: per environment, see docs/configuration.md.",
+    }
 
 
 def pulumi_project_file(root: Path) -> str:
@@ -168,7 +177,10 @@ def pulumi_project_file(root: Path) -> str:
         head_lines.pop()
     head = "\n".join(head_lines)
     declarations: dict[str, Any] = {
-        "aws:region": {"type": "string", "description": "AWS region of the stack, e.g. us-east-1. Required; no default."}
+        "aws:region": {
+            "type": "string",
+            "description": "AWS region of the stack, e.g. us-east-1. Required; no default.",
+        }
     }
     for field in parsing.fields(StackSpec):
         declarations[to_camel(field.name)] = _declaration(field)

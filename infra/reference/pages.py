@@ -48,8 +48,6 @@ def serving_metrics_reference() -> str:
     return "\n".join(lines)
 
 
-
-
 def policies_reference() -> str:
     from mlops_platform.policies import registry
 
@@ -108,8 +106,6 @@ def policies_reference() -> str:
             )
     lines.append("")
     return "\n".join(lines)
-
-
 
 
 def policy_config_page(environment: str):

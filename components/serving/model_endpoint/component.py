@@ -29,6 +29,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.data.container_registry import ContainerRegistry, ContainerRegistrySpec
 from mlops_platform.components.data.platform_secrets import SecretRef, external_secret
 from mlops_platform.components.foundation.load_balancer_controller import (
@@ -133,7 +134,11 @@ class ModelEndpoint(pulumi.ComponentResource):
                 parent=self, depends_on=[*namespace_ready, *(r for group in extra for r in group)]
             )
 
-        labels = {**kube.labels(name, "model-server", instance=name), MODEL_LABEL: name, TEAM_LABEL: spec.team}
+        labels = {
+            **kube.labels(name, "model-server", instance=name),
+            MODEL_LABEL: name,
+            TEAM_LABEL: spec.team,
+        }
         in_namespace = after()
         k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
@@ -148,7 +153,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                 namespace=namespace_name,
                 target=secret_name,
                 entries={
-                    s.env: SecretRef(f"{platform.secrets_path_prefix}/{s.secret}", s.property) for s in spec.secrets
+                    s.env: SecretRef(f"{platform.secrets_path_prefix}/{s.secret}", s.property)
+                    for s in spec.secrets
                 },
                 labels=labels,
                 opts=after(depends.external_secrets),
@@ -171,7 +177,11 @@ class ModelEndpoint(pulumi.ComponentResource):
             )
         k8s.core.v1.Service(
             f"{name}-stable-service",
-            metadata={"name": name, "namespace": namespace_name, "labels": {**labels, SERVICE_ROLE_LABEL: "stable"}},
+            metadata={
+                "name": name,
+                "namespace": namespace_name,
+                "labels": {**labels, SERVICE_ROLE_LABEL: "stable"},
+            },
             spec={
                 "selector": {MODEL_LABEL: name},
                 "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
@@ -220,12 +230,16 @@ class ModelEndpoint(pulumi.ComponentResource):
                 labels=labels,
                 opts=monitoring,
             )
-        ingress = self._ingress(name, spec, labels, namespace_name, base_path, after(depends.load_balancer_controller))
+        ingress = self._ingress(
+            name, spec, labels, namespace_name, base_path, after(depends.load_balancer_controller)
+        )
         scheme = "https" if spec.certificate_arn else "http"
         host = pulumi.Output.from_input(spec.hostname) if spec.hostname else load_balancer_hostname(ingress)
         self.url = pulumi.Output.concat(scheme, "://", host, base_path, "/")
         self.role_arn = role.arn
-        self.register_outputs({"url": self.url, "roleArn": self.role_arn, "repositoryUrl": self.repository_url})
+        self.register_outputs(
+            {"url": self.url, "roleArn": self.role_arn, "repositoryUrl": self.repository_url}
+        )
 
     def _network_policy(
         self,
@@ -251,7 +265,9 @@ class ModelEndpoint(pulumi.ComponentResource):
                     {
                         "from": [
                             {
-                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                                },
                                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
                             }
                         ],

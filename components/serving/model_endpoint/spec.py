@@ -323,6 +323,10 @@ class ModelEndpointSpec:
             )
         found += [p.nested("namespace_quota") for p in self.namespace_quota.problems()]
         found += [p for p in [certificate_problem("certificate_arn", self.certificate_arn)] if p]
-        if self.hostname is not None and not re.match(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", self.hostname):
-            found.append(Problem("hostname", f"must be a DNS name such as scorer.example.com (got {self.hostname!r})"))
+        if self.hostname is not None and not re.match(
+            r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", self.hostname
+        ):
+            found.append(
+                Problem("hostname", f"must be a DNS name such as scorer.example.com (got {self.hostname!r})")
+            )
         return found

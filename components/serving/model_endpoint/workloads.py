@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from mlops_platform.components.refs import PlatformRef
 from mlops_platform.components.serving.model_endpoint.spec import (
     ModelEndpointSpec,
@@ -58,9 +59,7 @@ def version_workload(
         )
         scheduling = {
             "nodeSelector": {
-                k: node_labels[k]
-                for k in (kube.GPU_POOL_LABEL, kube.GPU_PRESENT_LABEL)
-                if k in node_labels
+                k: node_labels[k] for k in (kube.GPU_POOL_LABEL, kube.GPU_PRESENT_LABEL) if k in node_labels
             },
             "tolerations": [kube.GPU_TOLERATION],
         }
@@ -179,4 +178,3 @@ def version_workload(
         },
         opts=opts,
     )
-
