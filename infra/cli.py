@@ -186,7 +186,7 @@ def cmd_refresh_prices(args: argparse.Namespace) -> int:
     import botocore.exceptions
 
     from mlops_platform.infra.cost import refresh as price_refresh
-    from mlops_platform.infra.cost.model import PRICES_DIR, PriceTable, PricingError, available_regions
+    from mlops_platform.infra.cost.prices import PRICES_DIR, PriceTable, PricingError, available_regions
 
     directory = Path(args.prices_dir) if args.prices_dir else PRICES_DIR
     if not directory.is_dir():

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_platform.infra.cost.model import SCENARIOS
+from mlops_platform.infra.cost.estimate import SCENARIOS
 from mlops_platform.policies.graph import Graph, Resource
 
 REPLACE_ON: dict[str, tuple[str, ...]] = {

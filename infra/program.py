@@ -29,7 +29,7 @@ from mlops_platform.components.refs import PlatformDependencies, PlatformRef
 from mlops_platform.components.serving.model_endpoint import ModelEndpoint
 from mlops_platform.components.serving.team_namespace import TeamNamespace
 from mlops_platform.infra import config
-from mlops_platform.infra.cost.model import CostRecorder
+from mlops_platform.infra.cost.recorder import CostRecorder
 
 
 def main() -> None:

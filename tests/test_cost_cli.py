@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 from mlops_platform.components.foundation.instance_catalog import CATALOG
 from mlops_platform.infra.cli import main
 from mlops_platform.infra.cost import refresh as price_refresh
-from mlops_platform.infra.cost.model import PriceTable
+from mlops_platform.infra.cost.prices import PriceTable
 from tests.harness import ROOT, stack, without_aws_credentials
 
 

@@ -12,13 +12,9 @@ import pytest
 
 from mlops_platform.components.foundation.instance_catalog import CATALOG
 from mlops_platform.components.support import kube
-from mlops_platform.infra.cost.model import (
-    CostAssumptions,
-    CostRecorder,
-    PriceTable,
-    PricingError,
-    available_regions,
-)
+from mlops_platform.infra.cost.estimate import CostAssumptions
+from mlops_platform.infra.cost.prices import PriceTable, PricingError, available_regions
+from mlops_platform.infra.cost.recorder import CostRecorder
 from mlops_platform.infra.offline.runner import SynthError
 from tests.harness import ROOT, run, stack
 

@@ -26,6 +26,7 @@ from mlops_platform.components.foundation.pod_identity import Grantee, grantee
 from mlops_platform.components.refs import ArtifactsRef
 from mlops_platform.components.support import iam
 from mlops_platform.components.support.aws import region_problem, role_arn_problem
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment, stateful_options
 from mlops_platform.components.support.spec import spec
@@ -164,7 +165,7 @@ def log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account_id: s
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 
 
-class ArtifactStore(pulumi.ComponentResource):
+class ArtifactStore(PlatformComponent):
     """A versioned, SSE-KMS bucket with a full public-access block, a TLS-only policy, lifecycle
     rules, server access logs to a separate bucket and optional cross-region replication."""
 
@@ -189,16 +190,19 @@ class ArtifactStore(pulumi.ComponentResource):
         context: StackContext,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        raise_if_any(
-            f"ArtifactStoreSpec for {name!r}", [*spec.problems(context.environment), *context.problems()]
+        super().__init__(
+            "mlops:artifact_store:ArtifactStore",
+            name,
+            "ArtifactStoreSpec",
+            [*spec.problems(context.environment), *context.problems()],
+            opts,
         )
-        super().__init__("mlops:artifact_store:ArtifactStore", name, None, opts)
         self._prefix = name
         self._spec = spec
         self._environment = context.environment
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child
         stateful = stateful_options(context.environment, child)
-        account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        account_id = self.account_id
         tags = dict(context.tags)
 
         key = kms.customer_managed_key(
@@ -285,7 +289,7 @@ class ArtifactStore(pulumi.ComponentResource):
         region: str | None = None,
     ) -> aws.s3.Bucket:
         """A bucket with the controls every platform bucket shares."""
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child
         where = {"region": region} if region else {}
         bucket = aws.s3.Bucket(
             name, force_destroy=self._spec.force_destroy, tags=dict(tags), opts=opts, **where
@@ -370,7 +374,7 @@ class ArtifactStore(pulumi.ComponentResource):
         tags: Mapping[str, str],
         account_id: str,
     ) -> pulumi.Output[str]:
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child
         replica_key = aws.kms.Key(
             f"{name}-replica-key",
             description=f"Encrypts the {name} replica",

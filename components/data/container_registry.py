@@ -21,10 +21,11 @@ from mlops_platform.components.foundation import kms
 from mlops_platform.components.foundation.pod_identity import Grantee, grantee
 from mlops_platform.components.support import iam
 from mlops_platform.components.support.aws import role_arn_problem
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import stateful_options
 from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.validation import Problem, raise_if_any
+from mlops_platform.components.support.validation import Problem, range_problems
 
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9._-]{1,29}$")
@@ -82,16 +83,8 @@ class ContainerRegistrySpec:
                 )
             if self.repositories.index(repository) != i:
                 found.append(Problem(f"repositories[{i}]", f"duplicate repository {repository!r}"))
-        if not 1 <= self.keep_tagged_images <= 10000:
-            found.append(
-                Problem("keep_tagged_images", f"must be between 1 and 10000 (got {self.keep_tagged_images})")
-            )
-        if not 1 <= self.untagged_expiry_days <= 36500:
-            found.append(
-                Problem(
-                    "untagged_expiry_days", f"must be between 1 and 36500 (got {self.untagged_expiry_days})"
-                )
-            )
+        found += range_problems("keep_tagged_images", self.keep_tagged_images, 1, 10000)
+        found += range_problems("untagged_expiry_days", self.untagged_expiry_days, 1, 36500)
         for i, arn in enumerate(self.push_role_arns):
             found += [p for p in [role_arn_problem(f"push_role_arns[{i}]", arn)] if p]
         for i, cache in enumerate(self.pull_through_caches):
@@ -150,7 +143,7 @@ def lifecycle_policy(keep_tagged_images: int, untagged_expiry_days: int) -> str:
     return json.dumps({"rules": rules}, sort_keys=True)
 
 
-class ContainerRegistry(pulumi.ComponentResource):
+class ContainerRegistry(PlatformComponent):
     """ECR repositories: IMMUTABLE tags, scan on push (or registry-wide enhanced scanning), KMS
     encryption, a lifecycle policy and a repository policy naming who may pull."""
 
@@ -174,10 +167,15 @@ class ContainerRegistry(pulumi.ComponentResource):
         """``pull_principal_arns``: roles the repository policy lets pull (the node role pulls for the
         kubelet); default none, and identities of the account can still pull when their own IAM policy
         allows it. ``kms_key_arn`` encrypts the layers; default: the component creates a key."""
-        raise_if_any(f"ContainerRegistrySpec for {name!r}", [*spec.problems(), *context.problems()])
-        super().__init__("mlops:container_registry:ContainerRegistry", name, None, opts)
+        super().__init__(
+            "mlops:container_registry:ContainerRegistry",
+            name,
+            "ContainerRegistrySpec",
+            [*spec.problems(), *context.problems()],
+            opts,
+        )
         self._prefix = name
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child
         tags = dict(context.tags)
         if kms_key_arn is None:
             key_arn = kms.customer_managed_key(
@@ -260,10 +258,8 @@ class ContainerRegistry(pulumi.ComponentResource):
     def _template_role(
         self, spec: ContainerRegistrySpec, key_arn: pulumi.Output[str], tags: dict
     ) -> aws.iam.Role:
-        child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
-        account_id = aws.get_caller_identity(opts=invoke).account_id
-        region = aws.get_region(opts=invoke).region
+        child = self.child
+        account_id, region = self.account_id, self.region
         role = aws.iam.Role(
             f"{self._prefix}-cache-template-role",
             assume_role_policy=iam.service_trust_policy("ecr.amazonaws.com", source_account=account_id),

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import field
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from mlops_platform.components.data.mlflow_database import (
@@ -41,6 +40,7 @@ from mlops_platform.components.foundation.pod_identity import PodIdentityRole, P
 from mlops_platform.components.refs import ArtifactsRef, ClusterRef, NetworkRef, PlatformDependencies
 from mlops_platform.components.support import iam, kube, pins
 from mlops_platform.components.support.aws import certificate_problem
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.spec import spec
@@ -48,7 +48,7 @@ from mlops_platform.components.support.validation import (
     Problem,
     dns_label_problem,
     image_problems,
-    raise_if_any,
+    range_problems,
 )
 
 PORT = 5000
@@ -92,9 +92,8 @@ class MlflowSpec:
     def problems(self, environment: Environment) -> list[Problem]:
         found = image_problems("image", self.image) if self.image is not None else []
         found += [p.nested("database") for p in self.database.problems(environment)]
-        if not 1 <= self.replicas <= 20:
-            found.append(Problem("replicas", f"must be between 1 and 20 (got {self.replicas})"))
-        elif environment is Environment.PROD and self.replicas < 2:
+        found += range_problems("replicas", self.replicas, 1, 20)
+        if environment is Environment.PROD and self.replicas < 2:
             found.append(Problem("replicas", f"must be >= 2 in prod (got {self.replicas})"))
         found += [p for p in [dns_label_problem("namespace", self.namespace)] if p]
         found += [p for p in [certificate_problem("certificate_arn", self.certificate_arn)] if p]
@@ -105,7 +104,7 @@ class MlflowSpec:
         return found
 
 
-class MlflowTracking(pulumi.ComponentResource):
+class MlflowTracking(PlatformComponent):
     """RDS PostgreSQL, the secrets, and the MLflow server with auth behind an internal ALB."""
 
     tracking_url: pulumi.Output[str]
@@ -139,12 +138,11 @@ class MlflowTracking(pulumi.ComponentResource):
         problems = [*spec.problems(context.environment), *context.problems()]
         if spec.image is None and image_repository is None:
             problems.append(Problem("image", "set an image, or pass image_repository (the platform's build)"))
-        raise_if_any(f"MlflowSpec for {name!r}", problems)
-        super().__init__("mlops:mlflow:MlflowTracking", name, None, opts)
+        super().__init__("mlops:mlflow:MlflowTracking", name, "MlflowSpec", problems, opts)
         depends = dependencies or PlatformDependencies()
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child
         tags = dict(context.tags)
-        region = aws.get_region(opts=pulumi.InvokeOptions(parent=self)).region
+        region = self.region
         image = (
             pulumi.Output.from_input(spec.image)
             if spec.image is not None

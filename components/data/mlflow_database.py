@@ -23,7 +23,7 @@ from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment, stateful_options
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import with_tags
-from mlops_platform.components.support.validation import Problem
+from mlops_platform.components.support.validation import Problem, range_problems
 
 AUTH_DATABASE = "mlflow_auth"
 RUN_AS_USER = 10001
@@ -85,12 +85,7 @@ class MlflowDatabaseSpec:
                     f"must be >= <<allocated_storage_gib>> (got {self.max_allocated_storage_gib} < {self.allocated_storage_gib})",
                 )
             )
-        if not 1 <= self.backup_retention_days <= 35:
-            found.append(
-                Problem(
-                    "backup_retention_days", f"must be between 1 and 35 (got {self.backup_retention_days})"
-                )
-            )
+        found += range_problems("backup_retention_days", self.backup_retention_days, 1, 35)
         if environment is Environment.PROD:
             if not self.multi_az:
                 found.append(

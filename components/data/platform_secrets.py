@@ -33,10 +33,11 @@ from mlops_platform.components.foundation.pod_identity import PodIdentityRole, P
 from mlops_platform.components.refs import ClusterRef
 from mlops_platform.components.support import helm, iam, kube
 from mlops_platform.components.support.aws import DESCRIPTION_MAX
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment, stateful_options
 from mlops_platform.components.support.spec import spec as specification
-from mlops_platform.components.support.validation import Problem, raise_if_any
+from mlops_platform.components.support.validation import Problem, raise_if_any, range_problems
 
 CLUSTER_SECRET_STORE = "aws-secrets-manager"
 """Name of the ClusterSecretStore every ExternalSecret reads through."""
@@ -75,8 +76,7 @@ class SecretSpec:
                     f"must be at most {DESCRIPTION_MAX} characters (got {len(self.description)})",
                 )
             )
-        if not 16 <= self.length <= 128:
-            found.append(Problem("length", f"must be between 16 and 128 (got {self.length})"))
+        found += range_problems("length", self.length, 16, 128)
         if self.username is not None and not self.generate:
             found.append(Problem("username", "only applies to generated secrets (set generate: true)"))
         return found
@@ -101,10 +101,7 @@ class PlatformSecretsSpec:
 
     def problems(self) -> list[Problem]:
         found = []
-        if not 7 <= self.recovery_window_days <= 30:
-            found.append(
-                Problem("recovery_window_days", f"must be between 7 and 30 (got {self.recovery_window_days})")
-            )
+        found += range_problems("recovery_window_days", self.recovery_window_days, 7, 30)
         names = [s.name for s in self.entries]
         for i, entry in enumerate(self.entries):
             found += [p.nested(f"entries[{i}]") for p in entry.problems()]
@@ -203,7 +200,7 @@ def external_secret(
     )
 
 
-class PlatformSecrets(pulumi.ComponentResource):
+class PlatformSecrets(PlatformComponent):
     """A KMS key, the platform's secrets, and External Secrets Operator with a ClusterSecretStore
     whose role can read only ``<path_prefix>/*``."""
 
@@ -233,12 +230,11 @@ class PlatformSecrets(pulumi.ComponentResource):
             problems.append(
                 Problem("context.project", f"must make a '<project>/<env>' prefix (got {path_prefix!r})")
             )
-        raise_if_any(f"PlatformSecretsSpec for {name!r}", problems)
-        super().__init__("mlops:platform_secrets:PlatformSecrets", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
-        account_id = aws.get_caller_identity(opts=invoke).account_id
-        region = aws.get_region(opts=invoke).region
+        super().__init__(
+            "mlops:platform_secrets:PlatformSecrets", name, "PlatformSecretsSpec", problems, opts
+        )
+        child = self.child
+        account_id, region = self.account_id, self.region
         self.path_prefix = path_prefix
         self._spec = spec
         self._context = context

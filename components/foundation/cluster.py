@@ -29,11 +29,12 @@ from mlops_platform.components.foundation.pod_identity import PodIdentityRole, P
 from mlops_platform.components.refs import ClusterRef, NetworkRef
 from mlops_platform.components.support import iam, kube, pins
 from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES, PRINCIPAL_ARN, retention_problems
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import with_tags
-from mlops_platform.components.support.validation import Problem, raise_if_any, size_problems
+from mlops_platform.components.support.validation import Problem, range_problems, size_problems
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 _MANAGED = "arn:aws:iam::aws:policy/"
@@ -61,8 +62,7 @@ class SystemNodesSpec:
         for i, t in enumerate(self.instance_types):
             if instance_spec(t) is None:
                 found.append(Problem(f"instance_types[{i}]", f"unknown instance type {t!r}"))
-        if not 20 <= self.disk_size_gib <= 16384:
-            found.append(Problem("disk_size_gib", f"must be between 20 and 16384 (got {self.disk_size_gib})"))
+        found += range_problems("disk_size_gib", self.disk_size_gib, 20, 16384)
         return found
 
 
@@ -139,7 +139,7 @@ def cluster_name_problems(name: str) -> list[Problem]:
     return []
 
 
-class EksCluster(pulumi.ComponentResource):
+class EksCluster(PlatformComponent):
     """EKS with API authentication, envelope encryption, every log type, managed add-ons,
     a hardened system node group, a default encrypted gp3 StorageClass and a Kubernetes provider."""
 
@@ -188,20 +188,20 @@ class EksCluster(pulumi.ComponentResource):
         control-plane log group, encrypted with ``log_kms_key_arn`` (default: a dedicated key)."""
         system = system_nodes or SystemNodesSpec()
         cluster_name = context.name_prefix
-        raise_if_any(
-            f"ClusterSpec for {name!r}",
+        super().__init__(
+            "mlops:cluster:EksCluster",
+            name,
+            "ClusterSpec",
             [
                 *spec.problems(),
                 *[p.nested("system_nodes") for p in system.problems()],
                 *cluster_name_problems(cluster_name),
                 *context.problems(),
             ],
+            opts,
         )
-        super().__init__("mlops:cluster:EksCluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
-        account_id = aws.get_caller_identity(opts=invoke).account_id
-        region = aws.get_region(opts=invoke).region
+        child = self.child
+        account_id, region = self.account_id, self.region
         self.kubernetes_version = spec.kubernetes_version
         environment = context.environment
         tags = dict(context.tags)

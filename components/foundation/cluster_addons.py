@@ -9,15 +9,15 @@ Example::
 from __future__ import annotations
 
 import pulumi
-import pulumi_aws as aws
 
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.refs import ClusterRef
 from mlops_platform.components.support import helm, iam, kube, pins
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.validation import Problem, raise_if_any
+from mlops_platform.components.support.validation import Problem
 
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 
@@ -67,7 +67,7 @@ def autoscaler_policy(*, region: str, account_id: str, cluster_name: str) -> str
     )
 
 
-class ClusterAddons(pulumi.ComponentResource):
+class ClusterAddons(PlatformComponent):
     """The add-ons GPU scheduling needs: scale-from-zero, GPU discovery and resource metrics."""
 
     autoscaler_role_arn: pulumi.Output[str]
@@ -89,12 +89,9 @@ class ClusterAddons(pulumi.ComponentResource):
                     f"no pinned cluster-autoscaler for {cluster.kubernetes_version!r}",
                 )
             )
-        raise_if_any(f"ClusterAddonsSpec for {name!r}", problems)
-        super().__init__("mlops:cluster_addons:ClusterAddons", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
-        region = aws.get_region(opts=invoke).region
-        account_id = aws.get_caller_identity(opts=invoke).account_id
+        super().__init__("mlops:cluster_addons:ClusterAddons", name, "ClusterAddonsSpec", problems, opts)
+        child = self.child
+        account_id, region = self.account_id, self.region
         high_availability = (
             context.environment is Environment.PROD
             if spec.high_availability is None

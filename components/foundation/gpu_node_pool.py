@@ -21,10 +21,11 @@ from mlops_platform.components.foundation.instance_catalog import spec as instan
 from mlops_platform.components.foundation.nodes import BOTTLEROCKET_PREFIX, managed_node_group
 from mlops_platform.components.refs import ClusterRef, GpuPoolInfo, NetworkRef
 from mlops_platform.components.support import kube
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import with_tags
-from mlops_platform.components.support.validation import Problem, raise_if_any, size_problems
+from mlops_platform.components.support.validation import Problem, size_problems
 
 
 class CapacityType(StrEnum):
@@ -145,7 +146,7 @@ class GpuNodePoolSpec:
         )
 
 
-class GpuNodePool(pulumi.ComponentResource):
+class GpuNodePool(PlatformComponent):
     """Managed node group with the NVIDIA AMI, GPU taint and labels, and the cluster-autoscaler
     tags that let it scale up from zero nodes."""
 
@@ -167,8 +168,13 @@ class GpuNodePool(pulumi.ComponentResource):
         network: NetworkRef,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        raise_if_any(f"GpuNodePoolSpec for {name!r}", [*spec.problems(name), *context.problems()])
-        super().__init__("mlops:gpu_node_pool:GpuNodePool", name, None, opts)
+        super().__init__(
+            "mlops:gpu_node_pool:GpuNodePool",
+            name,
+            "GpuNodePoolSpec",
+            [*spec.problems(name), *context.problems()],
+            opts,
+        )
         self.pool_name = name
         info = spec.info(name)
         self.gpus_per_node = info.gpus_per_node

@@ -16,15 +16,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.refs import ClusterRef, NetworkRef
 from mlops_platform.components.support import helm, iam, kube
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.validation import Problem, raise_if_any
+from mlops_platform.components.support.validation import Problem
 
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 INGRESS_CLASS = "alb"
@@ -236,7 +236,7 @@ def controller_policy(*, region: str, account_id: str, vpc_id: str) -> str:
     )
 
 
-class LoadBalancerController(pulumi.ComponentResource):
+class LoadBalancerController(PlatformComponent):
     """The controller's pinned Helm release and its Pod Identity role."""
 
     release: pulumi.Resource
@@ -253,11 +253,14 @@ class LoadBalancerController(pulumi.ComponentResource):
         network: NetworkRef,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        raise_if_any(f"LoadBalancerControllerSpec for {name!r}", [*spec.problems(), *context.problems()])
-        super().__init__("mlops:load_balancer_controller:LoadBalancerController", name, None, opts)
-        invoke = pulumi.InvokeOptions(parent=self)
-        region = aws.get_region(opts=invoke).region
-        account_id = aws.get_caller_identity(opts=invoke).account_id
+        super().__init__(
+            "mlops:load_balancer_controller:LoadBalancerController",
+            name,
+            "LoadBalancerControllerSpec",
+            [*spec.problems(), *context.problems()],
+            opts,
+        )
+        account_id, region = self.account_id, self.region
         role = PodIdentityRole(
             f"{name}-controller",
             PodIdentitySpec(namespace="kube-system", service_account=SERVICE_ACCOUNT),

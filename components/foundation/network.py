@@ -26,10 +26,11 @@ from mlops_platform.components.foundation.logs import encrypted_log_group, write
 from mlops_platform.components.refs import NetworkRef
 from mlops_platform.components.support import iam
 from mlops_platform.components.support.aws import retention_problems
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import with_tags
-from mlops_platform.components.support.validation import Problem, raise_if_any
+from mlops_platform.components.support.validation import Problem, raise_if_any, range_problems
 
 
 class NatGateways(StrEnum):
@@ -94,8 +95,7 @@ class NetworkSpec:
 
     def problems(self) -> list[Problem]:
         found = []
-        if not 2 <= self.az_count <= 6:
-            found.append(Problem("az_count", f"must be between 2 and 6 (got {self.az_count})"))
+        found += range_problems("az_count", self.az_count, 2, 6)
         try:
             network = ipaddress.ip_network(self.cidr)
             if not 16 <= network.prefixlen <= 20:
@@ -120,7 +120,7 @@ def subnet_cidrs(cidr_block: str, az_count: int) -> tuple[list[str], list[str]]:
     return private, public
 
 
-class Network(pulumi.ComponentResource):
+class Network(PlatformComponent):
     """A VPC across N AZs with public and private subnets, NAT, endpoints and flow logs."""
 
     vpc_id: pulumi.Output[str]
@@ -153,8 +153,9 @@ class Network(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         """``log_kms_key_arn`` encrypts the flow-log group. Default: a dedicated key."""
-        raise_if_any(f"NetworkSpec for {name!r}", [*spec.problems(), *context.problems()])
-        super().__init__("mlops:network:Network", name, None, opts)
+        super().__init__(
+            "mlops:network:Network", name, "NetworkSpec", [*spec.problems(), *context.problems()], opts
+        )
         self._prefix = name
         self._spec = spec
         self._context = context
@@ -183,10 +184,10 @@ class Network(pulumi.ComponentResource):
     def _create(self) -> None:
         name, args, child = self._prefix, self._spec, self._child
         tags = self._context.tags
-        invoke = pulumi.InvokeOptions(parent=self)
-        region = aws.get_region(opts=invoke).region
-        account_id = aws.get_caller_identity(opts=invoke).account_id
-        zones = aws.get_availability_zones(state="available", opts=invoke).names[: args.az_count]
+        account_id, region = self.account_id, self.region
+        zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(parent=self)).names[
+            : args.az_count
+        ]
         if len(zones) < args.az_count:
             raise_if_any(
                 f"NetworkSpec for {name!r}",

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops_platform.components.support.aws import POLICY_ARN, ROLE_ARN
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.iam import pod_identity_trust_policy
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import tag_problems
@@ -50,7 +51,7 @@ class PodIdentitySpec:
         return found
 
 
-class PodIdentityRole(pulumi.ComponentResource):
+class PodIdentityRole(PlatformComponent):
     """Role, inline policy and the Pod Identity association for one service account."""
 
     role: aws.iam.Role
@@ -72,9 +73,14 @@ class PodIdentityRole(pulumi.ComponentResource):
     ):
         """``cluster_name``: the cluster whose Pod Identity agent hands out the credentials;
         ``policy``: an inline policy document (JSON). Default: none; grants can add policies later."""
-        raise_if_any(f"PodIdentitySpec for {name!r}", [*spec.problems(), *tag_problems(tags)])
-        super().__init__("mlops:pod_identity:PodIdentityRole", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        super().__init__(
+            "mlops:pod_identity:PodIdentityRole",
+            name,
+            "PodIdentitySpec",
+            [*spec.problems(), *tag_problems(tags)],
+            opts,
+        )
+        child = self.child
         self.role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=pod_identity_trust_policy(),

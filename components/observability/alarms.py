@@ -23,8 +23,9 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops_platform.components.foundation import kms
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
-from mlops_platform.components.support.validation import Problem, raise_if_any
+from mlops_platform.components.support.validation import Problem
 
 
 def alert_topic_policy(topic_arn: str, account_id: str) -> str:
@@ -156,7 +157,7 @@ NAT_ALARMS = (
 )
 
 
-class CloudWatchAlarms(pulumi.ComponentResource):
+class CloudWatchAlarms(PlatformComponent):
     """CloudWatch alarms that notify the alert topic, each with a runbook link."""
 
     def __init__(
@@ -178,8 +179,7 @@ class CloudWatchAlarms(pulumi.ComponentResource):
         for i, db in enumerate(databases):
             if db.allocated_storage_gib < 1:
                 problems.append(Problem(f"databases[{i}].allocated_storage_gib", "must be >= 1"))
-        raise_if_any(f"CloudWatchAlarms {name!r}", problems)
-        super().__init__("mlops:alarms:CloudWatchAlarms", name, None, opts)
+        super().__init__("mlops:alarms:CloudWatchAlarms", name, "CloudWatchAlarms", problems, opts)
         self._name = name
         self._context = context
         self._topic_arn = topic_arn

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from mlops_platform.components.data.platform_secrets import (
@@ -48,10 +47,11 @@ from mlops_platform.components.observability.tracing import trace_collector
 from mlops_platform.components.refs import ClusterRef, PlatformDependencies
 from mlops_platform.components.support import helm, iam, kube
 from mlops_platform.components.support.aws import certificate_problem, retention_problems
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.validation import Problem, raise_if_any
+from mlops_platform.components.support.validation import Problem, range_problems
 
 NAMESPACE = "monitoring"
 RUNBOOK_BASE_URL = "https://github.com/acme/mlops-platform/blob/main/docs/runbooks"
@@ -95,22 +95,9 @@ class ObservabilitySpec:
             found.append(
                 Problem("runbook_base_url", f"must be an https:// URL (got {self.runbook_base_url[:80]!r})")
             )
-        if not 1 <= self.prometheus_retention_days <= 365:
-            found.append(
-                Problem(
-                    "prometheus_retention_days",
-                    f"must be between 1 and 365 (got {self.prometheus_retention_days})",
-                )
-            )
-        if not 10 <= self.prometheus_storage_gib <= 16384:
-            found.append(
-                Problem(
-                    "prometheus_storage_gib",
-                    f"must be between 10 and 16384 (got {self.prometheus_storage_gib})",
-                )
-            )
-        if not 1 <= self.gpu_idle_hours <= 72:
-            found.append(Problem("gpu_idle_hours", f"must be between 1 and 72 (got {self.gpu_idle_hours})"))
+        found += range_problems("prometheus_retention_days", self.prometheus_retention_days, 1, 365)
+        found += range_problems("prometheus_storage_gib", self.prometheus_storage_gib, 10, 16384)
+        found += range_problems("gpu_idle_hours", self.gpu_idle_hours, 1, 72)
         found += receiver_problems(self.receivers, known_secrets)
         found += email_problems("alert_emails", self.alert_emails)
         if self.budget is not None:
@@ -119,7 +106,7 @@ class ObservabilitySpec:
         return found
 
 
-class Observability(pulumi.ComponentResource):
+class Observability(PlatformComponent):
     """kube-prometheus-stack, DCGM exporter, dashboards, alert rules, Fluent Bit, the alert topic, budget."""
 
     grafana_url: pulumi.Output[str]
@@ -148,15 +135,16 @@ class Observability(pulumi.ComponentResource):
         """``secrets`` creates the Grafana admin secret and holds the receivers' secrets;
         ``log_kms_key_arn`` encrypts the container log group (default: a dedicated key);
         ``dependencies.load_balancer_controller`` is what the Grafana Ingress waits for."""
-        raise_if_any(
-            f"ObservabilitySpec for {name!r}", [*spec.problems(list(secrets.paths)), *context.problems()]
+        super().__init__(
+            "mlops:observability:Observability",
+            name,
+            "ObservabilitySpec",
+            [*spec.problems(list(secrets.paths)), *context.problems()],
+            opts,
         )
-        super().__init__("mlops:observability:Observability", name, None, opts)
         depends = dependencies or PlatformDependencies()
-        child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
-        account_id = aws.get_caller_identity(opts=invoke).account_id
-        region = aws.get_region(opts=invoke).region
+        child = self.child
+        account_id, region = self.account_id, self.region
         high_availability = (
             context.environment is Environment.PROD
             if spec.high_availability is None

@@ -19,8 +19,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops_platform.components.support import kube
+from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.validation import Problem, dns_label_problem, raise_if_any
+from mlops_platform.components.support.validation import (
+    Problem,
+    dns_label_problem,
+    range_problems,
+)
 
 TEAM_LABEL = f"{kube.LABEL_DOMAIN}/team"
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?$")
@@ -49,10 +54,8 @@ class NamespaceQuota:
                         f"must be a Kubernetes quantity such as 32 or 128Gi (got {getattr(self, name)!r})",
                     )
                 )
-        if not 0 <= self.gpus <= 10000:
-            found.append(Problem("gpus", f"must be between 0 and 10000 (got {self.gpus})"))
-        if not 1 <= self.pods <= 100000:
-            found.append(Problem("pods", f"must be between 1 and 100000 (got {self.pods})"))
+        found += range_problems("gpus", self.gpus, 0, 10000)
+        found += range_problems("pods", self.pods, 1, 100000)
         return found
 
 
@@ -71,7 +74,7 @@ class TeamSpec:
         return found
 
 
-class TeamNamespace(pulumi.ComponentResource):
+class TeamNamespace(PlatformComponent):
     """Namespace (Pod Security ``restricted``), ResourceQuota, LimitRange and a default-deny NetworkPolicy."""
 
     name: str
@@ -80,8 +83,7 @@ class TeamNamespace(pulumi.ComponentResource):
     """The Namespace object; namespaced resources depend on it."""
 
     def __init__(self, name: str, spec: TeamSpec, opts: pulumi.ResourceOptions | None = None):
-        raise_if_any(f"TeamSpec for {name!r}", spec.problems())
-        super().__init__("mlops:team_namespace:TeamNamespace", name, None, opts)
+        super().__init__("mlops:team_namespace:TeamNamespace", name, "TeamSpec", spec.problems(), opts)
         self.name = spec.name
         labels = {**kube.labels(spec.name, "team-namespace"), TEAM_LABEL: spec.name}
         self.namespace = k8s.core.v1.Namespace(

@@ -66,6 +66,13 @@ def raise_if_any(what: str, problems: list[Problem]) -> None:
         raise InvalidArgs(what, problems)
 
 
+def range_problems(field: str, value: float, low: float, high: float, unit: str = "") -> list[Problem]:
+    """``low <= value <= high``, or a problem naming both bounds."""
+    if low <= value <= high:
+        return []
+    return [Problem(field, f"must be between {low} and {high}{unit} (got {value})")]
+
+
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 

@@ -28,7 +28,7 @@ from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.infra.config import parsing
 from mlops_platform.infra.config.schema import StackSpec
-from mlops_platform.infra.cost.model import price_problems
+from mlops_platform.infra.cost.prices import price_problems
 
 NAMESPACE = "mlops-platform"
 AWS_KEYS = {"aws:region", "aws:profile", "aws:allowedAccountIds"}

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from mlops_platform.components.foundation.instance_catalog import CATALOG
-from mlops_platform.infra.cost.model import TABLE_FIELDS, PriceTable
+from mlops_platform.infra.cost.prices import TABLE_FIELDS, PriceTable
 
 PRICING_REGION = "us-east-1"
 """The Price List API answers from us-east-1 (and two other regions) for every region's prices."""

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mlops_platform.infra.cost.model import SCENARIOS
+from mlops_platform.infra.cost.estimate import SCENARIOS
 
 
 class NoEstimate(ValueError):

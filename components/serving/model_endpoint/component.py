@@ -51,10 +51,10 @@ from mlops_platform.components.serving.model_endpoint.workloads import (
 )
 from mlops_platform.components.serving.team_namespace import TEAM_LABEL, TeamNamespace, TeamSpec
 from mlops_platform.components.support import iam, kube
-from mlops_platform.components.support.validation import raise_if_any
+from mlops_platform.components.support.component import PlatformComponent
 
 
-class ModelEndpoint(pulumi.ComponentResource):
+class ModelEndpoint(PlatformComponent):
     """Everything one model needs to serve traffic safely."""
 
     url: pulumi.Output[str]
@@ -77,12 +77,14 @@ class ModelEndpoint(pulumi.ComponentResource):
     ):
         """``platform``: everything the endpoint needs from the platform; ``namespace``: an existing
         TeamNamespace or namespace name (default: the endpoint creates its team's namespace)."""
-        raise_if_any(
-            f"ModelEndpointSpec for {name!r}",
+        super().__init__(
+            "mlops:model_endpoint:ModelEndpoint",
+            name,
+            "ModelEndpointSpec",
             [*spec.problems(name, platform.environment, platform.gpu_pools), *platform.context.problems()],
+            opts,
         )
-        super().__init__("mlops:model_endpoint:ModelEndpoint", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = self.child
         context = platform.context.tagged(team=spec.team)
         depends = platform.dependencies
         prefix = spec.artifact_prefix or f"models/{spec.team}/{name}/"

@@ -14,7 +14,7 @@ from mlops_platform.components.serving.team_namespace import NamespaceQuota
 from mlops_platform.components.support.aws import certificate_problem
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.validation import Problem, dns_label_problem
+from mlops_platform.components.support.validation import Problem, dns_label_problem, range_problems
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
@@ -54,8 +54,7 @@ class ModelVersion:
             found.append(
                 Problem("image_digest", f"must be sha256:<64 hex characters> (got {self.image_digest!r})")
             )
-        if not 0 <= self.weight <= 100:
-            found.append(Problem("weight", f"must be between 0 and 100 (got {self.weight})"))
+        found += range_problems("weight", self.weight, 0, 100)
         return found
 
     def reference(self) -> str:
@@ -85,8 +84,7 @@ class ComputeResources:
                 found.append(
                     Problem(name, f"must be a Kubernetes quantity such as 500m, 2 or 4Gi (got {value!r})")
                 )
-        if not 0 <= self.gpus <= 16:
-            found.append(Problem("gpus", f"must be between 0 and 16 (got {self.gpus})"))
+        found += range_problems("gpus", self.gpus, 0, 16)
         if self.gpus > 0 and not self.gpu_pool:
             found.append(
                 Problem("gpu_pool", f"must name a GPU pool when gpus > 0 (got gpus={self.gpus} and no pool)")
@@ -112,8 +110,7 @@ class Replicas:
 
     def problems(self) -> list[Problem]:
         found = []
-        if not 1 <= self.min <= 1000:
-            found.append(Problem("min", f"must be between 1 and 1000 (got {self.min})"))
+        found += range_problems("min", self.min, 1, 1000)
         if self.max < self.min:
             found.append(Problem("max", f"must be >= replicas.min (got {self.max} < {self.min})"))
         return found
@@ -180,10 +177,7 @@ class HealthChecks:
             for n in ("liveness_path", "readiness_path")
             if not _PATH.match(getattr(self, n))
         ]
-        if not 10 <= self.startup_seconds <= 3600:
-            found.append(
-                Problem("startup_seconds", f"must be between 10 and 3600 (got {self.startup_seconds})")
-            )
+        found += range_problems("startup_seconds", self.startup_seconds, 10, 3600)
         return found
 
 

@@ -11,17 +11,12 @@ rounded lines, so a hand calculation matches to the cent. A month is 730 hours.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import cache
 from pathlib import Path
 from typing import Any
-
-import pulumi
-from pulumi import _types as pulumi_types
 
 from mlops_platform.components.foundation import instance_catalog
 from mlops_platform.components.foundation.load_balancer_controller import INGRESS_CLASS
@@ -29,11 +24,12 @@ from mlops_platform.components.support import kube
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG
 from mlops_platform.components.support.validation import Problem, to_camel
+from mlops_platform.infra.cost.prices import PriceTable, PricingError
+from mlops_platform.infra.cost.recorder import UNKNOWN, Observed, _get
 
 HOURS_PER_MONTH = Decimal(730)
 DAYS_PER_MONTH = HOURS_PER_MONTH / Decimal(24)
 CENT = Decimal("0.01")
-PRICES_DIR = Path(__file__).parent / "prices"
 SCENARIOS = ("idle", "expected", "peak")
 DEFAULT_EBS_GIB = 20
 """EKS's root volume when a node group has neither a launch template volume nor a disk size."""
@@ -57,186 +53,6 @@ DEFAULT_SPOT_PRICE_FACTORS: dict[str, float] = {
 }
 """Spot price as a fraction of on-demand, per instance family: an assumption (spot prices move every
 few minutes), based on typical discounts in the Spot Instance Advisor; override per stack."""
-
-
-class PricingError(pulumi.RunError):
-    """Something the cost model cannot price: an unknown region, instance type or a bad price table.
-
-    A RunError, so ``pulumi up`` reports it without a traceback; offline it exits 2 (bad input)."""
-
-    exit_code = 2
-
-    def __init__(self, problems: Sequence[str]):
-        self.problems = list(problems)
-        super().__init__("cannot estimate cost:\n" + "\n".join(f"  - {p}" for p in self.problems))
-
-
-# --- price tables ---------------------------------------------------------------------------------
-
-TABLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "eks_cluster_hour": ("eks", "clusterHour"),
-    "rds_storage_gb_month": ("rds", "storageGbMonth"),
-    "nat_hour": ("natGateway", "hour"),
-    "nat_gb": ("natGateway", "gb"),
-    "alb_hour": ("alb", "hour"),
-    "alb_lcu_hour": ("alb", "lcuHour"),
-    "ebs_gp3_gb_month": ("ebs", "gp3GbMonth"),
-    "s3_standard_gb_month": ("s3", "standardGbMonth"),
-    "logs_ingestion_gb": ("cloudwatchLogs", "ingestionGb"),
-    "logs_storage_gb_month": ("cloudwatchLogs", "storageGbMonth"),
-    "kms_key_month": ("kms", "keyMonth"),
-    "secret_month": ("secretsManager", "secretMonth"),
-    "ecr_storage_gb_month": ("ecr", "storageGbMonth"),
-}
-"""Scalar prices: attribute -> path in the JSON document."""
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    """On-demand USD prices of one region (infra/cost/prices/<region>.json)."""
-
-    region: str
-    currency: str
-    as_of: str
-    source: str
-    ec2: Mapping[str, Decimal]
-    """Linux instance-hour by instance type."""
-    rds_instances: Mapping[str, Decimal]
-    """PostgreSQL single-AZ instance-hour by instance class."""
-    eks_cluster_hour: Decimal
-    rds_storage_gb_month: Decimal
-    nat_hour: Decimal
-    nat_gb: Decimal
-    alb_hour: Decimal
-    alb_lcu_hour: Decimal
-    ebs_gp3_gb_month: Decimal
-    s3_standard_gb_month: Decimal
-    logs_ingestion_gb: Decimal
-    logs_storage_gb_month: Decimal
-    kms_key_month: Decimal
-    secret_month: Decimal
-    ecr_storage_gb_month: Decimal
-    notes: str = ""
-
-    @classmethod
-    def from_document(cls, doc: Any, origin: str) -> PriceTable:
-        """Validate a price table document; every problem is named with its path."""
-        problems: list[str] = []
-        if not isinstance(doc, Mapping):
-            raise PricingError([f"{origin}: must be a JSON object"])
-
-        def text(key: str) -> str:
-            value = doc.get(key)
-            if not isinstance(value, str) or not value:
-                problems.append(f"{origin}: {key}: must be a non-empty string")
-                return ""
-            return value
-
-        def price(value: Any, path: str) -> Decimal:
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                problems.append(f"{origin}: {path}: must be a non-negative number (got {value!r})")
-                return Decimal(0)
-            try:
-                number = Decimal(str(value))
-            except InvalidOperation:
-                number = Decimal(-1)
-            if not number.is_finite() or number < 0:
-                problems.append(f"{origin}: {path}: must be a non-negative number (got {value!r})")
-                return Decimal(0)
-            return number
-
-        def lookup(path: tuple[str, ...]) -> Any:
-            value: Any = doc
-            for key in path:
-                value = value.get(key) if isinstance(value, Mapping) else None
-            return value
-
-        def prices(path: tuple[str, ...]) -> dict[str, Decimal]:
-            table = lookup(path)
-            if not isinstance(table, Mapping) or not table:
-                problems.append(f"{origin}: {'.'.join(path)}: must be a non-empty object of name -> price")
-                return {}
-            return {name: price(value, f"{'.'.join(path)}.{name}") for name, value in table.items()}
-
-        scalars = {}
-        for attribute, path in TABLE_FIELDS.items():
-            value = lookup(path)
-            if value is None:
-                problems.append(f"{origin}: {'.'.join(path)}: missing")
-            scalars[attribute] = price(value, ".".join(path)) if value is not None else Decimal(0)
-        table = cls(
-            region=text("region"),
-            currency=text("currency"),
-            as_of=text("asOf"),
-            source=text("source"),
-            ec2=prices(("ec2",)),
-            rds_instances=prices(("rds", "instances")),
-            notes=str(doc.get("notes", "")),
-            **scalars,
-        )
-        if table.currency and table.currency != "USD":
-            problems.append(f"{origin}: currency: only USD tables are supported (got {table.currency!r})")
-        if problems:
-            raise PricingError(problems)
-        return table
-
-    def to_document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
-            "region": self.region,
-            "currency": self.currency,
-            "asOf": self.as_of,
-            "source": self.source,
-            "notes": self.notes,
-            "ec2": {k: float(v) for k, v in sorted(self.ec2.items())},
-            "rds": {"instances": {k: float(v) for k, v in sorted(self.rds_instances.items())}},
-        }
-        for attribute, (section, key) in TABLE_FIELDS.items():
-            doc.setdefault(section, {})[key] = float(getattr(self, attribute))
-        return doc
-
-    @staticmethod
-    def load(region: str, directory: Path | None = None) -> PriceTable:
-        path = (directory or PRICES_DIR).resolve() / f"{region}.json"
-        # Keyed on the modification time too, so a table rewritten by refresh-prices is read again.
-        return _load_table(region, path.parent, path.stat().st_mtime_ns if path.exists() else 0)
-
-    def instance_hour(self, instance_type: str) -> Decimal:
-        if instance_type not in self.ec2:
-            raise PricingError([self.missing_instance_message(instance_type)])
-        return self.ec2[instance_type]
-
-    def missing_instance_message(self, instance_type: str) -> str:
-        return (
-            f"no price for EC2 instance type {instance_type!r} in {self.region}; add it to "
-            f"infra/cost/prices/{self.region}.json (or run `blueprint refresh-prices --region {self.region}`)"
-        )
-
-
-def available_regions(directory: Path | None = None) -> list[str]:
-    return sorted(p.stem for p in (directory or PRICES_DIR).glob("*.json"))
-
-
-@cache
-def _load_table(region: str, directory: Path, modified: int) -> PriceTable:
-    path = directory / f"{region}.json"
-    if not path.exists():
-        have = ", ".join(available_regions(directory)) or "none"
-        raise PricingError(
-            [
-                f"no price table for region {region!r} (tables: {have}); generate "
-                f"infra/cost/prices/{region}.json with `blueprint refresh-prices --region {region}`"
-            ]
-        )
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PricingError([f"{path}: not valid JSON: {exc}"]) from exc
-    table = PriceTable.from_document(doc, str(path))
-    if table.region != region:
-        raise PricingError(
-            [f"{path}: region: must be {region!r} to match the file name (got {table.region!r})"]
-        )
-    return table
 
 
 # --- usage assumptions ----------------------------------------------------------------------------
@@ -295,110 +111,6 @@ class CostAssumptions:
 
 def _jsonable(value: Any) -> Any:
     return dict(sorted(value.items())) if isinstance(value, Mapping) else value
-
-
-# --- what the program registers -------------------------------------------------------------------
-
-UNKNOWN = object()
-"""Stands for an input only known at deploy time (an Output)."""
-
-PRICED_TYPES = frozenset(
-    {
-        "aws:eks/cluster:Cluster",
-        "aws:eks/nodeGroup:NodeGroup",
-        "aws:ec2/launchTemplate:LaunchTemplate",
-        "aws:ec2/natGateway:NatGateway",
-        "aws:rds/instance:Instance",
-        "aws:kms/key:Key",
-        "aws:secretsmanager/secret:Secret",
-        "aws:s3/bucket:Bucket",
-        "aws:s3/bucketV2:BucketV2",
-        "aws:cloudwatch/logGroup:LogGroup",
-        "aws:ecr/repository:Repository",
-        "kubernetes:networking.k8s.io/v1:Ingress",
-        "kubernetes:apps/v1:Deployment",
-        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-    }
-)
-"""Types whose inputs the recorder keeps; everything else only counts for attribution."""
-
-
-def _plain(value: Any) -> Any:
-    """Inputs as plain data: Outputs and other deploy-time values become UNKNOWN."""
-    if isinstance(value, pulumi.Output | pulumi.Resource) or hasattr(value, "__await__"):
-        return UNKNOWN
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if pulumi_types.is_input_type(type(value)):  # typed args classes (NodeGroupScalingConfigArgs...)
-        return _plain(pulumi_types.input_type_to_dict(value))
-    if hasattr(value, "value") and type(value).__module__.startswith("pulumi_"):  # provider enums
-        return value.value
-    return value
-
-
-def _get(props: Any, *path: str | int, default: Any = None) -> Any:
-    """Nested lookup by snake_case names that also finds camelCase keys (typed args translate)."""
-    value = props
-    for key in path:
-        if isinstance(key, int):
-            if not isinstance(value, list) or len(value) <= key:
-                return default
-            value = value[key]
-            continue
-        if not isinstance(value, Mapping):
-            return default
-        if key in value:
-            value = value[key]
-        elif to_camel(key) in value:
-            value = value[to_camel(key)]
-        else:
-            return default
-    return default if value is None else value
-
-
-@dataclass
-class Observed:
-    key: int
-    type: str
-    name: str
-    parent: int | None
-    props: dict[str, Any]
-    region: str | None = None
-
-
-class CostRecorder:
-    """Sees every resource the program constructs, through a stack transformation.
-
-    The legacy in-process transformation API is used on purpose: it runs inside the program in both
-    ``pulumi up`` and the mock runtime, without the engine callbacks newer transforms need."""
-
-    def __init__(self) -> None:
-        self.observed: dict[int, Observed] = {}
-
-    def start(self) -> CostRecorder:
-        pulumi.runtime.register_stack_transformation(self._observe)
-        return self
-
-    def _observe(self, args: pulumi.ResourceTransformationArgs) -> None:
-        parent = args.opts.parent if args.opts is not None else None
-        props = _plain(dict(args.props)) if args.type_ in PRICED_TYPES else {}
-        region = props.get("region") if isinstance(props.get("region"), str) else None
-        self.observed[id(args.resource)] = Observed(
-            id(args.resource),
-            args.type_,
-            args.name,
-            id(parent) if parent is not None else None,
-            props,
-            region,
-        )
-        return None
-
-    def estimate(
-        self, region: str, assumptions: CostAssumptions, prices_dir: Path | None = None
-    ) -> dict[str, Any]:
-        return estimate(list(self.observed.values()), region, assumptions, prices_dir)
 
 
 # --- pricing --------------------------------------------------------------------------------------
@@ -826,33 +538,3 @@ def _document(
         "unpriced": unpriced,
         "assumptions": assumptions.to_output(),
     }
-
-
-def price_problems(
-    region: str,
-    instance_types: Mapping[str, str],
-    rds_classes: Mapping[str, str],
-    extra_regions: Mapping[str, str] | None = None,
-) -> list[str]:
-    """Config-time check that everything a stack will run has a price: ``where -> value`` pairs in,
-    ``where: problem`` messages out. Run before any resource exists."""
-    try:
-        table = PriceTable.load(region)
-    except PricingError as exc:
-        return [f"aws:region: {p}" for p in exc.problems]
-    problems = []
-    for where, instance_type in instance_types.items():
-        if instance_type not in table.ec2:
-            problems.append(f"{where}: {table.missing_instance_message(instance_type)}")
-    for where, rds_class in rds_classes.items():
-        if rds_class not in table.rds_instances:
-            problems.append(
-                f"{where}: no price for RDS instance class {rds_class!r} in {region}; priced classes: "
-                f"{', '.join(sorted(table.rds_instances))}"
-            )
-    for where, other in (extra_regions or {}).items():
-        try:
-            PriceTable.load(other)
-        except PricingError as exc:
-            problems += [f"{where}: {p}" for p in exc.problems]
-    return problems
