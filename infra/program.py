@@ -49,9 +49,8 @@ def main() -> None:
     # One key for every log group of the stack: flow logs, control plane, containers.
     logs = logs_key(
         "logs-key",
+        context,
         description=f"Encrypts the CloudWatch log groups of {cfg.cluster_name}",
-        environment=cfg.environment,
-        tags=cfg.tags,
         account_id=account_id,
         region=cfg.region,
         opts=aws_only,

@@ -20,12 +20,12 @@ class Resource:
     name: str
     parent: str | None
     custom: bool
-    provider: str | None
-    depends_on: list[str]
-    protect: bool
-    retain_on_delete: bool
-    ignore_changes: list[str]
     inputs: dict[str, Any]
+    provider: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+    protect: bool = False
+    retain_on_delete: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
     aliases: list[str] = field(default_factory=list)

@@ -207,9 +207,8 @@ class ArtifactStore(PlatformComponent):
 
         key = kms.customer_managed_key(
             f"{name}-key",
+            context,
             description=f"Encrypts the {name} bucket",
-            environment=context.environment,
-            tags=tags,
             opts=child,
         )
         log_bucket = self._bucket(

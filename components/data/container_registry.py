@@ -180,9 +180,8 @@ class ContainerRegistry(PlatformComponent):
         if kms_key_arn is None:
             key_arn = kms.customer_managed_key(
                 f"{name}-key",
+                context,
                 description=f"Encrypts the image layers of {name}",
-                environment=context.environment,
-                tags=tags,
                 opts=child,
             ).arn
         else:

@@ -133,9 +133,8 @@ def mlflow_database(
     stateful = stateful_options(environment, child)
     key = kms.customer_managed_key(
         f"{name}-db-key",
+        context,
         description=f"Encrypts the MLflow database of {name_prefix}",
-        environment=environment,
-        tags=tags,
         opts=child,
     )
     password = random.RandomPassword(f"{name}-db-password", length=40, special=False, opts=child)

@@ -241,9 +241,8 @@ class PlatformSecrets(PlatformComponent):
 
         key = kms.customer_managed_key(
             f"{name}-key",
+            context,
             description=f"Encrypts the Secrets Manager secrets under {path_prefix}/",
-            environment=context.environment,
-            tags=context.tags,
             opts=child,
         )
         self.kms_key_arn = key.arn

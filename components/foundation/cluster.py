@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -208,29 +209,26 @@ class EksCluster(PlatformComponent):
 
         secrets_key = kms.customer_managed_key(
             f"{name}-secrets-key",
+            context,
             description=f"Envelope encryption of Kubernetes secrets in {cluster_name}",
-            environment=environment,
-            tags=tags,
             opts=child,
         )
         ebs_key = kms.customer_managed_key(
             f"{name}-ebs-key",
+            context,
             description=f"Encrypts node and persistent volumes of {cluster_name}",
-            environment=environment,
-            tags=tags,
             policy=kms.key_policy([kms.root_statement(account_id), *kms.autoscaling_statements(account_id)]),
             opts=child,
         )
         # EKS would create this group itself, unencrypted and kept forever; creating it first sets both.
         log_group = encrypted_log_group(
             f"{name}-control-plane-logs",
+            context,
             name=f"/aws/eks/{cluster_name}/cluster",
             retention_days=spec.control_plane_log_retention_days,
             kms_key_arn=log_kms_key_arn,
             key_name=f"{name}-logs-key",
             key_description=f"Encrypts the control-plane logs of {cluster_name}",
-            environment=environment,
-            tags=tags,
             account_id=account_id,
             region=region,
             opts=child,
@@ -316,20 +314,23 @@ class EksCluster(PlatformComponent):
         ]
 
         versions = pins.EKS_ADDON_VERSIONS[spec.kubernetes_version]
+
         # The add-ons own their Pod Identity associations (EKS allows one per service account), so
         # these roles come without one.
-        cni_role = PodIdentityRole(
-            f"{name}-vpc-cni",
-            PodIdentitySpec(
+        def addon_role(
+            role: str, service_account: str, policy_arn: str, policy: Any = None
+        ) -> PodIdentityRole:
+            spec = PodIdentitySpec(
                 namespace="kube-system",
-                service_account="aws-node",
-                managed_policy_arns=[_MANAGED + "AmazonEKS_CNI_Policy"],
+                service_account=service_account,
+                managed_policy_arns=[policy_arn],
                 associate=False,
-            ),
-            cluster_name=cluster.name,
-            tags=tags,
-            opts=child,
-        )
+            )
+            return PodIdentityRole(
+                f"{name}-{role}", spec, cluster_name=cluster.name, tags=tags, policy=policy, opts=child
+            )
+
+        cni_role = addon_role("vpc-cni", "aws-node", _MANAGED + "AmazonEKS_CNI_Policy")
 
         def addon(
             addon_name: str, depends_on: Sequence[pulumi.Resource] = (), associations=None, configuration=None
@@ -360,16 +361,12 @@ class EksCluster(PlatformComponent):
 
         self.system_node_group, _ = managed_node_group(
             f"{name}-system",
+            system,
+            capacity_type="ON_DEMAND",
+            ami_type="AL2023_x86_64_STANDARD",
             cluster_name=cluster.name,
             node_role_arn=node_role.arn,
             subnet_ids=network.private_subnet_ids,
-            instance_types=system.instance_types,
-            capacity_type="ON_DEMAND",
-            ami_type="AL2023_x86_64_STANDARD",
-            min_size=system.min_size,
-            desired_size=system.desired_size,
-            max_size=system.max_size,
-            disk_size_gib=system.disk_size_gib,
             kms_key_arn=ebs_key.arn,
             labels=kube.SYSTEM_NODE_SELECTOR,
             taints=[],
@@ -379,18 +376,11 @@ class EksCluster(PlatformComponent):
 
         # CoreDNS and the CSI controller are Deployments: they need nodes to schedule on.
         addon("coredns", depends_on=[self.system_node_group])
-        ebs_csi_role = PodIdentityRole(
-            f"{name}-ebs-csi",
-            PodIdentitySpec(
-                namespace="kube-system",
-                service_account="ebs-csi-controller-sa",
-                managed_policy_arns=[_MANAGED + "service-role/AmazonEBSCSIDriverPolicy"],
-                associate=False,
-            ),
-            cluster_name=cluster.name,
-            tags=tags,
-            policy=ebs_key.arn.apply(lambda arn: iam.document(_ebs_kms_statements(arn))),
-            opts=child,
+        ebs_csi_role = addon_role(
+            "ebs-csi",
+            "ebs-csi-controller-sa",
+            _MANAGED + "service-role/AmazonEBSCSIDriverPolicy",
+            ebs_key.arn.apply(lambda arn: iam.document(_ebs_kms_statements(arn))),
         )
         ebs_csi = addon(
             "aws-ebs-csi-driver",

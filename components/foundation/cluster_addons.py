@@ -15,7 +15,6 @@ from mlops_platform.components.refs import ClusterRef
 from mlops_platform.components.support import helm, iam, kube, pins
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
-from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem
 
@@ -92,11 +91,7 @@ class ClusterAddons(PlatformComponent):
         super().__init__("mlops:cluster_addons:ClusterAddons", name, "ClusterAddonsSpec", problems, opts)
         child = self.child
         account_id, region = self.account_id, self.region
-        high_availability = (
-            context.environment is Environment.PROD
-            if spec.high_availability is None
-            else spec.high_availability
-        )
+        high_availability = context.highly_available(spec.high_availability)
 
         role = PodIdentityRole(
             f"{name}-autoscaler",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from mlops_platform.components.support.environment import Environment, stateful_options
+from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.environment import stateful_options
 
 
 def root_statement(account_id: str) -> dict[str, Any]:
@@ -86,10 +87,9 @@ def key_policy(statements: Sequence[dict[str, Any]]) -> str:
 
 def customer_managed_key(
     name: str,
+    context: StackContext,
     *,
     description: str,
-    environment: Environment,
-    tags: Mapping[str, str],
     policy: pulumi.Input[str] | None = None,
     opts: pulumi.ResourceOptions | None = None,
 ) -> aws.kms.Key:
@@ -104,6 +104,6 @@ def customer_managed_key(
         enable_key_rotation=True,
         deletion_window_in_days=30,
         policy=policy,
-        tags=dict(tags),
-        opts=stateful_options(environment, opts),
+        tags=dict(context.tags),
+        opts=stateful_options(context.environment, opts),
     )

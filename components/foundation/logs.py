@@ -7,22 +7,19 @@ retention CloudWatch accepts. A stack usually shares one key (``logs_key``) acro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pulumi
 import pulumi_aws as aws
 
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.support import iam
-from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.context import StackContext
 
 
 def logs_key(
     name: str,
+    context: StackContext,
     *,
     description: str,
-    environment: Environment,
-    tags: Mapping[str, str],
     account_id: str,
     region: str,
     opts: pulumi.ResourceOptions,
@@ -30,9 +27,8 @@ def logs_key(
     """A key CloudWatch Logs may use, for this account's log groups in this region only."""
     return kms.customer_managed_key(
         name,
+        context,
         description=description,
-        environment=environment,
-        tags=tags,
         policy=kms.key_policy(
             [kms.root_statement(account_id), kms.logs_service_statement(account_id, region)]
         ),
@@ -42,13 +38,12 @@ def logs_key(
 
 def encrypted_log_group(
     resource_name: str,
+    context: StackContext,
     *,
     retention_days: int,
     kms_key_arn: pulumi.Input[str] | None,
     key_name: str,
     key_description: str,
-    environment: Environment,
-    tags: Mapping[str, str],
     account_id: str,
     region: str,
     opts: pulumi.ResourceOptions,
@@ -61,9 +56,8 @@ def encrypted_log_group(
     if kms_key_arn is None:
         kms_key_arn = logs_key(
             key_name,
+            context,
             description=key_description,
-            environment=environment,
-            tags=tags,
             account_id=account_id,
             region=region,
             opts=opts,
@@ -74,7 +68,7 @@ def encrypted_log_group(
         name_prefix=name_prefix,
         retention_in_days=retention_days,
         kms_key_id=kms_key_arn,
-        tags=dict(tags),
+        tags=dict(context.tags),
         opts=opts,
     )
 

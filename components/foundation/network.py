@@ -342,13 +342,12 @@ class Network(PlatformComponent):
         tags = dict(context.tags)
         group = encrypted_log_group(
             f"{name}-flow-logs",
+            context,
             name_prefix=f"/aws/vpc-flow-logs/{name}-",
             retention_days=self._spec.flow_logs.retention_days,
             kms_key_arn=self._log_kms_key_arn,
             key_name=f"{name}-flow-logs-key",
             key_description=f"Encrypts the VPC flow logs of {name}",
-            environment=context.environment,
-            tags=tags,
             account_id=account_id,
             region=region,
             opts=child,

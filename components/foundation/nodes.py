@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
@@ -59,29 +60,37 @@ def hardened_launch_template(
     )
 
 
+class NodeSizes(Protocol):
+    """What a node group spec says about its nodes (``SystemNodesSpec``, ``GpuNodePoolSpec``)."""
+
+    instance_types: Sequence[str]
+    min_size: int
+    desired_size: int | None
+    max_size: int
+    disk_size_gib: int
+
+
 def managed_node_group(
     name: str,
+    nodes: NodeSizes,
     *,
+    capacity_type: str,
+    ami_type: str,
     cluster_name: pulumi.Input[str],
     node_role_arn: pulumi.Input[str],
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
-    instance_types: Sequence[str],
-    capacity_type: str,
-    ami_type: str,
-    min_size: int,
-    desired_size: int,
-    max_size: int,
-    disk_size_gib: int,
     kms_key_arn: pulumi.Input[str],
     labels: Mapping[str, str],
     taints: Sequence[Mapping[str, str]],
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
 ) -> tuple[aws.eks.NodeGroup, aws.ec2.LaunchTemplate]:
+    """A managed node group on a hardened launch template; ``desired_size`` defaults to ``min_size``."""
+    desired_size = nodes.min_size if nodes.desired_size is None else nodes.desired_size
     template = hardened_launch_template(
         f"{name}-lt",
         ami_type=ami_type,
-        disk_size_gib=disk_size_gib,
+        disk_size_gib=nodes.disk_size_gib,
         kms_key_arn=kms_key_arn,
         tags=tags,
         opts=opts,
@@ -91,10 +100,10 @@ def managed_node_group(
         cluster_name=cluster_name,
         node_role_arn=node_role_arn,
         subnet_ids=subnet_ids,
-        instance_types=list(instance_types),
+        instance_types=list(nodes.instance_types),
         capacity_type=capacity_type,
         ami_type=ami_type,
-        scaling_config={"min_size": min_size, "desired_size": desired_size, "max_size": max_size},
+        scaling_config={"min_size": nodes.min_size, "desired_size": desired_size, "max_size": nodes.max_size},
         update_config={"max_unavailable": 1},
         launch_template={"id": template.id, "version": template.latest_version.apply(str)},
         labels=dict(labels),

@@ -50,9 +50,8 @@ def alert_topic(
     tags = dict(context.tags)
     key = kms.customer_managed_key(
         f"{name}-alerts-key",
+        context,
         description="Encrypts the platform's alert topic",
-        environment=context.environment,
-        tags=tags,
         policy=kms.key_policy(
             [
                 kms.root_statement(account_id),

@@ -29,13 +29,12 @@ def container_logs(
     group_name = pulumi.Output.concat("/aws/eks/", cluster_name, "/containers")
     group = encrypted_log_group(
         f"{name}-container-logs",
+        context,
         name=group_name,
         retention_days=retention_days,
         kms_key_arn=kms_key_arn,
         key_name=f"{name}-logs-key",
         key_description="Encrypts the container log group",
-        environment=context.environment,
-        tags=tags,
         account_id=account_id,
         region=region,
         opts=opts,

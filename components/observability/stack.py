@@ -49,7 +49,6 @@ from mlops_platform.components.support import helm, iam, kube
 from mlops_platform.components.support.aws import certificate_problem, retention_problems
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
-from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem, range_problems
 
@@ -145,11 +144,7 @@ class Observability(PlatformComponent):
         depends = dependencies or PlatformDependencies()
         child = self.child
         account_id, region = self.account_id, self.region
-        high_availability = (
-            context.environment is Environment.PROD
-            if spec.high_availability is None
-            else spec.high_availability
-        )
+        high_availability = context.highly_available(spec.high_availability)
 
         topic = alert_topic(
             name, context=context, account_id=account_id, emails=spec.alert_emails, opts=child

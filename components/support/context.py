@@ -42,6 +42,10 @@ class StackContext:
         """``<project>/<environment>``: every platform secret lives under it."""
         return f"{self.project}/{self.environment.value}"
 
+    def highly_available(self, override: bool | None = None) -> bool:
+        """Whether add-ons run redundant replicas: as a spec says, else in prod only."""
+        return self.environment is Environment.PROD if override is None else override
+
     def problems(self) -> list[Problem]:
         return tag_problems(self.tags)
 

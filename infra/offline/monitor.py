@@ -10,27 +10,14 @@ from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
 
 from mlops_platform.infra.offline.values import ResourceRef, Secret, from_proto, to_struct, unwrap
+from mlops_platform.policies.graph import Resource
 
 
 @dataclass
-class Registration:
-    """One ``RegisterResource`` request, with the options the engine would act on."""
+class Registration(Resource):
+    """One ``RegisterResource`` request, with the options the engine would act on; its inputs keep
+    secrets wrapped (the graph's ``Resource`` masks them)."""
 
-    urn: str
-    type: str
-    name: str
-    parent: str | None
-    custom: bool
-    provider: str | None
-    depends_on: list[str]
-    protect: bool
-    retain_on_delete: bool
-    ignore_changes: list[str]
-    replace_on_changes: list[str]
-    delete_before_replace: bool
-    aliases: list[str]
-    inputs: dict[str, Any]
-    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     id: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     resource_class: type | None = None
@@ -152,14 +139,6 @@ class RecordingMonitor(MockMonitor):
             name=request.name,
             parent=request.parent or None,
             custom=True,
-            provider=None,
-            depends_on=[],
-            protect=False,
-            retain_on_delete=False,
-            ignore_changes=[],
-            replace_on_changes=[],
-            delete_before_replace=False,
-            aliases=[],
             inputs=props,
             id=resource_id,
             outputs=state,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import logging
@@ -281,23 +282,9 @@ def _synth_error(exc: Exception) -> SynthError:
 
 
 def _graph_resource(reg: Registration) -> Resource:
-    return Resource(
-        urn=reg.urn,
-        type=reg.type,
-        name=reg.name,
-        parent=reg.parent,
-        custom=reg.custom,
-        provider=reg.provider,
-        depends_on=reg.depends_on,
-        protect=reg.protect,
-        retain_on_delete=reg.retain_on_delete,
-        ignore_changes=reg.ignore_changes,
-        inputs=masked(reg.inputs),
-        replace_on_changes=reg.replace_on_changes,
-        delete_before_replace=reg.delete_before_replace,
-        aliases=reg.aliases,
-        property_dependencies=reg.property_dependencies,
-    )
+    """The graph's view of a registration: the resource's own fields, secrets masked."""
+    values = {f.name: getattr(reg, f.name) for f in dataclasses.fields(Resource)}
+    return Resource(**{**values, "inputs": masked(reg.inputs)})
 
 
 def synthesize(
