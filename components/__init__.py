@@ -49,8 +49,8 @@ from mlops_platform.components.foundation.network import (
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
 from mlops_platform.components.observability.budgets import BudgetSpec
-from mlops_platform.components.observability.metrics import AlertReceiver, ReceiverKind
-from mlops_platform.components.observability.stack import Observability, ObservabilitySpec
+from mlops_platform.components.observability.spec import AlertReceiver, ObservabilitySpec, ReceiverKind
+from mlops_platform.components.observability.stack import Observability
 from mlops_platform.components.refs import (
     ArtifactsRef,
     ClusterRef,

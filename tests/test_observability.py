@@ -13,8 +13,8 @@ from mlops_platform.components.observability.alarms import CloudWatchAlarms, Wat
 from mlops_platform.components.observability.alerting import ServiceLevelObjective, Severity, slo_rule_groups
 from mlops_platform.components.observability.budgets import BudgetSpec
 from mlops_platform.components.observability.gpu import DCGM_POD_LABELS
-from mlops_platform.components.observability.metrics import AlertReceiver, ReceiverKind
-from mlops_platform.components.observability.stack import Observability, ObservabilitySpec
+from mlops_platform.components.observability.spec import AlertReceiver, ObservabilitySpec, ReceiverKind
+from mlops_platform.components.observability.stack import Observability
 from mlops_platform.components.support import pins
 from mlops_platform.components.support.validation import InvalidArgs
 from tests.harness import CLUSTER, ROOT, context, only, run

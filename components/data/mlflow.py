@@ -193,38 +193,37 @@ class MlflowTracking(PlatformComponent):
             opts=in_namespace,
         )
         secrets_ready = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *depends.external_secrets])
-        db_secret_path = secrets.path("mlflow/database")
-        admin_secret_path = secrets.path("mlflow/admin")
-        db_sync = external_secret(
-            f"{name}-database-secret",
-            namespace=spec.namespace,
-            target="mlflow-database",
-            entries={"uri": SecretRef(db_secret_path, "uri")},
-            opts=secrets_ready,
-        )
-        auth_sync = external_secret(
-            f"{name}-auth-secret",
-            namespace=spec.namespace,
-            target="mlflow-auth",
-            entries={
-                "auth_uri": SecretRef(db_secret_path, "auth_uri"),
-                "admin_username": SecretRef(admin_secret_path, "username"),
-                "admin_password": SecretRef(admin_secret_path, "password"),
-            },
-            template={"basic_auth.ini": AUTH_CONFIG_TEMPLATE},
-            opts=secrets_ready,
-        )
-        # Prometheus scrapes /metrics with the admin login: the auth app protects every route.
-        secrets_sync_for_metrics = external_secret(
-            f"{name}-metrics-secret",
-            namespace=spec.namespace,
-            target="mlflow-metrics-scraper",
-            entries={
-                "username": SecretRef(admin_secret_path, "username"),
-                "password": SecretRef(admin_secret_path, "password"),
-            },
-            opts=secrets_ready,
-        )
+        db, admin = secrets.path("mlflow/database"), secrets.path("mlflow/admin")
+        # role -> (Kubernetes Secret, its keys from Secrets Manager, a file rendered from them)
+        synced = {
+            "database": ("mlflow-database", {"uri": SecretRef(db, "uri")}, None),
+            "auth": (
+                "mlflow-auth",
+                {
+                    "auth_uri": SecretRef(db, "auth_uri"),
+                    "admin_username": SecretRef(admin, "username"),
+                    "admin_password": SecretRef(admin, "password"),
+                },
+                {"basic_auth.ini": AUTH_CONFIG_TEMPLATE},
+            ),
+            # Prometheus scrapes /metrics with the admin login: the auth app protects every route.
+            "metrics": (
+                "mlflow-metrics-scraper",
+                {"username": SecretRef(admin, "username"), "password": SecretRef(admin, "password")},
+                None,
+            ),
+        }
+        syncs = {
+            role: external_secret(
+                f"{name}-{role}-secret",
+                namespace=spec.namespace,
+                target=target,
+                entries=entries,
+                template=template,
+                opts=secrets_ready,
+            )
+            for role, (target, entries, template) in synced.items()
+        }
         hosts = [*([spec.hostname] if spec.hostname else []), *spec.allowed_hosts]
         deployment = self._deployment(
             name,
@@ -235,7 +234,7 @@ class MlflowTracking(PlatformComponent):
             region,
             hosts,
             service_account,
-            [db_sync, auth_sync, database],
+            [syncs["database"], syncs["auth"], database],
         )
         service = k8s.core.v1.Service(
             f"{name}-service",
@@ -277,9 +276,7 @@ class MlflowTracking(PlatformComponent):
         self.database_endpoint = database.endpoint
         self.database_identifier = database.identifier
         if spec.service_monitor:
-            self._service_monitor(
-                name, spec, labels, [*depends.prometheus_operator, secrets_sync_for_metrics]
-            )
+            self._service_monitor(name, spec, labels, [*depends.prometheus_operator, syncs["metrics"]])
         self.role_arn = role.arn
         self.register_outputs(
             {

@@ -17,6 +17,7 @@ import pulumi_random as random
 
 from mlops_platform.components.data.platform_secrets import PlatformSecrets, generated_value
 from mlops_platform.components.foundation import kms
+from mlops_platform.components.foundation.network import port_security_group
 from mlops_platform.components.refs import ClusterRef, NetworkRef
 from mlops_platform.components.support import pins
 from mlops_platform.components.support.context import StackContext
@@ -138,19 +139,13 @@ def mlflow_database(
         opts=child,
     )
     password = random.RandomPassword(f"{name}-db-password", length=40, special=False, opts=child)
-    security_group = aws.ec2.SecurityGroup(
+    security_group = port_security_group(
         f"{name}-db-sg",
         vpc_id=network.vpc_id,
         description="PostgreSQL for MLflow: port 5432 from the EKS cluster only",
-        ingress=[
-            {
-                "protocol": "tcp",
-                "from_port": 5432,
-                "to_port": 5432,
-                "security_groups": [cluster.security_group_id],
-                "description": "PostgreSQL from the cluster",
-            }
-        ],
+        port=5432,
+        source={"security_groups": [cluster.security_group_id]},
+        source_description="PostgreSQL from the cluster",
         tags=with_tags(tags, Name=f"{name_prefix}-mlflow-db"),
         opts=child,
     )

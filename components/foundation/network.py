@@ -18,6 +18,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import field
 from enum import StrEnum
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -108,6 +109,30 @@ class NetworkSpec:
                 Problem("existing.private_subnet_ids", "needs at least two subnets in different AZs for EKS")
             )
         return found
+
+
+def port_security_group(
+    name: str,
+    *,
+    vpc_id: pulumi.Input[str],
+    description: str,
+    port: int,
+    source: dict[str, Any],
+    source_description: str,
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.ec2.SecurityGroup:
+    """A security group admitting one TCP port from one source (``cidr_blocks`` or ``security_groups``)."""
+    rule = {
+        "protocol": "tcp",
+        "from_port": port,
+        "to_port": port,
+        **source,
+        "description": source_description,
+    }
+    return aws.ec2.SecurityGroup(
+        name, vpc_id=vpc_id, description=description, ingress=[rule], tags=tags, opts=opts
+    )
 
 
 def subnet_cidrs(cidr_block: str, az_count: int) -> tuple[list[str], list[str]]:
@@ -298,19 +323,13 @@ class Network(PlatformComponent):
             opts=child,
         )
         if args.interface_endpoints:
-            endpoint_sg = aws.ec2.SecurityGroup(
+            endpoint_sg = port_security_group(
                 f"{name}-endpoints-sg",
                 vpc_id=vpc.id,
                 description="HTTPS from inside the VPC to interface endpoints",
-                ingress=[
-                    {
-                        "protocol": "tcp",
-                        "from_port": 443,
-                        "to_port": 443,
-                        "cidr_blocks": [args.cidr],
-                        "description": "HTTPS from the VPC",
-                    }
-                ],
+                port=443,
+                source={"cidr_blocks": [args.cidr]},
+                source_description="HTTPS from the VPC",
                 tags=with_tags(tags, Name=f"{name}-endpoints"),
                 opts=child,
             )

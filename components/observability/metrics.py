@@ -7,63 +7,16 @@ admin login comes from Secrets Manager through External Secrets.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from enum import StrEnum
 from typing import Any
 
-from mlops_platform.components.observability.alerting import Severity
+from mlops_platform.components.observability.spec import AlertReceiver, ObservabilitySpec, ReceiverKind
 from mlops_platform.components.support import kube
-from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.validation import Problem
 
 STACK_RELEASE = "kube-prometheus-stack"
 GRAFANA_SERVICE_ACCOUNT = "grafana"
 RECEIVER_SECRET = "alertmanager-receivers"
 """Kubernetes Secret holding one key per receiver (its webhook URL or routing key)."""
-_RECEIVER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-class ReceiverKind(StrEnum):
-    SLACK = "slack"
-    PAGERDUTY = "pagerduty"
-
-
-@spec
-class AlertReceiver:
-    """Where Alertmanager sends alerts of the given severities."""
-
-    name: str
-    """Receiver name in Alertmanager."""
-    kind: ReceiverKind
-    """`slack` (webhook URL) or `pagerduty` (Events API v2 routing key)."""
-    secret: str
-    """Name of the platform secret (an entry of `secrets.entries`) holding the webhook URL or routing key."""
-    channel: str | None = None
-    """Slack channel, e.g. ``#ml-alerts``. Default: the webhook's own channel."""
-    severities: Sequence[Severity] = (Severity.CRITICAL, Severity.WARNING)
-    """Severities routed to it. Default: critical and warning."""
-
-
-def receiver_problems(receivers: Sequence[AlertReceiver], known_secrets: Sequence[str]) -> list[Problem]:
-    found = []
-    names = [r.name for r in receivers]
-    for i, receiver in enumerate(receivers):
-        if not _RECEIVER_NAME.match(receiver.name) or names.index(receiver.name) != i:
-            found.append(
-                Problem(f"receivers[{i}].name", f"must be a unique lowercase name (got {receiver.name!r})")
-            )
-        if receiver.secret not in known_secrets:
-            known = ", ".join(sorted(known_secrets)) or "none"
-            found.append(
-                Problem(
-                    f"receivers[{i}].secret",
-                    f"must name an entry of secrets.entries (got {receiver.secret!r}; known: {known})",
-                )
-            )
-        if receiver.channel is not None and receiver.kind is not ReceiverKind.SLACK:
-            found.append(Problem(f"receivers[{i}].channel", "only applies to slack receivers"))
-    return found
 
 
 def alertmanager_config(receivers: Sequence[AlertReceiver]) -> dict[str, Any]:
@@ -115,18 +68,10 @@ def _volume(storage_class: str, size: str) -> dict[str, Any]:
     }
 
 
-def stack_values(
-    *,
-    region: str,
-    replicas: int,
-    retention_days: int,
-    storage_gib: int,
-    storage_class: str,
-    receivers: Sequence[AlertReceiver],
-    grafana_hostname: str | None,
-    certificate_arn: str | None,
-) -> dict[str, Any]:
+def stack_values(spec: ObservabilitySpec, *, region: str, replicas: int) -> dict[str, Any]:
     """The chart's values."""
+    grafana_hostname, certificate_arn = spec.grafana_hostname, spec.certificate_arn
+    storage_class, storage_gib, receivers = spec.storage_class, spec.prometheus_storage_gib, spec.receivers
     if grafana_hostname:
         grafana_root = f"{'https' if certificate_arn else 'http'}://{grafana_hostname}/"
     else:
@@ -141,7 +86,7 @@ def stack_values(
         "prometheus": {
             "prometheusSpec": {
                 "replicas": replicas,
-                "retention": f"{retention_days}d",
+                "retention": f"{spec.prometheus_retention_days}d",
                 # Leave headroom on the volume: retention by size triggers before the disk is full.
                 "retentionSize": f"{int(storage_gib * 0.85)}GB",
                 "storageSpec": _volume(storage_class, f"{storage_gib}Gi"),

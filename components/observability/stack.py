@@ -30,7 +30,7 @@ from mlops_platform.components.data.platform_secrets import (
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.observability.alarms import alert_topic
 from mlops_platform.components.observability.alerting import prometheus_rule
-from mlops_platform.components.observability.budgets import BudgetSpec, email_problems, monthly_budget
+from mlops_platform.components.observability.budgets import monthly_budget
 from mlops_platform.components.observability.gpu import gpu_telemetry
 from mlops_platform.components.observability.grafana import dashboard_config_maps, grafana_ingress
 from mlops_platform.components.observability.logs import container_logs
@@ -38,71 +38,17 @@ from mlops_platform.components.observability.metrics import (
     GRAFANA_SERVICE_ACCOUNT,
     RECEIVER_SECRET,
     STACK_RELEASE,
-    AlertReceiver,
-    receiver_problems,
     stack_values,
 )
 from mlops_platform.components.observability.rules import PLATFORM_RULES, platform_alerts
+from mlops_platform.components.observability.spec import AlertReceiver, ObservabilitySpec
 from mlops_platform.components.observability.tracing import trace_collector
 from mlops_platform.components.refs import ClusterRef, PlatformDependencies
 from mlops_platform.components.support import helm, iam, kube
-from mlops_platform.components.support.aws import certificate_problem, retention_problems
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
-from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.validation import Problem, range_problems
 
 NAMESPACE = "monitoring"
-RUNBOOK_BASE_URL = "https://github.com/acme/mlops-platform/blob/main/docs/runbooks"
-"""Where alerts link by default; set ``runbook_base_url`` to your fork."""
-
-
-@spec
-class ObservabilitySpec:
-    """Metrics, dashboards, alerts, logs and the budget."""
-
-    log_retention_days: int = 30
-    """Retention of the container log group, in days. Default: 30."""
-    prometheus_retention_days: int = 15
-    """Days of metrics Prometheus keeps. Default: 15."""
-    prometheus_storage_gib: int = 50
-    """Prometheus volume size (encrypted gp3). Default: 50."""
-    gpu_idle_hours: int = 2
-    """Hours below 5% GPU utilisation before the idle-GPU cost alert. Default: 2."""
-    runbook_base_url: str = RUNBOOK_BASE_URL
-    """URL of docs/runbooks in your copy of this repository; alerts link there. Default: the upstream."""
-    grafana_hostname: str | None = None
-    """DNS name for Grafana. Default: ``/grafana`` on the shared internal ALB."""
-    certificate_arn: str | None = None
-    """ACM certificate to serve Grafana over HTTPS. Default: HTTP inside the VPC."""
-    receivers: Sequence[AlertReceiver] = ()
-    """Alertmanager receivers. Default: none (alerts are visible in Alertmanager only)."""
-    alert_emails: Sequence[str] = ()
-    """Email subscribers of the SNS alert topic (CloudWatch alarms, budgets). Default: none."""
-    budget: BudgetSpec | None = None
-    """The monthly AWS Budget of the stack. Default: none."""
-    tracing: bool = False
-    """Run an OpenTelemetry collector exporting traces to AWS X-Ray. Default: off."""
-    storage_class: str = "encrypted-gp3"
-    """StorageClass of the Prometheus, Alertmanager and Grafana volumes. Default: the cluster's encrypted gp3."""
-    high_availability: bool | None = None
-    """Two Prometheus and Alertmanager replicas. Default: on in prod only."""
-
-    def problems(self, known_secrets: Sequence[str]) -> list[Problem]:
-        found = retention_problems("log_retention_days", self.log_retention_days)
-        if not self.runbook_base_url.startswith("https://") or len(self.runbook_base_url) > 1024:
-            found.append(
-                Problem("runbook_base_url", f"must be an https:// URL (got {self.runbook_base_url[:80]!r})")
-            )
-        found += range_problems("prometheus_retention_days", self.prometheus_retention_days, 1, 365)
-        found += range_problems("prometheus_storage_gib", self.prometheus_storage_gib, 10, 16384)
-        found += range_problems("gpu_idle_hours", self.gpu_idle_hours, 1, 72)
-        found += receiver_problems(self.receivers, known_secrets)
-        found += email_problems("alert_emails", self.alert_emails)
-        if self.budget is not None:
-            found += [p.nested("budget") for p in self.budget.problems()]
-        found += [p for p in [certificate_problem("certificate_arn", self.certificate_arn)] if p]
-        return found
 
 
 class Observability(PlatformComponent):
@@ -184,16 +130,7 @@ class Observability(PlatformComponent):
             f"{name}-kube-prometheus-stack",
             STACK_RELEASE,
             namespace=NAMESPACE,
-            values=stack_values(
-                region=region,
-                replicas=2 if high_availability else 1,
-                retention_days=spec.prometheus_retention_days,
-                storage_gib=spec.prometheus_storage_gib,
-                storage_class=spec.storage_class,
-                receivers=spec.receivers,
-                grafana_hostname=spec.grafana_hostname,
-                certificate_arn=spec.certificate_arn,
-            ),
+            values=stack_values(spec, region=region, replicas=2 if high_availability else 1),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, grafana_role, *synced]),
         )
         after_operator = pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus_operator])

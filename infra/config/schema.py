@@ -15,7 +15,7 @@ from mlops_platform.components.data.platform_secrets import PlatformSecretsSpec
 from mlops_platform.components.foundation.cluster import ClusterSpec, SystemNodesSpec
 from mlops_platform.components.foundation.gpu_node_pool import GpuNodePoolSpec
 from mlops_platform.components.foundation.network import NetworkSpec
-from mlops_platform.components.observability.stack import ObservabilitySpec
+from mlops_platform.components.observability.spec import ObservabilitySpec
 from mlops_platform.components.refs import GpuPoolInfo
 from mlops_platform.components.serving.model_endpoint import ModelEndpointSpec
 from mlops_platform.components.serving.team_namespace import TeamSpec

@@ -382,30 +382,33 @@ class _Pricer:
     def flat(self) -> None:
         """Resources with one monthly unit each, or an assumed stored volume."""
         a = self.assumptions
-        for key in self.of_type("aws:kms/key:Key"):
-            self.add(
-                key,
-                "KMS customer-managed key",
-                "key-months",
-                self.table(key).kms_key_month,
-                _same(Decimal(1)),
-            )
-        for secret in self.of_type("aws:secretsmanager/secret:Secret"):
-            self.add(
-                secret,
+        # (type, description, unit, price in the table, units per month)
+        flat_rates = (
+            ("aws:kms/key:Key", "KMS customer-managed key", "key-months", "kms_key_month", 1),
+            (
+                "aws:secretsmanager/secret:Secret",
                 "Secrets Manager secret",
                 "secret-months",
-                self.table(secret).secret_month,
-                _same(Decimal(1)),
-            )
-        for repository in self.of_type("aws:ecr/repository:Repository"):
-            self.add(
-                repository,
+                "secret_month",
+                1,
+            ),
+            (
+                "aws:ecr/repository:Repository",
                 "ECR image storage (assumed)",
                 "GB-months",
-                self.table(repository).ecr_storage_gb_month,
-                _same(Decimal(str(a.ecr_storage_gb_per_repository))),
-            )
+                "ecr_storage_gb_month",
+                a.ecr_storage_gb_per_repository,
+            ),
+        )
+        for resource_type, description, unit, price, quantity in flat_rates:
+            for resource in self.of_type(resource_type):
+                self.add(
+                    resource,
+                    description,
+                    unit,
+                    getattr(self.table(resource), price),
+                    _same(Decimal(str(quantity))),
+                )
         key, value = ACCESS_LOG_PURPOSE_TAG
         for bucket in self.of_type("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
             tags = _get(bucket.props, "tags", default={})

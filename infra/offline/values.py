@@ -93,31 +93,26 @@ def to_struct(props: dict[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
-def unwrap(value: Any) -> Any:
-    """Plain values for code that computes outputs: secrets opened, references reduced to URNs."""
+def _reduce(value: Any, secret: Any, unknown: Any) -> Any:
+    """A value with references as URNs, ``secret(s)`` for each secret and ``unknown`` for unknowns."""
     if isinstance(value, Secret):
-        return unwrap(value.value)
+        return secret(value)
     if isinstance(value, ResourceRef):
         return value.urn
     if isinstance(value, Unknown):
-        return None
+        return unknown
     if isinstance(value, dict):
-        return {k: unwrap(v) for k, v in value.items()}
+        return {k: _reduce(v, secret, unknown) for k, v in value.items()}
     if isinstance(value, list):
-        return [unwrap(v) for v in value]
+        return [_reduce(v, secret, unknown) for v in value]
     return value
+
+
+def unwrap(value: Any) -> Any:
+    """Plain values for code that computes outputs: secrets opened, references reduced to URNs."""
+    return _reduce(value, lambda s: unwrap(s.value), None)
 
 
 def masked(value: Any) -> Any:
     """What the graph records: secrets masked, references as URNs, unknowns marked."""
-    if isinstance(value, Secret):
-        return SECRET_MASK
-    if isinstance(value, ResourceRef):
-        return value.urn
-    if isinstance(value, Unknown):
-        return UNKNOWN_MASK
-    if isinstance(value, dict):
-        return {k: masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked(v) for v in value]
-    return value
+    return _reduce(value, lambda s: SECRET_MASK, UNKNOWN_MASK)

@@ -47,6 +47,7 @@ from mlops_platform.components.serving.model_endpoint.spec import ModelEndpointS
 from mlops_platform.components.serving.model_endpoint.workloads import (
     MODEL_LABEL,
     SERVICE_ROLE_LABEL,
+    model_service,
     version_workload,
 )
 from mlops_platform.components.serving.team_namespace import TEAM_LABEL, TeamNamespace, TeamSpec
@@ -177,18 +178,14 @@ class ModelEndpoint(PlatformComponent):
                 secret_name=secret_name,
                 opts=in_namespace,
             )
-        k8s.core.v1.Service(
+        model_service(
             f"{name}-stable-service",
-            metadata={
-                "name": name,
-                "namespace": namespace_name,
-                "labels": {**labels, SERVICE_ROLE_LABEL: "stable"},
-            },
-            spec={
-                "selector": {MODEL_LABEL: name},
-                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
-            },
-            opts=in_namespace,
+            name,
+            namespace_name,
+            labels,
+            "stable",
+            {MODEL_LABEL: name},
+            in_namespace,
         )
         if replicas.min >= 2:
             k8s.policy.v1.PodDisruptionBudget(
