@@ -25,8 +25,6 @@ def _is_gpu_group(props: Mapping[str, Any]) -> bool:
 
 @_rule(
     "allowed-instance-types",
-    "Node groups use instance types from the environment's allowlist.",
-    "Pick an allowed type, or extend the allowlist in policies/config/<env>.json after a cost review.",
     types=("aws:eks/nodeGroup:NodeGroup",),
     config={
         "allowedInstanceTypes": {
@@ -38,6 +36,10 @@ def _is_gpu_group(props: Mapping[str, Any]) -> bool:
     },
 )
 def allowed_types(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Node groups use instance types from the environment's allowlist.
+
+    Fix: Pick an allowed type, or extend the allowlist in policies/config/<env>.json after a cost review.
+    """
     allowed = config["allowedInstanceTypes"]
     if allowed:
         outside = [t for t in as_list(props.get("instanceTypes")) if t not in allowed]
@@ -47,8 +49,6 @@ def allowed_types(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterab
 
 @_rule(
     "gpu-pool-max-size-cap",
-    "A GPU node group cannot grow past the environment's cap.",
-    "Lower gpuNodePools[].maxSize, or raise the cap in policies/config/<env>.json after a cost review.",
     types=("aws:eks/nodeGroup:NodeGroup",),
     config={
         "maxGpuNodes": {
@@ -60,18 +60,21 @@ def allowed_types(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterab
     },
 )
 def gpu_cap(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """A GPU node group cannot grow past the environment's cap.
+
+    Fix: Lower gpuNodePools[].maxSize, or raise the cap in policies/config/<env>.json after a cost review.
+    """
     size = get(props, "scalingConfig", "maxSize", default=0)
     if _is_gpu_group(props) and size > config["maxGpuNodes"]:
         yield f"GPU node group may grow to {size} nodes (cap {config['maxGpuNodes']})"
 
 
-@_rule(
-    "dev-gpu-spot-or-zero",
-    "In dev, GPU node groups are spot, or scale to zero when idle.",
-    "Set capacityType: SPOT or minSize: 0 for dev GPU pools.",
-    types=("aws:eks/nodeGroup:NodeGroup",),
-)
+@_rule("dev-gpu-spot-or-zero", types=("aws:eks/nodeGroup:NodeGroup",))
 def dev_gpu(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """In dev, GPU node groups are spot, or scale to zero when idle.
+
+    Fix: Set capacityType: SPOT or minSize: 0 for dev GPU pools.
+    """
     if config["environment"] != "dev" or not _is_gpu_group(props):
         return
     if props.get("capacityType") != "SPOT" and get(props, "scalingConfig", "minSize", default=0) > 0:

@@ -17,20 +17,18 @@ RULES = _rules.rules
 _DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
 
 
-def _rule(
-    name: str, description: str, remediation: str, *, severity: Severity = Severity.HIGH, stack: bool = False
-):
-    """A stack rule, or a rule on the pod spec of every workload kind."""
+def _rule(name: str, *, severity: Severity = Severity.HIGH, stack: bool = False):
+    """A stack rule, or a rule on the pod spec of every workload kind (documented by its docstring)."""
 
     def register(check):
         if stack:
-            return _rules.rule(name, description, remediation, severity=severity, stack=True)(check)
+            return _rules.rule(name, severity=severity, stack=True)(check)
 
         def for_workload(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
             spec = pod_spec(f"kubernetes:x:{props.get('kind', '')}", props)
             return check(spec, config) if spec is not None else ()
 
-        _rules.rule(name, description, remediation, severity=severity, types=WORKLOAD_TYPES)(for_workload)
+        _rules.rule(name, severity=severity, types=WORKLOAD_TYPES, documented_by=check)(for_workload)
         return check
 
     return register
@@ -43,25 +41,24 @@ def _pinned(image: str) -> bool:
     return ":" in last and not last.endswith(":latest")
 
 
-@_rule(
-    "k8s-no-latest-image",
-    "Containers run images pinned by a version tag or a digest, never latest or untagged.",
-    "Use repository:1.2.3 or repository@sha256:...",
-    severity=Severity.CRITICAL,
-)
+@_rule("k8s-no-latest-image", severity=Severity.CRITICAL)
 def pinned(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Containers run images pinned by a version tag or a digest, never latest or untagged.
+
+    Fix: Use repository:1.2.3 or repository@sha256:...
+    """
     for container in containers(spec):
         image = str(container.get("image", ""))
         if not _pinned(image):
             yield f"container {container.get('name')} runs unpinned image {image!r}"
 
 
-@_rule(
-    "k8s-resources-set",
-    "Every container requests CPU and memory and has a memory limit.",
-    "Set resources.requests.cpu, resources.requests.memory and resources.limits.memory.",
-)
+@_rule("k8s-resources-set")
 def resources_set(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Every container requests CPU and memory and has a memory limit.
+
+    Fix: Set resources.requests.cpu, resources.requests.memory and resources.limits.memory.
+    """
     for container in containers(spec):
         missing = [
             p
@@ -77,13 +74,12 @@ def _security(spec: Mapping[str, Any], container: Mapping[str, Any], key: str) -
     return value if value is not None else get(spec, "securityContext", key)
 
 
-@_rule(
-    "k8s-run-as-non-root",
-    "Containers run as a non-root user.",
-    "Set securityContext.runAsNonRoot: true (components.kube.restricted_pod_security).",
-    severity=Severity.CRITICAL,
-)
+@_rule("k8s-run-as-non-root", severity=Severity.CRITICAL)
 def non_root(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Containers run as a non-root user.
+
+    Fix: Set securityContext.runAsNonRoot: true (components.kube.restricted_pod_security).
+    """
     for container in containers(spec):
         if (
             _security(spec, container, "runAsNonRoot") is not True
@@ -92,36 +88,35 @@ def non_root(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str
             yield f"container {container.get('name')} may run as root"
 
 
-@_rule(
-    "k8s-read-only-root-filesystem",
-    "Containers mount their root filesystem read-only; they write only to declared volumes.",
-    "Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir at /tmp.",
-)
+@_rule("k8s-read-only-root-filesystem")
 def read_only_root(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Containers mount their root filesystem read-only; they write only to declared volumes.
+
+    Fix: Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir at /tmp.
+    """
     for container in containers(spec):
         if get(container, "securityContext", "readOnlyRootFilesystem") is not True:
             yield f"container {container.get('name')} has a writable root filesystem"
 
 
-@_rule(
-    "k8s-probes",
-    "Every long-running container has readiness and liveness probes.",
-    "Add readinessProbe and livenessProbe (ModelEndpoint's health settings).",
-)
+@_rule("k8s-probes")
 def probes(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Every long-running container has readiness and liveness probes.
+
+    Fix: Add readinessProbe and livenessProbe (ModelEndpoint's health settings).
+    """
     for container in containers(spec, init=False):
         missing = [p for p in ("readinessProbe", "livenessProbe") if not container.get(p)]
         if missing:
             yield f"container {container.get('name')} has no {' or '.join(missing)}"
 
 
-@_rule(
-    "k8s-no-privileged",
-    "No privileged container, no privilege escalation, no host network, PID or IPC namespace.",
-    "Remove privileged/host* settings; set allowPrivilegeEscalation: false and drop all capabilities.",
-    severity=Severity.CRITICAL,
-)
+@_rule("k8s-no-privileged", severity=Severity.CRITICAL)
 def unprivileged(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """No privileged container, no privilege escalation, no host network, PID or IPC namespace.
+
+    Fix: Remove privileged/host* settings; set allowPrivilegeEscalation: false and drop all capabilities.
+    """
     for flag in ("hostNetwork", "hostPID", "hostIPC"):
         if spec.get(flag) is True:
             yield f"the pod uses {flag}"
@@ -132,15 +127,14 @@ def unprivileged(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable
             yield f"container {container.get('name')} may escalate privileges"
 
 
-@_rule(
-    "k8s-network-policy-in-model-namespaces",
-    "Every namespace that serves a model has NetworkPolicies (default deny, and the endpoint's own).",
-    "Create endpoints with ModelEndpoint (it renders them) or add a NetworkPolicy to the namespace.",
-    stack=True,
-)
+@_rule("k8s-network-policy-in-model-namespaces", stack=True)
 def model_namespaces(
     resources: Sequence[PolicyResource], config: Mapping[str, Any]
 ) -> Iterable[tuple[str, str]]:
+    """Every namespace that serves a model has NetworkPolicies (default deny, and the endpoint's own).
+
+    Fix: Create endpoints with ModelEndpoint (it renders them) or add a NetworkPolicy to the namespace.
+    """
     guarded = {
         get(r.props, "metadata", "namespace")
         for r in resources

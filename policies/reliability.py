@@ -23,21 +23,18 @@ STATEFUL_TYPES = (
 )
 
 
-@_rule(
-    "rds-multi-az-prod",
-    "Prod databases keep a standby in a second availability zone.",
-    "Set mlflow.database.multiAz: true in prod.",
-    types=("aws:rds/instance:Instance",),
-)
+@_rule("rds-multi-az-prod", types=("aws:rds/instance:Instance",))
 def rds_multi_az(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Prod databases keep a standby in a second availability zone.
+
+    Fix: Set mlflow.database.multiAz: true in prod.
+    """
     if config["environment"] == "prod" and props.get("multiAz") is not True:
         yield "the prod database is single-AZ"
 
 
 @_rule(
     "rds-backup-retention",
-    "Databases keep automated backups long enough to recover from a mistake found late.",
-    "Raise backupRetentionPeriod (mlflow.database.backupRetentionDays).",
     types=("aws:rds/instance:Instance",),
     config={
         "minimumDays": {
@@ -50,18 +47,21 @@ def rds_multi_az(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterabl
     },
 )
 def rds_backups(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Databases keep automated backups long enough to recover from a mistake found late.
+
+    Fix: Raise backupRetentionPeriod (mlflow.database.backupRetentionDays).
+    """
     days = props.get("backupRetentionPeriod") or 0
     if days < config["minimumDays"]:
         yield f"backups are kept {days} days (minimum {config['minimumDays']})"
 
 
-@_rule(
-    "rds-deletion-protection-prod",
-    "Prod databases refuse deletion and take a final snapshot when deleted anyway.",
-    "Set mlflow.database.deletionProtection and finalSnapshot to true.",
-    types=("aws:rds/instance:Instance",),
-)
+@_rule("rds-deletion-protection-prod", types=("aws:rds/instance:Instance",))
 def rds_deletion(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Prod databases refuse deletion and take a final snapshot when deleted anyway.
+
+    Fix: Set mlflow.database.deletionProtection and finalSnapshot to true.
+    """
     if config["environment"] != "prod":
         return
     if props.get("deletionProtection") is not True:
@@ -70,25 +70,22 @@ def rds_deletion(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterabl
         yield "no final snapshot on deletion"
 
 
-@_rule(
-    "log-group-retention",
-    "CloudWatch log groups expire logs; none keeps them (and their cost) forever.",
-    "Set retentionInDays (observability.logRetentionDays).",
-    severity=Severity.MEDIUM,
-    types=("aws:cloudwatch/logGroup:LogGroup",),
-)
+@_rule("log-group-retention", severity=Severity.MEDIUM, types=("aws:cloudwatch/logGroup:LogGroup",))
 def log_retention(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """CloudWatch log groups expire logs; none keeps them (and their cost) forever.
+
+    Fix: Set retentionInDays (observability.logRetentionDays).
+    """
     if not props.get("retentionInDays"):
         yield "logs are kept forever"
 
 
-@_rule(
-    "gpu-node-group-tainted",
-    "GPU node groups carry the nvidia.com/gpu NoSchedule taint, so only GPU workloads occupy GPU nodes.",
-    "Add taints: [{key: nvidia.com/gpu, value: 'true', effect: NO_SCHEDULE}] (components.GpuNodePool does).",
-    types=("aws:eks/nodeGroup:NodeGroup",),
-)
+@_rule("gpu-node-group-tainted", types=("aws:eks/nodeGroup:NodeGroup",))
 def gpu_taint(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """GPU node groups carry the nvidia.com/gpu NoSchedule taint, so only GPU workloads occupy GPU nodes.
+
+    Fix: Add taints: [{key: nvidia.com/gpu, value: 'true', effect: NO_SCHEDULE}] (components.GpuNodePool does).
+    """
     if "NVIDIA" not in str(props.get("amiType", "")):
         return
     taints = as_list(props.get("taints"))
@@ -101,14 +98,12 @@ def _selector_matches(selector: Mapping[str, Any], labels: Mapping[str, Any]) ->
     return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
 
 
-@_rule(
-    "pdb-for-multi-replica-prod",
-    "In prod every Deployment that runs two or more replicas has a PodDisruptionBudget, so a node "
-    "drain never takes all of them down.",
-    "Add a PodDisruptionBudget selecting the Deployment's pods (ModelEndpoint does when replicas.min >= 2).",
-    stack=True,
-)
+@_rule("pdb-for-multi-replica-prod", stack=True)
 def pdb_prod(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """In prod every Deployment that runs two or more replicas has a PodDisruptionBudget, so a node drain never takes all of them down.
+
+    Fix: Add a PodDisruptionBudget selecting the Deployment's pods (ModelEndpoint does when replicas.min >= 2).
+    """
     if config["environment"] != "prod":
         return
     minimum = {
@@ -142,14 +137,12 @@ def pdb_prod(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> 
             )
 
 
-@_rule(
-    "stateful-resources-protected-prod",
-    "In prod every stateful resource (bucket, database, registry, key, secret) is protected from deletion.",
-    "Create it with components.environment.stateful_options (protect in prod).",
-    severity=Severity.CRITICAL,
-    stack=True,
-)
+@_rule("stateful-resources-protected-prod", severity=Severity.CRITICAL, stack=True)
 def protected(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """In prod every stateful resource (bucket, database, registry, key, secret) is protected from deletion.
+
+    Fix: Create it with components.environment.stateful_options (protect in prod).
+    """
     if config["environment"] != "prod":
         return
     for resource in resources:
@@ -160,13 +153,12 @@ def protected(resources: Sequence[PolicyResource], config: Mapping[str, Any]) ->
             )
 
 
-@_rule(
-    "model-endpoint-slo-alerts",
-    "Every ModelEndpoint has SLO burn-rate alert rules.",
-    "Give the model an slo (availabilityTarget, latencyP95Ms).",
-    stack=True,
-)
+@_rule("model-endpoint-slo-alerts", stack=True)
 def endpoint_slo(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """Every ModelEndpoint has SLO burn-rate alert rules.
+
+    Fix: Give the model an slo (availabilityTarget, latencyP95Ms).
+    """
     for endpoint in (r for r in resources if r.resource_type == "mlops:model_endpoint:ModelEndpoint"):
         if not any(
             d.resource_type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -130,6 +131,14 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def rule_texts(check: Callable) -> tuple[str, str]:
+    """(description, remediation) from a check's docstring: first paragraph, then ``Fix: ...``."""
+    paragraphs = [" ".join(p.split()) for p in inspect.cleandoc(check.__doc__ or "").split("\n\n")]
+    fix = next((p.removeprefix("Fix:").strip() for p in paragraphs if p.startswith("Fix:")), "")
+    description = paragraphs[0] if paragraphs and not paragraphs[0].startswith("Fix:") else ""
+    return description, fix
+
+
 class RuleSet:
     """The rules of one area, registered by decorating their checks with ``rule(...)``."""
 
@@ -151,25 +160,35 @@ class RuleSet:
     def rule(
         self,
         name: str,
-        description: str,
-        remediation: str,
         *,
         severity: Severity | None = None,
         types: Sequence[str] = (),
         config: Mapping[str, Mapping[str, Any]] | None = None,
         stack: bool = False,
+        description: str | None = None,
+        remediation: str | None = None,
+        documented_by: Callable | None = None,
     ) -> Callable[[Callable], Callable]:
-        """Register the decorated function as a resource check on ``types``, or a stack check."""
+        """Register the decorated function as a resource check on ``types``, or a stack check.
+
+        The check's docstring documents the rule: its first paragraph is the description, a paragraph
+        starting ``Fix:`` the remediation; ``description``/``remediation`` stand in for computed texts.
+        """
 
         def register(check: Callable) -> Callable:
+            described, fix = rule_texts(documented_by or check)
+            description_ = description or described
+            remediation_ = remediation or fix
+            if not description_ or not remediation_:
+                raise ValueError(f"rule {name}: document it (a description, then a 'Fix:' paragraph)")
             self.rules.append(
                 Rule(
                     name=name,
                     area=self.area,
-                    description=description,
+                    description=description_,
                     severity=severity or self.severity,
                     enforcement=self.enforcement,
-                    remediation=remediation,
+                    remediation=remediation_,
                     resource_types=tuple(types),
                     check=None if stack else check,
                     stack_check=check if stack else None,

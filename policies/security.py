@@ -35,15 +35,12 @@ def _buckets(resources: Sequence[PolicyResource]) -> list[PolicyResource]:
     return [r for r in resources if r.resource_type == BUCKET]
 
 
-@_rule(
-    "s3-bucket-kms-encryption",
-    "Every S3 bucket encrypts with a customer-managed KMS key (access-log buckets, which S3 logging "
-    "can only write with SSE-S3, are the documented exception).",
-    "Add a BucketServerSideEncryptionConfiguration with sseAlgorithm aws:kms and your key, or use components.ArtifactStore.",
-    severity=Severity.CRITICAL,
-    stack=True,
-)
+@_rule("s3-bucket-kms-encryption", severity=Severity.CRITICAL, stack=True)
 def s3_kms(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """Every S3 bucket encrypts with a customer-managed KMS key (access-log buckets, which S3 logging can only write with SSE-S3, are the documented exception).
+
+    Fix: Add a BucketServerSideEncryptionConfiguration with sseAlgorithm aws:kms and your key, or use components.ArtifactStore.
+    """
     for bucket in _buckets(resources):
         configs = dependents(
             resources,
@@ -65,16 +62,14 @@ def s3_kms(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> It
             )
 
 
-@_rule(
-    "s3-bucket-public-access-block",
-    "Every S3 bucket has a public-access block with all four settings on.",
-    "Add a BucketPublicAccessBlock with blockPublicAcls, blockPublicPolicy, ignorePublicAcls and restrictPublicBuckets true.",
-    severity=Severity.CRITICAL,
-    stack=True,
-)
+@_rule("s3-bucket-public-access-block", severity=Severity.CRITICAL, stack=True)
 def s3_public_access(
     resources: Sequence[PolicyResource], config: Mapping[str, Any]
 ) -> Iterable[tuple[str, str]]:
+    """Every S3 bucket has a public-access block with all four settings on.
+
+    Fix: Add a BucketPublicAccessBlock with blockPublicAcls, blockPublicPolicy, ignorePublicAcls and restrictPublicBuckets true.
+    """
     settings = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
     for bucket in _buckets(resources):
         blocks = dependents(resources, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
@@ -86,28 +81,26 @@ def s3_public_access(
             yield bucket.urn, f"bucket {bucket.name} leaves {', '.join(off)} off"
 
 
-@_rule(
-    "s3-bucket-versioning",
-    "Every S3 bucket keeps object versions, so overwrites and deletes can be undone.",
-    "Add a BucketVersioning with status Enabled.",
-    stack=True,
-)
+@_rule("s3-bucket-versioning", stack=True)
 def s3_versioning(
     resources: Sequence[PolicyResource], config: Mapping[str, Any]
 ) -> Iterable[tuple[str, str]]:
+    """Every S3 bucket keeps object versions, so overwrites and deletes can be undone.
+
+    Fix: Add a BucketVersioning with status Enabled.
+    """
     for bucket in _buckets(resources):
         versioning = dependents(resources, bucket, "aws:s3/bucketVersioning:BucketVersioning")
         if not any(get(v.props, "versioningConfiguration", "status") == "Enabled" for v in versioning):
             yield bucket.urn, f"bucket {bucket.name} does not enable versioning"
 
 
-@_rule(
-    "s3-bucket-tls-only",
-    "Every S3 bucket policy denies requests that do not use TLS (aws:SecureTransport false).",
-    "Add a BucketPolicy statement: Deny s3:* on the bucket and its objects when aws:SecureTransport is false.",
-    stack=True,
-)
+@_rule("s3-bucket-tls-only", stack=True)
 def s3_tls(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """Every S3 bucket policy denies requests that do not use TLS (aws:SecureTransport false).
+
+    Fix: Add a BucketPolicy statement: Deny s3:* on the bucket and its objects when aws:SecureTransport is false.
+    """
     for bucket in _buckets(resources):
         policies = dependents(resources, bucket, "aws:s3/bucketPolicy:BucketPolicy")
         if not any(
@@ -118,8 +111,6 @@ def s3_tls(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> It
 
 @_rule(
     "s3-no-public-acls",
-    "No bucket or object is made public through an ACL.",
-    "Remove public canned ACLs and AllUsers/AuthenticatedUsers grants; keep object ownership BucketOwnerEnforced.",
     severity=Severity.CRITICAL,
     types=(
         "aws:s3/bucket:Bucket",
@@ -129,6 +120,10 @@ def s3_tls(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> It
     ),
 )
 def s3_acls(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """No bucket or object is made public through an ACL.
+
+    Fix: Remove public canned ACLs and AllUsers/AuthenticatedUsers grants; keep object ownership BucketOwnerEnforced.
+    """
     acl = props.get("acl")
     if acl in PUBLIC_ACLS:
         yield f"canned ACL {acl} makes it public"
@@ -137,90 +132,83 @@ def s3_acls(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str
             yield f"grants {get(grant, 'permission')} to {get(grant, 'grantee', 'uri')}"
 
 
-@_rule(
-    "kms-key-rotation",
-    "Customer-managed symmetric KMS keys rotate yearly.",
-    "Set enableKeyRotation: true (components.kms.customer_managed_key does).",
-    types=("aws:kms/key:Key",),
-)
+@_rule("kms-key-rotation", types=("aws:kms/key:Key",))
 def kms_rotation(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
     # AWS rotates only symmetric keys; asymmetric and HMAC keys cannot rotate.
+    """Customer-managed symmetric KMS keys rotate yearly.
+
+    Fix: Set enableKeyRotation: true (components.kms.customer_managed_key does).
+    """
     spec = props.get("keySpec") or props.get("customerMasterKeySpec") or "SYMMETRIC_DEFAULT"
     if spec == "SYMMETRIC_DEFAULT" and props.get("enableKeyRotation") is not True:
         yield "key rotation is off"
 
 
-@_rule(
-    "ecr-immutable-tags",
-    "ECR repositories refuse to overwrite a tag, so a deployed tag always means the same image.",
-    "Set imageTagMutability: IMMUTABLE.",
-    types=("aws:ecr/repository:Repository",),
-)
+@_rule("ecr-immutable-tags", types=("aws:ecr/repository:Repository",))
 def ecr_immutable(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """ECR repositories refuse to overwrite a tag, so a deployed tag always means the same image.
+
+    Fix: Set imageTagMutability: IMMUTABLE.
+    """
     if props.get("imageTagMutability") != "IMMUTABLE":
         yield f"imageTagMutability is {props.get('imageTagMutability', 'MUTABLE')}"
 
 
-@_rule(
-    "ecr-scan-on-push",
-    "ECR repositories scan every pushed image for vulnerabilities.",
-    "Set imageScanningConfiguration.scanOnPush: true (or enable enhanced scanning for the registry).",
-    severity=Severity.MEDIUM,
-    types=("aws:ecr/repository:Repository",),
-)
+@_rule("ecr-scan-on-push", severity=Severity.MEDIUM, types=("aws:ecr/repository:Repository",))
 def ecr_scan(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """ECR repositories scan every pushed image for vulnerabilities.
+
+    Fix: Set imageScanningConfiguration.scanOnPush: true (or enable enhanced scanning for the registry).
+    """
     if get(props, "imageScanningConfiguration", "scanOnPush") is not True:
         yield "scan on push is off"
 
 
-@_rule(
-    "ecr-kms-encryption",
-    "ECR repositories encrypt image layers with a KMS key.",
-    "Set encryptionConfigurations: [{encryptionType: KMS, kmsKey: <key arn>}].",
-    types=("aws:ecr/repository:Repository",),
-)
+@_rule("ecr-kms-encryption", types=("aws:ecr/repository:Repository",))
 def ecr_kms(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """ECR repositories encrypt image layers with a KMS key.
+
+    Fix: Set encryptionConfigurations: [{encryptionType: KMS, kmsKey: <key arn>}].
+    """
     if get(props, "encryptionConfigurations", 0, "encryptionType") != "KMS":
         yield "layers are not encrypted with KMS"
 
 
 @_rule(
     "eks-private-endpoint-prod",
-    "In prod the EKS API endpoint is reachable only from inside the VPC.",
-    "Set cluster.endpoint.publicAccess: false in the prod stack; deploy from inside the VPC.",
     severity=Severity.CRITICAL,
     types=("aws:eks/cluster:Cluster",),
     config={"environment": environment_setting()},
 )
 def eks_private(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """In prod the EKS API endpoint is reachable only from inside the VPC.
+
+    Fix: Set cluster.endpoint.publicAccess: false in the prod stack; deploy from inside the VPC.
+    """
     if config["environment"] == "prod" and get(props, "vpcConfig", "endpointPublicAccess") is not False:
         yield "the API endpoint is public"
     if get(props, "vpcConfig", "endpointPrivateAccess") is not True:
         yield "private endpoint access is off"
 
 
-@_rule(
-    "eks-public-endpoint-restricted",
-    "A public EKS API endpoint is limited to named CIDRs, never the whole internet.",
-    "List your office or VPN ranges in cluster.endpoint.publicAccessCidrs.",
-    severity=Severity.CRITICAL,
-    types=("aws:eks/cluster:Cluster",),
-)
+@_rule("eks-public-endpoint-restricted", severity=Severity.CRITICAL, types=("aws:eks/cluster:Cluster",))
 def eks_public_cidrs(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """A public EKS API endpoint is limited to named CIDRs, never the whole internet.
+
+    Fix: List your office or VPN ranges in cluster.endpoint.publicAccessCidrs.
+    """
     if get(props, "vpcConfig", "endpointPublicAccess") is True:
         cidrs = as_list(get(props, "vpcConfig", "publicAccessCidrs")) or ["0.0.0.0/0"]
         if any(_open_to_world(c) for c in cidrs):
             yield "the public endpoint is open to 0.0.0.0/0"
 
 
-@_rule(
-    "eks-secrets-encryption",
-    "EKS envelope-encrypts Kubernetes secrets with a customer-managed key.",
-    "Set encryptionConfig: {provider: {keyArn: <key>}, resources: [secrets]}.",
-    severity=Severity.CRITICAL,
-    types=("aws:eks/cluster:Cluster",),
-)
+@_rule("eks-secrets-encryption", severity=Severity.CRITICAL, types=("aws:eks/cluster:Cluster",))
 def eks_secrets(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """EKS envelope-encrypts Kubernetes secrets with a customer-managed key.
+
+    Fix: Set encryptionConfig: {provider: {keyArn: <key>}, resources: [secrets]}.
+    """
     if "secrets" not in as_list(get(props, "encryptionConfig", "resources")) or not get(
         props, "encryptionConfig", "provider", "keyArn"
     ):
@@ -229,11 +217,11 @@ def eks_secrets(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable
 
 @_rule(
     "eks-control-plane-logs",
-    "EKS sends every control-plane log type to CloudWatch.",
-    f"Set enabledClusterLogTypes to {', '.join(CONTROL_PLANE_LOG_TYPES)}.",
+    remediation=f"Set enabledClusterLogTypes to {', '.join(CONTROL_PLANE_LOG_TYPES)}.",
     types=("aws:eks/cluster:Cluster",),
 )
 def eks_logs(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """EKS sends every control-plane log type to CloudWatch."""
     missing = [t for t in CONTROL_PLANE_LOG_TYPES if t not in as_list(props.get("enabledClusterLogTypes"))]
     if missing:
         yield f"log types missing: {', '.join(missing)}"
@@ -241,8 +229,6 @@ def eks_logs(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[st
 
 @_rule(
     "eks-supported-version",
-    "EKS runs a Kubernetes version this blueprint supports and tests.",
-    "Set cluster.kubernetesVersion to a supported version (components/support/pins.py).",
     types=("aws:eks/cluster:Cluster",),
     config={
         "supportedVersions": {
@@ -254,29 +240,31 @@ def eks_logs(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[st
     },
 )
 def eks_version(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """EKS runs a Kubernetes version this blueprint supports and tests.
+
+    Fix: Set cluster.kubernetesVersion to a supported version (components/support/pins.py).
+    """
     version = props.get("version")
     if version is not None and str(version) not in config["supportedVersions"]:
         yield f"version {version} is not one of {', '.join(config['supportedVersions'])}"
 
 
-@_rule(
-    "launch-template-imdsv2",
-    "Node launch templates require IMDSv2 tokens, so a pod or an SSRF cannot read instance credentials with a plain GET.",
-    "Set metadataOptions.httpTokens: required (components.nodes.hardened_launch_template does).",
-    types=("aws:ec2/launchTemplate:LaunchTemplate",),
-)
+@_rule("launch-template-imdsv2", types=("aws:ec2/launchTemplate:LaunchTemplate",))
 def imdsv2(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Node launch templates require IMDSv2 tokens, so a pod or an SSRF cannot read instance credentials with a plain GET.
+
+    Fix: Set metadataOptions.httpTokens: required (components.nodes.hardened_launch_template does).
+    """
     if get(props, "metadataOptions", "httpTokens") != "required":
         yield "IMDSv2 is not required"
 
 
-@_rule(
-    "launch-template-encrypted-volumes",
-    "Every volume a node launch template defines is encrypted.",
-    "Set ebs.encrypted: true on every blockDeviceMapping.",
-    types=("aws:ec2/launchTemplate:LaunchTemplate",),
-)
+@_rule("launch-template-encrypted-volumes", types=("aws:ec2/launchTemplate:LaunchTemplate",))
 def lt_encrypted(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Every volume a node launch template defines is encrypted.
+
+    Fix: Set ebs.encrypted: true on every blockDeviceMapping.
+    """
     devices = as_list(props.get("blockDeviceMappings"))
     if not devices:
         yield "no block device mapping: the root volume keeps the AMI's (unencrypted) default"
@@ -285,37 +273,32 @@ def lt_encrypted(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterabl
             yield f"volume {device.get('deviceName')} is not encrypted"
 
 
-@_rule(
-    "rds-storage-encrypted",
-    "RDS instances encrypt their storage.",
-    "Set storageEncrypted: true and kmsKeyId.",
-    severity=Severity.CRITICAL,
-    types=("aws:rds/instance:Instance",),
-)
+@_rule("rds-storage-encrypted", severity=Severity.CRITICAL, types=("aws:rds/instance:Instance",))
 def rds_encrypted(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """RDS instances encrypt their storage.
+
+    Fix: Set storageEncrypted: true and kmsKeyId.
+    """
     if props.get("storageEncrypted") is not True:
         yield "storage is not encrypted"
 
 
-@_rule(
-    "rds-not-public",
-    "RDS instances are never publicly accessible.",
-    "Set publiclyAccessible: false and use private subnets.",
-    severity=Severity.CRITICAL,
-    types=("aws:rds/instance:Instance",),
-)
+@_rule("rds-not-public", severity=Severity.CRITICAL, types=("aws:rds/instance:Instance",))
 def rds_private(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """RDS instances are never publicly accessible.
+
+    Fix: Set publiclyAccessible: false and use private subnets.
+    """
     if props.get("publiclyAccessible") is True:
         yield "the instance is publicly accessible"
 
 
-@_rule(
-    "secrets-manager-cmk",
-    "Secrets Manager secrets encrypt with a customer-managed key, not the AWS-managed default.",
-    "Set kmsKeyId to a customer-managed key (components.PlatformSecrets does).",
-    types=("aws:secretsmanager/secret:Secret",),
-)
+@_rule("secrets-manager-cmk", types=("aws:secretsmanager/secret:Secret",))
 def secrets_cmk(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Secrets Manager secrets encrypt with a customer-managed key, not the AWS-managed default.
+
+    Fix: Set kmsKeyId to a customer-managed key (components.PlatformSecrets does).
+    """
     key = props.get("kmsKeyId")
     if not key or str(key).endswith("alias/aws/secretsmanager"):
         yield "the secret uses the AWS-managed key"
@@ -329,14 +312,12 @@ IDENTITY_POLICIES = (
 )
 
 
-@_rule(
-    "iam-no-wildcard-action",
-    "IAM policies never allow every action of a service (or every action).",
-    "List the actions the workload needs.",
-    severity=Severity.CRITICAL,
-    types=IDENTITY_POLICIES,
-)
+@_rule("iam-no-wildcard-action", severity=Severity.CRITICAL, types=IDENTITY_POLICIES)
 def iam_wildcard_action(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """IAM policies never allow every action of a service (or every action).
+
+    Fix: List the actions the workload needs.
+    """
     for statement in statements(props.get("policy")):
         if statement.get("Effect") != "Allow":
             continue
@@ -347,9 +328,6 @@ def iam_wildcard_action(props: Mapping[str, Any], config: Mapping[str, Any]) -> 
 
 @_rule(
     "iam-no-wildcard-resource-write",
-    "IAM policies never allow a write action on every resource, apart from a documented list of "
-    "actions that have no resource-level permissions.",
-    "Scope the statement to ARNs (and conditions); if the action cannot be scoped, add it to the rule's exceptions with a reason.",
     severity=Severity.CRITICAL,
     types=IDENTITY_POLICIES,
     config={
@@ -377,6 +355,10 @@ def iam_wildcard_action(props: Mapping[str, Any], config: Mapping[str, Any]) -> 
     },
 )
 def iam_wildcard_write(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """IAM policies never allow a write action on every resource, apart from a documented list of actions that have no resource-level permissions.
+
+    Fix: Scope the statement to ARNs (and conditions); if the action cannot be scoped, add it to the rule's exceptions with a reason.
+    """
     allowed = {e["action"] for e in config["exceptions"]}
     for statement in statements(props.get("policy")):
         if statement.get("Effect") != "Allow" or "*" not in as_list(statement.get("Resource")):
@@ -388,8 +370,6 @@ def iam_wildcard_write(props: Mapping[str, Any], config: Mapping[str, Any]) -> I
 
 @_rule(
     "iam-no-inline-admin",
-    "No role, user or group gets administrator rights, inline or through AdministratorAccess.",
-    "Grant the specific actions instead.",
     severity=Severity.CRITICAL,
     types=(
         *IDENTITY_POLICIES,
@@ -398,6 +378,10 @@ def iam_wildcard_write(props: Mapping[str, Any], config: Mapping[str, Any]) -> I
     ),
 )
 def iam_admin(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """No role, user or group gets administrator rights, inline or through AdministratorAccess.
+
+    Fix: Grant the specific actions instead.
+    """
     if str(props.get("policyArn", "")).endswith(":policy/AdministratorAccess"):
         yield "attaches AdministratorAccess"
     for statement in statements(props.get("policy")):
@@ -418,8 +402,6 @@ def _open_to_world(cidr: str) -> bool:
 
 @_rule(
     "security-group-no-public-ingress",
-    "Security groups admit nothing from 0.0.0.0/0 or ::/0, except HTTPS (443) into groups marked as public load balancers.",
-    "Restrict the source to the VPC or a security group; for a public ALB tag its group mlops-platform.io/purpose=public-load-balancer and open 443 only.",
     severity=Severity.CRITICAL,
     types=(
         "aws:ec2/securityGroup:SecurityGroup",
@@ -428,6 +410,10 @@ def _open_to_world(cidr: str) -> bool:
     ),
 )
 def sg_public(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """Security groups admit nothing from 0.0.0.0/0 or ::/0, except HTTPS (443) into groups marked as public load balancers.
+
+    Fix: Restrict the source to the VPC or a security group; for a public ALB tag its group mlops-platform.io/purpose=public-load-balancer and open 443 only.
+    """
     public_lb = get(props, "tags", "mlops-platform.io/purpose") == "public-load-balancer"
     rules = as_list(props.get("ingress"))
     if "cidrIpv4" in props or "cidrIpv6" in props:  # SecurityGroupIngressRule
@@ -449,13 +435,11 @@ def sg_public(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[s
             yield f"ingress on ports {rule.get('fromPort')}-{rule.get('toPort')} is open to the internet"
 
 
-@_rule(
-    "log-group-kms",
-    "CloudWatch log groups are encrypted with a customer-managed KMS key.",
-    "Set kmsKeyId (the program's logs key).",
-    severity=Severity.MEDIUM,
-    types=("aws:cloudwatch/logGroup:LogGroup",),
-)
+@_rule("log-group-kms", severity=Severity.MEDIUM, types=("aws:cloudwatch/logGroup:LogGroup",))
 def log_kms(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """CloudWatch log groups are encrypted with a customer-managed KMS key.
+
+    Fix: Set kmsKeyId (the program's logs key).
+    """
     if not props.get("kmsKeyId"):
         yield "the log group is not encrypted with a KMS key"
