@@ -7,13 +7,20 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity
 
-from mlops_platform.policies.rule import Area, RuleSet, as_list, environment_setting, get
+from mlops_platform.policies.rule import (
+    Area,
+    RuleSet,
+    as_list,
+    get,
+    integer_setting,
+    strings_setting,
+)
 
 _rules = RuleSet(
     Area.COST,
     enforcement=EnforcementLevel.ADVISORY,
     severity=Severity.MEDIUM,
-    config={"environment": environment_setting()},
+    per_environment=True,
 )
 _rule = _rules.rule
 RULES = _rules.rules
@@ -27,12 +34,7 @@ def _is_gpu_group(props: Mapping[str, Any]) -> bool:
     "allowed-instance-types",
     types=("aws:eks/nodeGroup:NodeGroup",),
     config={
-        "allowedInstanceTypes": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "Instance types node groups may use; empty allows any.",
-        }
+        "allowedInstanceTypes": strings_setting([], "Instance types node groups may use; empty allows any.")
     },
 )
 def allowed_types(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
@@ -50,14 +52,7 @@ def allowed_types(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterab
 @_rule(
     "gpu-pool-max-size-cap",
     types=("aws:eks/nodeGroup:NodeGroup",),
-    config={
-        "maxGpuNodes": {
-            "type": "integer",
-            "minimum": 0,
-            "default": 4,
-            "description": "Maximum maxSize of one GPU node group.",
-        }
-    },
+    config={"maxGpuNodes": integer_setting(4, "Maximum maxSize of one GPU node group.")},
 )
 def gpu_cap(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
     """A GPU node group cannot grow past the environment's cap.

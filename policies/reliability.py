@@ -8,9 +8,15 @@ from typing import Any
 from pulumi_policy import PolicyResource, Severity
 
 from mlops_platform.policies.documents import descendants
-from mlops_platform.policies.rule import Area, RuleSet, as_list, environment_setting, get
+from mlops_platform.policies.rule import (
+    Area,
+    RuleSet,
+    as_list,
+    get,
+    integer_setting,
+)
 
-_rules = RuleSet(Area.RELIABILITY, config={"environment": environment_setting()})
+_rules = RuleSet(Area.RELIABILITY, per_environment=True)
 _rule = _rules.rule
 RULES = _rules.rules
 
@@ -36,15 +42,7 @@ def rds_multi_az(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterabl
 @_rule(
     "rds-backup-retention",
     types=("aws:rds/instance:Instance",),
-    config={
-        "minimumDays": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": 35,
-            "default": 7,
-            "description": "Minimum retention.",
-        }
-    },
+    config={"minimumDays": integer_setting(7, "Minimum retention.", minimum=1, maximum=35)},
 )
 def rds_backups(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
     """Databases keep automated backups long enough to recover from a mistake found late.

@@ -101,6 +101,24 @@ class Rule:
         return ResourceValidationPolicy(validate=validate, **common)
 
 
+def integer_setting(
+    default: int, description: str, minimum: int = 0, maximum: int | None = None
+) -> dict[str, Any]:
+    """A rule setting that is a whole number, as a JSON-schema property with its default."""
+    bounds = {"minimum": minimum, **({"maximum": maximum} if maximum is not None else {})}
+    return {"type": "integer", **bounds, "default": default, "description": description}
+
+
+def strings_setting(default: Sequence[str], description: str) -> dict[str, Any]:
+    """A rule setting that is a list of strings, as a JSON-schema property with its default."""
+    return {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": list(default),
+        "description": description,
+    }
+
+
 def environment_setting() -> dict[str, Any]:
     return {
         "type": "string",
@@ -148,13 +166,14 @@ class RuleSet:
         *,
         enforcement: EnforcementLevel = EnforcementLevel.MANDATORY,
         severity: Severity = Severity.HIGH,
-        config: Mapping[str, Mapping[str, Any]] | None = None,
+        per_environment: bool = False,
     ):
+        """``per_environment``: every rule of the area reads the ``environment`` setting."""
         self.area = area
         self.enforcement = enforcement
         self.severity = severity
-        self.config = dict(config or {})
-        """Settings every rule of the area reads (e.g. ``environment``)."""
+        self.config = {"environment": environment_setting()} if per_environment else {}
+        """Settings every rule of the area reads."""
         self.rules: list[Rule] = []
 
     def rule(

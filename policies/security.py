@@ -12,7 +12,14 @@ from mlops_platform.components.support import iam, pins
 from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES
 from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG
 from mlops_platform.policies.documents import dependents, is_write, statements
-from mlops_platform.policies.rule import Area, RuleSet, as_list, environment_setting, get
+from mlops_platform.policies.rule import (
+    Area,
+    RuleSet,
+    as_list,
+    environment_setting,
+    get,
+    strings_setting,
+)
 
 _rules = RuleSet(Area.SECURITY)
 _rule = _rules.rule
@@ -231,12 +238,9 @@ def eks_logs(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[st
     "eks-supported-version",
     types=("aws:eks/cluster:Cluster",),
     config={
-        "supportedVersions": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": list(pins.SUPPORTED_KUBERNETES_VERSIONS),
-            "description": "Kubernetes minor versions allowed.",
-        }
+        "supportedVersions": strings_setting(
+            pins.SUPPORTED_KUBERNETES_VERSIONS, "Kubernetes minor versions allowed."
+        )
     },
 )
 def eks_version(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:

@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -114,6 +115,11 @@ class ArtifactStoreSpec:
         for i, grant in enumerate(self.grants):
             found += [p.nested(f"grants[{i}]") for p in grant.problems()]
         return found
+
+
+def lifecycle_rule(rule_id: str, **action: Any) -> dict[str, Any]:
+    """An enabled lifecycle rule over the whole bucket."""
+    return {"id": rule_id, "status": "Enabled", "filter": {}, **action}
 
 
 def bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:
@@ -216,13 +222,10 @@ class ArtifactStore(PlatformComponent):
             with_tags(tags, **dict([ACCESS_LOG_PURPOSE_TAG])),
             encryption={"sse_algorithm": "AES256"},
             lifecycle=[
-                {
-                    "id": "expire-access-logs",
-                    "status": "Enabled",
-                    "filter": {},
-                    "expiration": {"days": spec.access_log_retention_days},
-                },
-                self._noncurrent_rule(1),
+                lifecycle_rule("expire-access-logs", expiration={"days": spec.access_log_retention_days}),
+                lifecycle_rule(
+                    "expire-noncurrent-versions", noncurrent_version_expiration={"noncurrent_days": 1}
+                ),
             ],
             opts=stateful,
         )
@@ -293,75 +296,62 @@ class ArtifactStore(PlatformComponent):
         bucket = aws.s3.Bucket(
             name, force_destroy=self._spec.force_destroy, tags=dict(tags), opts=opts, **where
         )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
-            **where,
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-            **where,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket.id,
-            # Bucket keys cut KMS requests (and their cost) by ~99% for busy buckets.
-            rules=[{"apply_server_side_encryption_by_default": dict(encryption), "bucket_key_enabled": True}],
-            opts=child,
-            **where,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=child,
-            **where,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle", bucket=bucket.id, rules=lifecycle, opts=child, **where
-        )
+        # Every platform bucket: owner-enforced, never public, encrypted, versioned, with lifecycle rules.
+        controls: list[tuple[Any, str, dict[str, Any]]] = [
+            (
+                aws.s3.BucketOwnershipControls,
+                "ownership",
+                {"rule": {"object_ownership": "BucketOwnerEnforced"}},
+            ),
+            (
+                aws.s3.BucketPublicAccessBlock,
+                "public-access-block",
+                dict.fromkeys(
+                    (
+                        "block_public_acls",
+                        "block_public_policy",
+                        "ignore_public_acls",
+                        "restrict_public_buckets",
+                    ),
+                    True,
+                ),
+            ),
+            (
+                aws.s3.BucketServerSideEncryptionConfiguration,
+                "encryption",
+                # Bucket keys cut KMS requests (and their cost) by ~99% for busy buckets.
+                {
+                    "rules": [
+                        {
+                            "apply_server_side_encryption_by_default": dict(encryption),
+                            "bucket_key_enabled": True,
+                        }
+                    ]
+                },
+            ),
+            (aws.s3.BucketVersioning, "versioning", {"versioning_configuration": {"status": "Enabled"}}),
+            (aws.s3.BucketLifecycleConfiguration, "lifecycle", {"rules": lifecycle}),
+        ]
+        for resource, role, inputs in controls:
+            resource(f"{name}-{role}", bucket=bucket.id, opts=child, **where, **inputs)
         return bucket
 
-    @staticmethod
-    def _noncurrent_rule(days: int) -> dict:
-        return {
-            "id": "expire-noncurrent-versions",
-            "status": "Enabled",
-            "filter": {},
-            "noncurrent_version_expiration": {"noncurrent_days": days},
-        }
-
-    def _lifecycle_rules(self, args: ArtifactStoreSpec) -> list[dict]:
+    def _lifecycle_rules(self, spec: ArtifactStoreSpec) -> list[dict]:
         rules = [
-            self._noncurrent_rule(args.noncurrent_version_expiration_days),
-            {
-                "id": "abort-incomplete-uploads",
-                "status": "Enabled",
-                "filter": {},
-                "abort_incomplete_multipart_upload": {
-                    "days_after_initiation": args.abort_incomplete_multipart_days
+            lifecycle_rule(
+                "expire-noncurrent-versions",
+                noncurrent_version_expiration={"noncurrent_days": spec.noncurrent_version_expiration_days},
+            ),
+            lifecycle_rule(
+                "abort-incomplete-uploads",
+                abort_incomplete_multipart_upload={
+                    "days_after_initiation": spec.abort_incomplete_multipart_days
                 },
-            },
+            ),
         ]
-        if args.intelligent_tiering_after_days is not None:
-            rules.append(
-                {
-                    "id": "intelligent-tiering",
-                    "status": "Enabled",
-                    "filter": {},
-                    "transitions": [
-                        {"days": args.intelligent_tiering_after_days, "storage_class": "INTELLIGENT_TIERING"}
-                    ],
-                }
-            )
+        if spec.intelligent_tiering_after_days is not None:
+            transition = {"days": spec.intelligent_tiering_after_days, "storage_class": "INTELLIGENT_TIERING"}
+            rules.append(lifecycle_rule("intelligent-tiering", transitions=[transition]))
         return rules
 
     def _replicate(
@@ -387,7 +377,14 @@ class ArtifactStore(PlatformComponent):
             f"{name}-replica",
             tags,
             encryption={"sse_algorithm": "aws:kms", "kms_master_key_id": replica_key.arn},
-            lifecycle=[self._noncurrent_rule(self._spec.noncurrent_version_expiration_days)],
+            lifecycle=[
+                lifecycle_rule(
+                    "expire-noncurrent-versions",
+                    noncurrent_version_expiration={
+                        "noncurrent_days": self._spec.noncurrent_version_expiration_days
+                    },
+                )
+            ],
             opts=stateful_options(self._environment, child),
             region=region,
         )

@@ -1,4 +1,4 @@
-"""Hardware facts about the EC2 instance types the platform schedules on.
+"""Hardware facts about the EC2 instance types the platform schedules on (data: instance-types.json).
 
 Used to validate node pools (a pool's instance types must expose the same GPU count, or the
 cluster-autoscaler's scale-from-zero template would lie) and to write the node-template tags.
@@ -7,8 +7,10 @@ Prices are not here: they live in the cost model's price tables.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -19,49 +21,16 @@ class InstanceSpec:
     gpu_model: str = ""
 
 
-def _family(sizes: dict[str, tuple[int, int, int]], model: str) -> dict[str, InstanceSpec]:
-    return {size: InstanceSpec(v, m, g, model if g else "") for size, (v, m, g) in sizes.items()}
+def _load() -> dict[str, InstanceSpec]:
+    document = json.loads((Path(__file__).parent / "instance-types.json").read_text(encoding="utf-8"))
+    return {
+        name: InstanceSpec(t["vcpus"], t["memoryGib"], t.get("gpus", 0), t.get("gpuModel", ""))
+        for name, t in document["instanceTypes"].items()
+    }
 
 
-_GPU_SIZES = {
-    "xlarge": (4, 16, 1),
-    "2xlarge": (8, 32, 1),
-    "4xlarge": (16, 64, 1),
-    "8xlarge": (32, 128, 1),
-    "12xlarge": (48, 192, 4),
-    "16xlarge": (64, 256, 1),
-}
-
-CATALOG: dict[str, InstanceSpec] = {}
-for _name, _model, _sizes in (
-    ("g4dn", "NVIDIA T4", _GPU_SIZES),
-    ("g5", "NVIDIA A10G", {**_GPU_SIZES, "24xlarge": (96, 384, 4), "48xlarge": (192, 768, 8)}),
-    ("g6", "NVIDIA L4", {**_GPU_SIZES, "24xlarge": (96, 384, 4), "48xlarge": (192, 768, 8)}),
-    (
-        "g6e",
-        "NVIDIA L40S",
-        {
-            "xlarge": (4, 32, 1),
-            "2xlarge": (8, 64, 1),
-            "4xlarge": (16, 128, 1),
-            "8xlarge": (32, 256, 1),
-            "12xlarge": (48, 384, 4),
-            "16xlarge": (64, 512, 1),
-            "24xlarge": (96, 768, 4),
-            "48xlarge": (192, 1536, 8),
-        },
-    ),
-    ("p4d", "NVIDIA A100 40GB", {"24xlarge": (96, 1152, 8)}),
-    ("p5", "NVIDIA H100", {"48xlarge": (192, 2048, 8)}),
-):
-    CATALOG.update({f"{_name}.{size}": spec for size, spec in _family(_sizes, _model).items()})
-
-_GENERAL = {"large": (2, 8), "xlarge": (4, 16), "2xlarge": (8, 32), "4xlarge": (16, 64), "8xlarge": (32, 128)}
-for _name, _ratio in (("m6i", 1), ("m7i", 1), ("c6i", 0.5), ("c7i", 0.5), ("r6i", 2), ("r7i", 2)):
-    CATALOG.update({f"{_name}.{size}": InstanceSpec(v, int(m * _ratio)) for size, (v, m) in _GENERAL.items()})
-CATALOG.update(
-    {"t3.medium": InstanceSpec(2, 4), "t3.large": InstanceSpec(2, 8), "t3.xlarge": InstanceSpec(4, 16)}
-)
+CATALOG: dict[str, InstanceSpec] = _load()
+"""Instance type -> hardware, from instance-types.json beside this module."""
 
 
 def spec(instance_type: str) -> InstanceSpec | None:

@@ -118,11 +118,16 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class LineItem:
+    """One priced thing: a resource's cost driver, its unit price and its units in each scenario."""
+
     component: str
+    """The top-level component the resource belongs to (or the ALB it makes)."""
     resource_type: str
     resource: str
+    """Logical name of the resource."""
     description: str
     unit: str
+    """What the unit price is per: instance-hours, GB-months, ..."""
     unit_price: Decimal
     quantity: Mapping[str, Decimal]
     """Units per month in each scenario (idle, expected, peak)."""
@@ -131,12 +136,9 @@ class LineItem:
         return (self.unit_price * self.quantity[scenario]).quantize(CENT, rounding=ROUND_HALF_UP)
 
     def to_output(self) -> dict[str, Any]:
+        texts = ("component", "resource_type", "resource", "description", "unit")
         return {
-            "component": self.component,
-            "resourceType": self.resource_type,
-            "resource": self.resource,
-            "description": self.description,
-            "unit": self.unit,
+            **{to_camel(name): getattr(self, name) for name in texts},
             "unitPrice": float(self.unit_price),
             "quantity": {s: float(round(self.quantity[s], 4)) for s in SCENARIOS},
             "monthly": {s: float(self.monthly(s)) for s in SCENARIOS},

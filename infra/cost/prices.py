@@ -30,22 +30,22 @@ class PricingError(pulumi.RunError):
 
 # --- price tables ---------------------------------------------------------------------------------
 
-TABLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "eks_cluster_hour": ("eks", "clusterHour"),
-    "rds_storage_gb_month": ("rds", "storageGbMonth"),
-    "nat_hour": ("natGateway", "hour"),
-    "nat_gb": ("natGateway", "gb"),
-    "alb_hour": ("alb", "hour"),
-    "alb_lcu_hour": ("alb", "lcuHour"),
-    "ebs_gp3_gb_month": ("ebs", "gp3GbMonth"),
-    "s3_standard_gb_month": ("s3", "standardGbMonth"),
-    "logs_ingestion_gb": ("cloudwatchLogs", "ingestionGb"),
-    "logs_storage_gb_month": ("cloudwatchLogs", "storageGbMonth"),
-    "kms_key_month": ("kms", "keyMonth"),
-    "secret_month": ("secretsManager", "secretMonth"),
-    "ecr_storage_gb_month": ("ecr", "storageGbMonth"),
+TABLE_FIELDS: dict[str, str] = {
+    "eks_cluster_hour": "eks.clusterHour",
+    "rds_storage_gb_month": "rds.storageGbMonth",
+    "nat_hour": "natGateway.hour",
+    "nat_gb": "natGateway.gb",
+    "alb_hour": "alb.hour",
+    "alb_lcu_hour": "alb.lcuHour",
+    "ebs_gp3_gb_month": "ebs.gp3GbMonth",
+    "s3_standard_gb_month": "s3.standardGbMonth",
+    "logs_ingestion_gb": "cloudwatchLogs.ingestionGb",
+    "logs_storage_gb_month": "cloudwatchLogs.storageGbMonth",
+    "kms_key_month": "kms.keyMonth",
+    "secret_month": "secretsManager.secretMonth",
+    "ecr_storage_gb_month": "ecr.storageGbMonth",
 }
-"""Scalar prices: attribute -> path in the JSON document."""
+"""Scalar prices: attribute -> dotted path in the JSON document."""
 
 
 @dataclass(frozen=True)
@@ -116,10 +116,11 @@ class PriceTable:
             return {name: price(value, f"{'.'.join(path)}.{name}") for name, value in table.items()}
 
         scalars = {}
-        for attribute, path in TABLE_FIELDS.items():
+        for attribute, dotted in TABLE_FIELDS.items():
+            path = tuple(dotted.split("."))
             value = lookup(path)
             if value is None:
-                problems.append(f"{origin}: {'.'.join(path)}: missing")
+                problems.append(f"{origin}: {dotted}: missing")
             scalars[attribute] = price(value, ".".join(path)) if value is not None else Decimal(0)
         table = cls(
             region=text("region"),
@@ -147,7 +148,8 @@ class PriceTable:
             "ec2": {k: float(v) for k, v in sorted(self.ec2.items())},
             "rds": {"instances": {k: float(v) for k, v in sorted(self.rds_instances.items())}},
         }
-        for attribute, (section, key) in TABLE_FIELDS.items():
+        for attribute, dotted in TABLE_FIELDS.items():
+            section, key = dotted.split(".")
             doc.setdefault(section, {})[key] = float(getattr(self, attribute))
         return doc
 

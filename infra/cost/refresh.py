@@ -150,7 +150,7 @@ def refresh(client: Any, region: str, template: PriceTable, today: datetime.date
     for attribute, query in SCALAR_QUERIES.items():
         price = fetch(client, query, region)
         if price is None:
-            missing.append(".".join(TABLE_FIELDS[attribute]))
+            missing.append(TABLE_FIELDS[attribute])
         else:
             scalars[attribute] = price
     if missing or not ec2 or not rds:

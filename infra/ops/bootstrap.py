@@ -42,20 +42,13 @@ class Backend:
     def tags(self) -> dict[str, str]:
         return {**TAGS, "environment": self.environment}
 
-    @property
-    def login_url(self) -> str:
-        return f"s3://{self.bucket}?region={self.region}&awssdk=v2"
-
-    @property
-    def secrets_provider(self) -> str:
-        return f"awskms://{self.alias}?region={self.region}"
-
     def commands(self) -> list[str]:
-        return [
-            f"pulumi login '{self.login_url}'",
-            # Self-managed backends name stacks organization/<project>/<stack>.
-            f"pulumi stack init organization/{PROJECT}/{self.environment} --secrets-provider '{self.secrets_provider}'",
-        ]
+        """How to use the backend: log in to the bucket, and create the stack with the key as its
+        secrets provider (self-managed backends name stacks organization/<project>/<stack>)."""
+        login = f"s3://{self.bucket}?region={self.region}&awssdk=v2"
+        secrets = f"awskms://{self.alias}?region={self.region}"
+        stack = f"organization/{PROJECT}/{self.environment}"
+        return [f"pulumi login '{login}'", f"pulumi stack init {stack} --secrets-provider '{secrets}'"]
 
 
 def default_bucket(environment: str, account_id: str, region: str) -> str:

@@ -7,6 +7,7 @@ database settings) and its outputs (names and ARNs of what was created).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -41,14 +42,13 @@ class OutputsError(ValueError):
 
 @dataclass(frozen=True)
 class Check:
+    """One verified promise: the AWS area, the resource, what was checked, and what was found."""
+
     area: str
     resource: str
     check: str
     ok: bool
     detail: str
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(vars(self))
 
 
 def check_outputs(outputs: Any, origin: str) -> dict[str, Any]:
@@ -297,34 +297,26 @@ class Verifier:
     def database(self, identifier: str) -> None:
         db = self.client("rds").describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
         want = self.config.spec.mlflow.database
-        self.record(
-            "rds",
-            identifier,
-            "storage encrypted",
-            db.get("StorageEncrypted") is True,
-            str(db.get("StorageEncrypted")),
-        )
-        self.record(
-            "rds",
-            identifier,
-            "Multi-AZ as configured",
-            bool(db.get("MultiAZ")) == want.multi_az,
-            f"{db.get('MultiAZ')}, config says {want.multi_az}",
-        )
-        self.record(
-            "rds",
-            identifier,
-            "deletion protection as configured",
-            bool(db.get("DeletionProtection")) == want.deletion_protection,
-            f"{db.get('DeletionProtection')}, config says {want.deletion_protection}",
-        )
-        self.record(
-            "rds",
-            identifier,
-            "not publicly accessible",
-            db.get("PubliclyAccessible") is False,
-            str(db.get("PubliclyAccessible")),
-        )
+        checks = [
+            ("storage encrypted", db.get("StorageEncrypted") is True, str(db.get("StorageEncrypted"))),
+            (
+                "Multi-AZ as configured",
+                bool(db.get("MultiAZ")) == want.multi_az,
+                f"{db.get('MultiAZ')}, config says {want.multi_az}",
+            ),
+            (
+                "deletion protection as configured",
+                bool(db.get("DeletionProtection")) == want.deletion_protection,
+                f"{db.get('DeletionProtection')}, config says {want.deletion_protection}",
+            ),
+            (
+                "not publicly accessible",
+                db.get("PubliclyAccessible") is False,
+                str(db.get("PubliclyAccessible")),
+            ),
+        ]
+        for check, ok, detail in checks:
+            self.record("rds", identifier, check, ok, detail)
 
     def secrets(self) -> None:
         prefix = str(self.outputs["secretsPathPrefix"]).rstrip("/") + "/"
@@ -403,7 +395,7 @@ def render_json(stack: str, checks: list[Check]) -> str:
                 "stack": stack,
                 "passed": len(checks) - failed,
                 "failed": failed,
-                "checks": [c.to_json() for c in checks],
+                "checks": [dataclasses.asdict(c) for c in checks],
             },
             indent=2,
         )

@@ -178,15 +178,8 @@ class ModelEndpoint(PlatformComponent):
                 secret_name=secret_name,
                 opts=in_namespace,
             )
-        model_service(
-            f"{name}-stable-service",
-            name,
-            namespace_name,
-            labels,
-            "stable",
-            {MODEL_LABEL: name},
-            in_namespace,
-        )
+        metadata = {"name": name, "namespace": namespace_name, "labels": labels}
+        model_service(f"{name}-stable-service", metadata, "stable", {MODEL_LABEL: name}, in_namespace)
         if replicas.min >= 2:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",

@@ -22,23 +22,14 @@ MODEL_LABEL = f"{kube.LABEL_DOMAIN}/model"
 
 
 def model_service(
-    name: str,
-    object_name: str,
-    namespace: str,
-    labels: dict[str, str],
-    role: str,
-    selector: dict[str, str],
-    opts: pulumi.ResourceOptions,
+    name: str, metadata: dict[str, Any], role: str, selector: dict[str, str], opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.Service:
     """A Service on port 80 to the pods' ``http`` port; ``role`` is ``stable`` (every version's pods)
     or ``version`` (one version's, which the ServiceMonitor scrapes)."""
+    labels = {**metadata["labels"], SERVICE_ROLE_LABEL: role}
     return k8s.core.v1.Service(
         name,
-        metadata={
-            "name": object_name,
-            "namespace": namespace,
-            "labels": {**labels, SERVICE_ROLE_LABEL: role},
-        },
+        metadata={**metadata, "labels": labels},
         spec={
             "selector": selector,
             "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
@@ -156,7 +147,8 @@ def version_workload(
         },
         opts=opts,
     )
-    model_service(f"{resource}-service", resource, namespace, version_labels, "version", selector, opts)
+    metadata = {"name": resource, "namespace": namespace, "labels": version_labels}
+    model_service(f"{resource}-service", metadata, "version", selector, opts)
     share = version.weight / 100.0 if is_canary else 1.0
     minimum = 1 if is_canary else replicas.min
     maximum = max(minimum, math.ceil(replicas.max * share)) if is_canary else replicas.max
