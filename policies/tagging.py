@@ -54,7 +54,7 @@ RULES = [
         description=f"Every taggable AWS resource carries the tags {', '.join(REQUIRED_TAG_KEYS)} on the resource itself.",
         severity=Severity.MEDIUM,
         enforcement=EnforcementLevel.MANDATORY,
-        remediation="Pass tags=components.tagging.platform_tags(...) (components do for everything they create).",
+        remediation="Pass tags=mlops_platform.components.support.tagging.platform_tags(...) (components do for everything they create).",
         stack_check=required_tags,
         config={
             "requiredKeys": {

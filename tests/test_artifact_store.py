@@ -134,10 +134,12 @@ def test_force_destroy_only_when_asked_and_only_in_dev():
 
 def test_prod_protects_and_stage_retains_every_stateful_resource():
     stateful = ("aws:s3/bucket:Bucket", "aws:kms/key:Key")
-    prod = store(environment=Environment.PROD)
-    assert all(r.protect and r.retain_on_delete for t in stateful for r in prod.of_type(t))
-    stage = store(environment=Environment.STAGE)
-    assert all(r.retain_on_delete and not r.protect for t in stateful for r in stage.of_type(t))
+    prod = [r for t in stateful for r in store(environment=Environment.PROD).of_type(t)]
+    assert len(prod) == 3  # the data bucket, the log bucket, the key
+    assert all(r.protect and r.retain_on_delete for r in prod)
+    stage = [r for t in stateful for r in store(environment=Environment.STAGE).of_type(t)]
+    assert len(stage) == 3
+    assert all(r.retain_on_delete and not r.protect for r in stage)
 
 
 def test_replication_copies_to_a_second_region_with_its_own_key():

@@ -160,7 +160,9 @@ def test_prod_protects_cluster_and_keys():
     result, _ = cluster(environment=Environment.PROD)
     assert only(result.graph, "aws:eks/cluster:Cluster").protect is True
     assert only(result.graph, "aws:eks/cluster:Cluster").inputs["deletionProtection"] is True
-    assert all(k.protect and k.retain_on_delete for k in result.graph.of_type("aws:kms/key:Key"))
+    keys = result.graph.of_type("aws:kms/key:Key")
+    assert len(keys) == 3  # secrets, volumes, control-plane logs
+    assert all(k.protect and k.retain_on_delete for k in keys)
     dev, _ = cluster()
     assert not any(r.protect for r in dev.graph.resources)
 

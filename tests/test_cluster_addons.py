@@ -28,7 +28,9 @@ def releases(graph):
 
 
 def test_every_chart_is_pinned_from_the_pins_module():
-    for chart, release in releases(addons()).items():
+    installed = releases(addons())
+    assert set(installed) == {"cluster-autoscaler", "nvidia-device-plugin", "metrics-server"}
+    for chart, release in installed.items():
         pinned = pins.CHARTS[chart]
         assert release.inputs["version"] == pinned.version
         assert release.inputs["repositoryOpts"] == {"repo": pinned.repository}

@@ -147,9 +147,9 @@ def test_given_key_is_used_instead_of_a_new_one():
 
 def test_prod_protects_repositories_and_key():
     graph = registry(environment=Environment.PROD)
-    assert all(
-        r.protect for r in graph.of_type("aws:ecr/repository:Repository") + graph.of_type("aws:kms/key:Key")
-    )
+    stateful = graph.of_type("aws:ecr/repository:Repository") + graph.of_type("aws:kms/key:Key")
+    assert len(stateful) == 3
+    assert all(r.protect for r in stateful)
 
 
 @pytest.mark.parametrize(

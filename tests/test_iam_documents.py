@@ -97,6 +97,7 @@ def test_there_are_documents_to_check():
 
 @pytest.mark.parametrize(("where", "document"), ALL_DOCUMENTS, ids=[w for w, _ in ALL_DOCUMENTS])
 def test_document_is_valid_json_with_real_actions(where, document):
+    assert statements(document), f"{where}: a policy document without statements"
     for statement in statements(document):
         assert statement["Effect"] in ("Allow", "Deny")
         for action in as_list(statement["Action"]):
@@ -111,6 +112,7 @@ IDENTITY_DOCUMENTS = list(documents(IDENTITY_POLICY_TYPES))
 
 @pytest.mark.parametrize(("where", "document"), IDENTITY_DOCUMENTS, ids=[w for w, _ in IDENTITY_DOCUMENTS])
 def test_identity_policy_grants_no_write_on_every_resource(where, document):
+    assert statements(document), f"{where}: a policy document without statements"
     for statement in statements(document):
         actions = as_list(statement["Action"])
         assert "*" not in actions and not any(a.endswith(":*") for a in actions), f"{where}: wildcard action"

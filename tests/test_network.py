@@ -50,9 +50,10 @@ def test_defaults_two_azs_one_nat_no_flow_logs():
 
 def test_every_resource_is_tagged_with_the_platform_tags():
     graph = network(flow_logs=FlowLogs(enabled=True), interface_endpoints=[InterfaceEndpoint.STS])
-    for resource in graph.resources:
-        if resource.custom and "tags" in resource.inputs:
-            assert TAGS.items() <= resource.inputs["tags"].items(), resource.name
+    tagged = [r for r in graph.resources if r.custom and "tags" in r.inputs]
+    assert len(tagged) >= 15
+    for resource in tagged:
+        assert TAGS.items() <= resource.inputs["tags"].items(), resource.name
 
 
 def test_nat_per_az_routes_each_private_subnet_through_its_own_zone():

@@ -107,7 +107,9 @@ def test_external_secret_helper_declares_the_mapping():
 
 def test_prod_protects_key_and_secrets():
     graph = secrets(environment=Environment.PROD).graph
-    for resource in graph.of_type("aws:secretsmanager/secret:Secret") + graph.of_type("aws:kms/key:Key"):
+    stateful = graph.of_type("aws:secretsmanager/secret:Secret") + graph.of_type("aws:kms/key:Key")
+    assert len(stateful) == len(SPECS) + 1
+    for resource in stateful:
         assert resource.protect and resource.retain_on_delete
 
 

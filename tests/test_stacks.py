@@ -95,6 +95,7 @@ def test_stacks_differ_as_documented():
         for g in stack("dev").graph.of_type("aws:eks/nodeGroup:NodeGroup")
         if g.inputs["capacityType"] == "SPOT"
     ]
+    assert dev_spot
     assert all(set(g.inputs["instanceTypes"]) <= {"g5.xlarge", "g6.xlarge"} for g in dev_spot)
 
 
@@ -190,9 +191,9 @@ def test_data_plane_outputs(name):
 
 def test_only_dev_may_force_destroy_buckets():
     for name in STACKS:
-        destroyable = [
-            b.name for b in stack(name).graph.of_type("aws:s3/bucket:Bucket") if b.inputs["forceDestroy"]
-        ]
+        buckets = stack(name).graph.of_type("aws:s3/bucket:Bucket")
+        assert buckets, name
+        destroyable = [b.name for b in buckets if b.inputs["forceDestroy"]]
         assert bool(destroyable) == (name == "dev"), name
 
 

@@ -252,12 +252,7 @@ class ArtifactStore(PlatformComponent):
             target_object_key_format={"partitioned_prefix": {"partition_date_source": "EventTime"}},
             opts=child,
         )
-        aws.s3.BucketPolicy(
-            f"{name}-policy",
-            bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, key.arn).apply(lambda a: bucket_policy(a[0], a[1])),
-            opts=child,
-        )
+        self._kms_only_policy(f"{name}-policy", bucket, key.arn)
         self.replica_bucket_arn = None
         if spec.replication_region:
             self.replica_bucket_arn = self._replicate(
@@ -336,6 +331,13 @@ class ArtifactStore(PlatformComponent):
             resource(f"{name}-{role}", bucket=bucket.id, opts=child, **where, **inputs)
         return bucket
 
+    def _kms_only_policy(
+        self, name: str, bucket: aws.s3.Bucket, key_arn: pulumi.Input[str], **where: str
+    ) -> aws.s3.BucketPolicy:
+        """TLS only, and objects encrypted with this key only (``bucket_policy``)."""
+        policy = pulumi.Output.all(bucket.arn, key_arn).apply(lambda a: bucket_policy(a[0], a[1]))
+        return aws.s3.BucketPolicy(name, bucket=bucket.id, policy=policy, opts=self.child, **where)
+
     def _lifecycle_rules(self, spec: ArtifactStoreSpec) -> list[dict]:
         rules = [
             lifecycle_rule(
@@ -388,13 +390,7 @@ class ArtifactStore(PlatformComponent):
             opts=stateful_options(self._environment, child),
             region=region,
         )
-        aws.s3.BucketPolicy(
-            f"{name}-replica-policy",
-            bucket=replica.id,
-            policy=pulumi.Output.all(replica.arn, replica_key.arn).apply(lambda a: bucket_policy(a[0], a[1])),
-            region=region,
-            opts=child,
-        )
+        self._kms_only_policy(f"{name}-replica-policy", replica, replica_key.arn, region=region)
         role = aws.iam.Role(
             f"{name}-replication-role",
             assume_role_policy=iam.service_trust_policy("s3.amazonaws.com", source_account=account_id),

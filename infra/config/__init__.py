@@ -35,6 +35,7 @@ AWS_KEYS = {"aws:region", "aws:profile", "aws:allowedAccountIds"}
 """Provider keys a stack may set; any other ``aws:`` key is a typo."""
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 ENVIRONMENTS = tuple(e.value for e in Environment)
+parsing.adapter(StackSpec)  # built once, when the schema is imported (as a pydantic model would be)
 
 
 class ConfigError(pulumi.RunError):
