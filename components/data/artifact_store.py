@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -122,55 +121,6 @@ def lifecycle_rule(rule_id: str, **action: Any) -> dict[str, Any]:
     return {"id": rule_id, "status": "Enabled", "filter": {}, **action}
 
 
-def bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:
-    """Deny anything over plain HTTP, and any upload that asks for other encryption than this key."""
-    statements = [
-        iam.deny_insecure_transport(bucket_arn),
-        {
-            "Sid": "DenyUnencryptedPuts",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:PutObject",
-            "Resource": f"{bucket_arn}/*",
-            # Uploads without the header get the bucket's default (this key); explicit other choices are refused.
-            "Condition": {
-                "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
-                "Null": {"s3:x-amz-server-side-encryption": "false"},
-            },
-        },
-        {
-            "Sid": "DenyOtherKmsKeys",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:PutObject",
-            "Resource": f"{bucket_arn}/*",
-            "Condition": {
-                "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn},
-                "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
-            },
-        },
-    ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
-
-
-def log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account_id: str) -> str:
-    statements = [
-        {
-            "Sid": "AllowServerAccessLogs",
-            "Effect": "Allow",
-            "Principal": {"Service": "logging.s3.amazonaws.com"},
-            "Action": "s3:PutObject",
-            "Resource": f"{log_bucket_arn}/*",
-            "Condition": {
-                "ArnLike": {"aws:SourceArn": source_bucket_arn},
-                "StringEquals": {"aws:SourceAccount": account_id},
-            },
-        },
-        iam.deny_insecure_transport(log_bucket_arn),
-    ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
-
-
 class ArtifactStore(PlatformComponent):
     """A versioned, SSE-KMS bucket with a full public-access block, a TLS-only policy, lifecycle
     rules, server access logs to a separate bucket and optional cross-region replication."""
@@ -240,7 +190,7 @@ class ArtifactStore(PlatformComponent):
             f"{name}-logs-policy",
             bucket=log_bucket.id,
             policy=pulumi.Output.all(log_bucket.arn, bucket.arn).apply(
-                lambda arns: log_bucket_policy(arns[0], arns[1], account_id)
+                lambda arns: iam.s3_access_log_bucket_policy(arns[0], arns[1], account_id)
             ),
             opts=child,
         )
@@ -334,8 +284,10 @@ class ArtifactStore(PlatformComponent):
     def _kms_only_policy(
         self, name: str, bucket: aws.s3.Bucket, key_arn: pulumi.Input[str], **where: str
     ) -> aws.s3.BucketPolicy:
-        """TLS only, and objects encrypted with this key only (``bucket_policy``)."""
-        policy = pulumi.Output.all(bucket.arn, key_arn).apply(lambda a: bucket_policy(a[0], a[1]))
+        """TLS only, and objects encrypted with this key only (``iam.s3_kms_only_bucket_policy``)."""
+        policy = pulumi.Output.all(bucket.arn, key_arn).apply(
+            lambda a: iam.s3_kms_only_bucket_policy(a[0], a[1])
+        )
         return aws.s3.BucketPolicy(name, bucket=bucket.id, policy=policy, opts=self.child, **where)
 
     def _lifecycle_rules(self, spec: ArtifactStoreSpec) -> list[dict]:

@@ -217,7 +217,9 @@ class EksCluster(PlatformComponent):
             f"{name}-ebs-key",
             context,
             description=f"Encrypts node and persistent volumes of {cluster_name}",
-            policy=kms.key_policy([kms.root_statement(account_id), *kms.autoscaling_statements(account_id)]),
+            policy=iam.document(
+                [iam.kms_root_statement(account_id), *iam.kms_autoscaling_statements(account_id)]
+            ),
             opts=child,
         )
         # EKS would create this group itself, unencrypted and kept forever; creating it first sets both.

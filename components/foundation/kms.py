@@ -2,87 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from typing import Any
-
 import pulumi
 import pulumi_aws as aws
 
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import stateful_options
-
-
-def root_statement(account_id: str) -> dict[str, Any]:
-    """The AWS default statement: the account (through IAM policies) administers the key."""
-    return {
-        "Sid": "EnableIamPolicies",
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-        "Action": "kms:*",
-        "Resource": "*",
-    }
-
-
-def logs_service_statement(account_id: str, region: str) -> dict[str, Any]:
-    """Lets CloudWatch Logs use the key, only for this account's log groups in this region."""
-    return {
-        "Sid": "AllowCloudWatchLogs",
-        "Effect": "Allow",
-        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-        "Action": ["kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
-        "Resource": "*",
-        "Condition": {
-            "ArnLike": {
-                "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"
-            }
-        },
-    }
-
-
-def service_statement(sid: str, service: str, account_id: str) -> dict[str, Any]:
-    """Lets an AWS service principal (SNS publishers such as CloudWatch alarms) use the key."""
-    return {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-        "Resource": "*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-    }
-
-
-def autoscaling_statements(account_id: str) -> list[dict[str, Any]]:
-    """EC2 Auto Scaling launches nodes with encrypted volumes through its service-linked role,
-    whose policies cannot be edited, so the key policy must admit it."""
-    slr = f"arn:aws:iam::{account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
-    return [
-        {
-            "Sid": "AllowAutoScalingUse",
-            "Effect": "Allow",
-            "Principal": {"AWS": slr},
-            "Action": [
-                "kms:Decrypt",
-                "kms:DescribeKey",
-                "kms:Encrypt",
-                "kms:GenerateDataKey*",
-                "kms:ReEncrypt*",
-            ],
-            "Resource": "*",
-        },
-        {
-            "Sid": "AllowAutoScalingGrants",
-            "Effect": "Allow",
-            "Principal": {"AWS": slr},
-            "Action": "kms:CreateGrant",
-            "Resource": "*",
-            "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}},
-        },
-    ]
-
-
-def key_policy(statements: Sequence[dict[str, Any]]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
 
 
 def customer_managed_key(

@@ -29,9 +29,7 @@ def logs_key(
         name,
         context,
         description=description,
-        policy=kms.key_policy(
-            [kms.root_statement(account_id), kms.logs_service_statement(account_id, region)]
-        ),
+        policy=iam.document([iam.kms_root_statement(account_id), iam.kms_logs_statement(account_id, region)]),
         opts=opts,
     )
 

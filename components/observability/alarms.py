@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,24 +22,10 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops_platform.components.foundation import kms
+from mlops_platform.components.support import iam
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.validation import Problem
-
-
-def alert_topic_policy(topic_arn: str, account_id: str) -> str:
-    """CloudWatch alarms and AWS Budgets of this account may publish; nobody else."""
-    statements = [
-        {
-            "Sid": "AllowAccountServices",
-            "Effect": "Allow",
-            "Principal": {"Service": ["budgets.amazonaws.com", "cloudwatch.amazonaws.com"]},
-            "Action": "sns:Publish",
-            "Resource": topic_arn,
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }
-    ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 
 
 def alert_topic(
@@ -52,11 +37,11 @@ def alert_topic(
         f"{name}-alerts-key",
         context,
         description="Encrypts the platform's alert topic",
-        policy=kms.key_policy(
+        policy=iam.document(
             [
-                kms.root_statement(account_id),
-                kms.service_statement("AllowCloudWatchAlarms", "cloudwatch.amazonaws.com", account_id),
-                kms.service_statement("AllowBudgets", "budgets.amazonaws.com", account_id),
+                iam.kms_root_statement(account_id),
+                iam.kms_service_statement("AllowCloudWatchAlarms", "cloudwatch.amazonaws.com", account_id),
+                iam.kms_service_statement("AllowBudgets", "budgets.amazonaws.com", account_id),
             ]
         ),
         opts=opts,
@@ -65,7 +50,7 @@ def alert_topic(
     aws.sns.TopicPolicy(
         f"{name}-alerts-policy",
         arn=topic.arn,
-        policy=topic.arn.apply(lambda arn: alert_topic_policy(arn, account_id)),
+        policy=topic.arn.apply(lambda arn: iam.sns_alert_topic_policy(arn, account_id)),
         opts=opts,
     )
     for i, email in enumerate(emails):

@@ -190,3 +190,138 @@ def logs_write_statements(log_group_arn: str, sid: str = "WriteLogEvents") -> li
             [log_group_arn, f"{log_group_arn}:*"],
         )
     ]
+
+
+# --- resource policies: KMS keys, buckets, topics ------------------------------------------------
+
+
+def kms_root_statement(account_id: str) -> Statement:
+    """The AWS default statement: the account (through IAM policies) administers the key."""
+    return {
+        "Sid": "EnableIamPolicies",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
+def kms_logs_statement(account_id: str, region: str) -> Statement:
+    """Lets CloudWatch Logs use the key, only for this account's log groups in this region."""
+    return {
+        "Sid": "AllowCloudWatchLogs",
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+        "Action": ["kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+        "Resource": "*",
+        "Condition": {
+            "ArnLike": {
+                "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"
+            }
+        },
+    }
+
+
+def kms_service_statement(sid: str, service: str, account_id: str) -> Statement:
+    """Lets an AWS service principal (SNS publishers such as CloudWatch alarms) use the key."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+    }
+
+
+def kms_autoscaling_statements(account_id: str) -> list[Statement]:
+    """EC2 Auto Scaling launches nodes with encrypted volumes through its service-linked role,
+    whose policies cannot be edited, so the key policy must admit it."""
+    slr = f"arn:aws:iam::{account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    return [
+        {
+            "Sid": "AllowAutoScalingUse",
+            "Effect": "Allow",
+            "Principal": {"AWS": slr},
+            "Action": [
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKey*",
+                "kms:ReEncrypt*",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowAutoScalingGrants",
+            "Effect": "Allow",
+            "Principal": {"AWS": slr},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}},
+        },
+    ]
+
+
+def s3_kms_only_bucket_policy(bucket_arn: str, kms_key_arn: str) -> str:
+    """Deny anything over plain HTTP, and any upload that asks for other encryption than this key."""
+    statements = [
+        deny_insecure_transport(bucket_arn),
+        {
+            "Sid": "DenyUnencryptedPuts",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/*",
+            # Uploads without the header get the bucket's default (this key); explicit other choices are refused.
+            "Condition": {
+                "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                "Null": {"s3:x-amz-server-side-encryption": "false"},
+            },
+        },
+        {
+            "Sid": "DenyOtherKmsKeys",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {
+                "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn},
+                "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"},
+            },
+        },
+    ]
+    return document(statements)
+
+
+def s3_access_log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account_id: str) -> str:
+    statements = [
+        {
+            "Sid": "AllowServerAccessLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{log_bucket_arn}/*",
+            "Condition": {
+                "ArnLike": {"aws:SourceArn": source_bucket_arn},
+                "StringEquals": {"aws:SourceAccount": account_id},
+            },
+        },
+        deny_insecure_transport(log_bucket_arn),
+    ]
+    return document(statements)
+
+
+def sns_alert_topic_policy(topic_arn: str, account_id: str) -> str:
+    """CloudWatch alarms and AWS Budgets of this account may publish; nobody else."""
+    statements = [
+        {
+            "Sid": "AllowAccountServices",
+            "Effect": "Allow",
+            "Principal": {"Service": ["budgets.amazonaws.com", "cloudwatch.amazonaws.com"]},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }
+    ]
+    return document(statements)
