@@ -58,3 +58,44 @@ def test_team_example_refuses_an_unknown_gpu_pool(tmp_path):
         assert getattr(exc, "exit_code", None) == 2
     else:
         raise AssertionError("an unknown pool must be refused")
+
+
+def test_platform_ref_reads_an_outputs_file_written_by_blueprint_outputs(tmp_path):
+    from mlops_platform.components.refs import PlatformRef
+    from mlops_platform.components.support.environment import Environment
+    from mlops_platform.infra.cli import main
+
+    path = tmp_path / "platform-outputs.json"
+    assert main(["outputs", "dev", "-o", str(path)]) == 0
+    ref = PlatformRef.from_outputs_file(
+        path, owner="nlp-team", cost_center="cc-2203", project="team", stack="dev"
+    )
+    platform = stack("dev").graph.outputs
+    assert ref.environment is Environment.DEV and ref.region == "us-east-1"
+    assert ref.artifact_bucket_name == platform["artifactBucket"]
+    assert ref.gpu_pools["gpu-spot"].gpus_per_node == 1
+    assert ref.gpu_pools["gpu-spot"].node_labels["mlops-platform.io/gpu-pool"] == "gpu-spot"
+    assert ref.context.tags["owner"] == "nlp-team" and ref.context.tags["environment"] == "dev"
+    # The round trip: what the program exports is what a ref reads.
+    assert {k: v for k, v in ref.to_outputs().items() if k != "gpuNodePools"} == {
+        k: platform[k] for k in ref.to_outputs() if k != "gpuNodePools"
+    }
+
+
+def test_platform_ref_names_every_missing_output(tmp_path):
+    import json
+
+    import pytest
+
+    from mlops_platform.components.refs import PlatformRef
+    from mlops_platform.components.support.validation import InvalidArgs
+
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({"environment": "dev", "region": "us-east-1"}))
+    with pytest.raises(InvalidArgs) as caught:
+        PlatformRef.from_outputs_file(path, owner="o", cost_center="c", project="p", stack="s")
+    message = str(caught.value)
+    assert "gpuNodePools: missing from" in message and "clusterName: missing from" in message
+    path.write_text("{not json")
+    with pytest.raises(InvalidArgs, match="path: cannot read"):
+        PlatformRef.from_outputs_file(path, owner="o", cost_center="c", project="p", stack="s")
