@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,7 @@ from mlops_platform.components.foundation.cluster_addons import (
 from mlops_platform.components.support import pins
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs
-from tests.harness import CLUSTER, context, run
+from tests.harness import CLUSTER, ROOT, context, run
 
 
 def addons(environment=Environment.DEV, **overrides):
@@ -24,16 +26,19 @@ def addons(environment=Environment.DEV, **overrides):
 
 
 def releases(graph):
-    return {r.inputs["chart"]: r for r in graph.of_type("kubernetes:helm.sh/v3:Release")}
+    return {r.inputs["name"]: r for r in graph.of_type("kubernetes:helm.sh/v3:Release")}
 
 
-def test_every_chart_is_pinned_from_the_pins_module():
+def test_every_chart_is_pinned_and_installed_from_its_vendored_archive():
     installed = releases(addons())
     assert set(installed) == {"cluster-autoscaler", "nvidia-device-plugin", "metrics-server"}
     for chart, release in installed.items():
         pinned = pins.CHARTS[chart]
         assert release.inputs["version"] == pinned.version
-        assert release.inputs["repositoryOpts"] == {"repo": pinned.repository}
+        # A path relative to the directory the program runs in, to the archive at the pinned version.
+        assert release.inputs["chart"] == os.path.relpath(ROOT / "charts" / f"{chart}-{pinned.version}.tgz")
+        assert Path(release.inputs["chart"]).is_file()
+        assert "repositoryOpts" not in release.inputs
         assert release.inputs["namespace"] == "kube-system"
 
 

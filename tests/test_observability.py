@@ -49,7 +49,7 @@ def observability(**overrides):
 
 
 def release(graph, chart):
-    return next(r for r in graph.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == chart)
+    return next(r for r in graph.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == chart)
 
 
 def test_prometheus_keeps_metrics_on_encrypted_storage_for_the_retention():
@@ -283,7 +283,7 @@ def test_grafana_is_served_through_the_shared_internal_alb():
 
 def test_tracing_is_off_by_default_and_exports_to_xray_when_on():
     assert not any(
-        r.inputs["chart"] == "opentelemetry-collector"
+        r.inputs["name"] == "opentelemetry-collector"
         for r in observability().of_type("kubernetes:helm.sh/v3:Release")
     )
     graph = observability(tracing=True)

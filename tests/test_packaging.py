@@ -7,7 +7,7 @@ import tomllib
 
 from tests.harness import ROOT
 
-SOURCE_ROOTS = ("components", "infra", "policies")
+SOURCE_ROOTS = ("charts", "components", "infra", "policies")
 
 
 def test_every_package_folder_is_in_the_distribution():
@@ -88,6 +88,8 @@ def test_a_team_installs_the_wheel_beside_its_own_components_package_and_preview
         if not n.split("/")[0].endswith(".dist-info")
     }
     assert tops == {"mlops_platform"}
+    # The vendored charts travel with the library, so a platform built from the wheel needs no chart repository.
+    assert "mlops_platform/charts/lock.json" in zipfile.ZipFile(wheel).namelist()
 
     venv = tmp_path / "team-venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

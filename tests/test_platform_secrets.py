@@ -74,7 +74,7 @@ def test_operator_role_reads_only_the_prefix():
 def test_operator_and_store_are_installed():
     graph = secrets().graph
     release = only(graph, "kubernetes:helm.sh/v3:Release")
-    assert (release.inputs["chart"], release.inputs["version"]) == (
+    assert (release.inputs["name"], release.inputs["version"]) == (
         "external-secrets",
         pins.CHARTS["external-secrets"].version,
     )

@@ -1,14 +1,56 @@
-"""Helm releases pinned in ``components/support/pins.py``: the only way components install charts."""
+"""Helm releases of the charts pinned in ``components/support/pins.py``, installed from the archives
+vendored in ``charts/``: the only way components install charts, and no chart repository at deploy time."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops_platform.components.support.pins import CHARTS
+
+CHARTS_DIR = Path(__file__).resolve().parents[2] / "charts"
+"""The vendored archives and their lock.json: ``charts/`` in a checkout, ``mlops_platform/charts`` in
+the wheel (both are two levels above this module's package)."""
+
+
+class ChartNotVendored(FileNotFoundError):
+    """A pinned chart has no vendored archive at its pinned version."""
+
+
+@cache
+def _lock() -> dict[str, Any]:
+    path = CHARTS_DIR / "lock.json"
+    if not path.is_file():
+        raise ChartNotVendored(f"{path} is missing; vendor the charts with python charts/vendor.py --all")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def archive(chart: str) -> Path:
+    """The vendored archive of ``chart`` at its pinned version; a clear error when it is missing."""
+    pinned = CHARTS[chart]
+    entry = _lock().get(chart)
+    fix = f"run python charts/vendor.py {chart}"
+    if entry is None or entry["version"] != pinned.version:
+        found = "not vendored" if entry is None else f"vendored at {entry['version']}"
+        raise ChartNotVendored(f"chart {chart} is pinned at {pinned.version} but {found}; {fix}")
+    path = CHARTS_DIR / entry["archive"]
+    if not path.is_file():
+        raise ChartNotVendored(f"{path} is missing; {fix}")
+    return path
+
+
+def chart_path(chart: str) -> str:
+    """The archive as the Release's ``chart`` input: relative to the program's directory (``infra/``,
+    where Pulumi runs the program and the Kubernetes provider resolves paths), so the input is the
+    same on every machine and in every diff: ``../charts/<name>-<version>.tgz``."""
+    return os.path.relpath(archive(chart), Path.cwd())
 
 
 def release(
@@ -29,9 +71,8 @@ def release(
     return k8s.helm.v3.Release(
         name,
         name=pinned.name,
-        chart=pinned.name,
+        chart=chart_path(chart),
         version=pinned.version,
-        repository_opts={"repo": pinned.repository},
         namespace=namespace,
         create_namespace=create_namespace,
         values=values,

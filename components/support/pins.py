@@ -47,7 +47,8 @@ CLUSTER_AUTOSCALER_IMAGE_TAGS = {"1.33": "v1.33.2", "1.34": "v1.34.1", "1.35": "
 
 @dataclass(frozen=True)
 class Chart:
-    """A Helm chart pinned to one version in one repository."""
+    """A Helm chart pinned to one version. ``repository`` is the chart repository upstream publishes it
+    in, for reference only: deploys install the archive vendored in ``charts/`` (charts/vendor.py)."""
 
     name: str
     version: str
