@@ -70,6 +70,11 @@ class GpuPoolInfo:
 
     node_labels: Mapping[str, str]
     gpus_per_node: int
+    max_nodes: int | None = None
+    """The pool's maxSize; None when the outputs predate it (capacity is then not checked)."""
+
+    def max_gpus(self) -> int | None:
+        return None if self.max_nodes is None else self.max_nodes * self.gpus_per_node
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,7 +149,11 @@ class PlatformRef:
             "environment": self.environment.value,
             "region": self.region,
             "gpuNodePools": {
-                name: {"nodeLabels": dict(pool.node_labels), "gpusPerNode": pool.gpus_per_node}
+                name: {
+                    "nodeLabels": dict(pool.node_labels),
+                    "gpusPerNode": pool.gpus_per_node,
+                    **({"maxSize": pool.max_nodes} if pool.max_nodes is not None else {}),
+                }
                 for name, pool in self.gpu_pools.items()
             },
             "vpcCidr": self.vpc_cidr,
@@ -266,7 +275,12 @@ class PlatformRef:
         else:
             for name, pool in plain["gpuNodePools"].items():
                 try:
-                    pools[name] = GpuPoolInfo(dict(pool["nodeLabels"]), int(pool["gpusPerNode"]))
+                    maximum = pool.get("maxSize")
+                    pools[name] = GpuPoolInfo(
+                        dict(pool["nodeLabels"]),
+                        int(pool["gpusPerNode"]),
+                        None if maximum is None else int(maximum),
+                    )
                 except (KeyError, TypeError, ValueError):
                     problems.append(
                         Problem(f"gpuNodePools.{name}", f"in {origin} needs nodeLabels and gpusPerNode")

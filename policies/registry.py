@@ -7,10 +7,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlops_platform.policies import cost, kubernetes, reliability, security, tagging
+from mlops_platform.policies import consistency, cost, kubernetes, reliability, security, tagging
 from mlops_platform.policies.rule import Rule
 
-RULES: list[Rule] = [*security.RULES, *reliability.RULES, *cost.RULES, *tagging.RULES, *kubernetes.RULES]
+RULES: list[Rule] = [
+    *security.RULES,
+    *reliability.RULES,
+    *cost.RULES,
+    *tagging.RULES,
+    *kubernetes.RULES,
+    *consistency.RULES,
+]
 PACK_NAME = "mlops-platform-guardrails"
 CONFIG_DIR = Path(__file__).parent / "config"
 
@@ -61,11 +68,14 @@ KNOBS: dict[str, dict[str, dict[str, Any]]] = {
     "dev": {
         "allowed-instance-types": {"allowedInstanceTypes": _INSTANCE_TYPES["dev"]},
         "gpu-pool-max-size-cap": {"maxGpuNodes": 2},
+        # Mandatory in prod only: dev and stage may knowingly run models larger than their pools.
+        "model-gpu-capacity": {"enforcementLevel": "advisory"},
         "rds-backup-retention": {"minimumDays": 7},
     },
     "stage": {
         "allowed-instance-types": {"allowedInstanceTypes": _INSTANCE_TYPES["stage"]},
         "gpu-pool-max-size-cap": {"maxGpuNodes": 4},
+        "model-gpu-capacity": {"enforcementLevel": "advisory"},
         "rds-backup-retention": {"minimumDays": 7},
     },
     "prod": {

@@ -26,6 +26,7 @@ class Area(StrEnum):
     COST = "cost"
     TAGGING = "tagging"
     KUBERNETES = "kubernetes"
+    CONSISTENCY = "cross-resource"
 
 
 ResourceCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], Iterable[str]]

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from mlops_platform.components.foundation.instance_catalog import CATALOG
+from mlops_platform.components.support.instance_catalog import CATALOG
 from mlops_platform.infra.cli import main
 from mlops_platform.infra.cost import refresh as price_refresh
 from mlops_platform.infra.cost.prices import PriceTable

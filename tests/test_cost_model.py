@@ -10,8 +10,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
 
-from mlops_platform.components.foundation.instance_catalog import CATALOG
 from mlops_platform.components.support import kube
+from mlops_platform.components.support.instance_catalog import CATALOG
 from mlops_platform.infra.cost.estimate import CostAssumptions
 from mlops_platform.infra.cost.prices import PriceTable, PricingError, available_regions
 from mlops_platform.infra.cost.recorder import CostRecorder

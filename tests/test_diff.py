@@ -26,6 +26,23 @@ GPU_SPOT = {
 NEW_POOL = {"name": "gpu-large", "instanceTypes": ["g6e.xlarge"], "minSize": 1, "maxSize": 2}
 
 
+FIXTURE_DEV_STACK = """config:
+  aws:region: us-east-1
+  mlops-platform:environment: dev
+  mlops-platform:owner: ml-platform
+  mlops-platform:costCenter: cc-1
+  mlops-platform:cluster:
+    adminPrincipalArns: [arn:aws:iam::123456789012:role/platform-admin]
+    endpoint: {publicAccess: true, publicAccessCidrs: [203.0.113.0/24]}
+  mlops-platform:gpuNodePools:
+    - name: gpu-spot
+      instanceTypes: [g6.xlarge, g5.xlarge]
+      capacityType: SPOT
+      minSize: 0
+      maxSize: 2
+"""
+
+
 def blueprint(*args, cwd=ROOT):
     return subprocess.run(
         [sys.executable, "-m", "mlops_platform.infra.cli", *args], cwd=cwd, capture_output=True, text=True
@@ -209,8 +226,12 @@ def repository(tmp_path):
     project.mkdir()
     for name in ("Pulumi.yaml", "pyproject.toml"):
         shutil.copy(ROOT / name, project / name)
-    for folder in ("components", "infra", "policies", "stacks"):
+    for folder in ("charts", "components", "infra", "policies"):
         shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    # The test's own stack, not the working tree's (a user's edit there must not break it).
+    (project / "stacks").mkdir()
+    dev = project / "stacks" / "Pulumi.dev.yaml"
+    dev.write_text(FIXTURE_DEV_STACK)
 
     def git(*args):
         subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
@@ -219,15 +240,9 @@ def repository(tmp_path):
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "empty")
     git("add", "-A")
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "platform")
-    dev = project / "stacks" / "Pulumi.dev.yaml"
-    text = dev.read_text()
-    assert "      maxSize: 2\n  mlops-platform:registry:" in text
     dev.write_text(
-        text.replace(
-            "      maxSize: 2\n  mlops-platform:registry:",
-            "      maxSize: 2\n    - name: gpu-large\n      instanceTypes: [g6e.xlarge]\n      minSize: 1\n      maxSize: 2\n"
-            "  mlops-platform:registry:",
-        )
+        FIXTURE_DEV_STACK
+        + "    - name: gpu-large\n      instanceTypes: [g6e.xlarge]\n      minSize: 1\n      maxSize: 2\n"
     )
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-am", "add a GPU pool")
     return project

@@ -16,8 +16,9 @@ from mlops_platform.components.observability.gpu import DCGM_POD_LABELS
 from mlops_platform.components.observability.spec import AlertReceiver, ObservabilitySpec, ReceiverKind
 from mlops_platform.components.observability.stack import Observability
 from mlops_platform.components.support import pins
+from mlops_platform.components.support.exporters import EXPORTERS, metric_names
 from mlops_platform.components.support.validation import InvalidArgs
-from tests.harness import CLUSTER, ROOT, context, only, run
+from tests.harness import CLUSTER, ROOT, context, only, run, stack
 
 RUNBOOKS = "https://github.com/acme/mlops-platform/blob/main/docs/runbooks"
 SECRETS = [
@@ -181,7 +182,7 @@ def test_gpu_idle_alert_uses_the_configured_hours():
 
 
 def test_every_alert_and_dashboard_query_reads_known_metrics():
-    graph = observability()
+    graph = stack("dev").graph  # with its models, whose SLO recording rules the dashboards read
     expressions = [rule["expr"] for _, _, rule in alert_rules(graph)]
     for dashboard in graph.of_type("kubernetes:core/v1:ConfigMap"):
         for text in dashboard.inputs["data"].values():
@@ -202,22 +203,22 @@ def test_every_alert_and_dashboard_query_reads_known_metrics():
                     expressions.append(
                         re.sub(r"^label_values\((.*),\s*\w+\)$", r"\1", variable["query"]["query"])
                     )
-    unknown = {
-        name for e in expressions for name in telemetry.metric_names(e) if not telemetry.known_metric(name)
-    }
+    known = {m for exporter in EXPORTERS.values() for m in exporter.metrics}
+    known |= {rule["record"] for _, _, rule in alert_rules(graph) if "record" in rule}
+    unknown = {name for e in expressions for name in metric_names(e) if name not in known}
     assert unknown == set()
     assert len(expressions) > 30
 
 
 def test_metric_name_parser():
-    assert telemetry.metric_names(
+    assert metric_names(
         'sum by (le) (rate(http_request_duration_seconds_bucket{code=~"5..", le="0.25"}[5m]))'
     ) == {"http_request_duration_seconds_bucket"}
-    assert telemetry.metric_names("1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes") == {
+    assert metric_names("1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes") == {
         "node_memory_MemAvailable_bytes",
         "node_memory_MemTotal_bytes",
     }
-    assert telemetry.metric_names('count(kube_node_labels{a="b"}) or vector(0) > slo:x:ratio_rate5m') == {
+    assert metric_names('count(kube_node_labels{a="b"}) or vector(0) > slo:x:ratio_rate5m') == {
         "kube_node_labels",
         "slo:x:ratio_rate5m",
     }

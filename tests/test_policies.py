@@ -16,7 +16,7 @@ import pytest
 
 from mlops_platform.policies import offline, registry
 from mlops_platform.policies.graph import Graph, Resource
-from mlops_platform.policies.rule import Rule
+from mlops_platform.policies.rule import Area, Rule
 from tests.harness import ROOT, TAGS, run, stack
 
 RULES = {rule.name: rule for rule in registry.RULES}
@@ -160,6 +160,61 @@ def untag_vpc(graph: Graph) -> str:
 def multi_replica_without_budget(graph: Graph) -> str:
     drop(graph, "kubernetes:policy/v1:PodDisruptionBudget")
     return model_server(graph).urn
+
+
+def associate_twice(graph: Graph) -> str:
+    """A standalone association for the service account the vpc-cni add-on already associates."""
+    addon = first(graph, "aws:eks/addon:Addon", lambda r: r.inputs.get("addonName") == "vpc-cni")
+    standalone = first(graph, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    twin = copy.deepcopy(standalone)
+    twin.urn, twin.name = standalone.urn + "-twin", standalone.name + "-twin"
+    twin.inputs.update(namespace="kube-system", serviceAccount="aws-node")
+    graph.resources.append(twin)
+    return addon.urn
+
+
+def name_twice(graph: Graph) -> str:
+    first_repo, second = graph.of_type("aws:ecr/repository:Repository")[:2]
+    second.inputs["name"] = first_repo.inputs["name"]
+    return second.urn
+
+
+def model_rule_set(graph: Graph, model: str) -> Resource:
+    return first(
+        graph,
+        "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
+        lambda r: r.inputs["metadata"]["labels"].get("mlops-platform.io/model") == model,
+    )
+
+
+def outgrow_the_pool(graph: Graph) -> str:
+    autoscaler = first(
+        graph,
+        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+        lambda r: r.name == "fraud-scorer-v3-autoscaler",
+    )
+    autoscaler.inputs["spec"]["maxReplicas"] = 8
+    return first(graph, "kubernetes:apps/v1:Deployment", lambda r: r.name == "fraud-scorer-v3-deployment").urn
+
+
+def drop_the_slo_bucket(graph: Graph) -> str:
+    server = first(graph, "kubernetes:apps/v1:Deployment", lambda r: r.name.startswith("churn-classifier-"))
+    server.inputs["spec"]["template"]["metadata"]["annotations"]["mlops-platform.io/latency-buckets"] = (
+        "0.1,0.25"
+    )
+    return model_rule_set(graph, "churn-classifier").urn
+
+
+def uninstall_kube_state_metrics(graph: Graph) -> str:
+    release = first(
+        graph, "kubernetes:helm.sh/v3:Release", lambda r: r.inputs["name"] == "kube-prometheus-stack"
+    )
+    release.inputs["values"]["kubeStateMetrics"] = {"enabled": False}
+    return first(
+        graph,
+        "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
+        lambda r: "kube_node_status_condition" in json.dumps(r.inputs),
+    ).urn
 
 
 def open_ssh(resource: Resource) -> None:
@@ -372,6 +427,26 @@ BREAKAGES = [
         "k8s-no-privileged",
         "dev",
         on(model_server, set_in(("spec", "template", "spec", "hostNetwork"), True)),
+    ),
+    Breakage(
+        "pod-identity-unique",
+        "prod",
+        associate_twice,
+        subject="aws:eks/podIdentityAssociation:PodIdentityAssociation",
+    ),
+    Breakage("physical-names-unique", "prod", name_twice, subject="aws:ecr/repository:Repository"),
+    Breakage("model-gpu-capacity", "prod", outgrow_the_pool, subject="aws:eks/nodeGroup:NodeGroup"),
+    Breakage(
+        "slo-latency-bucket",
+        "prod",
+        drop_the_slo_bucket,
+        subject="kubernetes:monitoring.coreos.com/v1:PrometheusRule",
+    ),
+    Breakage(
+        "alert-metrics-exported",
+        "dev",
+        uninstall_kube_state_metrics,
+        subject="kubernetes:monitoring.coreos.com/v1:PrometheusRule",
     ),
     Breakage(
         "k8s-network-policy-in-model-namespaces",
@@ -652,3 +727,57 @@ def test_documented_rules_match_the_registry():
     assert registry.RULES
     for rule in registry.RULES:
         assert f"| `{rule.name}` |" in page
+
+
+CROSS_RESOURCE = [b for b in BREAKAGES if RULES[b.rule].area is Area.CONSISTENCY]
+
+
+@pytest.mark.parametrize("case", CROSS_RESOURCE, ids=lambda b: b.rule)
+def test_blueprint_check_fails_on_a_fixture_for_each_cross_resource_rule(case: Breakage, tmp_path):
+    graph = graph_of(case.environment)
+    case.break_it(graph)
+    fixture = tmp_path / f"{case.environment}.graph.json"
+    fixture.write_text(graph.to_json())
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_platform.infra.cli", "check", "--graph", str(fixture)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert case.rule in done.stdout and "mandatory" in done.stdout
+
+
+def test_model_capacity_is_mandatory_in_prod_only():
+    assert registry.policy_config("prod").get("model-gpu-capacity", {}).get("enforcementLevel") is None
+    assert RULES["model-gpu-capacity"].enforcement.value == "mandatory"
+    for environment in ("dev", "stage"):
+        assert registry.policy_config(environment)["model-gpu-capacity"]["enforcementLevel"] == "advisory"
+    graph = graph_of("prod")
+    outgrow_the_pool(graph)
+    (found,) = violations(graph, "prod", "model-gpu-capacity")
+    assert found.message == (
+        "model risk/fraud-scorer may run 9 GPUs (fraud-scorer-v3: 8 x 1, fraud-scorer-v4: 1 x 1) "
+        "but pool gpu-baseline holds at most 4 (4 nodes x 1)"
+    )
+
+
+def test_cross_resource_messages_name_both_sides():
+    graph = graph_of("prod")
+    associate_twice(graph)
+    (duplicate,) = violations(graph, "prod", "pod-identity-unique")
+    assert (
+        "kube-system/aws-node on cluster mlops-platform-prod already has an association" in duplicate.message
+    )
+    graph = graph_of("prod")
+    drop_the_slo_bucket(graph)
+    found = violations(graph, "prod", "slo-latency-bucket")
+    assert found and all(
+        'le="0.15", which the server does not export (buckets: 0.1, 0.25)' in v.message for v in found
+    )
+    graph = graph_of("dev")
+    uninstall_kube_state_metrics(graph)
+    messages = {v.message for v in violations(graph, "dev", "alert-metrics-exported")}
+    assert any(
+        "reads kube_node_status_condition: it comes from kube-state-metrics, not installed here" in m
+        for m in messages
+    )

@@ -71,3 +71,24 @@ def test_a_missing_archive_is_named_with_the_command_that_vendors_it(tmp_path, m
             helm.archive("dcgm-exporter")
     finally:
         helm._lock.cache_clear()
+
+
+def test_exporter_metric_lists_are_for_the_versions_the_vendored_charts_install():
+    """A chart pin that moves without `python charts/exporter_metrics.py` fails here."""
+    document = json.loads((ROOT / "components" / "support" / "exporter-metrics.json").read_text())
+    lock = json.loads((ROOT / "charts" / "lock.json").read_text())
+
+    def app_version(subchart: str) -> str:
+        with tarfile.open(helm.archive("kube-prometheus-stack")) as archive:
+            meta = yaml.safe_load(
+                archive.extractfile(f"kube-prometheus-stack/charts/{subchart}/Chart.yaml").read()
+            )
+        return "v" + str(meta["appVersion"]).removeprefix("v")
+
+    assert document["dcgm-exporter"]["version"] == lock["dcgm-exporter"]["version"]
+    assert lock["dcgm-exporter"]["commit"] in document["dcgm-exporter"]["source"]
+    assert document["kube-state-metrics"]["version"] == app_version("kube-state-metrics")
+    assert document["node-exporter"]["version"] == app_version("prometheus-node-exporter")
+    for name, entry in document.items():
+        assert entry["source"].startswith("https://github.com/"), name
+        assert len(entry["metrics"]) > 5 and entry["metrics"] == sorted(set(entry["metrics"])), name

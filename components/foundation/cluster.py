@@ -23,7 +23,6 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from mlops_platform.components.foundation import kms
-from mlops_platform.components.foundation.instance_catalog import spec as instance_spec
 from mlops_platform.components.foundation.logs import encrypted_log_group
 from mlops_platform.components.foundation.nodes import managed_node_group
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
@@ -33,6 +32,7 @@ from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES, PRINC
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.instance_catalog import spec as instance_spec
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import with_tags
 from mlops_platform.components.support.validation import Problem, range_problems, size_problems

@@ -16,13 +16,13 @@ from enum import StrEnum
 import pulumi
 import pulumi_aws as aws
 
-from mlops_platform.components.foundation.instance_catalog import gpus_per_node
-from mlops_platform.components.foundation.instance_catalog import spec as instance_spec
 from mlops_platform.components.foundation.nodes import BOTTLEROCKET_PREFIX, managed_node_group
 from mlops_platform.components.refs import ClusterRef, GpuPoolInfo, NetworkRef
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.instance_catalog import gpus_per_node
+from mlops_platform.components.support.instance_catalog import spec as instance_spec
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import with_tags
 from mlops_platform.components.support.validation import Problem, size_problems
@@ -142,7 +142,9 @@ class GpuNodePoolSpec:
     def info(self, name: str) -> GpuPoolInfo:
         """The pool as workloads see it: the one place a pool's identity is computed."""
         return GpuPoolInfo(
-            node_labels=self.node_labels(name), gpus_per_node=gpus_per_node(self.instance_types)
+            node_labels=self.node_labels(name),
+            gpus_per_node=gpus_per_node(self.instance_types),
+            max_nodes=self.max_size,
         )
 
 

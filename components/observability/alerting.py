@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops_platform.components.support import kube
+from mlops_platform.components.support.exporters import bucket_label
 from mlops_platform.components.support.validation import Problem
 
 RUNBOOKS_PATH = "docs/runbooks"
@@ -115,11 +116,6 @@ def _matchers(selector: Mapping[str, str]) -> str:
     return ",".join(f'{k}="{v}"' for k, v in sorted(selector.items()))
 
 
-def _bucket(ms: int) -> str:
-    """The ``le`` label Prometheus clients write for a bucket bound of ``ms`` milliseconds."""
-    return repr(ms / 1000.0)
-
-
 def slo_rule_groups(slo: ServiceLevelObjective, runbook_base_url: str) -> list[dict[str, Any]]:
     """Recording rules for the error ratios over every window, and the burn-rate alerts on them."""
     windows = sorted({w for long, short, _, _ in BURN_RATE_WINDOWS for w in (long, short)}, key=_seconds)
@@ -151,7 +147,7 @@ def slo_rule_groups(slo: ServiceLevelObjective, runbook_base_url: str) -> list[d
         )
     ]
     if slo.latency_p95_ms is not None:
-        fast = f'http_request_duration_seconds_bucket{{{selected},le="{_bucket(slo.latency_p95_ms)}"}}'
+        fast = f'http_request_duration_seconds_bucket{{{selected},le="{bucket_label(slo.latency_p95_ms / 1000)}"}}'
         count = f"http_request_duration_seconds_count{{{selected}}}"
         records += [
             {

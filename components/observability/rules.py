@@ -26,11 +26,14 @@ def platform_alerts(gpu_idle_hours: int) -> list[tuple[str, list[Alert]]]:
                 ),
                 Alert(
                     "GpuXidError",
-                    "max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0",
-                    "1m",
+                    # The gauge holds the code of the *last* XID, so its value stays non-zero forever
+                    # after one error; a change of it is a new error. It fires for the 10m window.
+                    "max by (Hostname, gpu) (changes(DCGM_FI_DEV_XID_ERRORS[10m])) > 0",
+                    "0m",
                     Severity.WARNING,
-                    "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported XID {{ $value }}",
-                    "The NVIDIA driver reported an XID error: an application fault, a driver problem or failing hardware.",
+                    "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} reported a new XID error",
+                    "The NVIDIA driver reported a new XID error in the last 10 minutes (DCGM_FI_DEV_XID_ERRORS holds"
+                    " its code): an application fault, a driver problem or failing hardware.",
                     "gpu-xid-errors",
                 ),
                 Alert(

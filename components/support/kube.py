@@ -16,6 +16,10 @@ GPU_TOLERATION = {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSched
 GPU_PRESENT_LABEL = "nvidia.com/gpu.present"
 GPU_POOL_LABEL = f"{LABEL_DOMAIN}/gpu-pool"
 DEVICE_PLUGIN_LABEL = f"{LABEL_DOMAIN}/nvidia-device-plugin"
+MODEL_LABEL = f"{LABEL_DOMAIN}/model"
+"""Names the model on every object a ModelEndpoint renders."""
+LATENCY_BUCKETS_ANNOTATION = f"{LABEL_DOMAIN}/latency-buckets"
+"""On a model's pod template: the ``le`` bounds its server exports (the SLO alert needs its threshold)."""
 """``daemonset`` on AMIs that need the NVIDIA device plugin DaemonSet; Bottlerocket ships its own."""
 
 

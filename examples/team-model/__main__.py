@@ -46,6 +46,8 @@ async def main() -> pulumi.Inputs:
                 Environment.PROD: Replicas(min=2, max=6),
             }[platform.environment],
             slo=ServiceLevel(availability_target=99.5, latency_p95_ms=400),
+            # The server's histogram bounds (it reads them from LATENCY_BUCKETS); 0.4 is the SLO's.
+            latency_buckets=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
         ),
         platform,
         opts=pulumi.ResourceOptions(provider=platform.provider()),

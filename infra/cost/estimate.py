@@ -18,9 +18,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from mlops_platform.components.foundation import instance_catalog
 from mlops_platform.components.foundation.load_balancer_controller import INGRESS_CLASS
-from mlops_platform.components.support import kube
+from mlops_platform.components.support import instance_catalog, kube
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG
 from mlops_platform.components.support.validation import Problem, to_camel

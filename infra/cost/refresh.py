@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from mlops_platform.components.foundation.instance_catalog import CATALOG
+from mlops_platform.components.support.instance_catalog import CATALOG
 from mlops_platform.infra.cost.prices import TABLE_FIELDS, PriceTable
 
 PRICING_REGION = "us-east-1"

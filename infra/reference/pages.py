@@ -18,12 +18,12 @@ def show(value: Any) -> str:
 
 
 def serving_metrics_reference() -> str:
-    from mlops_platform.components.observability import telemetry
+    from mlops_platform.components.support.exporters import EXPORTERS, SERVING_METRICS
 
     lines = [
         "# Serving metrics contract",
         "",
-        "<!-- Generated from components/observability/telemetry.py by `blueprint docs`; do not edit by hand. -->",
+        "<!-- Generated from components/support/exporters.py by `blueprint docs`; do not edit by hand. -->",
         "",
         "Every model server exposes these Prometheus metrics on its metrics port at `/metrics`. The",
         "platform's ServiceMonitor scrapes them, the SLO burn-rate alerts and the *Model serving*",
@@ -31,17 +31,23 @@ def serving_metrics_reference() -> str:
         "",
         "| metric | meaning |",
         "|---|---|",
-        *[f"| `{name}` | {meaning} |" for name, meaning in telemetry.SERVING_METRICS.items()],
+        *[f"| `{name}` | {meaning} |" for name, meaning in SERVING_METRICS.items()],
         "",
         "Python servers get them from `prometheus_client` (a `Counter` and a `Histogram` named",
         "`http_requests` and `http_request_duration_seconds`) or from framework exporters such as",
         "`prometheus-fastapi-instrumentator` configured with those names.",
         "",
-        "Other exporters the platform runs, and the metrics dashboards and alerts may use from them:",
+        "Alert rules and dashboards read only metrics that an exporter installed in the same stack",
+        "emits (the `alert-metrics-exported` policy checks every rule). What each exporter emits is read",
+        "from one source file at the version the vendored charts install",
+        "(`components/support/exporter-metrics.json`, refreshed by `python charts/exporter_metrics.py`):",
         "",
+        "| exporter | version | metrics | source |",
+        "|---|---|---:|---|",
         *[
-            f"- **{exporter}**: {', '.join(f'`{m}`' for m in sorted(metrics))}"
-            for exporter, metrics in telemetry.EXPORTED_METRICS.items()
+            f"| {e.name} | {e.version} | {len(e.metrics)} | {e.source} |"
+            for e in EXPORTERS.values()
+            if e.name != "model-server"
         ],
         "",
     ]

@@ -16,7 +16,7 @@ Example (a team's own project)::
         stable=ModelVersion(name="v3", image_tag="3.0.1", weight=90),
         canary=ModelVersion(name="v4", image_tag="4.0.0-rc1", weight=10),
         resources=ComputeResources(cpu="2", memory="8Gi", gpus=1, gpu_pool="gpu-baseline"),
-        replicas=Replicas(min=2, max=8), slo=ServiceLevel(availability_target=99.9, latency_p95_ms=300)),
+        replicas=Replicas(min=2, max=8), slo=ServiceLevel(availability_target=99.9, latency_p95_ms=250)),
         platform, opts=pulumi.ResourceOptions(provider=platform.provider()))
 """
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import field
@@ -13,6 +14,7 @@ from mlops_platform.components.refs import GpuPoolInfo
 from mlops_platform.components.serving.team_namespace import NamespaceQuota
 from mlops_platform.components.support.aws import certificate_problem
 from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.exporters import DEFAULT_LATENCY_BUCKETS, bucket_label
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem, dns_label_problem, range_problems
 
@@ -22,7 +24,7 @@ _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
 _PREFIX = re.compile(r"^([a-z0-9][a-z0-9._-]*/)+$")
-RESERVED_ENV = ("MODEL_NAME", "MODEL_VERSION", "MODEL_URI", "BASE_PATH", "PORT")
+RESERVED_ENV = ("MODEL_NAME", "MODEL_VERSION", "MODEL_URI", "BASE_PATH", "PORT", "LATENCY_BUCKETS")
 """Environment variables the platform sets itself; user env may not override them."""
 
 
@@ -229,9 +231,25 @@ class ModelEndpointSpec:
     """ACM certificate for HTTPS. Default: HTTP inside the VPC."""
     needs_service_account_token: bool = False
     """Mount a Kubernetes API token in the pods. Default: no; servers do not call the API."""
+    latency_buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS
+    """Upper bounds, in seconds, of the server's ``http_request_duration_seconds`` histogram; the
+    server must export exactly these (it gets them in ``LATENCY_BUCKETS``), and the SLO's p95
+    latency must be one of them, or its alert can never fire. Default: the Prometheus client
+    libraries' defaults, 0.005 to 10."""
 
     def versions(self) -> list[ModelVersion]:
         return [self.stable, *([self.canary] if self.canary is not None else [])]
+
+    def replica_range(self, version: ModelVersion) -> tuple[int, int]:
+        """(min, max) replicas of one version: the stable one takes ``replicas``; a canary scales
+        from 1 to its traffic share of ``replicas.max``, rounded up."""
+        if version is self.stable:
+            return self.replicas.min, self.replicas.max
+        return 1, max(1, math.ceil(self.replicas.max * version.weight / 100.0))
+
+    def max_gpus(self) -> int:
+        """GPUs the model may hold at once: every version at its maximum replicas."""
+        return sum(self.replica_range(v)[1] for v in self.versions()) * self.resources.gpus
 
     def problems(
         self, name: str, environment: Environment, gpu_pools: Mapping[str, GpuPoolInfo] | None = None
@@ -267,7 +285,21 @@ class ModelEndpointSpec:
                 found.append(
                     Problem("resources.gpu_pool", f"unknown GPU pool {pool!r}; known pools: {known}")
                 )
-            elif self.resources.gpus > gpu_pools[pool].gpus_per_node:
+            elif (
+                environment is Environment.PROD
+                and (capacity := gpu_pools[pool].max_gpus()) is not None
+                and self.max_gpus() > capacity
+            ):
+                found.append(
+                    Problem(
+                        "replicas.max",
+                        f"at most {self.max_gpus()} GPUs ({' + '.join(f'{v.name}: {self.replica_range(v)[1]}' for v in self.versions())} "
+                        f"replicas x {self.resources.gpus}) but pool {pool!r} holds at most {capacity} "
+                        f"({gpu_pools[pool].max_nodes} nodes x {gpu_pools[pool].gpus_per_node}); "
+                        "lower replicas.max or raise the pool's maxSize",
+                    )
+                )
+            if pool in gpu_pools and self.resources.gpus > gpu_pools[pool].gpus_per_node:
                 found.append(
                     Problem(
                         "resources.gpus",
@@ -287,6 +319,24 @@ class ModelEndpointSpec:
                 latency_p95_ms=self.slo.latency_p95_ms,
             )
             found += [p.nested("slo") for p in objective.problems()]
+            threshold = self.slo.latency_p95_ms / 1000
+            if objective.problems() == [] and threshold not in self.latency_buckets:
+                found.append(
+                    Problem(
+                        "slo.latency_p95_ms",
+                        f"{self.slo.latency_p95_ms} ms is not a bucket of latencyBuckets "
+                        f"({', '.join(map(bucket_label, self.latency_buckets))}), so its alert could never fire: "
+                        f"add {bucket_label(threshold)} to latencyBuckets (and export it from the server) or pick a listed bound",
+                    )
+                )
+        buckets = list(self.latency_buckets)
+        if not buckets or any(not 0 < b <= 600 for b in buckets) or buckets != sorted(set(buckets)):
+            found.append(
+                Problem(
+                    "latency_buckets",
+                    f"must be ascending, distinct bounds in seconds between 0 and 600 (got {buckets})",
+                )
+            )
         if not 1024 <= self.port <= 65535:
             found.append(
                 Problem("port", f"must be between 1024 and 65535: servers run as non-root (got {self.port})")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pulumi
@@ -16,9 +15,10 @@ from mlops_platform.components.serving.model_endpoint.spec import (
 )
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.environment import Environment
+from mlops_platform.components.support.exporters import bucket_label
 
 SERVICE_ROLE_LABEL = f"{kube.LABEL_DOMAIN}/service-role"
-MODEL_LABEL = f"{kube.LABEL_DOMAIN}/model"
+MODEL_LABEL = kube.MODEL_LABEL
 
 
 def model_service(
@@ -53,7 +53,6 @@ def version_workload(
     opts: pulumi.ResourceOptions,
 ) -> None:
     """One version: its Deployment, its Service and its autoscaler."""
-    replicas = spec.replicas
     resource = f"{name}-{version.name}"
     version_labels = {
         **labels,
@@ -90,6 +89,7 @@ def version_workload(
                 "labelSelector": {"matchLabels": selector},
             }
         ]
+    latency_buckets = ",".join(bucket_label(b) for b in spec.latency_buckets)
     model_uri = pulumi.Output.concat(
         "s3://", platform.artifact_bucket_name, "/", prefix, version.model_path or version.name, "/"
     )
@@ -99,6 +99,8 @@ def version_workload(
         {"name": "MODEL_URI", "value": model_uri},
         {"name": "BASE_PATH", "value": base_path},
         {"name": "PORT", "value": str(spec.port)},
+        # The histogram bounds the SLO alert relies on (docs/serving-metrics.md).
+        {"name": "LATENCY_BUCKETS", "value": latency_buckets},
         {"name": "AWS_DEFAULT_REGION", "value": platform.region},
         {"name": "HOME", "value": "/tmp"},
         *({"name": k, "value": v} for k, v in sorted(spec.env.items())),
@@ -124,7 +126,6 @@ def version_workload(
     }
     if secret_name:
         container["envFrom"] = [{"secretRef": {"name": secret_name}}]
-    is_canary = version is not spec.stable
     k8s.apps.v1.Deployment(
         f"{resource}-deployment",
         metadata={"name": resource, "namespace": namespace, "labels": version_labels},
@@ -133,7 +134,7 @@ def version_workload(
             "selector": {"matchLabels": selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": version_labels},
+                "metadata": {"labels": version_labels, "annotations": {kube.LATENCY_BUCKETS_ANNOTATION: latency_buckets}},
                 "spec": {
                     "serviceAccountName": name,
                     "automountServiceAccountToken": spec.needs_service_account_token,
@@ -149,9 +150,7 @@ def version_workload(
     )
     metadata = {"name": resource, "namespace": namespace, "labels": version_labels}
     model_service(f"{resource}-service", metadata, "version", selector, opts)
-    share = version.weight / 100.0 if is_canary else 1.0
-    minimum = 1 if is_canary else replicas.min
-    maximum = max(minimum, math.ceil(replicas.max * share)) if is_canary else replicas.max
+    minimum, maximum = spec.replica_range(version)
     if spec.autoscaling.metric is ScalingMetric.CPU:
         metric = {
             "type": "Resource",
