@@ -9,5 +9,3 @@ CLOUDWATCH_METRICS: dict[str, frozenset[str]] = {
     ),
     "AWS/NATGateway": frozenset({"ErrorPortAllocation", "PacketsDropCount", "BytesOutToDestination"}),
 }
-
-

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlops_platform.components.support.pins import MLFLOW_VERSION
+
 
 @dataclass(frozen=True)
 class Exporter:
@@ -49,8 +51,15 @@ def bucket_label(seconds: float) -> str:
 
 
 PROMETHEUS_SYNTHETIC = frozenset(
-    {"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling",
-     "scrape_series_added", "ALERTS", "ALERTS_FOR_STATE"}
+    {
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+        "ALERTS",
+        "ALERTS_FOR_STATE",
+    }
 )
 """Series Prometheus writes itself for every target and alert (docs: Jobs and instances; Alerting rules)."""
 
@@ -76,7 +85,10 @@ def _load() -> dict[str, Exporter]:
         for name, entry in document.items()
     }
     found["mlflow"] = Exporter(
-        "mlflow", "see pins.MLFLOW_VERSION", "https://github.com/mlflow/mlflow/blob/master/mlflow/server/prometheus_exporter.py", MLFLOW_METRICS
+        "mlflow",
+        f"v{MLFLOW_VERSION}",
+        f"https://github.com/mlflow/mlflow/blob/v{MLFLOW_VERSION}/mlflow/server/prometheus_exporter.py",
+        MLFLOW_METRICS,
     )
     found["model-server"] = Exporter(
         "model-server", "contract", "docs/serving-metrics.md", frozenset(SERVING_METRICS)

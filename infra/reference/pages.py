@@ -18,7 +18,11 @@ def show(value: Any) -> str:
 
 
 def serving_metrics_reference() -> str:
-    from mlops_platform.components.support.exporters import EXPORTERS, SERVING_METRICS
+    from mlops_platform.components.support.exporters import (
+        DEFAULT_LATENCY_BUCKETS,
+        EXPORTERS,
+        SERVING_METRICS,
+    )
 
     lines = [
         "# Serving metrics contract",
@@ -32,6 +36,23 @@ def serving_metrics_reference() -> str:
         "| metric | meaning |",
         "|---|---|",
         *[f"| `{name}` | {meaning} |" for name, meaning in SERVING_METRICS.items()],
+        "",
+        "## Latency buckets",
+        "",
+        "The histogram's bucket bounds are part of the contract. A model declares them in",
+        "`latencyBuckets` (seconds; default: the Prometheus client libraries' defaults,",
+        f"{', '.join(map(str, DEFAULT_LATENCY_BUCKETS))}), the platform passes them to the server",
+        "in the `LATENCY_BUCKETS` environment variable (comma-separated) and records them on the pod",
+        "template (annotation `mlops-platform.io/latency-buckets`), and the server **must export exactly",
+        "these buckets**. The SLO's `latencyP95Ms` must be one of them: its alert reads the bucket",
+        '`le="<latencyP95Ms / 1000>"`, and a bucket the server does not export yields no series, so the',
+        "alert could never fire. The config refuses such an SLO, and the `slo-latency-bucket` policy",
+        "checks the rendered rules against the pods' buckets. With `prometheus_client`:",
+        "",
+        "```python",
+        "buckets = [float(b) for b in os.environ[\"LATENCY_BUCKETS\"].split(\",\")]",
+        "LATENCY = Histogram(\"http_request_duration_seconds\", \"Request latency\", [\"path\"], buckets=buckets)",
+        "```",
         "",
         "Python servers get them from `prometheus_client` (a `Counter` and a `Histogram` named",
         "`http_requests` and `http_request_duration_seconds`) or from framework exporters such as",

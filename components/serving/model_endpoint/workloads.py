@@ -134,7 +134,10 @@ def version_workload(
             "selector": {"matchLabels": selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": version_labels, "annotations": {kube.LATENCY_BUCKETS_ANNOTATION: latency_buckets}},
+                "metadata": {
+                    "labels": version_labels,
+                    "annotations": {kube.LATENCY_BUCKETS_ANNOTATION: latency_buckets},
+                },
                 "spec": {
                     "serviceAccountName": name,
                     "automountServiceAccountToken": spec.needs_service_account_token,
