@@ -63,13 +63,23 @@ def _dcgm(repo: Path) -> dict:
     lock = json.loads((HERE / "lock.json").read_text())["dcgm-exporter"]
     path = "etc/default-counters.csv"  # the chart's default `arguments: ["-f", ".../default-counters.csv"]`
     text = _git(repo, "show", f"{lock['commit']}:{path}")
-    metrics = [line.split(",")[0].strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    return {"version": lock["version"], "source": f"{lock['source']}/blob/{lock['commit']}/{path}", "metrics": metrics}
+    metrics = [
+        line.split(",")[0].strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    ]
+    return {
+        "version": lock["version"],
+        "source": f"{lock['source']}/blob/{lock['commit']}/{path}",
+        "metrics": metrics,
+    }
 
 
 def _kube_state_metrics(repo: Path) -> dict:
     tag = "v" + _subchart_app_version("kube-prometheus-stack", "kube-state-metrics")
-    files = [f for f in _git(repo, "ls-tree", "-r", "--name-only", tag, "docs/metrics").split() if f.endswith(".md")]
+    files = [
+        f
+        for f in _git(repo, "ls-tree", "-r", "--name-only", tag, "docs/metrics").split()
+        if f.endswith(".md")
+    ]
     metrics = []
     for file in files:
         metrics += re.findall(r"^\|\s*(kube_[a-z0-9_]+)\s*\|", _git(repo, "show", f"{tag}:{file}"), re.M)
@@ -83,7 +93,9 @@ def _node_exporter(repo: Path) -> dict:
     metrics = _types(_git(repo, "show", f"{tag}:{path}"))
     # The fixture's /proc/meminfo is an old kernel's; the Linux collector names its fields here.
     meminfo = "collector/meminfo_linux.go"
-    metrics += [f"node_memory_{k}" for k in re.findall(r'metrics\["(\w+)"\]', _git(repo, "show", f"{tag}:{meminfo}"))]
+    metrics += [
+        f"node_memory_{k}" for k in re.findall(r'metrics\["(\w+)"\]', _git(repo, "show", f"{tag}:{meminfo}"))
+    ]
     base = f"https://github.com/prometheus/node_exporter/blob/{tag}"
     return {"version": tag, "source": f"{base}/{path}", "alsoFrom": f"{base}/{meminfo}", "metrics": metrics}
 

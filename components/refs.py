@@ -12,7 +12,6 @@ reads it from a platform stack (``from_stack_reference``) or, offline, from an o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops_platform.components.support import files
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs, Problem
@@ -212,9 +212,9 @@ class PlatformRef:
     ) -> PlatformRef:
         """From a JSON file of the platform's outputs, for a team's offline preview."""
         try:
-            outputs = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidArgs("platform outputs", [Problem("path", f"cannot read {path}: {exc}")]) from exc
+            outputs = files.read_json(path, "platform outputs")
+        except files.FileInputError as exc:
+            raise InvalidArgs("platform outputs", [Problem("path", str(exc))]) from exc
         if not isinstance(outputs, dict):
             raise InvalidArgs("platform outputs", [Problem("path", f"{path} must hold a JSON object")])
         return cls.from_outputs(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlops_platform.components.support import files
 from mlops_platform.infra.offline import preview
 from mlops_platform.infra.offline.runner import SynthError, synthesize
 from mlops_platform.policies.graph import Graph
@@ -52,19 +53,17 @@ def stack_references(specs: Sequence[str] | None) -> dict[str, Any]:
 
 def read_json(path: str, what: str) -> Any:
     try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise UsageError(f"{what} file {path} does not exist") from exc
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{what} file {path} is not valid JSON: {exc}") from exc
+        return files.read_json(path, what)
+    except files.FileInputError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def load_graph(path: str) -> Graph:
     """A graph file written by `blueprint synth`."""
     try:
-        return Graph.from_json(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise UsageError(f"graph file {path} does not exist") from exc
+        return Graph.from_json(files.read_text(path, "graph"))
+    except files.FileInputError as exc:
+        raise UsageError(str(exc)) from exc
     except ValueError as exc:  # also JSON syntax errors
         raise UsageError(f"graph file {path}: {exc}") from exc
 
@@ -264,6 +263,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
         report.markdown() if args.format == "markdown" else json.dumps(report.to_json(), indent=2) + "\n",
         args.output,
     )
+    failed = 0
+    if args.fail_on_replace:
+        for change, why in diff.dangerous_replacements(report.changes, base):
+            forced = ", ".join(change.replaced_by) or "a replace-on-change input"
+            print(
+                f"blueprint diff: {why} {change.resource.type} {change.resource.name} would be replaced "
+                f"(forced by {forced})",
+                file=sys.stderr,
+            )
+            failed = 1
     if threshold is not None:
         percent = report.cost.percent("expected")
         if percent is None:
@@ -277,8 +286,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
                 f"blueprint diff: expected monthly cost rises {shown} (limit {threshold:g}%)",
                 file=sys.stderr,
             )
-            return 1
-    return 0
+            failed = 1
+    return failed
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
@@ -458,6 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="PCT",
         help="exit 1 if the expected monthly cost rises by more than PCT percent",
+    )
+    p.add_argument(
+        "--fail-on-replace",
+        action="store_true",
+        help="exit 1 if a protected or stateful resource (bucket, database, key, registry, secret) would be replaced",
     )
     p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
     p.set_defaults(func=cmd_diff)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops_platform.components.support import files
 from mlops_platform.infra.cost.estimate import SCENARIOS
 from mlops_platform.policies.graph import Graph, Resource
 
@@ -115,17 +116,19 @@ def _forces_replacement(resource: Resource, path: str) -> bool:
     return any(path == p or path.startswith((f"{p}.", f"{p}[")) or p == "*" for p in patterns)
 
 
+def value_changes(base: Any, head: Any) -> list[tuple[str, str]]:
+    """(path, "old → new") for every leaf that differs between two nested values."""
+    before, after = dict(flatten(base)), dict(flatten(head))
+    return [
+        (path, f"{_show(before.get(path, _ABSENT))} → {_show(after.get(path, _ABSENT))}")
+        for path in sorted(set(before) | set(after))
+        if before.get(path, _ABSENT) != after.get(path, _ABSENT)
+    ]
+
+
 def compare_resource(base: Resource, head: Resource) -> Change | None:
-    before = dict(flatten(base.inputs))
-    after = dict(flatten(head.inputs))
-    details, replaced_by = [], []
-    for path in sorted(set(before) | set(after)):
-        old, new = before.get(path, _ABSENT), after.get(path, _ABSENT)
-        if old == new:
-            continue
-        details.append((path, f"{_show(old)} → {_show(new)}"))
-        if _forces_replacement(head, path):
-            replaced_by.append(path)
+    details = value_changes(base.inputs, head.inputs)
+    replaced_by = [path for path, _ in details if _forces_replacement(head, path)]
     for option in OPTIONS:
         old, new = getattr(base, option), getattr(head, option)
         if old != new:
@@ -228,8 +231,8 @@ class Report:
     cost: CostDelta
     new_violations: list[Any]
     notes: list[str] = field(default_factory=list)
-    outputs: list[tuple[str, str]] = field(default_factory=list)
-    """(output name, added | removed | changed); costEstimate has its own section."""
+    outputs: list[OutputChange] = field(default_factory=list)
+    """Changed stack outputs; costEstimate has its own section."""
 
     def counts(self) -> dict[str, int]:
         return {
@@ -245,7 +248,7 @@ class Report:
             "changes": [c.to_json() for c in self.changes],
             "cost": self.cost.to_json(),
             "newViolations": [v.to_json() for v in self.new_violations],
-            "outputs": [{"name": name, "change": what} for name, what in self.outputs],
+            "outputs": [o.to_json() for o in self.outputs],
             "notes": self.notes,
         }
 
@@ -266,7 +269,11 @@ class Report:
         out += self._violations_section()
         if self.outputs:
             out += [f"### Stack outputs ({len(self.outputs)})", ""]
-            out += [f"- `{name}` {what}" for name, what in self.outputs]
+            for output in self.outputs:
+                out.append(f"- `{output.name}` {output.kind}")
+                out += [f"  - `{path}`: {change}" for path, change in output.details[:MAX_DETAILS]]
+                if len(output.details) > MAX_DETAILS:
+                    out.append(f"  - … {len(output.details) - MAX_DETAILS} more")
             out.append("")
         out += [f"> {note}" for note in self.notes]
         out += [
@@ -329,16 +336,50 @@ class Report:
         return out
 
 
-def output_changes(base: Graph, head: Graph) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class OutputChange:
+    name: str
+    kind: str
+    """added, removed or changed."""
+    details: list[tuple[str, str]] = field(default_factory=list)
+    """For a changed output: each leaf that changed inside it, ``path: old → new``."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "change": self.kind,
+            "details": [{"path": p, "change": c} for p, c in self.details],
+        }
+
+
+def output_changes(base: Graph, head: Graph) -> list[OutputChange]:
     changes = []
     for name in sorted((set(base.outputs) | set(head.outputs)) - {"costEstimate"}):
         if name not in base.outputs:
-            changes.append((name, "added"))
+            changes.append(OutputChange(name, "added"))
         elif name not in head.outputs:
-            changes.append((name, "removed"))
+            changes.append(OutputChange(name, "removed"))
         elif base.outputs[name] != head.outputs[name]:
-            changes.append((name, "changed"))
+            inside = value_changes(base.outputs[name], head.outputs[name])
+            changes.append(OutputChange(name, "changed", [(p or "(value)", c) for p, c in inside]))
     return changes
+
+
+def dangerous_replacements(changes: Sequence[Change], base: Graph) -> list[tuple[Change, str]]:
+    """Replacements of a protected resource (on either side) or of a stateful type, with which of the
+    two it is: the ones that destroy data, or that Pulumi refuses in the middle of a deploy."""
+    from mlops_platform.policies.reliability import STATEFUL_TYPES
+
+    protected = {r.urn for r in base.resources if r.protect}
+    found = []
+    for change in changes:
+        if change.kind != "replace":
+            continue
+        if change.resource.protect or change.resource.urn in protected:
+            found.append((change, "protected"))
+        elif change.resource.type in STATEFUL_TYPES:
+            found.append((change, "stateful"))
+    return found
 
 
 def introduced(base_violations: Sequence[Any], head_violations: Sequence[Any]) -> list[Any]:
@@ -367,8 +408,8 @@ def base_graph(spec: str, stack: str, project_dir: Path) -> tuple[Graph, str, li
     path = Path(spec)
     if path.is_file():
         try:
-            graph = Graph.from_json(path.read_text())
-        except ValueError as exc:
+            graph = Graph.from_json(files.read_text(path, "base graph"))
+        except ValueError as exc:  # FileInputError too
             raise BaseError(f"--base {spec}: {exc}") from exc
         notes = (
             [] if graph.stack == stack else [f"The base graph is of stack {graph.stack!r}, not {stack!r}."]

@@ -3,10 +3,12 @@
     python3 -m infra.run preview dev    # offline preview of a stack
     python3 -m infra.run test           # lint and the whole test suite, as CI runs it
     python3 -m infra.run <any blueprint command and arguments>
+    python3 -m infra.run --help         # create .venv only, and list the commands
 
-It creates ``.venv`` and installs the project with its dev extra the first time (and again whenever
-``pyproject.toml`` changes), then runs the command inside it. Pulumi uses the same ``.venv``
-(``runtime.options.virtualenv`` in Pulumi.yaml). Standard library only: nothing is installed yet.
+Every form, ``--help`` included, creates ``.venv`` and installs the project with its dev extra the
+first time (and again whenever ``pyproject.toml`` changes), then runs the command inside it. Pulumi
+uses the same ``.venv`` (``runtime.options.virtualenv`` in Pulumi.yaml), so ``--help`` is also how CI
+prepares it. Standard library only: nothing is installed yet.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def ensure_environment() -> None:
             venv.EnvBuilder(with_pip=True).create(VENV)
         except (OSError, subprocess.CalledProcessError) as exc:
             sys.exit(f"could not create a virtualenv ({exc}); on Debian/Ubuntu install python3-venv first")
-    print("installing mlops-blueprint with its dev extra into .venv ...", file=sys.stderr)
+    print("installing mlops-platform with its dev extra into .venv ...", file=sys.stderr)
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
     subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "install", "-e", f"{ROOT}[dev]"], check=True)
@@ -48,13 +50,16 @@ def ensure_environment() -> None:
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - this file runs under whatever python3 the user has
         print(
-            f"mlops-blueprint needs Python 3.11 or newer (this is {sys.version.split()[0]})", file=sys.stderr
+            f"mlops-platform needs Python 3.11 or newer (this is {sys.version.split()[0]})", file=sys.stderr
         )
         return 2
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0 if argv else 2
+    if not argv:
+        print(__doc__, file=sys.stderr)
+        return 2
     ensure_environment()
+    if argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return subprocess.run([str(BIN / "blueprint"), "--help"], cwd=ROOT).returncode
     if argv[0] == "test":
         paths = [p for p in LINT_PATHS if (ROOT / p).exists()]
         lint = subprocess.run([str(BIN / "ruff"), "check", *paths], cwd=ROOT)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mlops_platform.components.support import files
 from mlops_platform.policies import consistency, cost, kubernetes, reliability, security, tagging
 from mlops_platform.policies.rule import Rule
 
@@ -105,4 +106,4 @@ def config_file_text(environment: str) -> str:
 
 
 def load_config(path: Path) -> Mapping[str, Any]:
-    return json.loads(path.read_text())
+    return files.read_json(path, "policy config")

@@ -75,6 +75,9 @@ def test_adding_a_gpu_pool_shows_its_resources_and_a_cost_increase(with_new_pool
     assert text.startswith(f"## `dev`: {len(added)} to add, ")
     assert "| **change** | **+1,366.53 (+" in text
     assert "- `gpuNodePools` changed" in text
+    # What changed inside the output, not only that it did.
+    assert '  - `gpu-large.instanceTypes[0]`: (none) → "g6e.xlarge"' in text
+    assert "  - `gpu-large.maxSize`: (none) → 2" in text
 
 
 def test_a_bucket_rename_is_flagged_as_a_replacement():
@@ -288,3 +291,52 @@ def test_a_git_base_is_synthesized_with_its_own_code(repository):
         if any(d["path"] == "tags.managed-by" and "pulumi-base" in d["change"] for d in c["details"])
     ]
     assert retagged, "the base's own tagging code must show up as a tag change"
+
+
+def _base_file(tmp_path, change) -> str:
+    base = copy.deepcopy(stack("dev").graph)
+    change(base)
+    path = tmp_path / "base.json"
+    path.write_text(base.to_json())
+    return str(path)
+
+
+def test_fail_on_replace_exits_1_when_a_stateful_resource_would_be_replaced(tmp_path):
+    def rename_database(graph):
+        next(r for r in graph.resources if r.type == "aws:rds/instance:Instance").inputs["dbName"] = "old"
+
+    base = _base_file(tmp_path, rename_database)
+    gated = blueprint("diff", "dev", "--base", base, "--fail-on-replace")
+    assert gated.returncode == 1, gated.stderr
+    assert (
+        "blueprint diff: stateful aws:rds/instance:Instance mlflow-db would be replaced (forced by dbName)"
+        in gated.stderr
+    )
+    assert "### ⚠️ Replacements (1)" in gated.stdout
+    assert blueprint("diff", "dev", "--base", base).returncode == 0  # only with the flag
+
+
+def test_fail_on_replace_counts_protection_and_ignores_stateless_replacements(tmp_path):
+    def rename_config_map(graph):
+        config_map = next(r for r in graph.resources if r.type == "kubernetes:core/v1:ConfigMap")
+        config_map.inputs["metadata"]["name"] = "renamed"
+
+    assert (
+        blueprint(
+            "diff", "dev", "--base", _base_file(tmp_path, rename_config_map), "--fail-on-replace"
+        ).returncode
+        == 0
+    )
+
+    def protect_and_rename_a_role(graph):
+        role = next(r for r in graph.resources if r.type == "aws:iam/role:Role")
+        role.protect = True
+        role.inputs["path"] = "/old/"
+
+    gated = blueprint(
+        "diff", "dev", "--base", _base_file(tmp_path, protect_and_rename_a_role), "--fail-on-replace"
+    )
+    assert gated.returncode == 1
+    assert (
+        "blueprint diff: protected aws:iam/role:Role" in gated.stderr or "would be replaced" in gated.stderr
+    )

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pydantic.alias_generators import to_camel
 
 from mlops_platform.components.refs import GpuPoolInfo
 from mlops_platform.components.serving.team_namespace import TeamSpec
+from mlops_platform.components.support import files
 from mlops_platform.components.support.aws import REGION
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
@@ -55,7 +55,7 @@ class ConfigError(pulumi.RunError):
 def environment_defaults(environment: str) -> dict[str, Any]:
     """What a stack of this environment gets for every key it does not set: the environment's file
     over the specs' own defaults."""
-    document = yaml.safe_load((DEFAULTS_DIR / f"{environment}.yaml").read_text(encoding="utf-8")) or {}
+    document = files.read_yaml(DEFAULTS_DIR / f"{environment}.yaml", "environment defaults") or {}
     return merge(parsing.defaults(StackSpec), document)
 
 

@@ -3,7 +3,6 @@ the config-time check that everything a stack runs has a price."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+
+from mlops_platform.components.support import files
 
 PRICES_DIR = Path(__file__).parent / "prices"
 
@@ -187,9 +188,9 @@ def _load_table(region: str, directory: Path, modified: int) -> PriceTable:
             ]
         )
     try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PricingError([f"{path}: not valid JSON: {exc}"]) from exc
+        doc = files.read_json(path, "price table")
+    except files.FileInputError as exc:
+        raise PricingError([str(exc)]) from exc
     table = PriceTable.from_document(doc, str(path))
     if table.region != region:
         raise PricingError(

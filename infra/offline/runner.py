@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import empty_pb2
 from pulumi import resource as pulumi_resource
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockEngine, MockSettings
 
+from mlops_platform.components.support import files
 from mlops_platform.components.support.validation import InvalidArgs
 from mlops_platform.infra.offline.mocks import OfflineInvokeError, OfflineMocks
 from mlops_platform.infra.offline.monitor import RecordingMonitor, Registration
@@ -79,7 +79,7 @@ def load_project(root: Path) -> Project:
     path = root / "Pulumi.yaml"
     if not path.exists():
         raise SynthError(f"no Pulumi.yaml in {root}; run from the project root", 2)
-    doc = _read_yaml(path)
+    doc = _read_yaml(path, "project")
     if not isinstance(doc, dict) or "name" not in doc:
         raise SynthError(f"{path}: not a Pulumi project file (no 'name')", 2)
     return Project(
@@ -97,10 +97,17 @@ def load_stack_config(project: Project, stack: str) -> dict[str, Any]:
     if not path.exists():
         known = ", ".join(project.stacks()) or "none"
         raise SynthError(f"unknown stack {stack!r}: {path} does not exist (known stacks: {known})", 2)
-    doc = _read_yaml(path) or {}
+    doc = _read_yaml(path, "stack") or {}
     if not isinstance(doc, dict):
-        raise SynthError(f"{path}: expected a mapping with a 'config' key", 2)
-    config = dict(doc.get("config") or {})
+        raise SynthError(f"{path}: expected a mapping with a 'config' key (got {type(doc).__name__})", 2)
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise SynthError(
+            f"{path}: 'config' must be a mapping of keys to values, like 'aws:region: us-east-1' "
+            f"(got {type(config).__name__})",
+            2,
+        )
+    config = dict(config)
     for key, declaration in project.declarations.items():
         full = key if ":" in key else f"{project.name}:{key}"
         if full not in config and isinstance(declaration, dict) and "default" in declaration:
@@ -108,13 +115,11 @@ def load_stack_config(project: Project, stack: str) -> dict[str, Any]:
     return config
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path, what: str) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SynthError(f"{path}: invalid YAML: {exc}", 2) from exc
-    except OSError as exc:
-        raise SynthError(f"{path}: {exc.strerror}", 2) from exc
+        return files.read_yaml(path, what)
+    except files.FileInputError as exc:
+        raise SynthError(str(exc), 2) from exc
 
 
 def _engine_value(value: Any) -> str:
