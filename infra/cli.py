@@ -290,6 +290,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return failed
 
 
+def cmd_pr_comment(args: argparse.Namespace) -> int:
+    from mlops_platform.infra import pr_comment
+
+    if not Path(args.reports).is_dir():
+        raise UsageError(f"--reports {args.reports} is not a directory")
+    try:
+        reports = pr_comment.load(args.reports, args.stack)
+    except files.FileInputError as exc:
+        raise UsageError(str(exc)) from exc
+    _write(pr_comment.compose(reports, args.artifact_url), args.output)
+    return 0
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     import botocore.exceptions
 
@@ -475,6 +488,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
     p.set_defaults(func=cmd_diff)
+
+    p = commands.add_parser(
+        "pr-comment", help="fold the stacks' diff reports into one PR comment under GitHub's size limit"
+    )
+    p.add_argument("--reports", required=True, metavar="DIR", help="folder of diff-<stack>.md/.err/.rc files")
+    p.add_argument("--stack", action="append", required=True, help="stack to include, in order (repeatable)")
+    p.add_argument("--artifact-url", help="link to the workflow artifact with the full reports")
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_pr_comment)
 
     p = commands.add_parser(
         "bootstrap",

@@ -77,3 +77,49 @@ def test_real_preview_runs_only_with_aws_access_and_uses_the_policy_pack():
     assert pulumi["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
     assert pulumi["secrets-provider"] == "${{ vars.PULUMI_SECRETS_PROVIDER }}"
     assert [s["stack"] for s in job["strategy"]["matrix"]["include"]] == ["dev", "stage", "prod"]
+
+
+def test_the_offline_diff_folds_the_reports_links_the_artifact_and_never_hides_a_failed_comment():
+    offline = load("pr-preview.yml")["jobs"]["offline-diff"]
+    steps = {s.get("name") or s.get("uses"): s for s in offline["steps"]}
+    script = next(s["run"] for s in offline["steps"] if s.get("id") == "diff")
+    assert "extra=(--fail-on-replace)" in script
+    assert "reports/diff-$stack.rc" in script
+    artifact = next(s for s in offline["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert artifact["with"]["path"] == "reports/"
+    fold = steps["Fold the reports into one comment under GitHub's size limit"]
+    assert "python3 -m infra.run pr-comment --reports reports" in fold["run"]
+    assert fold["env"]["ARTIFACT_URL"] == "${{ steps.artifact.outputs.artifact-url }}"
+    comment = next(s for s in offline["steps"] if s.get("uses", "").startswith("actions/github-script@"))
+    assert "continue-on-error" not in comment
+    assert comment["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert "readFileSync('comment.md'" in comment["with"]["script"]
+
+
+def test_prod_real_preview_skips_with_a_notice_without_a_runner_in_the_vpc():
+    job = load("pr-preview.yml")["jobs"]["pulumi-preview"]
+    prod = next(m for m in job["strategy"]["matrix"]["include"] if m["stack"] == "prod")
+    assert prod["private-endpoint"] is True
+    assert job["env"]["SKIP"] == "${{ matrix.private-endpoint && vars.PROD_PREVIEW_RUNNER == '' }}"
+    skip, *rest = job["steps"]
+    assert skip["if"] == "env.SKIP == 'true'" and "::notice title=pulumi preview" in skip["run"]
+    assert rest and all(step["if"] == "env.SKIP != 'true'" for step in rest)
+
+
+def test_infra_run_help_creates_the_virtualenv_first(monkeypatch, capsys):
+    """`python3 -m infra.run --help` is how the README and CI prepare .venv, so it must create it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("infra_run", ROOT / "infra" / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    calls = []
+    monkeypatch.setattr(run, "ensure_environment", lambda: calls.append("venv"))
+    monkeypatch.setattr(
+        run.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0)
+    )
+    assert run.main(["--help"]) == 0
+    assert calls[0] == "venv" and calls[1][-1] == "--help" and calls[1][0].endswith("blueprint")
+    assert "creates ``.venv``" in capsys.readouterr().out
+    calls.clear()
+    assert run.main([]) == 2 and calls == []  # no command: usage only
