@@ -61,7 +61,7 @@ def read_json(path: str, what: str) -> Any:
 def load_graph(path: str) -> Graph:
     """A graph file written by `blueprint synth`."""
     try:
-        return Graph.from_json(files.read_text(path, "graph"))
+        return Graph.from_document(files.read_json(path, "graph"))
     except files.FileInputError as exc:
         raise UsageError(str(exc)) from exc
     except ValueError as exc:  # also JSON syntax errors

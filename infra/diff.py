@@ -408,7 +408,7 @@ def base_graph(spec: str, stack: str, project_dir: Path) -> tuple[Graph, str, li
     path = Path(spec)
     if path.is_file():
         try:
-            graph = Graph.from_json(files.read_text(path, "base graph"))
+            graph = Graph.from_document(files.read_json(path, "base graph"))
         except ValueError as exc:  # FileInputError too
             raise BaseError(f"--base {spec}: {exc}") from exc
         notes = (

@@ -91,7 +91,10 @@ class Graph:
 
     @classmethod
     def from_json(cls, text: str) -> Graph:
-        doc = json.loads(text)
+        return cls.from_document(json.loads(text))
+
+    @classmethod
+    def from_document(cls, doc: Any) -> Graph:
         if not isinstance(doc, dict) or doc.get("formatVersion") != FORMAT_VERSION:
             found = doc.get("formatVersion") if isinstance(doc, dict) else None
             raise ValueError(f"not a synth graph of formatVersion {FORMAT_VERSION} (found {found!r})")

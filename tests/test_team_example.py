@@ -97,5 +97,5 @@ def test_platform_ref_names_every_missing_output(tmp_path):
     message = str(caught.value)
     assert "gpuNodePools: missing from" in message and "clusterName: missing from" in message
     path.write_text("{not json")
-    with pytest.raises(InvalidArgs, match="path: cannot read"):
+    with pytest.raises(InvalidArgs, match=r"path: platform outputs file .*outputs.json is not valid JSON"):
         PlatformRef.from_outputs_file(path, owner="o", cost_center="c", project="p", stack="s")

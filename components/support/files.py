@@ -28,7 +28,7 @@ def read_text(path: str | Path, what: str) -> str:
     file = Path(path)
     try:
         if file.is_dir():
-            raise FileInputError(f"{what} {file} is a directory, not a file")
+            raise FileInputError(f"{what} file {file} is a directory, not a file")
         if not file.exists():
             raise FileInputError(f"{what} file {file} does not exist")
         size = file.stat().st_size
@@ -55,7 +55,8 @@ def read_json(path: str | Path, what: str) -> Any:
     except json.JSONDecodeError as exc:
         if not text.strip():
             raise FileInputError(f"{what} file {path} is empty; expected JSON") from exc
-        truncated = exc.pos >= len(text.rstrip())
+        # Cut short: the error is at the very end, or a string runs into it.
+        truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         reason = (
             "ends before the JSON does (truncated?)"
             if truncated
@@ -96,7 +97,7 @@ def parse_yaml(text: str, origin: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{origin}:{mark.line + 1}" if mark else origin
-        raise FileInputError(f"{where}: {exc.problem or exc.context}") from exc
+        raise FileInputError(f"{where}: invalid YAML: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
         raise FileInputError(f"{origin}: invalid YAML: {exc}") from exc
 

@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 from pydantic.alias_generators import to_camel
 
+from mlops_platform.components.foundation.cluster import cluster_name_problems
 from mlops_platform.components.refs import GpuPoolInfo
 from mlops_platform.components.serving.team_namespace import TeamSpec
 from mlops_platform.components.support import files
@@ -146,9 +147,14 @@ def parse(raw: Mapping[str, Any], *, project: str, stack: str) -> PlatformConfig
     if problems or spec is None:
         raise ConfigError(problems)
     result = PlatformConfig(spec, project=project, stack=stack, region=str(region))
-    context_problems = result.context.problems()
+    context_problems = [f"project {project!r}: {p.render()}" for p in result.context.problems()]
+    # The EKS cluster is named <project>-<stack>, so the names Pulumi gives must make a valid one.
+    context_problems += [
+        f"stack {stack!r}: the EKS cluster is named <project>-<stack>, which {p.message}; rename the stack"
+        for p in cluster_name_problems(result.cluster_name)
+    ]
     if context_problems:
-        raise ConfigError([f"project {project!r}: {p.render()}" for p in context_problems])
+        raise ConfigError(context_problems)
     result.aws_profile = profile
     result.allowed_account_ids = [str(a) for a in allowed] if allowed else None
     return result

@@ -30,6 +30,13 @@ def adapter(annotation: Any) -> TypeAdapter[Any]:
     return TypeAdapter(annotation)
 
 
+def validate(annotation: Any, value: Any) -> Any:
+    """``value`` (parsed YAML or JSON) as ``annotation``, with JSON's types kept apart as Pulumi
+    passes them: ``1`` is not ``true``, ``"8"`` is not ``8``. (Strict JSON mode still reads enums
+    from their values and lists as tuples.)"""
+    return adapter(annotation).validate_json(json.dumps(value, default=str), strict=True)
+
+
 @functools.cache
 def hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)
@@ -200,7 +207,7 @@ def partial(annotation: Any, value: Any, path: str) -> tuple[Any, set[str]]:
             bad |= element_bad
         return built, bad
     try:
-        return adapter(annotation).validate_python(value), set()
+        return validate(annotation, value), set()
     except ValidationError:
         return _placeholder(annotation), {path}
 
@@ -225,7 +232,7 @@ def parse(
     ``prefix`` and the user's keys: ``mlops-platform:gpuNodePools[1].maxSize: must be >= minSize (got 0 < 2)``."""
     messages: list[str] = []
     try:
-        spec = adapter(cls).validate_python(data)
+        spec = validate(cls, data)
         bad: set[str] = set()
         ok = True
     except ValidationError as exc:

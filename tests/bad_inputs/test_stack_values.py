@@ -1,0 +1,206 @@
+"""Stack values of the wrong type, out of range, past an AWS limit, or in conflict with each other.
+Each message names the key as the user wrote it (camelCase, with list indexes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bad_inputs.conftest import VALID_STACK, Project, assert_refused
+
+POOL = VALID_STACK["config"]["mlops-platform:gpuNodePools"][0]
+MODEL = VALID_STACK["config"]["mlops-platform:models"][0]
+
+
+def pool(**changes):
+    return [{**POOL, **changes}]
+
+
+def model(**changes):
+    return [{**MODEL, **changes}]
+
+
+CASES = {
+    # types
+    "owner-is-a-list": ({"owner": ["a", "b"]}, ["mlops-platform:owner"]),
+    "environment-unknown": ({"environment": "production"}, ["mlops-platform:environment"]),
+    "models-is-a-mapping": ({"models": {"churn": {}}}, ["mlops-platform:models"]),
+    "pool-max-size-is-text": (
+        {"gpuNodePools": pool(maxSize="four")},
+        ["mlops-platform:gpuNodePools[0].maxSize"],
+    ),
+    "pool-without-name": (
+        {"gpuNodePools": [{k: v for k, v in POOL.items() if k != "name"}]},
+        ["mlops-platform:gpuNodePools[0].name"],
+    ),
+    "unknown-top-level-key": ({"clustr": {}}, ["mlops-platform:clustr: unknown key"]),
+    "unknown-nested-key": ({"cluster": {"versoin": "1.35"}}, ["mlops-platform:cluster.versoin"]),
+    "unknown-aws-key": ({"aws_regoin": "us-east-1"}, ["aws:regoin: unknown key"]),
+    "replicas-is-a-number": ({"models": model(replicas=3)}, ["mlops-platform:models[0].replicas"]),
+    "port-is-a-float": ({"models": model(port=8080.5)}, ["mlops-platform:models[0].port"]),
+    "boolean-is-a-number": (
+        {"artifacts": {"forceDestroy": 1}},
+        ["mlops-platform:artifacts.forceDestroy: must be true or false (got 1)"],
+    ),
+    "image-tag-unquoted-number": (
+        {"models": model(stable={"name": "v1", "imageTag": 1.0})},
+        ["mlops-platform:models[0].stable.imageTag: must be a string (got 1.0)"],
+    ),
+    # ranges
+    "log-retention-not-cloudwatch": (
+        {
+            "cluster": {
+                "adminPrincipalArns": ["arn:aws:iam::123456789012:role/a"],
+                "controlPlaneLogRetentionDays": 4,
+            }
+        },
+        ["mlops-platform:cluster.controlPlaneLogRetentionDays"],
+    ),
+    "pool-min-above-max": ({"gpuNodePools": pool(minSize=3, maxSize=2)}, ["mlops-platform:gpuNodePools[0]"]),
+    "pool-negative-min": ({"gpuNodePools": pool(minSize=-1)}, ["mlops-platform:gpuNodePools[0].minSize"]),
+    "replicas-min-above-max": (
+        {"models": model(replicas={"min": 3, "max": 2})},
+        ["mlops-platform:models[0].replicas"],
+    ),
+    "availability-100": (
+        {"models": model(slo={"availabilityTarget": 100, "latencyP95Ms": 250})},
+        ["mlops-platform:models[0].slo.availabilityTarget"],
+    ),
+    "latency-zero": (
+        {"models": model(slo={"availabilityTarget": 99, "latencyP95Ms": 0})},
+        ["mlops-platform:models[0].slo.latencyP95Ms"],
+    ),
+    "privileged-port": ({"models": model(port=80)}, ["mlops-platform:models[0].port"]),
+    "backup-retention-too-long": (
+        {"mlflow": {"database": {"backupRetentionDays": 40}}},
+        ["mlops-platform:mlflow.database.backupRetentionDays"],
+    ),
+    "canary-weights-not-100": (
+        {
+            "models": model(
+                stable={"name": "v1", "imageTag": "1", "weight": 70},
+                canary={"name": "v2", "imageTag": "2", "weight": 20},
+            )
+        },
+        ["mlops-platform:models[0].canary.weight", "sum to 100"],
+    ),
+    "latency-buckets-unsorted": (
+        {"models": model(latencyBuckets=[0.5, 0.25])},
+        ["mlops-platform:models[0].latencyBuckets"],
+    ),
+    "budget-negative": (
+        {"observability": {"budget": {"monthlyLimitUsd": -5}}},
+        ["mlops-platform:observability.budget.monthlyLimitUsd"],
+    ),
+    # sizes and AWS limits
+    "owner-10-mb": ({"owner": "x" * 10_000_000}, ["mlops-platform:owner", "256 characters"]),
+    "cost-center-300": ({"costCenter": "c" * 300}, ["mlops-platform:costCenter", "256"]),
+    "owner-illegal-tag-characters": ({"owner": "ml#platform"}, ["mlops-platform:owner"]),
+    "secret-description-too-long": (
+        {"secrets": {"entries": [{"name": "hf-token", "description": "d" * 3000}]}},
+        ["mlops-platform:secrets.entries[0].description"],
+    ),
+    "secret-name-illegal": (
+        {"secrets": {"entries": [{"name": "hf token!", "description": "x"}]}},
+        ["mlops-platform:secrets.entries[0].name"],
+    ),
+    "model-name-too-long": ({"models": model(name="m" * 50)}, ["mlops-platform:models[0].name"]),
+    "team-not-a-dns-label": ({"models": model(team="Growth_Team")}, ["mlops-platform:models[0].team"]),
+    "repository-name-uppercase": (
+        {"registry": {"repositories": ["mlflow-server", "Bad/Repo"]}},
+        ["mlops-platform:registry.repositories"],
+    ),
+    "hostname-too-long": (
+        {"mlflow": {"hostname": ("a" * 60 + ".") * 5 + "com"}},
+        ["mlops-platform:mlflow.hostname"],
+    ),
+    "certificate-not-an-arn": (
+        {"mlflow": {"certificateArn": "my-cert"}},
+        ["mlops-platform:mlflow.certificateArn"],
+    ),
+    "admin-not-an-arn": (
+        {"cluster": {"adminPrincipalArns": ["admin"]}},
+        ["mlops-platform:cluster.adminPrincipalArns"],
+    ),
+    "cidr-invalid": ({"network": {"vpcCidr": "10.0.0.0/33"}}, ["mlops-platform:network.vpcCidr"]),
+    "region-invalid": ({"aws_region": "moon-1"}, ["aws:region"]),
+    "region-without-prices": ({"aws_region": "ap-south-2"}, ["aws:region", "price table"]),
+    "alert-email-invalid": (
+        {"observability": {"alertEmails": ["not-an-email"]}},
+        ["mlops-platform:observability.alertEmails"],
+    ),
+    "instance-type-unknown": (
+        {"gpuNodePools": pool(instanceTypes=["g99.huge"])},
+        ["mlops-platform:gpuNodePools[0].instanceTypes"],
+    ),
+    "image-tag-latest": (
+        {"models": model(stable={"name": "v1", "imageTag": "latest"})},
+        ["mlops-platform:models[0].stable.imageTag"],
+    ),
+    "env-reserved": (
+        {"models": model(env={"MODEL_URI": "s3://x"})},
+        ["mlops-platform:models[0].env.MODEL_URI"],
+    ),
+    "allowed-accounts-short": ({"aws_allowedAccountIds": ["1234"]}, ["aws:allowedAccountIds"]),
+    # conflicts between sections
+    "unknown-gpu-pool": (
+        {"models": model(resources={"gpus": 1, "gpuPool": "gpu-large"})},
+        ["mlops-platform:models[0].resources.gpuPool", "known pools: gpu-spot"],
+    ),
+    "duplicate-model": (
+        {"models": [MODEL, MODEL]},
+        ["mlops-platform:models[1].name", "duplicate model name"],
+    ),
+    "duplicate-pool": ({"gpuNodePools": [POOL, POOL]}, ["mlops-platform:gpuNodePools[1].name"]),
+    "secret-not-declared": (
+        {"models": model(secrets=[{"env": "HF_TOKEN", "secret": "other"}])},
+        ["mlops-platform:models[0].secrets[0].secret"],
+    ),
+    "slo-not-a-bucket": (
+        {"models": model(slo={"availabilityTarget": 99, "latencyP95Ms": 300})},
+        ["mlops-platform:models[0].slo.latencyP95Ms", "add 0.3 to latencyBuckets"],
+    ),
+    "more-gpus-than-a-node": (
+        {"models": model(resources={"gpus": 2, "gpuPool": "gpu-spot"})},
+        ["mlops-platform:models[0].resources.gpus"],
+    ),
+    "replica-average-for-unknown-model": (
+        {"costAssumptions": {"averageReplicas": {"nope": 1}}},
+        ["mlops-platform:costAssumptions.averageReplicas.nope"],
+    ),
+    "mlflow-image-repository-removed": (
+        {"registry": {"repositories": ["other"]}},
+        ["mlops-platform:registry.repositories", "mlflow-server"],
+    ),
+}
+
+
+@pytest.mark.parametrize("config, names", CASES.values(), ids=CASES.keys())
+def test_a_bad_value_is_refused_on_the_users_key(project: Project, config, names):
+    project.write_stack(project.stack_with(**config))
+    assert_refused(project.run("synth", "t", output=True), *names)
+
+
+def test_prod_refuses_a_model_that_outgrows_its_pool(project: Project):
+    document = project.stack_with(
+        environment="prod",
+        models=model(
+            resources={"gpus": 1, "gpuPool": "gpu-spot", "cpu": "2", "memory": "8Gi"},
+            replicas={"min": 2, "max": 4},
+        ),
+    )
+    project.write_stack(document)
+    assert_refused(
+        project.run("synth", "t", output=True),
+        "mlops-platform:models[0].replicas.max",
+        "pool 'gpu-spot' holds at most 2",
+    )
+
+
+def test_a_refused_config_registers_no_resource(project: Project):
+    from mlops_platform.infra.offline.runner import SynthError, synthesize
+
+    project.write_stack(project.stack_with(owner="x" * 300, models=model(port=80)))
+    with pytest.raises(SynthError) as refused:
+        synthesize("t", project.root)
+    assert refused.value.exit_code == 2
+    assert refused.value.registered == []  # not even the stack's root resource's children
