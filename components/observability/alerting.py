@@ -122,8 +122,13 @@ def slo_rule_groups(slo: ServiceLevelObjective, runbook_base_url: str) -> list[d
     service = {"slo_service": slo.service}
     selected = _matchers(slo.selector)
 
+    # Keep the selector's labels (namespace, model): alerts then carry them, so Alertmanager's
+    # grouping and inhibition, which match on them, never mix two models.
+    kept = ", ".join(sorted(slo.selector))
+    by = f" by ({kept})" if kept else ""
+
     def ratio(numerator: str, denominator: str, w: str) -> str:
-        return f"sum(rate({numerator}[{w}])) / sum(rate({denominator}[{w}]))"
+        return f"sum{by} (rate({numerator}[{w}])) / sum{by} (rate({denominator}[{w}]))"
 
     records = [
         {

@@ -19,6 +19,19 @@ RECEIVER_SECRET = "alertmanager-receivers"
 """Kubernetes Secret holding one key per receiver (its webhook URL or routing key)."""
 
 
+INHIBIT_EQUAL = (
+    "alertname",
+    "namespace",
+    "model",
+    "slo_service",
+    "Hostname",
+    "gpu",
+    "node",
+    "persistentvolumeclaim",
+)
+"""Labels a critical alert must share with a warning to silence it: the same alert on the same thing."""
+
+
 def alertmanager_config(receivers: Sequence[AlertReceiver]) -> dict[str, Any]:
     """Routes by severity; the receivers' secrets are files under the mounted Secret."""
     configured: list[dict[str, Any]] = [{"name": "null"}]
@@ -46,13 +59,24 @@ def alertmanager_config(receivers: Sequence[AlertReceiver]) -> dict[str, Any]:
     return {
         "route": {
             "receiver": "null",
-            "group_by": ["alertname", "namespace", "slo_service"],
+            "group_by": ["alertname", "namespace", "model", "slo_service"],
             "group_wait": "30s",
             "group_interval": "5m",
             "repeat_interval": "4h",
             "routes": routes,
         },
         "receivers": configured,
+        # Replaces the chart's defaults, which match on namespace and alertname only: SLO alerts of two
+        # models in one namespace share both, so one model's critical burn would silence the other's
+        # warning. Every label that tells two alerts apart is in ``equal`` (absent on both sides counts
+        # as equal, so alerts without a model label still inhibit only their own kind).
+        "inhibit_rules": [
+            {
+                "source_matchers": ['severity = "critical"'],
+                "target_matchers": ['severity = "warning"'],
+                "equal": list(INHIBIT_EQUAL),
+            }
+        ],
     }
 
 

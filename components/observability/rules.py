@@ -80,6 +80,18 @@ def platform_alerts(gpu_idle_hours: int) -> list[tuple[str, list[Alert]]]:
                     "node-not-ready",
                 ),
                 Alert(
+                    "ModelAtMaxReplicas",
+                    # The runtime side of the model-gpu-capacity policy: an autoscaler pinned at its
+                    # maximum cannot absorb more load, and past the pool's size its pods stay Pending.
+                    "max by (namespace, horizontalpodautoscaler) (kube_horizontalpodautoscaler_status_current_replicas)"
+                    " >= max by (namespace, horizontalpodautoscaler) (kube_horizontalpodautoscaler_spec_max_replicas)",
+                    "15m",
+                    Severity.WARNING,
+                    "{{ $labels.namespace }}/{{ $labels.horizontalpodautoscaler }} has run at its maximum replicas for 15 minutes",
+                    "The autoscaler cannot add replicas: raise the model's replicas.max, within what its GPU pool holds.",
+                    "model-at-max-replicas",
+                ),
+                Alert(
                     "PodCrashLooping",
                     'max_over_time(kube_pod_container_status_waiting_reason{reason="CrashLoopBackOff"}[5m]) >= 1',
                     "15m",

@@ -1,0 +1,468 @@
+"""Alert rules and Alertmanager routing, checked with the real promtool, amtool and Alertmanager on
+exactly what the stacks render: lint, unit tests per alert family, config check, routes, inhibition."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops_platform.policies.graph import Graph
+from tests.harness import STACKS, stack
+from tests.prometheus_tools import (
+    PROMETHEUS_RULE,
+    alertmanager,
+    alertmanager_config,
+    amtool,
+    annotations,
+    promtool,
+    rule_files,
+    run,
+)
+
+MODEL = {"namespace": "growth", "model": "churn-classifier"}
+SLO = "growth-churn-classifier"  # dev: 99.0% availability, p95 within 250 ms
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_every_rule_group_passes_promtool_lint(name, tmp_path):
+    files = rule_files(stack(name).graph, tmp_path)
+    assert len(files) >= 2  # the platform's alerts and at least one model's SLO
+    checked = run(promtool(), "check", "rules", "--lint=all", *files.values())
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count("SUCCESS") == len(files)
+
+
+def test_promtool_lint_fails_on_a_broken_rule(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump({"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "rate(x[5m]"}]}]})
+    )
+    assert run(promtool(), "check", "rules", "--lint=all", bad).returncode != 0
+
+
+def _rule(graph: Graph, alert: str, **labels: str) -> dict[str, Any]:
+    for rule_set in graph.of_type(PROMETHEUS_RULE):
+        for group in rule_set.inputs["spec"]["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") == alert and all(rule["labels"].get(k) == v for k, v in labels.items()):
+                    return rule
+    raise AssertionError(f"no {alert} rule with {labels}")
+
+
+def _expected(
+    graph: Graph, alert: str, labels: dict[str, str], value: str = "", **match: str
+) -> dict[str, Any]:
+    rule = _rule(graph, alert, **match)
+    full = {**rule["labels"], **labels}
+    return {"exp_labels": full, "exp_annotations": annotations(rule, full, value)}
+
+
+def _unit_test(tmp_path: Path, graph: Graph, tests: list[dict[str, Any]]) -> None:
+    """``promtool test rules`` over the graph's own rule files; fails with promtool's report."""
+    files = rule_files(graph, tmp_path / "rules")
+    spec = tmp_path / "tests.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(p) for p in files.values()],
+                "evaluation_interval": "1m",
+                # Series samples one minute apart (promtool's own default would differ by version).
+                "tests": [{"interval": "1m", **t} for t in tests],
+            },
+            sort_keys=False,
+        )
+    )
+    done = run(promtool(), "test", "rules", spec)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
+
+
+def _requests(ok_per_minute: str, errors_per_minute: str) -> list[dict[str, str]]:
+    """Counters of one model: its successes and its 5xx, as ``promtool`` series notation."""
+    series = 'http_requests_total{{namespace="growth",model="churn-classifier",code="{code}"}}'
+    return [
+        {"series": series.format(code="200"), "values": ok_per_minute},
+        {"series": series.format(code="500"), "values": errors_per_minute},
+    ]
+
+
+def _burn(graph: Graph, window: str, kind: str = "Availability") -> dict[str, Any]:
+    return _expected(graph, f"SLO{kind}BudgetBurn", MODEL, burn_window=window, slo_service=SLO)
+
+
+@pytest.fixture(scope="module")
+def dev() -> Graph:
+    return stack("dev").graph
+
+
+def test_slo_availability_burn_rates(dev, tmp_path):
+    all_windows = [_burn(dev, w) for w in ("1h", "6h", "1d", "3d")]
+    _unit_test(
+        tmp_path,
+        dev,
+        [
+            {  # fast: 20% errors, 20x the 1% budget; the criticals fire within minutes, then every window
+                "input_series": _requests("0+80x240", "0+20x240"),
+                "alert_rule_test": [
+                    {
+                        "eval_time": "10m",
+                        "alertname": "SLOAvailabilityBudgetBurn",
+                        "exp_alerts": all_windows[:2],
+                    },
+                    {"eval_time": "3h", "alertname": "SLOAvailabilityBudgetBurn", "exp_alerts": all_windows},
+                ],
+            },
+            {  # slow: 2% errors, 2x the budget; only the 3-day window sees it, and it opens a ticket
+                "input_series": _requests("0+98x600", "0+2x600"),
+                "alert_rule_test": [
+                    {
+                        "eval_time": "9h",
+                        "alertname": "SLOAvailabilityBudgetBurn",
+                        "exp_alerts": [all_windows[3]],
+                    }
+                ],
+            },
+            {  # recovering: an hour at 20%, then clean; the pages stop once the short windows clear
+                "input_series": _requests("0+80x60 4800+100x180", "0+20x60 1200+0x180"),
+                "alert_rule_test": [
+                    {"eval_time": "50m", "alertname": "SLOAvailabilityBudgetBurn", "exp_alerts": all_windows},
+                    {
+                        "eval_time": "3h",
+                        "alertname": "SLOAvailabilityBudgetBurn",
+                        "exp_alerts": [all_windows[3]],
+                    },
+                ],
+            },
+            {  # healthy: 0.1% errors, a tenth of the budget
+                "input_series": _requests("0+999x600", "0+1x600"),
+                "alert_rule_test": [
+                    {"eval_time": "9h", "alertname": "SLOAvailabilityBudgetBurn", "exp_alerts": []}
+                ],
+            },
+        ],
+    )
+
+
+def test_slo_latency_burn_reads_the_slo_bucket(dev, tmp_path):
+    def latency(fast_per_minute: str) -> list[dict[str, str]]:
+        labels = 'namespace="growth",model="churn-classifier"'
+        return [
+            {
+                "series": f'http_request_duration_seconds_bucket{{{labels},le="0.25"}}',
+                "values": fast_per_minute,
+            },
+            {"series": f"http_request_duration_seconds_count{{{labels}}}", "values": "0+100x600"},
+        ]
+
+    windows = [_burn(dev, w, "Latency") for w in ("1h", "6h", "1d", "3d")]
+    _unit_test(
+        tmp_path,
+        dev,
+        [
+            {  # 80% of requests slower than 250 ms: 16x the 5% budget, past every window's rate
+                "input_series": latency("0+20x600"),
+                "alert_rule_test": [
+                    {"eval_time": "3h", "alertname": "SLOLatencyBudgetBurn", "exp_alerts": windows}
+                ],
+            },
+            {  # half slower: 10x, under the 1h window's 14.4x page, over the 6h window's 6x
+                "input_series": latency("0+50x600"),
+                "alert_rule_test": [
+                    {"eval_time": "3h", "alertname": "SLOLatencyBudgetBurn", "exp_alerts": windows[1:]}
+                ],
+            },
+            {  # 99% within 250 ms
+                "input_series": latency("0+99x600"),
+                "alert_rule_test": [
+                    {"eval_time": "9h", "alertname": "SLOLatencyBudgetBurn", "exp_alerts": []}
+                ],
+            },
+        ],
+    )
+
+
+def test_gpu_alerts(dev, tmp_path):
+    gpu = {"Hostname": "ip-10-0-1-5", "gpu": "0"}
+    labels = 'Hostname="ip-10-0-1-5",gpu="0"'
+    _unit_test(
+        tmp_path,
+        dev,
+        [
+            {  # one XID 13 at minute 5: it fires, then resolves although the gauge keeps the code
+                "input_series": [{"series": f"DCGM_FI_DEV_XID_ERRORS{{{labels}}}", "values": "0x4 13x60"}],
+                "alert_rule_test": [
+                    {"eval_time": "4m", "alertname": "GpuXidError", "exp_alerts": []},
+                    {
+                        "eval_time": "7m",
+                        "alertname": "GpuXidError",
+                        "exp_alerts": [_expected(dev, "GpuXidError", gpu)],
+                    },
+                    {"eval_time": "30m", "alertname": "GpuXidError", "exp_alerts": []},
+                ],
+            },
+            {
+                "input_series": [
+                    {"series": f"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS{{{labels}}}", "values": "0x5 1x20"},
+                    {"series": f"DCGM_FI_DEV_ROW_REMAP_FAILURE{{{labels}}}", "values": "0x25"},
+                    {"series": f"DCGM_FI_DEV_GPU_TEMP{{{labels}}}", "values": "70x5 90x30"},
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "15m",
+                        "alertname": "GpuHealthDegraded",
+                        "exp_alerts": [_expected(dev, "GpuHealthDegraded", gpu)],
+                    },
+                    {
+                        "eval_time": "25m",
+                        "alertname": "GpuTemperatureHigh",
+                        "exp_alerts": [_expected(dev, "GpuTemperatureHigh", gpu, "90")],
+                    },
+                ],
+            },
+            {  # two GPU nodes, one exporting nothing
+                "input_series": [
+                    {
+                        "series": 'kube_node_labels{node="a",label_nvidia_com_gpu_present="true"}',
+                        "values": "1x30",
+                    },
+                    {
+                        "series": 'kube_node_labels{node="b",label_nvidia_com_gpu_present="true"}',
+                        "values": "1x30",
+                    },
+                    {"series": 'DCGM_FI_DEV_GPU_UTIL{Hostname="a",gpu="0"}', "values": "50x30"},
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "20m",
+                        "alertname": "GpuTelemetryMissing",
+                        "exp_alerts": [_expected(dev, "GpuTelemetryMissing", {})],
+                    }
+                ],
+            },
+        ],
+    )
+
+
+def test_platform_alerts(dev, tmp_path):
+    hpa = {"namespace": "growth", "horizontalpodautoscaler": "churn-classifier-v7"}
+    hpa_labels = 'namespace="growth",horizontalpodautoscaler="churn-classifier-v7"'
+    _unit_test(
+        tmp_path,
+        dev,
+        [
+            {
+                "input_series": [
+                    {
+                        "series": 'kube_node_status_condition{node="n1",condition="Ready",status="true"}',
+                        "values": "1x5 0x20",
+                    },
+                    {
+                        "series": 'kube_pod_container_status_waiting_reason{namespace="growth",pod="p",container="model",reason="CrashLoopBackOff"}',
+                        "values": "1x40",
+                    },
+                    {
+                        "series": f"kube_horizontalpodautoscaler_status_current_replicas{{{hpa_labels}}}",
+                        "values": "2x5 4x30",
+                    },
+                    {
+                        "series": f"kube_horizontalpodautoscaler_spec_max_replicas{{{hpa_labels}}}",
+                        "values": "4x35",
+                    },
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "15m",
+                        "alertname": "NodeNotReady",
+                        "exp_alerts": [
+                            _expected(
+                                dev, "NodeNotReady", {"node": "n1", "condition": "Ready", "status": "true"}
+                            )
+                        ],
+                    },
+                    {
+                        "eval_time": "25m",
+                        "alertname": "PodCrashLooping",
+                        "exp_alerts": [
+                            _expected(
+                                dev,
+                                "PodCrashLooping",
+                                {
+                                    "namespace": "growth",
+                                    "pod": "p",
+                                    "container": "model",
+                                    "reason": "CrashLoopBackOff",
+                                },
+                            )
+                        ],
+                    },
+                    {"eval_time": "15m", "alertname": "ModelAtMaxReplicas", "exp_alerts": []},
+                    {
+                        "eval_time": "25m",
+                        "alertname": "ModelAtMaxReplicas",
+                        "exp_alerts": [_expected(dev, "ModelAtMaxReplicas", hpa)],
+                    },
+                ],
+            },
+            {
+                "input_series": [
+                    {
+                        "series": 'kubelet_volume_stats_available_bytes{persistentvolumeclaim="prometheus-db-0",namespace="monitoring"}',
+                        "values": "10x30",
+                    },
+                    {
+                        "series": 'kubelet_volume_stats_capacity_bytes{persistentvolumeclaim="prometheus-db-0",namespace="monitoring"}',
+                        "values": "100x30",
+                    },
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "20m",
+                        "alertname": "PrometheusStorageFillingUp",
+                        "exp_alerts": [
+                            _expected(
+                                dev,
+                                "PrometheusStorageFillingUp",
+                                {"persistentvolumeclaim": "prometheus-db-0", "namespace": "monitoring"},
+                            )
+                        ],
+                    }
+                ],
+            },
+        ],
+    )
+
+
+# --- Alertmanager ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_the_merged_alertmanager_config_passes_amtool(name, tmp_path):
+    config = tmp_path / "alertmanager.yaml"
+    config.write_text(yaml.safe_dump(alertmanager_config(stack(name).graph)))
+    checked = run(amtool(), "check-config", config)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS" in checked.stdout
+
+
+@pytest.mark.parametrize(
+    "labels, receivers",
+    [
+        ({"severity": "critical", "team": "risk"}, "oncall,ml-platform-slack"),
+        ({"severity": "critical", "team": "growth"}, "oncall,ml-platform-slack"),
+        ({"severity": "warning", "team": "risk"}, "ml-platform-slack"),
+        ({"severity": "info", "team": "risk"}, "null"),
+        ({"alertname": "Watchdog", "severity": "none"}, "null"),
+    ],
+)
+def test_prod_routes_each_severity_and_team(labels, receivers, tmp_path):
+    config = tmp_path / "alertmanager.yaml"
+    config.write_text(yaml.safe_dump(alertmanager_config(stack("prod").graph)))
+    routed = run(
+        amtool(),
+        "config",
+        "routes",
+        "test",
+        f"--config.file={config}",
+        *(f"{k}={v}" for k, v in labels.items()),
+    )
+    assert routed.stdout.strip() == receivers, routed.stdout + routed.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_critical_burn_of_one_model_never_silences_another_model(tmp_path):
+    """A real Alertmanager with prod's merged config: two models' SLO alerts, as the rules label them."""
+    config = alertmanager_config(stack("prod").graph)
+    for receiver in config["receivers"]:  # secrets are files in the cluster; here, a closed local port
+        for kind in ("slack_configs", "pagerduty_configs"):
+            for entry in receiver.get(kind, []):
+                key = "api_url_file" if kind == "slack_configs" else "routing_key_file"
+                secret = tmp_path / receiver["name"]
+                secret.write_text("http://127.0.0.1:9/" if kind == "slack_configs" else "0" * 32)
+                entry[key] = str(secret)
+    config["templates"] = []
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(config))
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            alertmanager(),
+            f"--config.file={path}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/api/v2"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/status", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        prod = stack("prod").graph
+
+        def slo_alert(model: str, service: str, severity: str, window: str) -> dict[str, Any]:
+            rule = _rule(prod, "SLOAvailabilityBudgetBurn", burn_window=window)
+            return {
+                "labels": {
+                    **rule["labels"],
+                    "slo_service": service,
+                    "namespace": "risk",
+                    "model": model,
+                    "alertname": "SLOAvailabilityBudgetBurn",
+                    "severity": severity,
+                }
+            }
+
+        alerts = [
+            slo_alert("fraud-scorer", "risk-fraud-scorer", "critical", "1h"),
+            slo_alert("fraud-scorer", "risk-fraud-scorer", "warning", "1d"),
+            slo_alert("fraud-triage", "risk-fraud-triage", "warning", "1d"),  # another model, same team
+        ]
+        request = urllib.request.Request(
+            f"{base}/alerts", json.dumps(alerts).encode(), {"Content-Type": "application/json"}
+        )
+        urllib.request.urlopen(request, timeout=5)
+        state: dict[tuple[str, str], list[str]] = {}
+        for _ in range(50):
+            listed = json.load(urllib.request.urlopen(f"{base}/alerts", timeout=5))
+            state = {
+                (a["labels"]["model"], a["labels"]["severity"]): a["status"]["inhibitedBy"] for a in listed
+            }
+            if len(state) == 3 and state[("fraud-scorer", "warning")]:
+                break
+            time.sleep(0.2)
+        assert state[("fraud-scorer", "warning")], "the same model's warning is silenced by its critical"
+        assert state[("fraud-triage", "warning")] == [], "another model's warning must stay visible"
+        assert state[("fraud-scorer", "critical")] == []
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_slo_alerts_carry_the_labels_inhibition_matches_on(dev):
+    """Every label of INHIBIT_EQUAL that tells models apart is on the SLO alerts after recording."""
+    from mlops_platform.components.observability.metrics import INHIBIT_EQUAL
+
+    for rule_set in dev.of_type(PROMETHEUS_RULE):
+        for group in rule_set.inputs["spec"]["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule:
+                    assert "sum by (model, namespace)" in rule["expr"], rule["record"]
+    assert {"model", "namespace", "slo_service"} <= set(INHIBIT_EQUAL)
