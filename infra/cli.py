@@ -385,12 +385,15 @@ def cmd_docs(args: argparse.Namespace) -> int:
 def cmd_mlflow_image(args: argparse.Namespace) -> int:
     from mlops_platform.components.support import pins
 
+    if args.requirements:
+        print("\n".join(pins.MLFLOW_IMAGE_REQUIREMENTS))
+        return 0
+    if not args.registry:
+        raise UsageError("--registry is required (or pass --requirements to list the image's packages)")
     registry = args.registry.rstrip("/")
     image = f"{registry}/mlflow-server:{pins.MLFLOW_VERSION}"
-    build_args = " ".join(
-        f"--build-arg {k}={v}"
-        for k, v in {"MLFLOW_VERSION": pins.MLFLOW_VERSION, **pins.MLFLOW_IMAGE_PACKAGES}.items()
-    )
+    requirements = " ".join(pins.MLFLOW_IMAGE_REQUIREMENTS)
+    build_args = f"--build-arg MLFLOW_VERSION={pins.MLFLOW_VERSION} --build-arg 'REQUIREMENTS={requirements}'"
     host = registry.split("/")[0]
     region = host.split(".")[3] if host.count(".") >= 5 else "<region>"
     print(
@@ -532,8 +535,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "mlflow-image", help="print the commands that build and push the pinned MLflow server image"
     )
+    p.add_argument("--registry", help="registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com")
     p.add_argument(
-        "--registry", required=True, help="registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com"
+        "--requirements",
+        action="store_true",
+        help="only print the packages the image adds, one per line (for pip install -r)",
     )
     p.set_defaults(func=cmd_mlflow_image)
 

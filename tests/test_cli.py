@@ -96,10 +96,22 @@ def test_mlflow_image_prints_the_pinned_build(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("aws ecr get-login-password --region eu-west-1 |")
     assert f"--build-arg MLFLOW_VERSION={pins.MLFLOW_VERSION}" in out[1]
+    assert f"--build-arg 'REQUIREMENTS={' '.join(pins.MLFLOW_IMAGE_REQUIREMENTS)}'" in out[1]
     assert (
         out[2]
         == f"docker push 123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlflow-server:{pins.MLFLOW_VERSION}"
     )
+
+
+def test_mlflow_image_lists_the_requirements_the_server_test_installs(capsys):
+    from mlops_platform.components.support import pins
+
+    assert main(["mlflow-image", "--requirements"]) == 0
+    assert capsys.readouterr().out.splitlines() == list(pins.MLFLOW_IMAGE_REQUIREMENTS)
+    assert f"mlflow[auth]=={pins.MLFLOW_VERSION}" in pins.MLFLOW_IMAGE_REQUIREMENTS
+    dockerfile = (ROOT / "infra" / "images" / "mlflow" / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir ${REQUIREMENTS}" in dockerfile
+    assert main(["mlflow-image"]) == 2
 
 
 def test_team_example_previews_offline_against_platform_outputs(tmp_path):

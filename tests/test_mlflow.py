@@ -85,8 +85,20 @@ def test_server_runs_with_auth_and_reads_its_database_uri_from_a_secret():
     assert "--serve-artifacts" in container["args"]
     assert "--artifacts-destination=s3://artifacts-bucket-1/mlflow" in container["args"]
     env = {e["name"]: e for e in container["env"]}
+    # SQLAlchemy's form (it names the image's driver); the init container connects with libpq's.
     assert env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"] == {
-        "secretKeyRef": {"name": "mlflow-database", "key": "uri"}
+        "secretKeyRef": {"name": "mlflow-database", "key": "sqlalchemy_uri"}
+    }
+    (init,) = spec["initContainers"]
+    assert init["env"] == [
+        {
+            "name": "MLFLOW_BACKEND_STORE_URI",
+            "valueFrom": {"secretKeyRef": {"name": "mlflow-database", "key": "uri"}},
+        }
+    ]
+    # The CSRF key is one Secret shared by every replica.
+    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"]["valueFrom"] == {
+        "secretKeyRef": {"name": "mlflow-server", "key": "flask_secret_key"}
     }
     assert env["MLFLOW_AUTH_CONFIG_PATH"]["value"] == "/etc/mlflow-auth/basic_auth.ini"
     assert {"name": "auth-config", "secret": {"secretName": "mlflow-auth", "defaultMode": 0o440}} in spec[
@@ -116,12 +128,23 @@ def test_secrets_are_synced_by_external_secrets():
         for r in graph.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
     }
     assert syncs["mlflow-database"]["data"] == [
-        {"secretKey": "uri", "remoteRef": {"key": "mlops-platform/dev/mlflow/database", "property": "uri"}}
+        {"secretKey": key, "remoteRef": {"key": "mlops-platform/dev/mlflow/database", "property": key}}
+        for key in ("uri", "sqlalchemy_uri")
+    ]
+    assert syncs["mlflow-server"]["data"] == [
+        {
+            "secretKey": "flask_secret_key",
+            "remoteRef": {"key": "mlops-platform/dev/mlflow/server", "property": "flask_secret_key"},
+        }
     ]
     template = syncs["mlflow-auth"]["target"]["template"]["data"]["basic_auth.ini"]
     assert "admin_password = {{ .admin_password }}" in template
     names = {s.inputs["name"] for s in graph.of_type("aws:secretsmanager/secret:Secret")}
-    assert names == {"mlops-platform/dev/mlflow/database", "mlops-platform/dev/mlflow/admin"}
+    assert names == {
+        "mlops-platform/dev/mlflow/database",
+        "mlops-platform/dev/mlflow/admin",
+        "mlops-platform/dev/mlflow/server",
+    }
 
 
 def test_artifact_role_is_limited_to_the_mlflow_prefix():

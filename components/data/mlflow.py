@@ -18,9 +18,11 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -52,6 +54,20 @@ from mlops_platform.components.support.validation import (
 )
 
 PORT = 5000
+
+
+def vpc_host_patterns(cidr: str) -> list[str]:
+    """Host-header patterns (fnmatch, as MLflow matches them) covering every address of ``cidr`` with
+    or without a port: 10.0.0.0/16 -> ["10.0.*"]; a /20 -> one pattern per third octet; past /24
+    (VPCs go down to /28) each address, bare and with a port."""
+    network = ipaddress.ip_network(cidr, strict=False)
+    if network.prefixlen > 24:
+        return [p for address in network for p in (str(address), f"{address}:*")]
+    whole = network.prefixlen // 8 * 8  # the widest octet boundary inside the network
+    blocks = [network] if whole == network.prefixlen else network.subnets(new_prefix=whole + 8)
+    return [".".join([*str(b.network_address).split(".")[: b.prefixlen // 8], "*"]) for b in blocks]
+
+
 SERVICE_ACCOUNT = "mlflow"
 ARTIFACT_PREFIX = "mlflow/"
 REPOSITORY = "mlflow-server"
@@ -83,9 +99,11 @@ class MlflowSpec:
     """The PostgreSQL backend store. Default: a single-AZ db.t4g.medium with 7 days of backups."""
     namespace: str = "mlflow"
     """Namespace of the server. Default: mlflow."""
-    allowed_hosts: Sequence[str] = ("*.elb.amazonaws.com", "localhost", "10.*")
-    """Host headers the server accepts (its DNS-rebinding guard); ``hostname`` is added.
-    Default: the ALB's DNS names, localhost and VPC addresses in 10.0.0.0/8 (health checks)."""
+    allowed_hosts: Sequence[str] = ()
+    """Extra Host headers the server accepts (its DNS-rebinding guard, shell-style patterns). Always
+    accepted: ``hostname``, the ALB's DNS names (``*.elb.amazonaws.com``), ``localhost`` with any port
+    (port-forwards) and the VPC's addresses with any port, which the load balancer's health checks
+    and Prometheus send (``10.0.3.7:5000``). Default: none extra."""
     service_monitor: bool = True
     """Render a ServiceMonitor for the Prometheus operator. Default: on."""
 
@@ -194,9 +212,20 @@ class MlflowTracking(PlatformComponent):
         )
         secrets_ready = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *depends.external_secrets])
         db, admin = secrets.path("mlflow/database"), secrets.path("mlflow/admin")
+        server_key = secrets.path("mlflow/server")
         # role -> (Kubernetes Secret, its keys from Secrets Manager, a file rendered from them)
         synced = {
-            "database": ("mlflow-database", {"uri": SecretRef(db, "uri")}, None),
+            "database": (
+                "mlflow-database",
+                {"uri": SecretRef(db, "uri"), "sqlalchemy_uri": SecretRef(db, "sqlalchemy_uri")},
+                None,
+            ),
+            # One key for every replica: a CSRF token signed by one must verify on the others.
+            "server": (
+                "mlflow-server",
+                {"flask_secret_key": SecretRef(server_key, "flask_secret_key")},
+                None,
+            ),
             "auth": (
                 "mlflow-auth",
                 {
@@ -224,7 +253,14 @@ class MlflowTracking(PlatformComponent):
             )
             for role, (target, entries, template) in synced.items()
         }
-        hosts = [*([spec.hostname] if spec.hostname else []), *spec.allowed_hosts]
+        hosts = [
+            *([spec.hostname] if spec.hostname else []),
+            "*.elb.amazonaws.com",
+            "localhost",
+            "localhost:*",
+            *vpc_host_patterns(network.cidr),
+            *spec.allowed_hosts,
+        ]
         deployment = self._deployment(
             name,
             spec,
@@ -234,7 +270,7 @@ class MlflowTracking(PlatformComponent):
             region,
             hosts,
             service_account,
-            [syncs["database"], syncs["auth"], database],
+            [syncs["database"], syncs["auth"], syncs["server"], database],
         )
         service = k8s.core.v1.Service(
             f"{name}-service",
@@ -298,10 +334,11 @@ class MlflowTracking(PlatformComponent):
         service_account: pulumi.Resource,
         depends_on: list[pulumi.Resource],
     ) -> k8s.apps.v1.Deployment:
-        backend_uri = {
-            "name": "MLFLOW_BACKEND_STORE_URI",
-            "valueFrom": {"secretKeyRef": {"name": "mlflow-database", "key": "uri"}},
-        }
+        def from_secret(env: str, secret: str, key: str) -> dict[str, Any]:
+            return {"name": env, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+        libpq_uri = from_secret("MLFLOW_BACKEND_STORE_URI", "mlflow-database", "uri")
+        backend_uri = from_secret("MLFLOW_BACKEND_STORE_URI", "mlflow-database", "sqlalchemy_uri")
         small = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}
         spread = (
             [
@@ -344,7 +381,7 @@ class MlflowTracking(PlatformComponent):
                                 "name": "create-auth-database",
                                 "image": image,
                                 "command": ["python", "-c", CREATE_AUTH_DATABASE],
-                                "env": [backend_uri],
+                                "env": [libpq_uri],
                                 "resources": small,
                                 "securityContext": kube.restricted_container_security(),
                             }
@@ -373,6 +410,9 @@ class MlflowTracking(PlatformComponent):
                                         "value": "/etc/mlflow-auth/basic_auth.ini",
                                     },
                                     {"name": "MLFLOW_SERVER_ALLOWED_HOSTS", "value": ",".join(allowed_hosts)},
+                                    from_secret(
+                                        "MLFLOW_FLASK_SERVER_SECRET_KEY", "mlflow-server", "flask_secret_key"
+                                    ),
                                     {"name": "AWS_DEFAULT_REGION", "value": region},
                                     {"name": "HOME", "value": "/tmp"},
                                 ],

@@ -110,9 +110,17 @@ class MlflowDatabaseSpec:
         return found
 
 
-def database_uri(*, username: str, password: str, host: str, port: int, database: str) -> str:
-    # TLS is required: the parameter group sets rds.force_ssl.
-    return f"postgresql://{username}:{password}@{host}:{port}/{database}?sslmode=require"
+SQLALCHEMY_DRIVER = "postgresql+psycopg2"
+"""What MLflow's SQLAlchemy URIs name: the image's driver. A bare ``postgresql://`` leaves SQLAlchemy to
+pick its default driver, which is not the one the image installs."""
+
+
+def database_uri(
+    *, username: str, password: str, host: str, port: int, database: str, scheme: str = "postgresql"
+) -> str:
+    """A libpq URI (``scheme`` postgresql), or SQLAlchemy's with ``scheme=SQLALCHEMY_DRIVER``. TLS is
+    required: the parameter group sets rds.force_ssl."""
+    return f"{scheme}://{username}:{password}@{host}:{port}/{database}?sslmode=require"
 
 
 def mlflow_database(
@@ -206,11 +214,26 @@ def mlflow_database(
                 "host": a[1],
                 "port": a[2],
                 "dbname": "mlflow",
+                # libpq's form, for psql and the init container's psycopg2.connect ...
                 "uri": database_uri(
                     username="mlflow", password=a[0], host=a[1], port=a[2], database="mlflow"
                 ),
+                # ... and SQLAlchemy's, naming the driver, for the server and the auth app.
+                "sqlalchemy_uri": database_uri(
+                    username="mlflow",
+                    password=a[0],
+                    host=a[1],
+                    port=a[2],
+                    database="mlflow",
+                    scheme=SQLALCHEMY_DRIVER,
+                ),
                 "auth_uri": database_uri(
-                    username="mlflow", password=a[0], host=a[1], port=a[2], database=AUTH_DATABASE
+                    username="mlflow",
+                    password=a[0],
+                    host=a[1],
+                    port=a[2],
+                    database=AUTH_DATABASE,
+                    scheme=SQLALCHEMY_DRIVER,
                 ),
             },
             sort_keys=True,
@@ -221,6 +244,15 @@ def mlflow_database(
         "mlflow/database",
         description="MLflow backend store: PostgreSQL credentials and URIs",
         value=credentials,
+        opts=child,
+    )
+    secrets.secret(
+        f"{name}-server-key",
+        "mlflow/server",
+        description="MLflow server: the Flask secret key that signs CSRF tokens, the same on every replica",
+        value=generated_value(f"{name}-flask-secret-key", opts=child, length=64).apply(
+            lambda key: json.dumps({"flask_secret_key": key})
+        ),
         opts=child,
     )
     admin = generated_value(f"{name}-admin-password", opts=child, username="admin")

@@ -76,11 +76,18 @@ CHARTS = {
 }
 
 MLFLOW_VERSION = "3.16.0"
-"""MLflow server version. The upstream image lacks the PostgreSQL driver, so the platform builds
-``infra/images/mlflow`` (FROM ghcr.io/mlflow/mlflow:v<MLFLOW_VERSION>) into its own registry."""
+"""MLflow server version. The upstream image lacks the PostgreSQL driver and the basic-auth app's
+dependencies, so the platform builds ``infra/images/mlflow`` (FROM ghcr.io/mlflow/mlflow:v<MLFLOW_VERSION>)
+into its own registry."""
 
-MLFLOW_IMAGE_PACKAGES = {"PSYCOPG2_VERSION": "2.9.11", "BOTO3_VERSION": "1.42.30"}
-"""Packages the platform adds to the upstream MLflow image (build arguments of infra/images/mlflow)."""
+MLFLOW_IMAGE_REQUIREMENTS = (
+    f"mlflow[auth]=={MLFLOW_VERSION}",  # the basic-auth app (--app-name basic-auth) needs Flask-WTF
+    "Flask-WTF==1.3.0",
+    "psycopg2-binary==2.9.11",  # the driver the SQLAlchemy URIs name (postgresql+psycopg2://)
+    "boto3==1.42.30",  # S3 artifacts
+)
+"""What the image installs on top of the upstream one, and exactly what tests/test_mlflow_server.py
+installs to run the server: one list (`blueprint mlflow-image` passes it to the build)."""
 
 POSTGRES_ENGINE_VERSION = "17.6"
 """RDS PostgreSQL engine version for the MLflow backend store."""
