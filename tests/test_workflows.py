@@ -46,11 +46,15 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
     assert subprocess.run([actionlint(), "-no-color", str(broken)], capture_output=True).returncode != 0
 
 
-def test_ci_runs_the_readme_test_command():
+def test_ci_runs_the_readme_test_command_with_the_tools_required():
     steps = load("ci.yml")["jobs"]["test"]["steps"]
     command = "python3 -m infra.run test"
-    assert command in [s.get("run") for s in steps]
+    assert "bash .ci/run" in [s.get("run") for s in steps]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.rstrip().endswith(command) and "export MLOPS_REQUIRE_TOOLS=1" in ci
     assert command in (ROOT / "README.md").read_text()
+    tools = next(s["run"] for s in steps if s.get("name") == "System tools")
+    assert "prometheus prometheus-alertmanager postgresql" in tools
 
 
 def test_pr_preview_diffs_every_stack_offline_and_comments_once():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -123,6 +124,20 @@ def database_uri(
     return f"{scheme}://{username}:{password}@{host}:{port}/{database}?sslmode=require"
 
 
+def credentials_document(*, password: str, host: str, port: int) -> dict[str, Any]:
+    """The ``mlflow/database`` secret: what the server, the auth app and people connect with."""
+    common = {"username": "mlflow", "password": password, "host": host, "port": port}
+    return {
+        **common,
+        "dbname": "mlflow",
+        # libpq's form, for psql and the init container's psycopg2.connect ...
+        "uri": database_uri(**common, database="mlflow"),
+        # ... and SQLAlchemy's, naming the driver, for the server and the auth app.
+        "sqlalchemy_uri": database_uri(**common, database="mlflow", scheme=SQLALCHEMY_DRIVER),
+        "auth_uri": database_uri(**common, database=AUTH_DATABASE, scheme=SQLALCHEMY_DRIVER),
+    }
+
+
 def mlflow_database(
     name: str,
     db: MlflowDatabaseSpec,
@@ -207,37 +222,7 @@ def mlflow_database(
         opts=stateful,
     )
     credentials = pulumi.Output.all(password.result, instance.address, instance.port).apply(
-        lambda a: json.dumps(
-            {
-                "username": "mlflow",
-                "password": a[0],
-                "host": a[1],
-                "port": a[2],
-                "dbname": "mlflow",
-                # libpq's form, for psql and the init container's psycopg2.connect ...
-                "uri": database_uri(
-                    username="mlflow", password=a[0], host=a[1], port=a[2], database="mlflow"
-                ),
-                # ... and SQLAlchemy's, naming the driver, for the server and the auth app.
-                "sqlalchemy_uri": database_uri(
-                    username="mlflow",
-                    password=a[0],
-                    host=a[1],
-                    port=a[2],
-                    database="mlflow",
-                    scheme=SQLALCHEMY_DRIVER,
-                ),
-                "auth_uri": database_uri(
-                    username="mlflow",
-                    password=a[0],
-                    host=a[1],
-                    port=a[2],
-                    database=AUTH_DATABASE,
-                    scheme=SQLALCHEMY_DRIVER,
-                ),
-            },
-            sort_keys=True,
-        )
+        lambda a: json.dumps(credentials_document(password=a[0], host=a[1], port=a[2]), sort_keys=True)
     )
     secrets.secret(
         f"{name}-database-credentials",

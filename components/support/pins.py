@@ -85,6 +85,7 @@ MLFLOW_IMAGE_REQUIREMENTS = (
     "Flask-WTF==1.3.0",
     "psycopg2-binary==2.9.11",  # the driver the SQLAlchemy URIs name (postgresql+psycopg2://)
     "boto3==1.42.30",  # S3 artifacts
+    "prometheus-flask-exporter==0.23.2",  # --expose-prometheus (MLflow's "extras", not in the image)
 )
 """What the image installs on top of the upstream one, and exactly what tests/test_mlflow_server.py
 installs to run the server: one list (`blueprint mlflow-image` passes it to the build)."""
