@@ -262,7 +262,9 @@ def run_server(graph: Graph, database: Postgres, s3_endpoint: str, work: Path) -
 
     # One pass, longest mount first, so a relocated path is never relocated again.
     mounts = re.compile(
-        r"(?<![\w/])(" + "|".join(re.escape(m) for m in sorted(relocated, key=len, reverse=True)) + r")(?=/|$)"
+        r"(?<![\w/])("
+        + "|".join(re.escape(m) for m in sorted(relocated, key=len, reverse=True))
+        + r")(?=/|$)"
     )
 
     def host_path(text: str) -> str:

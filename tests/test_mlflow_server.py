@@ -83,7 +83,7 @@ def test_the_rendered_mlflow_server_starts_and_serves(name, s3_endpoint, tmp_pat
                 assert request(server, get["path"], host=host)[0] == 200, probe
 
             # The API needs credentials.
-            search = "/api/2.0/mlflow/experiments/search"
+            search, page = "/api/2.0/mlflow/experiments/search", {"max_results": 5}
             assert request(server, search, method="POST", body={"max_results": 5})[0] == 401
             assert (
                 request(server, search, auth=server.admin, method="POST", body={"max_results": 5})[0] == 200
@@ -91,14 +91,17 @@ def test_the_rendered_mlflow_server_starts_and_serves(name, s3_endpoint, tmp_pat
 
             # The Host headers the load balancer and Prometheus send pass the DNS-rebinding guard,
             # a stranger's does not.
-            for allowed in ("10.0.3.7:5000", "internal-k8s-mlflow-0123.us-east-1.elb.amazonaws.com"):
-                assert (
-                    request(server, search, auth=server.admin, host=allowed, method="POST", body={})[0] == 200
-                ), allowed
-            assert (
-                request(server, search, auth=server.admin, host="evil.example.com", method="POST", body={})[0]
-                == 403
+            for allowed in (
+                "10.0.3.7:5000",  # Prometheus and the ALB's health checks: a pod IP and port
+                "internal-k8s-mlflow-0123.us-east-1.elb.amazonaws.com",  # clients through the ALB
+                f"localhost:{server.port}",  # kubectl port-forward
+            ):
+                status, _ = request(server, search, auth=server.admin, host=allowed, method="POST", body=page)
+                assert status == 200, allowed
+            status, _ = request(
+                server, search, auth=server.admin, host="evil.example.com", method="POST", body=page
             )
+            assert status == 403
 
             # A run logs a metric and an artifact; the artifact lands under the configured prefix.
             script = (
@@ -106,7 +109,7 @@ def test_the_rendered_mlflow_server_starts_and_serves(name, s3_endpoint, tmp_pat
                 "with mlflow.start_run() as run:\n"
                 "    mlflow.log_metric('auc', 0.91)\n"
                 "    p = pathlib.Path('model-card.txt'); p.write_text('ok'); mlflow.log_artifact(str(p))\n"
-                "    print(run.info.run_id)\n"
+                "    print('RUN_ID=' + run.info.run_id)\n"
             )
             client_env = {
                 "MLFLOW_TRACKING_URI": server.url,
@@ -124,7 +127,9 @@ def test_the_rendered_mlflow_server_starts_and_serves(name, s3_endpoint, tmp_pat
                 timeout=120,
             )
             assert logged.returncode == 0, logged.stderr[-3000:]
-            run_id = logged.stdout.strip().splitlines()[-1]
+            run_id = next(line for line in logged.stdout.splitlines() if line.startswith("RUN_ID=")).split(
+                "=", 1
+            )[1]
             status, body = request(server, f"/api/2.0/mlflow/runs/get?run_id={run_id}", auth=server.admin)
             assert status == 200 and json.loads(body)["run"]["data"]["metrics"][0]["value"] == 0.91
             keys = [o["Key"] for o in s3.list_objects_v2(Bucket=server.bucket).get("Contents", [])]

@@ -101,8 +101,8 @@ class MlflowSpec:
     """Namespace of the server. Default: mlflow."""
     allowed_hosts: Sequence[str] = ()
     """Extra Host headers the server accepts (its DNS-rebinding guard, shell-style patterns). Always
-    accepted: ``hostname``, the ALB's DNS names (``*.elb.amazonaws.com``), ``localhost`` with any port
-    (port-forwards) and the VPC's addresses with any port, which the load balancer's health checks
+    accepted: ``hostname``, the ALB's DNS names (``*.elb.amazonaws.com``), ``localhost`` and
+    ``127.0.0.1`` with any port (port-forwards) and the VPC's addresses with any port, which the load balancer's health checks
     and Prometheus send (``10.0.3.7:5000``). Default: none extra."""
     service_monitor: bool = True
     """Render a ServiceMonitor for the Prometheus operator. Default: on."""
@@ -256,8 +256,11 @@ class MlflowTracking(PlatformComponent):
         hosts = [
             *([spec.hostname] if spec.hostname else []),
             "*.elb.amazonaws.com",
+            # Port-forwards (kubectl port-forward svc/mlflow 5000:80) by name or loopback address.
             "localhost",
             "localhost:*",
+            "127.0.0.1",
+            "127.0.0.1:*",
             *vpc_host_patterns(network.cidr),
             *spec.allowed_hosts,
         ]
