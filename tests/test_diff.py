@@ -293,50 +293,32 @@ def test_a_git_base_is_synthesized_with_its_own_code(repository):
     assert retagged, "the base's own tagging code must show up as a tag change"
 
 
-def _base_file(tmp_path, change) -> str:
-    base = copy.deepcopy(stack("dev").graph)
-    change(base)
-    path = tmp_path / "base.json"
-    path.write_text(base.to_json())
-    return str(path)
+def test_fail_on_replace_exits_1_for_stateful_or_protected_replacements_only(tmp_path):
+    """One base with three replacements: a database (stateful), a protected role and a ConfigMap."""
 
-
-def test_fail_on_replace_exits_1_when_a_stateful_resource_would_be_replaced(tmp_path):
-    def rename_database(graph):
+    def replace_three(graph):
         next(r for r in graph.resources if r.type == "aws:rds/instance:Instance").inputs["dbName"] = "old"
-
-    base = _base_file(tmp_path, rename_database)
-    gated = blueprint("diff", "dev", "--base", base, "--fail-on-replace")
-    assert gated.returncode == 1, gated.stderr
-    assert (
-        "blueprint diff: stateful aws:rds/instance:Instance mlflow-db would be replaced (forced by dbName)"
-        in gated.stderr
-    )
-    assert "### ⚠️ Replacements (1)" in gated.stdout
-    assert blueprint("diff", "dev", "--base", base).returncode == 0  # only with the flag
-
-
-def test_fail_on_replace_counts_protection_and_ignores_stateless_replacements(tmp_path):
-    def rename_config_map(graph):
-        config_map = next(r for r in graph.resources if r.type == "kubernetes:core/v1:ConfigMap")
-        config_map.inputs["metadata"]["name"] = "renamed"
-
-    assert (
-        blueprint(
-            "diff", "dev", "--base", _base_file(tmp_path, rename_config_map), "--fail-on-replace"
-        ).returncode
-        == 0
-    )
-
-    def protect_and_rename_a_role(graph):
         role = next(r for r in graph.resources if r.type == "aws:iam/role:Role")
         role.protect = True
         role.inputs["path"] = "/old/"
+        config_map = next(r for r in graph.resources if r.type == "kubernetes:core/v1:ConfigMap")
+        config_map.inputs["metadata"]["name"] = "renamed"
+        return role.name, config_map.name
 
-    gated = blueprint(
-        "diff", "dev", "--base", _base_file(tmp_path, protect_and_rename_a_role), "--fail-on-replace"
+    base = copy.deepcopy(stack("dev").graph)
+    role, config_map = replace_three(base)
+    path = tmp_path / "base.json"
+    path.write_text(base.to_json())
+    gated = blueprint("diff", "dev", "--base", str(path), "--fail-on-replace")
+    assert gated.returncode == 1, gated.stderr
+    assert sorted(gated.stderr.strip().splitlines()) == sorted(
+        [
+            "blueprint diff: stateful aws:rds/instance:Instance mlflow-db would be replaced (forced by dbName)",
+            f"blueprint diff: protected aws:iam/role:Role {role} would be replaced (forced by path)",
+        ]
     )
-    assert gated.returncode == 1
     assert (
-        "blueprint diff: protected aws:iam/role:Role" in gated.stderr or "would be replaced" in gated.stderr
-    )
+        "### ⚠️ Replacements (3)" in gated.stdout and f"**{config_map}**" in gated.stdout
+    )  # reported, not gated
+    kinds = [why for _, why in diff.dangerous_replacements(diff.compare(base, stack("dev").graph), base)]
+    assert sorted(kinds) == ["protected", "stateful"]

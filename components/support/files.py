@@ -65,8 +65,9 @@ def read_json(path: str | Path, what: str) -> Any:
         raise FileInputError(f"{what} file {path} is not valid JSON: {reason}") from exc
 
 
-class StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and reads booleans as YAML 1.2 (and Pulumi) do."""
+class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader (libyaml's parser when PyYAML has it) that refuses duplicate keys and reads booleans
+    as YAML 1.2 (and Pulumi) do."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first: dict[Any, int] = {}

@@ -73,7 +73,10 @@ class Project:
 
     def write_stack(self, document: Any, name: str = "t") -> Path:
         path = self.stack_file(name)
-        path.write_text(document if isinstance(document, str) else yaml.safe_dump(document, sort_keys=False))
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        path.write_text(
+            document if isinstance(document, str) else yaml.dump(document, Dumper=dumper, sort_keys=False)
+        )
         return path
 
     def stack_with(self, **config: Any) -> dict[str, Any]:
