@@ -293,6 +293,8 @@ def run_server(graph: Graph, database: Postgres, s3_endpoint: str, work: Path) -
         )
         assert done.returncode == 0, f"init container {init['name']} failed:\n{done.stderr}"
 
+    # The rendered command is MLflow's tracking server; run exactly it.
+    assert container["args"][:2] == ["mlflow", "server"], container["args"]
     port = free_port()
     args = [host_path(a) if not a.startswith("--port=") else f"--port={port}" for a in container["args"]]
     args[0] = str(venv / "bin" / args[0])
