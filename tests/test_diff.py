@@ -55,8 +55,14 @@ def with_new_pool() -> Graph:
     return synthesize("dev", ROOT, config_overrides=overrides).graph
 
 
-def test_adding_a_gpu_pool_shows_its_resources_and_a_cost_increase(with_new_pool):
-    base = stack("dev").graph
+@pytest.fixture(scope="module")
+def with_one_pool() -> Graph:
+    """The base of the pool test: dev with exactly the test's own pool, whatever dev's file holds."""
+    return synthesize("dev", ROOT, config_overrides={"mlops-platform:gpuNodePools": [GPU_SPOT]}).graph
+
+
+def test_adding_a_gpu_pool_shows_its_resources_and_a_cost_increase(with_one_pool, with_new_pool):
+    base = with_one_pool
     changes = diff.compare(base, with_new_pool)
     added = {(c.resource.type, c.resource.name) for c in changes if c.kind == "add"}
     assert {
