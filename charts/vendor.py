@@ -32,26 +32,29 @@ import yaml
 HERE = Path(__file__).resolve().parent
 LOCK = HERE / "lock.json"
 
+# chart                          GitHub repository                             chart folder in it
+_SOURCE_TABLE = """
+cluster-autoscaler               kubernetes/autoscaler                         cluster-autoscaler/charts/cluster-autoscaler
+nvidia-device-plugin             NVIDIA/k8s-device-plugin                      deployments/helm/nvidia-device-plugin
+metrics-server                   kubernetes-sigs/metrics-server                charts/metrics-server
+aws-load-balancer-controller     aws/eks-charts                                stable/aws-load-balancer-controller
+aws-for-fluent-bit               aws/eks-charts                                stable/aws-for-fluent-bit
+external-secrets                 external-secrets/external-secrets             deploy/charts/external-secrets
+kube-prometheus-stack            prometheus-community/helm-charts              charts/kube-prometheus-stack
+kube-state-metrics               prometheus-community/helm-charts              charts/kube-state-metrics
+prometheus-node-exporter         prometheus-community/helm-charts              charts/prometheus-node-exporter
+prometheus-windows-exporter      prometheus-community/helm-charts              charts/prometheus-windows-exporter
+grafana                          grafana/helm-charts                           charts/grafana
+dcgm-exporter                    NVIDIA/dcgm-exporter                          deployment
+opentelemetry-collector          open-telemetry/opentelemetry-helm-charts      charts/opentelemetry-collector
+node-feature-discovery           kubernetes-sigs/node-feature-discovery        deployment/helm/node-feature-discovery
+"""
 SOURCES: dict[str, tuple[str, str]] = {
-    "cluster-autoscaler": ("kubernetes/autoscaler", "cluster-autoscaler/charts/cluster-autoscaler"),
-    "nvidia-device-plugin": ("NVIDIA/k8s-device-plugin", "deployments/helm/nvidia-device-plugin"),
-    "metrics-server": ("kubernetes-sigs/metrics-server", "charts/metrics-server"),
-    "aws-load-balancer-controller": ("aws/eks-charts", "stable/aws-load-balancer-controller"),
-    "aws-for-fluent-bit": ("aws/eks-charts", "stable/aws-for-fluent-bit"),
-    "external-secrets": ("external-secrets/external-secrets", "deploy/charts/external-secrets"),
-    "kube-prometheus-stack": ("prometheus-community/helm-charts", "charts/kube-prometheus-stack"),
-    "kube-state-metrics": ("prometheus-community/helm-charts", "charts/kube-state-metrics"),
-    "prometheus-node-exporter": ("prometheus-community/helm-charts", "charts/prometheus-node-exporter"),
-    "prometheus-windows-exporter": ("prometheus-community/helm-charts", "charts/prometheus-windows-exporter"),
-    "grafana": ("grafana/helm-charts", "charts/grafana"),
-    "dcgm-exporter": ("NVIDIA/dcgm-exporter", "deployment"),
-    "opentelemetry-collector": ("open-telemetry/opentelemetry-helm-charts", "charts/opentelemetry-collector"),
-    "node-feature-discovery": (
-        "kubernetes-sigs/node-feature-discovery",
-        "deployment/helm/node-feature-discovery",
-    ),
+    name: (repository, path)
+    for name, repository, path in (line.split() for line in _SOURCE_TABLE.strip().splitlines())
 }
-"""Chart name -> (GitHub repository, chart folder in it): where each chart's source lives."""
+"""Chart name -> (GitHub repository, chart folder in it): where each chart's source lives (charts the
+pins name, and the dependencies they pull in)."""
 
 STAMPED_AT_RELEASE = {"node-feature-discovery": "v{version}"}
 """Charts whose Chart.yaml version is set only when packaging a release (``helm package --version``

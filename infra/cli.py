@@ -535,11 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "mlflow-image", help="print the commands that build and push the pinned MLflow server image"
     )
-    p.add_argument("--registry", help="registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com")
-    p.add_argument(
-        "--requirements",
-        action="store_true",
-        help="only print the packages the image adds, one per line (for pip install -r)",
+    image = p.add_mutually_exclusive_group()
+    image.add_argument("--registry", help="registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com")
+    image.add_argument(
+        "--requirements", action="store_true", help="only print the packages the image adds, one per line"
     )
     p.set_defaults(func=cmd_mlflow_image)
 

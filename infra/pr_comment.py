@@ -20,12 +20,14 @@ MARKER = "<!-- mlops-platform:pr-preview -->"
 _HEADLINE = re.compile(r"^## `[^`]+`: (?P<counts>.*)$", re.M)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StackReport:
     stack: str
+    """The stack's name: the block's title."""
     markdown: str
     """The stack's ``blueprint diff`` report (may be empty when the diff failed early)."""
     exit_code: int = 0
+    """The diff's exit code (diff-<stack>.rc): non-zero opens the block and shows the errors."""
     errors: str = ""
     """The diff's standard error, shown when it failed."""
 
@@ -99,5 +101,5 @@ def load(directory: str, stacks: Sequence[str]) -> list[StackReport]:
             raise files.FileInputError(f"{base}.rc must hold an exit code (got {code[:20]!r})")
         markdown = _optional(base.with_suffix(".md"), f"{stack} report")
         errors = _optional(base.with_suffix(".err"), f"{stack} errors")
-        reports.append(StackReport(stack, markdown, int(code), errors))
+        reports.append(StackReport(stack=stack, markdown=markdown, exit_code=int(code), errors=errors))
     return reports

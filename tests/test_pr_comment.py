@@ -18,7 +18,12 @@ def report(stack: str, replace: int = 0, body_lines: int = 5) -> str:
 
 
 def test_each_stack_is_folded_with_its_counts_as_the_summary():
-    text = compose([StackReport("dev", report("dev")), StackReport("prod", report("prod", replace=1))])
+    text = compose(
+        [
+            StackReport(stack="dev", markdown=report("dev")),
+            StackReport(stack="prod", markdown=report("prod", replace=1)),
+        ]
+    )
     assert text.startswith(MARKER)
     assert (
         "<details>\n<summary><b>dev</b>: 1 to add, 5 to change, 0 to replace, 0 to delete</summary>" in text
@@ -34,9 +39,9 @@ def test_a_huge_report_is_cut_to_fit_and_links_the_artifact_while_small_ones_sta
     assert len(huge) > 5 * LIMIT
     text = compose(
         [
-            StackReport("dev", huge),
-            StackReport("stage", report("stage")),
-            StackReport("prod", report("prod")),
+            StackReport(stack="dev", markdown=huge),
+            StackReport(stack="stage", markdown=report("stage")),
+            StackReport(stack="prod", markdown=report("prod")),
         ],
         artifact_url="https://github.com/acme/p/actions/runs/1/artifacts/2",
     )
@@ -51,8 +56,12 @@ def test_a_huge_report_is_cut_to_fit_and_links_the_artifact_while_small_ones_sta
 
 
 def test_three_huge_reports_share_the_room_and_code_blocks_stay_closed():
-    failing = StackReport("prod", "", 2, "Traceback-free error\n" + "```\n" + "x" * 200_000)
-    reports = [StackReport(s, report(s, body_lines=4000)) for s in ("dev", "stage")] + [failing]
+    failing = StackReport(
+        stack="prod", markdown="", exit_code=2, errors="an error\n" + "```\n" + "x" * 200_000
+    )
+    reports = [StackReport(stack=s, markdown=report(s, body_lines=4000)) for s in ("dev", "stage")] + [
+        failing
+    ]
     text = compose(reports)
     assert len(text) < LIMIT
     assert text.count("```") % 2 == 0
