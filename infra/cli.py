@@ -148,24 +148,24 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_cost(args: argparse.Namespace) -> int:
     from mlops_platform.infra.cost import report as cost_report
 
-    if args.from_outputs and args.stack:
-        raise UsageError("name a stack or pass --from-outputs FILE, not both")
-    if args.from_outputs:
-        outputs, origin, name = (
-            read_json(args.from_outputs, "stack outputs"),
-            args.from_outputs,
-            args.from_outputs,
+    if not args.stack and not args.from_outputs:
+        raise UsageError(
+            "name one or more stacks, or pass --from-outputs FILE (`pulumi stack output --json`)"
         )
-    elif args.stack:
-        graph = synthesize(args.stack, stack_outputs=stack_references(args.stack_reference)).graph
-        outputs, origin, name = graph.outputs, f"stack {args.stack}", args.stack
-    else:
-        raise UsageError("name a stack, or pass --from-outputs FILE (`pulumi stack output --json`)")
+    docs: list[tuple[str, dict[str, Any]]] = []
     try:
-        doc = cost_report.estimate_from_outputs(outputs, origin)
+        for path in args.from_outputs or []:
+            doc = cost_report.estimate_from_outputs(read_json(path, "stack outputs"), path)
+            docs.append((str(doc.get("stack") or path), doc))
+        for stack in args.stack:
+            graph = synthesize(stack, stack_outputs=stack_references(args.stack_reference)).graph
+            docs.append((stack, cost_report.estimate_from_outputs(graph.outputs, f"stack {stack}")))
     except cost_report.NoEstimate as exc:
         raise UsageError(str(exc)) from exc
-    sys.stdout.write(cost_report.RENDERERS[args.format](doc, name))
+    names = [name for name, _ in docs]
+    if len(set(names)) < len(names):
+        raise UsageError(f"each stack may be named once (got {', '.join(names)})")
+    sys.stdout.write(cost_report.render(docs, args.format))
     return 0
 
 
@@ -457,13 +457,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     p = commands.add_parser(
-        "cost", help="monthly cost estimate per component: idle, expected and peak (docs/cost-model.md)"
+        "cost",
+        help="monthly cost per component, team and model, and cost per 1,000 inferences (docs/cost-model.md)",
     )
-    p.add_argument("stack", nargs="?", help="stack name: a stacks/Pulumi.<stack>.yaml file")
+    p.add_argument("stack", nargs="*", help="stack names (stacks/Pulumi.<stack>.yaml); several roll up")
     p.add_argument(
-        "--from-outputs", metavar="FILE", help="read the estimate from `pulumi stack output --json` instead"
+        "--from-outputs",
+        metavar="FILE",
+        action="append",
+        help="read an estimate from `pulumi stack output --json` (repeatable; with or instead of stacks)",
     )
-    p.add_argument("--format", choices=("table", "markdown", "json"), default="table", help="default: table")
+    p.add_argument(
+        "--format", choices=("table", "markdown", "json", "csv"), default="table", help="default: table"
+    )
     p.add_argument("--stack-reference", action="append", metavar="NAME=FILE", help=REFERENCE_HELP)
     p.set_defaults(func=cmd_cost)
 

@@ -192,4 +192,14 @@ def main() -> None:
         ],
     )
     # Last: every resource is constructed by now (none is created inside an apply).
-    pulumi.export("costEstimate", costs.estimate(cfg.region, spec.cost_assumptions))
+    estimate = {
+        "stack": pulumi.get_stack(),
+        "environment": spec.environment.value,
+        **costs.estimate(cfg.region, spec.cost_assumptions),
+    }
+    pulumi.export("costEstimate", estimate)
+    # The unit cost KPI per model, beside the same traffic on SageMaker real-time endpoints.
+    pulumi.export(
+        "costPer1kInferences",
+        {key: model["costPer1kInferences"] for key, model in estimate["byModel"].items()},
+    )

@@ -37,7 +37,7 @@ def test_cost_markdown_and_json(at_root, capsys):
     assert main(["cost", "dev", "--format", "markdown"]) == 0
     markdown = capsys.readouterr().out
     assert "| component | idle | expected | peak |" in markdown
-    assert "| **total** |" in markdown
+    assert "| **TOTAL** |" in markdown
     assert main(["cost", "dev", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["stack"] == "dev"
@@ -94,6 +94,9 @@ def product(usd: str, begin: str = "0") -> str:
     )
 
 
+SAGEMAKER_OFFERED = {"ml.g5.xlarge": "1.4084", "ml.m5.large": "0.115"}
+
+
 def stubbed_client(
     region: str, template: PriceTable, *, skip: set[str] = frozenset(), empty_scalar: str | None = None
 ):
@@ -115,6 +118,14 @@ def stubbed_client(
             "get_products",
             {"PriceList": [product(f"0.{i + 1:03d}")]},
             price_refresh.rds_query(instance_class).request(region),
+        )
+    for name in sorted(set(template.sagemaker) | {f"ml.{t}" for t in CATALOG}):
+        # SageMaker hosts some types only: the rest are left out, as "not offered".
+        price = SAGEMAKER_OFFERED.get(name)
+        stub.add_response(
+            "get_products",
+            {"PriceList": [product(price)] if price else []},
+            price_refresh.sagemaker_query(name).request(region),
         )
     for attribute, query in price_refresh.SCALAR_QUERIES.items():
         # S3 and logs have tiered prices: the first tier is the one the table keeps.
@@ -139,6 +150,7 @@ def test_refresh_prices_rewrites_the_table_from_the_api(prices_dir, monkeypatch,
     table = PriceTable.load("us-west-2", prices_dir)
     assert dict(table.ec2) == {k: Decimal(v) for k, v in expected.items()}
     assert "p5.48xlarge" not in table.ec2
+    assert dict(table.sagemaker) == {k: Decimal(v) for k, v in SAGEMAKER_OFFERED.items()}
     assert str(table.eks_cluster_hour) == "0.5"
     assert "Price List API" in table.source
     err = capsys.readouterr().err

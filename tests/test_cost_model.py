@@ -83,7 +83,12 @@ class Model(pulumi.ComponentResource):
         container = {"name": "model", "image": "m:1", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata={"name": name, "namespace": "team"},
+            metadata={
+                "name": name,
+                "namespace": "team",
+                "labels": {kube.MODEL_LABEL: name, kube.TEAM_LABEL: "risk", kube.VERSION_LABEL: "v1"},
+                "annotations": {kube.THROUGHPUT_ANNOTATION: "10"},
+            },
             spec={
                 "selector": {"matchLabels": {"app": name}},
                 "template": {
@@ -131,10 +136,12 @@ def small_platform() -> None:
 HAND = {
     # (resource, unit): (idle, expected, peak)
     ("cluster", "cluster-hours"): (73.00, 73.00, 73.00),  # 0.10 x 730
-    # g5.xlarge 1.006 x spot 0.4 = 0.4024/h. Idle 0 nodes; busy: 2 replicas x 1 GPU = 2 nodes for
-    # 6 h/day x 730/24 days = 365 node-hours -> 146.876; peak 4 x 730 = 2920 h -> 1175.008.
-    ("gpu-ng", "instance-hours"): (0.00, 146.88, 1175.01),
-    ("gpu-ng", "GB-months"): (0.00, 4.00, 32.00),  # 100 GiB x node-months (0, 0.5, 4) x 0.08
+    # g5.xlarge 1.006 x spot 0.4 = 0.4024/h. The pool's minSize is 0, but the model's 2 minimum
+    # replicas of 1 GPU force 2 one-GPU nodes all month: 1460 h -> 587.504, idle and expected (no
+    # traffic assumption: expected = minimum). Peak: 6 replicas want 6 nodes, the pool stops at 4:
+    # 2920 h -> 1175.008.
+    ("gpu-ng", "instance-hours"): (587.50, 587.50, 1175.01),
+    ("gpu-ng", "GB-months"): (16.00, 16.00, 32.00),  # 100 GiB x node-months (2, 2, 4) x 0.08
     ("db", "instance-hours"): (94.90, 94.90, 94.90),  # 0.065 x 730 x 2 (Multi-AZ)
     ("db", "GB-months"): (11.50, 11.50, 11.50),  # 50 GiB x 2 (Multi-AZ) x 0.115
     ("nat", "gateway-hours"): (32.85, 32.85, 32.85),  # 0.045 x 730
@@ -160,11 +167,11 @@ def test_small_platform_matches_a_hand_calculation_to_the_cent():
     assert len(doc["lineItems"]) == len(HAND)
     for i, scenario in enumerate(("idle", "expected", "peak")):
         assert doc["monthly"][scenario] == pytest.approx(round(sum(v[i] for v in HAND.values()), 2), abs=1e-9)
-    # idle 259.83 = every fixed line; expected adds 146.88 + 4.00 of GPU nodes; peak adds 1175.01 + 32.00
-    assert doc["monthly"] == {"idle": 259.83, "expected": 410.71, "peak": 1466.84}
+    # 259.83 of fixed lines; idle and expected add 587.50 + 16.00 of GPU nodes, peak 1175.01 + 32.00
+    assert doc["monthly"] == {"idle": 863.33, "expected": 863.33, "peak": 1466.84}
     assert doc["currency"] == "USD" and doc["hoursPerMonth"] == 730
     assert doc["priceTableDate"] == PriceTable.load("us-east-1").as_of
-    assert doc["byComponent"]["gpu"] == {"idle": 0.0, "expected": 150.88, "peak": 1207.01}
+    assert doc["byComponent"]["gpu"] == {"idle": 603.5, "expected": 603.5, "peak": 1207.01}
     assert doc["byComponent"]["alb:shared"] == {"idle": 22.27, "expected": 22.27, "peak": 22.27}
     assert doc["byResourceType"]["aws:rds/instance:Instance"]["idle"] == 106.40
     assert doc["assumptions"]["gpuBusyHoursPerDay"] == 6
@@ -187,21 +194,23 @@ def test_on_demand_costs_more_than_spot_and_single_az_half_of_multi_az():
     assert line(estimate(single_az), "db", "instance-hours")["idle"] == 47.45  # 0.065 x 730
 
 
-def test_average_replicas_and_busy_hours_drive_the_expected_cost():
+def test_traffic_and_busy_hours_drive_the_expected_cost():
     def build():
         Pool("gpu", "g5.xlarge", "SPOT", 0, 4)
         Model("scorer", "gpu", gpus=1, min_replicas=1)
 
     busier = CostAssumptions(
-        gpu_busy_hours_per_day=12, average_replicas={"scorer": 3}, spot_price_factors={"g5": 0.4}
+        gpu_busy_hours_per_day=12, requests_per_second={"scorer": 30}, spot_price_factors={"g5": 0.4}
     )
-    # 3 nodes x 12 h x 30.4167 days = 1095 node-hours x 0.4024 = 440.628
-    assert line(estimate(build, busier), "gpu-ng", "instance-hours")["expected"] == 440.63
+    # 30 req/s at 10 per replica: 3 replicas, 3 one-GPU nodes while busy (12 h x 30.4167 days = 365 h);
+    # the minimum replica keeps 1 node all month: 730 + 2 x 365 = 1460 node-hours x 0.4024 = 587.504
+    assert line(estimate(build, busier), "gpu-ng", "instance-hours")["expected"] == 587.50
     capped = CostAssumptions(
-        gpu_busy_hours_per_day=12, average_replicas={"scorer": 9}, spot_price_factors={"g5": 0.4}
+        gpu_busy_hours_per_day=12, requests_per_second={"scorer": 90}, spot_price_factors={"g5": 0.4}
     )
-    # demand of 9 nodes is capped at maxSize 4: 4 x 365 = 1460 node-hours x 0.4024 = 587.504
-    assert line(estimate(build, capped), "gpu-ng", "instance-hours")["expected"] == 587.50
+    # 9 replicas wanted, 6 at most (maxReplicas), 4 nodes at most (maxSize): 730 + 3 x 365 = 1825 h
+    # x 0.4024 = 734.38
+    assert line(estimate(build, capped), "gpu-ng", "instance-hours")["expected"] == 734.38
 
 
 def test_cpu_node_groups_expect_their_desired_size():
@@ -215,13 +224,14 @@ def test_cpu_node_groups_expect_their_desired_size():
             scaling_config={"min_size": 2, "desired_size": 3, "max_size": 5},
         )
 
-    # 0.096 x 730 = 70.08 per node; no launch template: EKS's 20 GiB root volume x 0.08 = 1.60 per node
+    # 0.096 x 730 = 70.08 per node; no launch template: EKS's 20 GiB root volume x 0.08 = 1.60 per node.
+    # No pod asks for more: idle at minSize, expected and peak at desiredSize.
     assert line(estimate(build), "system", "instance-hours") == {
         "idle": 140.16,
         "expected": 210.24,
-        "peak": 350.40,
+        "peak": 210.24,
     }
-    assert line(estimate(build), "system", "GB-months") == {"idle": 3.20, "expected": 4.80, "peak": 8.00}
+    assert line(estimate(build), "system", "GB-months") == {"idle": 3.20, "expected": 4.80, "peak": 4.80}
 
 
 def test_resources_in_another_region_use_that_regions_table():
@@ -290,7 +300,7 @@ def test_inputs_known_only_at_deploy_time_are_listed_not_zeroed():
         {
             "resourceType": "aws:eks/nodeGroup:NodeGroup",
             "resource": "late",
-            "reason": "instance type or scaling sizes are only known at deploy time",
+            "reason": "instance types or scaling sizes are only known at deploy time",
         }
     ]
 

@@ -27,7 +27,6 @@ from mlops_platform.components.support.validation import (
     range_problems,
 )
 
-TEAM_LABEL = f"{kube.LABEL_DOMAIN}/team"
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?$")
 
 
@@ -85,7 +84,7 @@ class TeamNamespace(PlatformComponent):
     def __init__(self, name: str, spec: TeamSpec, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:team_namespace:TeamNamespace", name, "TeamSpec", spec.problems(), opts)
         self.name = spec.name
-        labels = {**kube.labels(spec.name, "team-namespace"), TEAM_LABEL: spec.name}
+        labels = {**kube.labels(spec.name, "team-namespace"), kube.TEAM_LABEL: spec.name}
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 PART_OF = "mlops-platform"
@@ -18,6 +20,15 @@ GPU_POOL_LABEL = f"{LABEL_DOMAIN}/gpu-pool"
 DEVICE_PLUGIN_LABEL = f"{LABEL_DOMAIN}/nvidia-device-plugin"
 MODEL_LABEL = f"{LABEL_DOMAIN}/model"
 """Names the model on every object a ModelEndpoint renders."""
+TEAM_LABEL = f"{LABEL_DOMAIN}/team"
+"""Names the owning team: on team namespaces and on every object a ModelEndpoint renders."""
+VERSION_LABEL = "app.kubernetes.io/version"
+"""Names the model version on its Deployment, pods, Service and autoscaler."""
+GPU_RESOURCE = "nvidia.com/gpu"
+THROUGHPUT_ANNOTATION = f"{LABEL_DOMAIN}/throughput-per-replica"
+"""On a model version's Deployment: requests per second one replica sustains (the cost model's unit)."""
+TRAFFIC_PERCENT_ANNOTATION = f"{LABEL_DOMAIN}/traffic-percent"
+"""On a model version's Deployment: the percentage of its model's requests routed to it."""
 LATENCY_BUCKETS_ANNOTATION = f"{LABEL_DOMAIN}/latency-buckets"
 """On a model's pod template: the ``le`` bounds its server exports (the SLO alert needs its threshold)."""
 """``daemonset`` on AMIs that need the NVIDIA device plugin DaemonSet; Bottlerocket ships its own."""
@@ -109,3 +120,17 @@ def restricted_container_security(*, read_only_root: bool = True) -> dict[str, A
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+_UNITS = {"m": Decimal("0.001"), "": Decimal(1), "k": Decimal(1000), "M": Decimal(10**6), "G": Decimal(10**9)}
+_BINARY = {"Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40)}
+_QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|k|M|G|Ki|Mi|Gi|Ti)?$")
+
+
+def quantity(value: str | int | float) -> Decimal:
+    """A Kubernetes quantity (``500m``, ``2``, ``8Gi``) as a plain number: cores, or bytes."""
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        raise ValueError(f"not a Kubernetes quantity: {value!r}")
+    number, suffix = Decimal(match.group(1)), match.group(2) or ""
+    return number * (_BINARY.get(suffix) or _UNITS[suffix])

@@ -125,11 +125,11 @@ class StackSpec:
         found += self._model_problems(secret_names)
         found += [p.nested("cost_assumptions") for p in self.cost_assumptions.problems()]
         models = sorted(m.name for m in self.models)
-        for model in self.cost_assumptions.average_replicas:
+        for model in self.cost_assumptions.requests_per_second:
             if model not in models:
                 found.append(
                     Problem(
-                        f"cost_assumptions.average_replicas.{model}",
+                        f"cost_assumptions.requests_per_second.{model}",
                         f"no model named {model!r} (models: {', '.join(models) or 'none'})",
                     )
                 )

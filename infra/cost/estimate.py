@@ -11,10 +11,10 @@ rounded lines, so a hand calculation matches to the cent. A month is 730 hours.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,21 @@ from mlops_platform.components.support import instance_catalog, kube
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG
 from mlops_platform.components.support.validation import Problem, to_camel
+from mlops_platform.infra.cost import attribution
+from mlops_platform.infra.cost.placement import (
+    PLATFORM,
+    NodeShape,
+    Owner,
+    Pod,
+    Unschedulable,
+    node_shape,
+    pack,
+)
 from mlops_platform.infra.cost.prices import PriceTable, PricingError
 from mlops_platform.infra.cost.recorder import UNKNOWN, Observed, _get
+from mlops_platform.infra.cost.scenarios import CENT, DAYS_PER_MONTH, HOURS_PER_MONTH, SCENARIOS
+from mlops_platform.infra.cost.workloads import SYSTEM_POOL, Workload, read_workloads
 
-HOURS_PER_MONTH = Decimal(730)
-DAYS_PER_MONTH = HOURS_PER_MONTH / Decimal(24)
-CENT = Decimal("0.01")
-SCENARIOS = ("idle", "expected", "peak")
 DEFAULT_EBS_GIB = 20
 """EKS's root volume when a node group has neither a launch template volume nor a disk size."""
 LOG_RETENTION_CAP_DAYS = 365
@@ -57,14 +65,25 @@ few minutes), based on typical discounts in the Spot Instance Advisor; override 
 # --- usage assumptions ----------------------------------------------------------------------------
 
 
+class SharedCostKey(StrEnum):
+    REQUESTS = "requests"
+    NONE = "none"
+
+
 @spec
 class CostAssumptions:
     """Usage the cost estimate assumes, like an Infracost usage file (docs/cost-model.md)."""
 
     gpu_busy_hours_per_day: float = 8
     """Hours per day an autoscaled GPU pool runs the nodes its models need above its minimum."""
-    average_replicas: Mapping[str, float] = field(default_factory=dict)
-    """Model name -> average replicas per version while busy. Default: replicas.min."""
+    requests_per_second: Mapping[str, float] = field(default_factory=dict)
+    """Model name -> requests per second it serves during the busy hours; versions share them by
+    traffic weight and run ceil(share / throughputPerReplica) replicas, within their replica range.
+    Default: what the model's minimum replicas serve at their throughput."""
+    shared_cost_key: SharedCostKey = SharedCostKey.REQUESTS
+    """How platform cost no model owns (control plane, network, add-ons, MLflow...) is split:
+    ``requests`` (in proportion to each model version's directly attributed cost, i.e. the priced
+    resources it requests) or ``none`` (kept on the ``platform`` team). Default: ``requests``."""
     s3_storage_gb: float = 100
     """Average stored GB in each bucket (access-log buckets excluded; replicas included)."""
     log_gb_per_day: float = 1
@@ -96,9 +115,9 @@ class CostAssumptions:
         ):
             if getattr(self, name) < 0:
                 found.append(Problem(name, f"must be >= 0 (got {getattr(self, name)})"))
-        for model, replicas in self.average_replicas.items():
-            if replicas < 0:
-                found.append(Problem(f"average_replicas.{model}", f"must be >= 0 (got {replicas})"))
+        for model, rate in self.requests_per_second.items():
+            if rate < 0:
+                found.append(Problem(f"requests_per_second.{model}", f"must be >= 0 (got {rate})"))
         for family, factor in self.spot_price_factors.items():
             if not 0 < factor <= 1:
                 found.append(Problem(f"spot_price_factors.{family}", f"must be > 0 and <= 1 (got {factor})"))
@@ -130,18 +149,52 @@ class LineItem:
     unit_price: Decimal
     quantity: Mapping[str, Decimal]
     """Units per month in each scenario (idle, expected, peak)."""
+    owner: Owner = PLATFORM
+    """The team, model and version the cost is attributed to (the platform's when no model's)."""
+    allocation: str = "platform"
+    """How it reached its owner: ``direct`` (its pods' share of the nodes), ``shared:<key>``
+    (a share of platform cost) or ``platform`` (kept by the platform)."""
+
+    cents: Mapping[str, Decimal] | None = None
+    """The amount per scenario of a line that is one owner's part of a larger one: the whole's cents
+    are dealt out by largest remainder, so the parts add up to the whole exactly."""
 
     def monthly(self, scenario: str) -> Decimal:
+        if self.cents is not None:
+            return self.cents[scenario]
         return (self.unit_price * self.quantity[scenario]).quantize(CENT, rounding=ROUND_HALF_UP)
 
     def to_output(self) -> dict[str, Any]:
-        texts = ("component", "resource_type", "resource", "description", "unit")
+        texts = ("component", "resource_type", "resource", "description", "unit", "allocation")
         return {
             **{to_camel(name): getattr(self, name) for name in texts},
+            "team": self.owner.team,
+            "model": self.owner.model,
+            "version": self.owner.version,
             "unitPrice": float(self.unit_price),
             "quantity": {s: float(round(self.quantity[s], 4)) for s in SCENARIOS},
             "monthly": {s: float(self.monthly(s)) for s in SCENARIOS},
         }
+
+
+def _owner_shares(placed: Mapping[str, list[list[Pod]]], shape: NodeShape) -> dict[Owner, dict[str, Decimal]]:
+    """Each owner's fraction of a pool's nodes per scenario, by the dominant share of its pods;
+    nodes with no pod at all (kept by minSize) stay with the platform."""
+    weights: dict[Owner, dict[str, Decimal]] = {}
+    for scenario, nodes in placed.items():
+        pods = [pod for node in nodes for pod in node]
+        for pod in pods:
+            weights.setdefault(pod.owner, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] += shape.share(pod)
+    shares: dict[Owner, dict[str, Decimal]] = {}
+    for scenario in SCENARIOS:
+        total = sum((w[scenario] for w in weights.values()), Decimal(0))
+        for owner, weight in weights.items():
+            shares.setdefault(owner, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] = (
+                weight[scenario] / total if total else Decimal(0)
+            )
+        if not total:
+            shares.setdefault(PLATFORM, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] = Decimal(1)
+    return shares
 
 
 def _same(quantity: Decimal) -> dict[str, Decimal]:
@@ -170,6 +223,9 @@ class _Pricer:
         self.items: list[LineItem] = []
         self.unpriced: list[dict[str, str]] = []
         self.problems: list[str] = []
+        self.workloads: list[Workload] = []
+        self.pool_types: dict[str, str] = {}
+        """Pool label value -> the instance type its nodes are priced as."""
 
     def table(self, resource: Observed) -> PriceTable:
         return PriceTable.load(resource.region or self.region, self.prices_dir)
@@ -197,6 +253,8 @@ class _Pricer:
         unit_price: Decimal,
         quantity: Mapping[str, Decimal],
         component: str | None = None,
+        owner: Owner = PLATFORM,
+        allocation: str = "platform",
     ) -> None:
         self.items.append(
             LineItem(
@@ -207,6 +265,8 @@ class _Pricer:
                 unit,
                 unit_price,
                 dict(quantity),
+                owner,
+                allocation,
             )
         )
 
@@ -226,64 +286,99 @@ class _Pricer:
             )
 
     def node_groups(self) -> None:
-        demand = self.gpu_demand()
+        """Each node group runs the nodes its pods force in each scenario (infra/cost/placement.py),
+        and its cost goes to the pods' owners by their share of the requested resources."""
+        workloads, unknown = read_workloads(
+            self.observed, self.component, self.assumptions.requests_per_second
+        )
+        for deployment in unknown:
+            self.skip(deployment, "requests or replica counts are only known at deploy time")
+        self.workloads = workloads
         for group in self.of_type("aws:eks/nodeGroup:NodeGroup"):
-            table = self.table(group)
-            types = _get(group.props, "instance_types", default=[])
-            scaling = _get(group.props, "scaling_config", default={})
-            sizes = [_get(scaling, k) for k in ("min_size", "desired_size", "max_size")]
-            if types is UNKNOWN or not types or types[0] is UNKNOWN or UNKNOWN in sizes or None in sizes:
-                self.skip(group, "instance type or scaling sizes are only known at deploy time")
-                continue
-            instance_type = str(types[0])
-            if instance_type not in table.ec2:
-                self.problems.append(
-                    f"node group {group.name}: {table.missing_instance_message(instance_type)}"
-                )
-                continue
-            minimum, desired, maximum = (Decimal(str(s)) for s in sizes)
-            spot = _get(group.props, "capacity_type") == "SPOT"
-            family = instance_catalog.family(instance_type)
-            factor = Decimal(1)
-            if spot:
-                if family not in self.assumptions.spot_price_factors:
-                    self.problems.append(
-                        f"node group {group.name}: no spot price factor for family {family!r}; "
-                        f"set costAssumptions.spotPriceFactors.{family}"
-                    )
-                    continue
-                factor = Decimal(str(self.assumptions.spot_price_factors[family]))
-            labels = _get(group.props, "labels", default={})
-            pool = labels.get(kube.GPU_POOL_LABEL) if isinstance(labels, Mapping) else None
-            gpu = "NVIDIA" in str(_get(group.props, "ami_type", default=""))
-            if gpu:
-                busy = self.busy_nodes(instance_type, demand.get(pool, Decimal(0)))
-                busy = min(max(busy, minimum), maximum)
-                busy_hours = Decimal(str(self.assumptions.gpu_busy_hours_per_day)) * DAYS_PER_MONTH
-                expected = minimum * HOURS_PER_MONTH + (busy - minimum) * busy_hours
-            else:
-                expected = desired * HOURS_PER_MONTH
-            node_hours = {
-                "idle": minimum * HOURS_PER_MONTH,
-                "expected": expected,
-                "peak": maximum * HOURS_PER_MONTH,
-            }
-            capacity = f"spot at {factor:.0%} of on-demand" if spot else "on-demand"
-            self.add(
-                group,
-                f"{instance_type} {capacity}, {minimum}-{maximum} nodes",
-                "instance-hours",
-                table.instance_hour(instance_type) * factor,
-                node_hours,
+            self.node_group(group)
+
+    def node_group(self, group: Observed) -> None:
+        table = self.table(group)
+        types = _get(group.props, "instance_types", default=[])
+        scaling = _get(group.props, "scaling_config", default={})
+        sizes = [_get(scaling, k) for k in ("min_size", "desired_size", "max_size")]
+        if types is UNKNOWN or not types or UNKNOWN in types or UNKNOWN in sizes or None in sizes:
+            self.skip(group, "instance types or scaling sizes are only known at deploy time")
+            return
+        missing = [t for t in types if t not in table.ec2]
+        if missing:
+            self.problems += [
+                f"node group {group.name}: {table.missing_instance_message(t)}" for t in missing
+            ]
+            return
+        instance_type = min(types, key=lambda t: (table.ec2[t], t))
+        try:
+            shape = node_shape(instance_type)
+        except KeyError:
+            self.problems.append(
+                f"node group {group.name}: {instance_type!r} is not in components/support/instance-types.json"
             )
-            volume = self.volume_gib(group)
-            self.add(
-                group,
+            return
+        minimum, desired, maximum = (int(s) for s in sizes)
+        spot = _get(group.props, "capacity_type") == "SPOT"
+        family = instance_catalog.family(instance_type)
+        factor = Decimal(1)
+        if spot:
+            if family not in self.assumptions.spot_price_factors:
+                self.problems.append(
+                    f"node group {group.name}: no spot price factor for family {family!r}; "
+                    f"set costAssumptions.spotPriceFactors.{family}"
+                )
+                return
+            factor = Decimal(str(self.assumptions.spot_price_factors[family]))
+        labels = _get(group.props, "labels", default={})
+        pool = labels.get(kube.GPU_POOL_LABEL, SYSTEM_POOL) if isinstance(labels, Mapping) else SYSTEM_POOL
+        self.pool_types[pool] = instance_type
+        residents = [w for w in self.workloads if w.pool == pool]
+        try:
+            placed = {s: pack([p for w in residents for p in w.pods(s)], shape) for s in SCENARIOS}
+        except Unschedulable as exc:
+            self.problems.append(f"node group {group.name}: {exc}")
+            return
+        needed = {s: len(placed[s]) for s in SCENARIOS}
+        if needed["idle"] > maximum:
+            self.problems.append(
+                f"node group {group.name}: its minimum replicas need {needed['idle']} {instance_type} "
+                f"nodes but maxSize is {maximum}; raise the pool's maxSize or lower the models' replicas.min"
+            )
+            return
+        idle = max(minimum, needed["idle"])
+        busy = min(max(needed["expected"], idle), maximum)
+        if pool == SYSTEM_POOL:
+            expected = Decimal(max(desired, busy)) * HOURS_PER_MONTH
+        else:
+            busy_hours = Decimal(str(self.assumptions.gpu_busy_hours_per_day)) * DAYS_PER_MONTH
+            expected = idle * HOURS_PER_MONTH + (busy - idle) * busy_hours
+        node_hours = {
+            "idle": idle * HOURS_PER_MONTH,
+            "expected": expected,
+            # The system pool is sized by hand for the add-ons too: at least desiredSize at peak.
+            "peak": min(max(needed["peak"], desired if pool == SYSTEM_POOL else minimum), maximum)
+            * HOURS_PER_MONTH,
+        }
+        capacity = f"spot at {factor:.0%} of on-demand" if spot else "on-demand"
+        volume = self.volume_gib(group)
+        lines = (
+            (f"{instance_type} {capacity}", "instance-hours", table.instance_hour(instance_type) * factor, 1),
+            (
                 f"gp3 root volume {volume} GiB per node",
                 "GB-months",
                 table.ebs_gp3_gb_month,
-                {s: node_hours[s] / HOURS_PER_MONTH * volume for s in SCENARIOS},
-            )
+                volume / HOURS_PER_MONTH,
+            ),
+        )
+        parts = [
+            (owner, "direct" if owner.is_model else "platform", share)
+            for owner, share in _owner_shares(placed, shape).items()
+        ]
+        for description, unit, price, per_node_hour in lines:
+            self.add(group, description, unit, price, {s: node_hours[s] * per_node_hour for s in SCENARIOS})
+            self.items[-1:] = attribution.split(self.items[-1], parts)
 
     def volume_gib(self, group: Observed) -> Decimal:
         """The root volume a node gets: its launch template's (a sibling), else the group's disk size."""
@@ -294,48 +389,6 @@ class _Pricer:
                     return Decimal(str(size))
         size = _get(group.props, "disk_size")
         return Decimal(str(size)) if size not in (None, UNKNOWN) else Decimal(DEFAULT_EBS_GIB)
-
-    def gpu_demand(self) -> dict[str, Decimal]:
-        """GPUs each pool's models use on average while busy: replicas x GPUs per replica."""
-        autoscalers = {
-            (h.parent, _get(h.props, "spec", "scale_target_ref", "name")): h
-            for h in self.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
-        }
-        demand: dict[str, Decimal] = {}
-        for deployment in self.of_type("kubernetes:apps/v1:Deployment"):
-            pod = _get(deployment.props, "spec", "template", "spec", default={})
-            pool = (
-                _get(pod, "node_selector", default={}).get(kube.GPU_POOL_LABEL)
-                if isinstance(_get(pod, "node_selector"), Mapping)
-                else None
-            )
-            if not isinstance(pool, str):
-                continue
-            gpus = sum(
-                Decimal(str(_get(c, "resources", "limits", "nvidia.com/gpu", default=0)))
-                for c in _get(pod, "containers", default=[])
-                if _get(c, "resources", "limits", "nvidia.com/gpu", default=0) is not UNKNOWN
-            )
-            name = _get(deployment.props, "metadata", "name")
-            autoscaler = autoscalers.get((deployment.parent, name))
-            replicas: Any = (
-                _get(autoscaler.props, "spec", "min_replicas", default=1)
-                if autoscaler
-                else _get(deployment.props, "spec", "replicas", default=1)
-            )
-            endpoint = self.ancestor(deployment, "mlops:model_endpoint:ModelEndpoint")
-            if endpoint is not None and endpoint.name in self.assumptions.average_replicas:
-                replicas = self.assumptions.average_replicas[endpoint.name]
-            if replicas is UNKNOWN:
-                continue
-            demand[pool] = demand.get(pool, Decimal(0)) + Decimal(str(replicas)) * gpus
-        return demand
-
-    @staticmethod
-    def busy_nodes(instance_type: str, gpus: Decimal) -> Decimal:
-        spec = instance_catalog.spec(instance_type)
-        per_node = spec.gpus if spec and spec.gpus else 1
-        return Decimal(math.ceil(gpus / per_node)) if gpus > 0 else Decimal(0)
 
     def nat_gateways(self) -> None:
         gateways = self.of_type("aws:ec2/natGateway:NatGateway")
@@ -511,33 +564,40 @@ def estimate(
     pricer.load_balancers()
     if pricer.problems:
         raise PricingError(pricer.problems)
-    return _document(pricer.items, pricer.unpriced, table, assumptions)
-
-
-def _totals(items: Iterable[LineItem]) -> dict[str, float]:
-    items = list(items)
-    return {s: float(sum((i.monthly(s) for i in items), Decimal(0))) for s in SCENARIOS}
-
-
-def _grouped(items: list[LineItem], key: str) -> dict[str, dict[str, Any]]:
-    groups: dict[str, list[LineItem]] = {}
-    for item in items:
-        groups.setdefault(getattr(item, key), []).append(item)
-    return {name: _totals(group) for name, group in sorted(groups.items())}
+    items = attribution.spread_shared(pricer.items, assumptions.shared_cost_key.value)
+    units = attribution.unit_costs(
+        items,
+        pricer.workloads,
+        pricer.pool_types,
+        assumptions.requests_per_second,
+        assumptions.gpu_busy_hours_per_day,
+        table,
+    )
+    return _document(items, pricer.unpriced, table, assumptions, units)
 
 
 def _document(
-    items: list[LineItem], unpriced: list[dict[str, str]], table: PriceTable, assumptions: CostAssumptions
+    items: list[LineItem],
+    unpriced: list[dict[str, str]],
+    table: PriceTable,
+    assumptions: CostAssumptions,
+    units: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
+    by_model = attribution.grouped(
+        (i for i in items if i.owner.is_model), lambda i: attribution.model_key(i.owner)
+    )
     return {
         "currency": table.currency,
         "region": table.region,
         "priceTableDate": table.as_of,
         "priceTableSource": table.source,
         "hoursPerMonth": int(HOURS_PER_MONTH),
-        "monthly": _totals(items),
-        "byComponent": _grouped(items, "component"),
-        "byResourceType": _grouped(items, "resource_type"),
+        "monthly": attribution.totals(items),
+        "byComponent": attribution.grouped(items, lambda i: i.component),
+        "byResourceType": attribution.grouped(items, lambda i: i.resource_type),
+        "byTeam": attribution.grouped(items, lambda i: i.owner.team),
+        "byModel": {key: {**by_model.get(key, {}), **unit} for key, unit in units.items()},
+        "sharedCostKey": assumptions.shared_cost_key.value,
         "lineItems": [i.to_output() for i in items],
         "unpriced": unpriced,
         "assumptions": assumptions.to_output(),

@@ -61,6 +61,9 @@ class PriceTable:
     """Linux instance-hour by instance type."""
     rds_instances: Mapping[str, Decimal]
     """PostgreSQL single-AZ instance-hour by instance class."""
+    sagemaker: Mapping[str, Decimal]
+    """SageMaker real-time inference (hosting) instance-hour by ``ml.`` instance type: the managed
+    alternative each model's cost per 1,000 inferences is compared with. Optional per region."""
     eks_cluster_hour: Decimal
     rds_storage_gb_month: Decimal
     nat_hour: Decimal
@@ -130,6 +133,7 @@ class PriceTable:
             source=text("source"),
             ec2=prices(("ec2",)),
             rds_instances=prices(("rds", "instances")),
+            sagemaker=prices(("sagemaker", "realTimeHour")) if lookup(("sagemaker",)) is not None else {},
             notes=str(doc.get("notes", "")),
             **scalars,
         )
@@ -148,6 +152,7 @@ class PriceTable:
             "notes": self.notes,
             "ec2": {k: float(v) for k, v in sorted(self.ec2.items())},
             "rds": {"instances": {k: float(v) for k, v in sorted(self.rds_instances.items())}},
+            "sagemaker": {"realTimeHour": {k: float(v) for k, v in sorted(self.sagemaker.items())}},
         }
         for attribute, dotted in TABLE_FIELDS.items():
             section, key = dotted.split(".")

@@ -56,6 +56,14 @@ def rds_query(instance_class: str) -> Query:
     )
 
 
+def sagemaker_query(instance_name: str) -> Query:
+    """A SageMaker real-time endpoint instance (component ``Hosting``), e.g. ``ml.g5.xlarge``."""
+    return Query(
+        "AmazonSageMaker",
+        {"productFamily": "ML Instance", "component": "Hosting", "instanceName": instance_name},
+    )
+
+
 SCALAR_QUERIES: dict[str, Query] = {
     "eks_cluster_hour": Query("AmazonEKS", {}, {"usagetype": "AmazonEKS-Hours:perCluster"}),
     "rds_storage_gb_month": Query(
@@ -145,6 +153,13 @@ def refresh(client: Any, region: str, template: PriceTable, today: datetime.date
             not_offered.append(instance_class)
         else:
             rds[instance_class] = price
+    sagemaker = {}
+    for instance_name in sorted(set(template.sagemaker) | {f"ml.{t}" for t in CATALOG}):
+        price = fetch(client, sagemaker_query(instance_name), region)
+        if price is None:
+            not_offered.append(instance_name)
+        else:
+            sagemaker[instance_name] = price
     missing = []
     scalars = {}
     for attribute, query in SCALAR_QUERIES.items():
@@ -167,6 +182,7 @@ def refresh(client: Any, region: str, template: PriceTable, today: datetime.date
         notes="Linux, shared tenancy, on-demand; RDS is PostgreSQL single-AZ (Multi-AZ doubles instance and storage).",
         ec2=ec2,
         rds_instances=rds,
+        sagemaker=sagemaker,
         **scalars,
     )
     return Refreshed(table, not_offered)

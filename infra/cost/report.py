@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -30,14 +32,17 @@ def estimate_from_outputs(outputs: Any, origin: str) -> dict[str, Any]:
     return dict(doc)
 
 
-def _money(value: float) -> str:
-    return f"{value:,.2f}"
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.2f}"
 
 
-def _rows(doc: Mapping[str, Any]) -> list[tuple[str, dict[str, float]]]:
-    """Components, most expensive (expected) first, then by name: stable for the same estimate."""
-    components = doc.get("byComponent") or {}
-    return sorted(components.items(), key=lambda kv: (-kv[1]["expected"], kv[0]))
+def _unit(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _by_cost(groups: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
+    """Most expensive (expected) first, then by name: stable for the same estimate."""
+    return sorted(groups.items(), key=lambda kv: (-kv[1]["expected"], kv[0]))
 
 
 def _heading(doc: Mapping[str, Any], stack: str) -> str:
@@ -48,50 +53,189 @@ def _heading(doc: Mapping[str, Any], stack: str) -> str:
 
 
 def _notes(doc: Mapping[str, Any]) -> list[str]:
+    key = doc.get("sharedCostKey", "none")
     notes = [
-        "idle: autoscaled pools at their minimum; expected: with the stack's costAssumptions; "
-        "peak: every pool at its maximum. On-demand list prices: no Savings Plans, data transfer or taxes."
+        "idle: every model at its minimum replicas on the nodes they force; expected: the stack's "
+        "costAssumptions traffic; peak: every model at its maximum, bounded by its pool. On-demand list "
+        "prices: no Savings Plans, data transfer or taxes.",
+        f"platform cost shared by: {key} (docs/cost-model.md#attribution)",
+        "per 1k: cost per 1,000 inferences at the expected traffic, fully loaded; SageMaker: the same "
+        "replica-hours on real-time endpoints of the same instance type.",
     ]
     for item in doc.get("unpriced") or []:
         notes.append(f"not priced: {item['resourceType']} {item['resource']}: {item['reason']}")
     return notes
 
 
+Table = tuple[list[str], list[list[str]]]
+
+
+def _scenario_rows(label: str, groups: Mapping[str, Mapping[str, Any]], total: Mapping[str, Any]) -> Table:
+    rows = [[name, *(_money(v[s]) for s in SCENARIOS)] for name, v in _by_cost(groups)]
+    rows.append(["TOTAL", *(_money(total[s]) for s in SCENARIOS)])
+    return [label, *SCENARIOS], rows
+
+
+def _model_rows(doc: Mapping[str, Any]) -> Table:
+    rows = []
+    for name, model in _by_cost(doc.get("byModel") or {}):
+        per_1k = model.get("costPer1kInferences") or {}
+        rows.append(
+            [
+                name,
+                *(_money(model.get(s)) for s in SCENARIOS),
+                f"{model.get('monthlyRequests', 0):,}",
+                _unit(per_1k.get("platform")),
+                _unit(per_1k.get("sagemaker")),
+            ]
+        )
+    return ["team/model", *SCENARIOS, "requests/month", "per 1k", "SageMaker per 1k"], rows
+
+
+def _tables(doc: Mapping[str, Any]) -> list[Table]:
+    tables = [_scenario_rows("component", doc.get("byComponent") or {}, doc["monthly"])]
+    if doc.get("byTeam"):
+        tables.append(_scenario_rows("team", doc["byTeam"], doc["monthly"]))
+    if doc.get("byModel"):
+        tables.append(_model_rows(doc))
+    return tables
+
+
+def _text_grid(table: Table) -> list[str]:
+    headers, rows = table
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells))
+
+    out = [line(headers), "-" * len(line(headers))]
+    for row in rows:
+        if row[0] == "TOTAL":
+            out.append("-" * len(line(headers)))
+        out.append(line(row))
+    return out
+
+
+def _markdown_grid(table: Table) -> list[str]:
+    headers, rows = table
+    out = ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
+    for row in rows:
+        cells = [f"**{c}**" for c in row] if row[0] == "TOTAL" else row
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
 def render_table(doc: Mapping[str, Any], stack: str) -> str:
-    rows = [(name, [_money(v[s]) for s in SCENARIOS]) for name, v in _rows(doc)]
-    total = ("TOTAL", [_money(doc["monthly"][s]) for s in SCENARIOS])
-    width = max(len(name) for name, _ in [*rows, total, ("component", [])])
-    cells = [max(len(s), *(len(r[1][i]) for r in [*rows, total])) for i, s in enumerate(SCENARIOS)]
-
-    def line(name: str, values: list[str]) -> str:
-        return f"{name:<{width}}  " + "  ".join(f"{v:>{cells[i]}}" for i, v in enumerate(values))
-
-    out = [_heading(doc, stack), "", line("component", list(SCENARIOS))]
-    out.append("-" * len(out[-1]))
-    out += [line(name, values) for name, values in rows]
-    out.append("-" * len(out[2]))
-    out.append(line(*total))
-    out.append("")
+    out = [_heading(doc, stack), ""]
+    for table in _tables(doc):
+        out += [*_text_grid(table), ""]
     out += _notes(doc)
     return "\n".join(out) + "\n"
 
 
 def render_markdown(doc: Mapping[str, Any], stack: str) -> str:
-    out = [
-        f"### {_heading(doc, stack)}",
-        "",
-        "| component | idle | expected | peak |",
-        "|---|---:|---:|---:|",
-    ]
-    out += [f"| {name} | " + " | ".join(_money(v[s]) for s in SCENARIOS) + " |" for name, v in _rows(doc)]
-    out.append("| **total** | " + " | ".join(f"**{_money(doc['monthly'][s])}**" for s in SCENARIOS) + " |")
-    out.append("")
+    out = [f"### {_heading(doc, stack)}", ""]
+    for table in _tables(doc):
+        out += [*_markdown_grid(table), ""]
     out += [f"- {note}" for note in _notes(doc)]
     return "\n".join(out) + "\n"
 
 
+def rollup(docs: list[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Several stacks' estimates summed per environment, per environment and team, and per model."""
+    by_environment: dict[str, dict[str, float]] = {}
+    by_team: dict[str, dict[str, float]] = {}
+    by_model: dict[str, dict[str, float]] = {}
+
+    def add(groups: dict[str, dict[str, float]], key: str, values: Mapping[str, Any]) -> None:
+        group = groups.setdefault(key, dict.fromkeys(SCENARIOS, 0.0))
+        for s in SCENARIOS:
+            group[s] = round(group[s] + float(values[s]), 2)
+
+    for stack, doc in docs:
+        environment = str(doc.get("environment") or stack)
+        add(by_environment, environment, doc["monthly"])
+        for team, values in (doc.get("byTeam") or {}).items():
+            add(by_team, f"{environment}/{team}", values)
+        for model, values in (doc.get("byModel") or {}).items():
+            add(by_model, f"{environment}/{model}", values)
+    total = dict.fromkeys(SCENARIOS, 0.0)
+    for values in by_environment.values():
+        total = {s: round(total[s] + values[s], 2) for s in SCENARIOS}
+    return {"monthly": total, "byEnvironment": by_environment, "byTeam": by_team, "byModel": by_model}
+
+
+def _render_rollup(docs: list[tuple[str, Mapping[str, Any]]], grid: Any, heading: str) -> list[str]:
+    summary = rollup(docs)
+    out = [heading, ""]
+    for label in ("environment", "team", "model"):
+        groups = summary[f"by{label.capitalize()}"]
+        out += [
+            *grid(
+                _scenario_rows(label if label != "team" else "environment/team", groups, summary["monthly"])
+            ),
+            "",
+        ]
+    return out
+
+
 def render_json(doc: Mapping[str, Any], stack: str) -> str:
-    return json.dumps({"stack": stack, **doc}, indent=2, sort_keys=True) + "\n"
+    return json.dumps({**doc, "stack": stack}, indent=2, sort_keys=True) + "\n"
+
+
+CSV_COLUMNS = (
+    "environment",
+    "stack",
+    "team",
+    "model",
+    "version",
+    "component",
+    "resourceType",
+    "resource",
+    "description",
+    "allocation",
+    "unit",
+    "unitPrice",
+    "idle",
+    "expected",
+    "peak",
+)
+"""One row per environment, stack, owner and line item; amounts in the estimate's currency."""
+
+
+def render_csv(docs: list[tuple[str, Mapping[str, Any]]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for stack, doc in docs:
+        for item in doc.get("lineItems") or []:
+            row = {key: item.get(key, "") for key in CSV_COLUMNS}
+            row.update(
+                environment=doc.get("environment") or stack,
+                stack=stack,
+                unitPrice=f"{item['unitPrice']:.6g}",
+                **{s: f"{item['monthly'][s]:.2f}" for s in SCENARIOS},
+            )
+            writer.writerow(row)
+    return buffer.getvalue()
+
+
+def render(docs: list[tuple[str, Mapping[str, Any]]], fmt: str) -> str:
+    """Estimates of one or more stacks in ``fmt`` (table, markdown, json, csv); several roll up."""
+    if fmt == "csv":
+        return render_csv(docs)
+    if fmt == "json":
+        if len(docs) == 1:
+            return render_json(docs[0][1], docs[0][0])
+        stacks = [{**doc, "stack": stack} for stack, doc in docs]
+        return json.dumps({"stacks": stacks, "rollup": rollup(docs)}, indent=2, sort_keys=True) + "\n"
+    single, grid = (render_table, _text_grid) if fmt == "table" else (render_markdown, _markdown_grid)
+    out = "".join(single(doc, stack) + ("\n" if len(docs) > 1 else "") for stack, doc in docs)
+    if len(docs) > 1:
+        names = ", ".join(stack for stack, _ in docs)
+        heading = f"Roll-up of stacks {names} (USD per month)"
+        out += "\n".join(_render_rollup(docs, grid, heading if fmt == "table" else f"### {heading}")) + "\n"
+    return out
 
 
 RENDERERS = {"table": render_table, "markdown": render_markdown, "json": render_json}

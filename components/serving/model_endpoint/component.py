@@ -50,7 +50,7 @@ from mlops_platform.components.serving.model_endpoint.workloads import (
     model_service,
     version_workload,
 )
-from mlops_platform.components.serving.team_namespace import TEAM_LABEL, TeamNamespace, TeamSpec
+from mlops_platform.components.serving.team_namespace import TeamNamespace, TeamSpec
 from mlops_platform.components.support import iam, kube
 from mlops_platform.components.support.component import PlatformComponent
 
@@ -140,7 +140,7 @@ class ModelEndpoint(PlatformComponent):
         labels = {
             **kube.labels(name, "model-server", instance=name),
             MODEL_LABEL: name,
-            TEAM_LABEL: spec.team,
+            kube.TEAM_LABEL: spec.team,
         }
         in_namespace = after()
         k8s.core.v1.ServiceAccount(

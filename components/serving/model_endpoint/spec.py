@@ -236,6 +236,9 @@ class ModelEndpointSpec:
     server must export exactly these (it gets them in ``LATENCY_BUCKETS``), and the SLO's p95
     latency must be one of them, or its alert can never fire. Default: the Prometheus client
     libraries' defaults, 0.005 to 10."""
+    throughput_per_replica: float = 10
+    """Requests per second one replica serves within its SLO, from a load test. The cost model
+    turns traffic into replicas and cost per 1,000 inferences with it. Default: 10."""
 
     def versions(self) -> list[ModelVersion]:
         return [self.stable, *([self.canary] if self.canary is not None else [])]
@@ -261,6 +264,13 @@ class ModelEndpointSpec:
             if p
         ]
         found += [p.nested("stable") for p in self.stable.problems()]
+        if not 0 < self.throughput_per_replica <= 1_000_000:
+            found.append(
+                Problem(
+                    "throughput_per_replica",
+                    f"must be > 0 requests per second, from a load test (got {self.throughput_per_replica})",
+                )
+            )
         if self.canary is not None:
             found += [p.nested("canary") for p in self.canary.problems()]
             if self.canary.name == self.stable.name:

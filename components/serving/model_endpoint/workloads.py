@@ -126,9 +126,18 @@ def version_workload(
     }
     if secret_name:
         container["envFrom"] = [{"secretRef": {"name": secret_name}}]
+    cost_annotations = {
+        kube.THROUGHPUT_ANNOTATION: f"{spec.throughput_per_replica:g}",
+        kube.TRAFFIC_PERCENT_ANNOTATION: str(version.weight),
+    }
     k8s.apps.v1.Deployment(
         f"{resource}-deployment",
-        metadata={"name": resource, "namespace": namespace, "labels": version_labels},
+        metadata={
+            "name": resource,
+            "namespace": namespace,
+            "labels": version_labels,
+            "annotations": cost_annotations,
+        },
         spec={
             # No replica count: the autoscaler owns it, and a count here would reset it on every update.
             "selector": {"matchLabels": selector},

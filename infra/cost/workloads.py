@@ -1,0 +1,128 @@
+"""The pods a program asks for, read from the Deployments and autoscalers it registers.
+
+Each Deployment becomes a ``Workload``: who owns it (team, model and version labels), which pool
+its pods select, one replica's requests, and the replicas each cost scenario implies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from mlops_platform.components.support import kube
+from mlops_platform.infra.cost.placement import PLATFORM_TEAM, Owner, Pod
+from mlops_platform.infra.cost.recorder import UNKNOWN, Observed, _get
+
+SYSTEM_POOL = ""
+"""Pool key of pods that select no GPU pool: they run on the system node group."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    owner: Owner
+    component: str
+    pool: str
+    """The GPU pool label value its pods select, or ``SYSTEM_POOL``."""
+    pod: Pod
+    replicas: Mapping[str, int]
+    """Replicas in each scenario: idle (minimum), expected (from traffic), peak (maximum)."""
+    throughput: Decimal | None
+    """Requests per second one replica sustains (model servers only)."""
+    traffic_share: Decimal
+    """Fraction of its model's requests this version serves."""
+
+    def pods(self, scenario: str) -> list[Pod]:
+        return [self.pod] * self.replicas[scenario]
+
+
+def _decimal(value: Any, default: str) -> Decimal:
+    try:
+        return Decimal(str(value)) if value not in (None, UNKNOWN) else Decimal(default)
+    except ArithmeticError:
+        return Decimal(default)
+
+
+def _requests(pod_spec: Mapping[str, Any]) -> tuple[Decimal, Decimal, Decimal] | None:
+    """Summed container requests (cores, bytes, GPUs), or None where one is only known at deploy time."""
+    cpu = memory = gpus = Decimal(0)
+    for container in _get(pod_spec, "containers", default=[]):
+        requests = _get(container, "resources", "requests", default={})
+        limits = _get(container, "resources", "limits", default={})
+        if not isinstance(requests, Mapping) or not isinstance(limits, Mapping):
+            return None
+        requests = {**limits, **requests}  # Kubernetes defaults a missing request to its limit
+        values = [requests.get("cpu", 0), requests.get("memory", 0), requests.get(kube.GPU_RESOURCE, 0)]
+        if UNKNOWN in values:
+            return None
+        cpu += kube.quantity(values[0])
+        memory += kube.quantity(values[1])
+        gpus += kube.quantity(values[2])
+    return cpu, memory, gpus
+
+
+def read_workloads(
+    observed: list[Observed],
+    component_of: Any,
+    requests_per_second: Mapping[str, float],
+) -> tuple[list[Workload], list[Observed]]:
+    """Every Deployment as a Workload, and the Deployments whose requests are only known at deploy time.
+
+    ``component_of`` names a resource's top-level component; ``requests_per_second`` is the
+    expected traffic per model (``costAssumptions.requestsPerSecond``)."""
+    autoscalers = {
+        (h.parent, _get(h.props, "spec", "scale_target_ref", "name")): h
+        for h in observed
+        if h.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+    }
+    workloads: list[Workload] = []
+    unknown: list[Observed] = []
+    for deployment in (o for o in observed if o.type == "kubernetes:apps/v1:Deployment"):
+        metadata = _get(deployment.props, "metadata", default={})
+        pod_spec = _get(deployment.props, "spec", "template", "spec", default={})
+        requested = _requests(pod_spec)
+        labels = _get(metadata, "labels", default={})
+        annotations = _get(metadata, "annotations", default={})
+        if requested is None or not isinstance(labels, Mapping) or not isinstance(annotations, Mapping):
+            unknown.append(deployment)
+            continue
+        model = labels.get(kube.MODEL_LABEL, "")
+        owner = Owner(
+            labels.get(kube.TEAM_LABEL, PLATFORM_TEAM),
+            model,
+            labels.get("app.kubernetes.io/version", "") if model else "",
+        )
+        selector = _get(pod_spec, "node_selector", default={})
+        pool = (
+            selector.get(kube.GPU_POOL_LABEL, SYSTEM_POOL) if isinstance(selector, Mapping) else SYSTEM_POOL
+        )
+        autoscaler = autoscalers.get((deployment.parent, _get(metadata, "name")))
+        if autoscaler is not None:
+            low = _get(autoscaler.props, "spec", "min_replicas", default=1)
+            high = _get(autoscaler.props, "spec", "max_replicas", default=low)
+        else:
+            low = high = _get(deployment.props, "spec", "replicas", default=1)
+        if UNKNOWN in (low, high):
+            unknown.append(deployment)
+            continue
+        throughput = annotations.get(kube.THROUGHPUT_ANNOTATION)
+        share = _decimal(annotations.get(kube.TRAFFIC_PERCENT_ANNOTATION), "100") / 100
+        per_replica = _decimal(throughput, "0") if throughput is not None else None
+        expected = int(low)
+        if model in requests_per_second and per_replica:
+            wanted = math.ceil(Decimal(str(requests_per_second[model])) * share / per_replica)
+            expected = min(max(wanted, int(low)), int(high))
+        workloads.append(
+            Workload(
+                owner,
+                component_of(deployment),
+                str(pool),
+                Pod(owner, *requested),
+                {"idle": int(low), "expected": expected, "peak": int(high)},
+                per_replica,
+                share,
+            )
+        )
+    return workloads, unknown
