@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, Severity
+from pulumi_policy import EnforcementLevel, PolicyResource, Severity
 
+from mlops_platform.components.support import instance_catalog, kube
 from mlops_platform.policies.rule import (
     Area,
     RuleSet,
@@ -24,6 +25,7 @@ _rules = RuleSet(
 )
 _rule = _rules.rule
 RULES = _rules.rules
+Pairs = Iterable[tuple[str, str]]
 
 
 def _is_gpu_group(props: Mapping[str, Any]) -> bool:
@@ -74,3 +76,44 @@ def dev_gpu(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str
         return
     if props.get("capacityType") != "SPOT" and get(props, "scalingConfig", "minSize", default=0) > 0:
         yield "the dev GPU pool is on-demand and keeps nodes running when idle"
+
+
+@_rule(
+    "environment-gpu-cap",
+    stack=True,
+    config={
+        "maxEnvironmentGpus": integer_setting(
+            32, "Most GPUs the environment may reach: every GPU pool at maxSize x GPUs per instance."
+        )
+    },
+)
+def environment_gpu_cap(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Pairs:
+    """The GPUs an environment may reach, every GPU pool at its maxSize times the GPUs of its largest
+    instance type, stay within the environment's cap. Mandatory in dev and stage, where a stray
+    ``p5.48xlarge`` or a large maxSize would otherwise only warn.
+
+    Fix: Lower gpuNodePools[].maxSize or pick smaller instance types, or raise maxEnvironmentGpus in
+    policies/registry.py (policies/config/<env>.json) after a cost review.
+    """
+    pools: list[tuple[PolicyResource, str, int]] = []
+    for group in resources:
+        if group.resource_type != "aws:eks/nodeGroup:NodeGroup" or not _is_gpu_group(group.props):
+            continue
+        types = as_list(group.props.get("instanceTypes"))
+        per_node = max((s.gpus for t in types if (s := instance_catalog.spec(str(t)))), default=0)
+        size = get(group.props, "scalingConfig", "maxSize", default=0)
+        pools.append(
+            (
+                group,
+                f"{get(group.props, 'labels', kube.GPU_POOL_LABEL)}: {size} x {per_node}",
+                size * per_node,
+            )
+        )
+    total = sum(gpus for _, _, gpus in pools)
+    if pools and total > config["maxEnvironmentGpus"]:
+        detail = ", ".join(text for _, text, _ in pools)
+        yield (
+            pools[0][0].urn,
+            f"the {config['environment']} environment may reach {total} GPUs ({detail}); "
+            f"its cap is {config['maxEnvironmentGpus']}",
+        )

@@ -69,6 +69,8 @@ KNOBS: dict[str, dict[str, dict[str, Any]]] = {
     "dev": {
         "allowed-instance-types": {"allowedInstanceTypes": _INSTANCE_TYPES["dev"]},
         "gpu-pool-max-size-cap": {"maxGpuNodes": 2},
+        # Mandatory in dev and stage: what an environment may spend on GPUs is a budget, not advice.
+        "environment-gpu-cap": {"maxEnvironmentGpus": 4, "enforcementLevel": "mandatory"},
         # Mandatory in prod only: dev and stage may knowingly run models larger than their pools.
         "model-gpu-capacity": {"enforcementLevel": "advisory"},
         "rds-backup-retention": {"minimumDays": 7},
@@ -76,12 +78,14 @@ KNOBS: dict[str, dict[str, dict[str, Any]]] = {
     "stage": {
         "allowed-instance-types": {"allowedInstanceTypes": _INSTANCE_TYPES["stage"]},
         "gpu-pool-max-size-cap": {"maxGpuNodes": 4},
+        "environment-gpu-cap": {"maxEnvironmentGpus": 8, "enforcementLevel": "mandatory"},
         "model-gpu-capacity": {"enforcementLevel": "advisory"},
         "rds-backup-retention": {"minimumDays": 7},
     },
     "prod": {
         "allowed-instance-types": {"allowedInstanceTypes": _INSTANCE_TYPES["prod"]},
         "gpu-pool-max-size-cap": {"maxGpuNodes": 16},
+        "environment-gpu-cap": {"maxEnvironmentGpus": 32},
         "rds-backup-retention": {"minimumDays": 14},
     },
 }

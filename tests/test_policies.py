@@ -437,6 +437,12 @@ BREAKAGES = [
     Breakage("physical-names-unique", "prod", name_twice, subject="aws:ecr/repository:Repository"),
     Breakage("model-gpu-capacity", "prod", outgrow_the_pool, subject="aws:eks/nodeGroup:NodeGroup"),
     Breakage(
+        "environment-gpu-cap",
+        "dev",
+        on(gpu_group, set_in(("instanceTypes",), ["p5.48xlarge"])),
+        subject="aws:eks/nodeGroup:NodeGroup",
+    ),
+    Breakage(
         "slo-latency-bucket",
         "prod",
         drop_the_slo_bucket,
@@ -759,6 +765,29 @@ def test_model_capacity_is_mandatory_in_prod_only():
         "model risk/fraud-scorer may run 9 GPUs (fraud-scorer-v3: 8 x 1, fraud-scorer-v4: 1 x 1) "
         "but pool gpu-baseline holds at most 4 (4 nodes x 1)"
     )
+
+
+def test_the_environment_gpu_cap_counts_gpus_and_is_mandatory_in_dev_and_stage():
+    for environment, cap in (("dev", 4), ("stage", 8)):
+        knobs = registry.policy_config(environment)["environment-gpu-cap"]
+        assert knobs == {
+            "environment": environment,
+            "maxEnvironmentGpus": cap,
+            "enforcementLevel": "mandatory",
+        }
+    assert "enforcementLevel" not in registry.policy_config("prod")["environment-gpu-cap"]
+    graph = graph_of("dev")
+    assert violations(graph, "dev", "environment-gpu-cap") == []  # gpu-spot: 2 nodes x 1 GPU
+    set_in(("instanceTypes",), ["p5.48xlarge"])(gpu_group(graph))
+    (found,) = violations(graph, "dev", "environment-gpu-cap")
+    assert found.message == "the dev environment may reach 16 GPUs (gpu-spot: 2 x 8); its cap is 4"
+    assert found.enforcement == "mandatory" and offline.blocking([found])
+    # prod reaches 12 (gpu-baseline 4 x 1, gpu-burst 8 x 1) within 32; past it, only a warning
+    graph = graph_of("prod")
+    assert violations(graph, "prod", "environment-gpu-cap") == []
+    set_in(("scalingConfig", "maxSize"), 40)(gpu_group(graph))
+    (found,) = violations(graph, "prod", "environment-gpu-cap")
+    assert found.enforcement == "advisory" and not offline.blocking([found])
 
 
 def test_cross_resource_messages_name_both_sides():

@@ -96,14 +96,18 @@ def node_shape(instance_type: str) -> NodeShape:
     )
 
 
+def _plain(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
 def pack(pods: Sequence[Pod], node: NodeShape) -> list[list[Pod]]:
     """The nodes these pods need, each as the pods placed on it (first fit decreasing)."""
     for pod in pods:
         if pod.cpu > node.cpu or pod.memory > node.memory or pod.gpus > node.gpus:
             raise Unschedulable(
-                f"a pod of {pod.owner.model or pod.owner.team} requests {pod.cpu} CPU, "
-                f"{pod.memory / MIB / 1024:.2f} GiB and {pod.gpus} GPU; one {node.instance_type} offers "
-                f"{node.cpu} CPU, {node.memory / MIB / 1024:.2f} GiB and {node.gpus} GPU"
+                f"a pod of {pod.owner.model or pod.owner.team} requests {_plain(pod.cpu)} CPU, "
+                f"{pod.memory / MIB / 1024:.2f} GiB and {_plain(pod.gpus)} GPU; one {node.instance_type} "
+                f"offers {_plain(node.cpu)} CPU, {node.memory / MIB / 1024:.2f} GiB and {_plain(node.gpus)} GPU"
             )
     ordered = sorted(pods, key=lambda p: (p.gpus, node.share(p)), reverse=True)
     nodes: list[list[Pod]] = []

@@ -1,0 +1,171 @@
+"""Placement, attribution and unit cost: bin packing by hand, a pool too small for its minimum,
+every dollar owned and summing back to the cent, CSV and JSON round trips, cost per 1,000 inferences."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from decimal import Decimal
+
+import pytest
+
+from mlops_platform.infra.cli import main
+from mlops_platform.infra.cost.estimate import CostAssumptions, SharedCostKey
+from mlops_platform.infra.cost.placement import MIB, Owner, Pod, Unschedulable, node_shape, pack
+from mlops_platform.infra.offline.runner import SynthError
+from tests.test_cost_model import Model, Pool, estimate
+
+GIB = MIB * 1024
+TEAM = Owner("risk", "scorer", "v1")
+
+
+def pods(count: int, cpu: str, memory_gib: str, gpus: int = 0) -> list[Pod]:
+    return [Pod(TEAM, Decimal(cpu), Decimal(memory_gib) * GIB, Decimal(gpus))] * count
+
+
+def test_a_node_offers_its_allocatable_capacity():
+    shape = node_shape("m6i.large")  # 2 vCPU, 8 GiB
+    assert shape.cpu == Decimal("1.93")  # 2 - (0.06 + 0.01) kube-reserved
+    assert shape.memory == (8192 - 255 - 11 * 58 - 100) * MIB  # 7199 MiB
+    assert node_shape("g5.12xlarge").gpus == 4
+
+
+def test_bin_packing_worked_by_hand():
+    small = node_shape("m6i.large")
+    # 1 CPU each: 1.93 allocatable holds one, so three pods need three nodes
+    assert len(pack(pods(3, "1", "1"), small)) == 3
+    # 500m each: three per node (1.5 <= 1.93), so four pods need two nodes
+    assert [len(n) for n in pack(pods(4, "0.5", "1"), small)] == [3, 1]
+    # memory binds first: 3 GiB each, two per node (6 GiB <= 7199 MiB)
+    assert [len(n) for n in pack(pods(5, "0.1", "3"), small)] == [2, 2, 1]
+    # GPUs: one per g5.xlarge, four per g5.12xlarge
+    assert len(pack(pods(2, "1", "4", gpus=1), node_shape("g5.xlarge"))) == 2
+    assert [len(n) for n in pack(pods(6, "1", "4", gpus=1), node_shape("g5.12xlarge"))] == [4, 2]
+    # first fit decreasing: the big pod opens a node, small ones fill the gaps
+    mixed = pods(1, "1.6", "1") + pods(3, "0.4", "1")  # 1.6 + 0.4 > 1.93
+    assert [len(n) for n in pack(mixed, small)] == [1, 3]
+    assert pack([], small) == []
+
+
+def test_a_pod_larger_than_a_node_is_an_error_naming_both():
+    with pytest.raises(Unschedulable, match=r"requests 4 CPU.*one m6i.large offers 1.93 CPU"):
+        pack(pods(1, "4", "1"), node_shape("m6i.large"))
+
+
+def test_a_pool_that_cannot_hold_its_minimum_replicas_is_refused():
+    def build():
+        Pool("gpu", "g5.xlarge", "SPOT", 0, 1)
+        Model("scorer", "gpu", gpus=1, min_replicas=2)
+
+    with pytest.raises(SynthError) as raised:
+        estimate(build)
+    assert raised.value.exit_code == 2
+    assert (
+        "node group gpu-ng: its minimum replicas need 2 g5.xlarge nodes but maxSize is 1; "
+        "raise the pool's maxSize or lower the models' replicas.min"
+    ) in str(raised.value)
+
+
+def test_cost_per_1k_inferences_worked_by_hand():
+    def build():
+        Pool("gpu", "g5.xlarge", "ON_DEMAND", 0, 4)
+        Model("scorer", "gpu", gpus=1, min_replicas=1)  # throughput annotation: 10 req/s per replica
+
+    assumptions = CostAssumptions(
+        gpu_busy_hours_per_day=10, requests_per_second={"scorer": 20}, shared_cost_key=SharedCostKey.NONE
+    )
+    doc = estimate(build, assumptions)
+    model = doc["byModel"]["risk/scorer"]
+    # 20 req/s at 10 per replica: 2 replicas while busy (10 h x 30.41667 days = 304.1667 h), 1 otherwise.
+    # Node-hours 730 + 304.1667 = 1034.1667 x 1.006 = 1040.37; root volume 100 GiB x 1034.1667/730
+    # node-months x 0.08 = 11.33. Expected 1051.70.
+    assert model["expectedMonthly"] == 1051.70
+    # Requests: 20 x 3600 x 304.1667 = 21,900,000 a month. 1051.70 / 21,900 = 0.048023
+    assert model["monthlyRequests"] == 21_900_000
+    assert model["costPer1kInferences"]["platform"] == 0.0480
+    # SageMaker: the same 1034.1667 replica-hours on ml.g5.xlarge at 1.4084 = 1456.52; / 21,900 = 0.066508
+    assert model["sagemakerInstances"] == ["ml.g5.xlarge"]
+    assert model["sagemakerExpectedMonthly"] == 1456.52
+    assert model["costPer1kInferences"]["sagemaker"] == 0.0665
+    # Key none: the platform's own lines (none here) stay with the platform team.
+    assert doc["sharedCostKey"] == "none"
+
+
+def _cents(value: float) -> int:
+    return round(value * 100)
+
+
+@pytest.fixture(scope="module")
+def dev_estimate() -> dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["cost", "dev", "--format", "json"]) == 0
+    return json.loads(out.getvalue())
+
+
+def test_every_dev_dollar_has_an_owner_and_sums_back_to_the_cent(dev_estimate):
+    doc = dev_estimate
+    assert doc["stack"] == "dev" and doc["environment"] == "dev"
+    for scenario in ("idle", "expected", "peak"):
+        total = _cents(doc["monthly"][scenario])
+        assert sum(_cents(i["monthly"][scenario]) for i in doc["lineItems"]) == total
+        assert sum(_cents(t[scenario]) for t in doc["byTeam"].values()) == total
+        assert sum(_cents(c[scenario]) for c in doc["byComponent"].values()) == total
+    # shared by requests: with models running, no platform line is left over
+    assert set(doc["byTeam"]) == {"growth", "risk"}
+    for item in doc["lineItems"]:
+        assert item["team"] and item["model"] and item["version"], item
+        assert item["allocation"] in ("direct", "shared:requests")
+
+
+def test_dev_idle_counts_the_gpu_nodes_min_replicas_force(dev_estimate):
+    # fraud-scorer's stable and canary each keep one single-GPU replica: two g6.xlarge spot nodes
+    # (0.8048 x 0.45 = 0.36216/h) all month, though the pool's minSize is 0.
+    gpu_lines = [
+        i for i in dev_estimate["lineItems"] if i["component"] == "gpu-spot" and i["unit"] == "instance-hours"
+    ]
+    assert {i["version"] for i in gpu_lines} == {"v3", "v4"}
+    assert all(i["allocation"] == "direct" for i in gpu_lines)
+    assert sum(_cents(i["monthly"]["idle"]) for i in gpu_lines) == _cents(2 * 730 * 0.8048 * 0.45)
+
+
+def test_cost_per_1k_is_exported_per_model_beside_sagemaker(dev_estimate):
+    for key, model in dev_estimate["byModel"].items():
+        per_1k = model["costPer1kInferences"]
+        assert per_1k["platform"] > 0 and per_1k["sagemaker"] > 0, key
+
+
+def test_csv_rolls_up_environments_and_round_trips_to_the_json(capsys):
+    assert main(["cost", "dev", "stage", "prod", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert main(["cost", "dev", "stage", "prod", "--format", "json"]) == 0
+    combined = json.loads(capsys.readouterr().out)
+    stacks = {s["stack"]: s for s in combined["stacks"]}
+    assert {r["environment"] for r in rows} == {"dev", "stage", "prod"}
+    for name, doc in stacks.items():
+        mine = [r for r in rows if r["stack"] == name]
+        assert len(mine) == len(doc["lineItems"])
+        for scenario in ("idle", "expected", "peak"):
+            assert sum(_cents(float(r[scenario])) for r in mine) == _cents(doc["monthly"][scenario])
+            assert _cents(combined["rollup"]["byEnvironment"][doc["environment"]][scenario]) == _cents(
+                doc["monthly"][scenario]
+            )
+    for row in rows:
+        assert row["team"] and row["model"], row
+
+
+def test_from_outputs_names_the_stack_and_rolls_up_with_a_named_stack(tmp_path, capsys):
+    assert main(["synth", "stage", "-o", str(tmp_path / "stage.json")]) == 0
+    graph = json.loads((tmp_path / "stage.json").read_text())
+    (tmp_path / "outputs.json").write_text(json.dumps(graph["outputs"]))
+    capsys.readouterr()
+    assert main(["cost", "--from-outputs", str(tmp_path / "outputs.json")]) == 0
+    assert "Estimated monthly cost of stack stage " in capsys.readouterr().out
+    assert (
+        main(["cost", "dev", "--from-outputs", str(tmp_path / "outputs.json"), "--format", "markdown"]) == 0
+    )
+    assert "Roll-up of stacks stage, dev" in capsys.readouterr().out
+    assert main(["cost", "stage", "--from-outputs", str(tmp_path / "outputs.json")]) == 2
+    assert "each stack may be named once (got stage, stage)" in capsys.readouterr().err
