@@ -152,6 +152,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
         raise UsageError(
             "name one or more stacks, or pass --from-outputs FILE (`pulumi stack output --json`)"
         )
+    if len(set(args.stack)) < len(args.stack):
+        raise UsageError(f"each stack may be named once (got {', '.join(args.stack)})")
     docs: list[tuple[str, dict[str, Any]]] = []
     try:
         for path in args.from_outputs or []:

@@ -103,10 +103,9 @@ FLAG_CASES = {
         ["bootstrap", "--env", "dev", "--region", "mars"],
         "--region must be an AWS region",
     ),
-    "cost-stack-and-outputs": (
-        ["cost", "t", "--from-outputs", "x.json"],
-        "name a stack or pass --from-outputs FILE, not both",
-    ),
+    "cost-no-stack": (["cost", "--format", "csv"], "name one or more stacks, or pass --from-outputs FILE"),
+    "cost-same-stack-twice": (["cost", "t", "t"], "each stack may be named once (got t, t)"),
+    "cost-bad-format": (["cost", "dev", "--format", "xlsx"], "invalid choice: 'xlsx'"),
     "check-nothing": (["check"], "name a stack, or pass --graph FILE"),
     "pr-comment-not-a-folder": (
         ["pr-comment", "--reports", "nowhere", "--stack", "dev"],

@@ -163,9 +163,9 @@ CASES = {
         {"models": model(resources={"gpus": 2, "gpuPool": "gpu-spot"})},
         ["mlops-platform:models[0].resources.gpus"],
     ),
-    "replica-average-for-unknown-model": (
-        {"costAssumptions": {"averageReplicas": {"nope": 1}}},
-        ["mlops-platform:costAssumptions.averageReplicas.nope"],
+    "traffic-for-unknown-model": (
+        {"costAssumptions": {"requestsPerSecond": {"nope": 1}}},
+        ["mlops-platform:costAssumptions.requestsPerSecond.nope"],
     ),
     "mlflow-image-repository-removed": (
         {"registry": {"repositories": ["other"]}},
