@@ -19,6 +19,7 @@ import argparse
 import fnmatch
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -48,6 +49,8 @@ grafana                          grafana/helm-charts                           c
 dcgm-exporter                    NVIDIA/dcgm-exporter                          deployment
 opentelemetry-collector          open-telemetry/opentelemetry-helm-charts      charts/opentelemetry-collector
 node-feature-discovery           kubernetes-sigs/node-feature-discovery        deployment/helm/node-feature-discovery
+karpenter                        aws/karpenter-provider-aws                    charts/karpenter
+opencost                         opencost/opencost-helm-chart                  charts/opencost
 """
 SOURCES: dict[str, tuple[str, str]] = {
     name: (repository, path)
@@ -159,6 +162,16 @@ def _export(repo: Path, commit: str, path: str, target: Path) -> Path:
     with tarfile.open(target / "export.tar") as tar:
         tar.extractall(target, filter="data")
     (target / "export.tar").unlink()
+    # Symlinks into the rest of the repository (karpenter's crds/ point at pkg/apis/crds/) become the
+    # files they name at the same commit, as `helm package` in the source tree would read them.
+    for link in sorted(p for p in (target / path).rglob("*") if p.is_symlink()):
+        inside = os.path.normpath(os.path.join(os.path.dirname(link.relative_to(target)), os.readlink(link)))
+        link.unlink()
+        link.write_bytes(
+            subprocess.run(
+                ["git", "-C", str(repo), "show", f"{commit}:{inside}"], capture_output=True, check=True
+            ).stdout
+        )
     return target / path
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mlops_platform.components.support import files
+from mlops_platform.components.support import files, kube
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs, Problem
@@ -70,8 +70,14 @@ class GpuPoolInfo:
 
     node_labels: Mapping[str, str]
     gpus_per_node: int
+    """``nvidia.com/gpu`` each node offers: its GPUs times the pool's time-slicing replicas."""
     max_nodes: int | None = None
     """The pool's maxSize; None when the outputs predate it (capacity is then not checked)."""
+
+    @property
+    def gpu_sharing(self) -> int:
+        """Replicas per physical GPU (1: each pod gets whole GPUs)."""
+        return kube.sharing_replicas(self.node_labels)
 
     def max_gpus(self) -> int | None:
         return None if self.max_nodes is None else self.max_nodes * self.gpus_per_node

@@ -16,7 +16,8 @@ from mlops_platform.components.data.mlflow import MlflowTracking
 from mlops_platform.components.data.platform_secrets import PlatformSecrets
 from mlops_platform.components.foundation.cluster import EksCluster
 from mlops_platform.components.foundation.cluster_addons import ClusterAddons, ClusterAddonsSpec
-from mlops_platform.components.foundation.gpu_node_pool import GpuNodePool
+from mlops_platform.components.foundation.gpu_node_pool import GpuNodePool, Provisioner
+from mlops_platform.components.foundation.karpenter import Karpenter, KarpenterSpec
 from mlops_platform.components.foundation.load_balancer_controller import (
     LoadBalancerController,
     LoadBalancerControllerSpec,
@@ -28,6 +29,7 @@ from mlops_platform.components.observability.stack import Observability
 from mlops_platform.components.refs import PlatformDependencies, PlatformRef
 from mlops_platform.components.serving.model_endpoint import ModelEndpoint
 from mlops_platform.components.serving.team_namespace import TeamNamespace
+from mlops_platform.components.support.environment import Environment
 from mlops_platform.infra import config
 from mlops_platform.infra.cost.recorder import CostRecorder
 
@@ -66,9 +68,20 @@ def main() -> None:
         log_kms_key_arn=logs.arn,
         opts=aws_only,
     )
-    pools = [GpuNodePool(p.name, p, context, cluster.ref, network.ref, aws_only) for p in spec.gpu_node_pools]
     on_cluster = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider])
-    ClusterAddons("cluster-addons", ClusterAddonsSpec(), context, cluster.ref, on_cluster)
+    karpenter = None
+    if any(p.provisioner_in(spec.environment) is Provisioner.KARPENTER for p in spec.gpu_node_pools):
+        # One controller per HA need: its pods refuse to share a node, and dev runs one system node.
+        replicas = 2 if spec.environment is Environment.PROD else 1
+        karpenter = Karpenter("karpenter", KarpenterSpec(replicas=replicas), context, cluster.ref, on_cluster)
+    pools = [
+        GpuNodePool(p.name, p, context, cluster.ref, network.ref, on_cluster, karpenter=karpenter)
+        for p in spec.gpu_node_pools
+    ]
+    sharing = sorted({p.time_slicing_replicas for p in spec.gpu_node_pools} - {1})
+    ClusterAddons(
+        "cluster-addons", ClusterAddonsSpec(gpu_sharing_replicas=sharing), context, cluster.ref, on_cluster
+    )
 
     # --- data plane -------------------------------------------------------------------------
     secrets = PlatformSecrets("secrets", spec.secrets, context, cluster.ref, on_cluster)
@@ -157,6 +170,7 @@ def main() -> None:
             "minSize": pool_spec.min_size,
             "maxSize": pool_spec.max_size,
             "gpusPerNode": pool.gpus_per_node,
+            "provisioner": pool.provisioner.value,
             "nodeLabels": pool.labels,
         }
         for pool, pool_spec in zip(pools, spec.gpu_node_pools, strict=True)

@@ -63,7 +63,7 @@ def test_a_pool_that_cannot_hold_its_minimum_replicas_is_refused():
         estimate(build)
     assert raised.value.exit_code == 2
     assert (
-        "node group gpu-ng: its minimum replicas need 2 g5.xlarge nodes but maxSize is 1; "
+        "node group gpu-ng: its minimum replicas need 2 g5.xlarge nodes but it may run 1; "
         "raise the pool's maxSize or lower the models' replicas.min"
     ) in str(raised.value)
 

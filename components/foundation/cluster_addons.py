@@ -8,6 +8,9 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pulumi
 
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
@@ -27,6 +30,24 @@ class ClusterAddonsSpec:
 
     high_availability: bool | None = None
     """Two replicas of metrics-server with a disruption budget. Default: on in prod only."""
+    gpu_sharing_replicas: Sequence[int] = ()
+    """Time-slicing replica counts GPU pools use; the device plugin gets one named config each, which
+    nodes select by their ``nvidia.com/device-plugin.config`` label. Default: none."""
+
+
+def device_plugin_config(replicas: Sequence[int]) -> dict[str, Any]:
+    """The NVIDIA device plugin's config map: whole GPUs by default, N-way time slicing by name.
+    A pod asking for more than one slice is refused: slices of one GPU add no compute."""
+    if not replicas:
+        return {}
+    named = {"default": "version: v1\nflags:\n  migStrategy: none\n"}
+    for n in replicas:
+        named[kube.sharing_config(n)] = (
+            "version: v1\nflags:\n  migStrategy: none\nsharing:\n  timeSlicing:\n"
+            "    failRequestsGreaterThanOne: true\n    resources:\n"
+            f"      - name: {kube.GPU_RESOURCE}\n        replicas: {n}\n"
+        )
+    return {"config": {"map": named, "default": "default"}}
 
 
 def autoscaler_policy(*, region: str, account_id: str, cluster_name: str) -> str:
@@ -136,6 +157,7 @@ class ClusterAddons(PlatformComponent):
                 "nodeSelector": {kube.DEVICE_PLUGIN_LABEL: "daemonset"},
                 "tolerations": [kube.GPU_TOLERATION, {"key": "CriticalAddonsOnly", "operator": "Exists"}],
                 "priorityClassName": "system-node-critical",
+                **device_plugin_config(spec.gpu_sharing_replicas),
             },
             opts=child,
         )

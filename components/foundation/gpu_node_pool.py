@@ -12,25 +12,41 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import field
 from enum import StrEnum
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
+from mlops_platform.components.foundation.karpenter import Karpenter
 from mlops_platform.components.foundation.nodes import BOTTLEROCKET_PREFIX, managed_node_group
 from mlops_platform.components.refs import ClusterRef, GpuPoolInfo, NetworkRef
-from mlops_platform.components.support import kube
+from mlops_platform.components.support import kube, pins
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.instance_catalog import gpus_per_node
 from mlops_platform.components.support.instance_catalog import spec as instance_spec
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import with_tags
-from mlops_platform.components.support.validation import Problem, size_problems
+from mlops_platform.components.support.validation import Problem, range_problems, size_problems
 
 
 class CapacityType(StrEnum):
     ON_DEMAND = "ON_DEMAND"
     SPOT = "SPOT"
+
+
+class Provisioner(StrEnum):
+    MANAGED_NODE_GROUP = "managedNodeGroup"
+    """An EKS managed node group, scaled by the cluster-autoscaler: one instance list, no fallback."""
+    KARPENTER = "karpenter"
+    """A Karpenter NodePool: several families, spot with on-demand fallback, consolidation."""
+
+
+class Consolidation(StrEnum):
+    WHEN_EMPTY = "WhenEmpty"
+    WHEN_EMPTY_OR_UNDERUTILIZED = "WhenEmptyOrUnderutilized"
 
 
 class GpuAmiType(StrEnum):
@@ -44,6 +60,8 @@ _POOL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 _LABEL_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
+_DURATION = re.compile(r"^([0-9]+(s|m|h))+$")
+_BUDGET = re.compile(r"^(100|[0-9]{1,2})%$|^[0-9]+$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
@@ -70,9 +88,54 @@ class GpuNodePoolSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     """Extra Kubernetes labels on the pool's nodes (and in its scale-from-zero template), e.g.
     ``{"workload-class": "batch"}``. The platform's own labels cannot be overridden. Default: none."""
+    provisioner: Provisioner | None = None
+    """`managedNodeGroup` or `karpenter`. Default: `karpenter` in dev and stage, `managedNodeGroup` in
+    prod."""
+    time_slicing_replicas: int = 1
+    """NVIDIA time slicing: each GPU is offered as this many ``nvidia.com/gpu``, so up to N small
+    models share it (no memory isolation). Models opt in with ``resources.sharedGpu``; the cost model
+    charges each 1/N. Default: 1 (no sharing)."""
+    spot_fallback: bool = True
+    """Karpenter pools with `SPOT`: launch on-demand when no spot capacity is left. Default: on."""
+    consolidation: Consolidation = Consolidation.WHEN_EMPTY_OR_UNDERUTILIZED
+    """Karpenter pools: remove empty nodes, or also repack underused ones. Default:
+    `WhenEmptyOrUnderutilized`."""
+    consolidate_after: str = "5m"
+    """Karpenter pools: how long a node stays empty or underused before it goes. Default: 5m."""
+    disruption_budget: str = "1"
+    """Karpenter pools: nodes (or a percentage such as ``10%``) disrupted at once. Default: 1."""
 
-    def problems(self, name: str) -> list[Problem]:
+    def provisioner_in(self, environment: Environment) -> Provisioner:
+        """The provisioner this pool uses in ``environment``."""
+        if self.provisioner is not None:
+            return self.provisioner
+        return Provisioner.MANAGED_NODE_GROUP if environment is Environment.PROD else Provisioner.KARPENTER
+
+    def problems(self, name: str, environment: Environment | None = None) -> list[Problem]:
         found = []
+        karpenter = environment is not None and self.provisioner_in(environment) is Provisioner.KARPENTER
+        found += range_problems("time_slicing_replicas", self.time_slicing_replicas, 1, 48)
+        if not _DURATION.match(self.consolidate_after):
+            found.append(
+                Problem(
+                    "consolidate_after",
+                    f"must be a duration such as 30s, 5m or 1h (got {self.consolidate_after!r})",
+                )
+            )
+        if not _BUDGET.match(self.disruption_budget):
+            found.append(
+                Problem(
+                    "disruption_budget",
+                    f"must be a node count or a percentage such as 10% (got {self.disruption_budget!r})",
+                )
+            )
+        if karpenter and self.ami_type is not GpuAmiType.AL2023_NVIDIA:
+            found.append(
+                Problem(
+                    "ami_type",
+                    f"Karpenter pools run {GpuAmiType.AL2023_NVIDIA.value} (got {self.ami_type.value})",
+                )
+            )
         if not _POOL_NAME.match(name):
             found.append(Problem("name", f"must be 1-40 lowercase letters, digits or '-' (got {name!r})"))
         found += size_problems(self.min_size, self.desired_size, self.max_size)
@@ -92,7 +155,7 @@ class GpuNodePoolSpec:
                 )
             else:
                 gpu_counts[instance_type] = hardware.gpus
-        if len(set(gpu_counts.values())) > 1:
+        if len(set(gpu_counts.values())) > 1 and not karpenter:  # Karpenter sizes each type itself
             listed = ", ".join(f"{t}={n}" for t, n in gpu_counts.items())
             found.append(
                 Problem(
@@ -129,11 +192,14 @@ class GpuNodePoolSpec:
 
     def _platform_labels(self, name: str) -> dict[str, str]:
         device_plugin = "builtin" if self.ami_type.value.startswith(BOTTLEROCKET_PREFIX) else "daemonset"
-        return {
+        labels = {
             kube.GPU_PRESENT_LABEL: "true",
             kube.GPU_POOL_LABEL: name,
             kube.DEVICE_PLUGIN_LABEL: device_plugin,
         }
+        if self.time_slicing_replicas > 1:
+            labels[kube.GPU_SHARING_LABEL] = kube.sharing_config(self.time_slicing_replicas)
+        return labels
 
     def node_labels(self, name: str) -> dict[str, str]:
         """Every label the pool's nodes carry: the platform's, then the spec's own."""
@@ -143,7 +209,7 @@ class GpuNodePoolSpec:
         """The pool as workloads see it: the one place a pool's identity is computed."""
         return GpuPoolInfo(
             node_labels=self.node_labels(name),
-            gpus_per_node=gpus_per_node(self.instance_types),
+            gpus_per_node=gpus_per_node(self.instance_types) * self.time_slicing_replicas,
             max_nodes=self.max_size,
         )
 
@@ -152,8 +218,10 @@ class GpuNodePool(PlatformComponent):
     """Managed node group with the NVIDIA AMI, GPU taint and labels, and the cluster-autoscaler
     tags that let it scale up from zero nodes."""
 
-    node_group: aws.eks.NodeGroup
-    """The EKS managed node group."""
+    node_group: aws.eks.NodeGroup | None
+    """The EKS managed node group (None for a Karpenter pool)."""
+    provisioner: Provisioner
+    """What provisions the pool's nodes in this stack's environment."""
     pool_name: str
     """Value of the ``mlops-platform.io/gpu-pool`` label on its nodes."""
     gpus_per_node: int
@@ -169,18 +237,30 @@ class GpuNodePool(PlatformComponent):
         cluster: ClusterRef,
         network: NetworkRef,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        karpenter: Karpenter | None = None,
     ):
-        super().__init__(
-            "mlops:gpu_node_pool:GpuNodePool",
-            name,
-            "GpuNodePoolSpec",
-            [*spec.problems(name), *context.problems()],
-            opts,
-        )
+        """``karpenter``: the controller, required when the pool's provisioner is Karpenter; the
+        options must then carry the cluster's Kubernetes provider."""
+        provisioner = spec.provisioner_in(context.environment)
+        problems = [*spec.problems(name, context.environment), *context.problems()]
+        if provisioner is Provisioner.KARPENTER and karpenter is None:
+            problems.append(
+                Problem(
+                    "provisioner", "karpenter needs the Karpenter controller: pass karpenter=Karpenter(...)"
+                )
+            )
+        super().__init__("mlops:gpu_node_pool:GpuNodePool", name, "GpuNodePoolSpec", problems, opts)
         self.pool_name = name
+        self.provisioner = provisioner
         info = spec.info(name)
         self.gpus_per_node = info.gpus_per_node
         self.labels = dict(info.node_labels)
+        self.node_group = None
+        if karpenter is not None and provisioner is Provisioner.KARPENTER:
+            self.node_pool = self._karpenter_pool(name, spec, context, cluster, network, karpenter)
+            self.register_outputs({"nodePoolName": name})
+            return
         taints = [{"key": kube.GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}] if spec.taint else []
         self.node_group, _ = managed_node_group(
             f"{name}-nodes",
@@ -198,6 +278,84 @@ class GpuNodePool(PlatformComponent):
         )
         self._tag_autoscaling_group(name, taints)
         self.register_outputs({"nodeGroupName": self.node_group.node_group_name})
+
+    def _karpenter_pool(
+        self,
+        name: str,
+        spec: GpuNodePoolSpec,
+        context: StackContext,
+        cluster: ClusterRef,
+        network: NetworkRef,
+        karpenter: Karpenter,
+    ) -> k8s.apiextensions.CustomResource:
+        """An EC2NodeClass (AMI, subnets, encrypted volume, IMDSv2) and the NodePool that launches it."""
+        after = pulumi.ResourceOptions(parent=self, depends_on=[karpenter.release])
+        k8s.apiextensions.CustomResource(
+            f"{name}-node-class",
+            api_version="karpenter.k8s.aws/v1",
+            kind="EC2NodeClass",
+            metadata={"name": name, "labels": kube.labels(name, "gpu-node-pool")},
+            spec={
+                "instanceProfile": karpenter.instance_profile_name,
+                "amiSelectorTerms": [{"alias": pins.KARPENTER_AMI_ALIAS}],
+                "subnetSelectorTerms": pulumi.Output.from_input(network.private_subnet_ids).apply(
+                    lambda ids: [{"id": subnet} for subnet in ids]
+                ),
+                "securityGroupSelectorTerms": [{"id": cluster.security_group_id}],
+                "blockDeviceMappings": [
+                    {
+                        "deviceName": "/dev/xvda",
+                        "ebs": {
+                            "volumeSize": f"{spec.disk_size_gib}Gi",
+                            "volumeType": "gp3",
+                            "encrypted": True,
+                            "kmsKeyID": cluster.ebs_kms_key_arn,
+                            "deleteOnTermination": True,
+                        },
+                    }
+                ],
+                # IMDSv2 only, one hop: pods cannot reach the node role's credentials.
+                "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1},
+                "tags": with_tags(context.tags, Name=name),
+            },
+            opts=after,
+        )
+        capacity = ["on-demand"]
+        if spec.capacity_type is CapacityType.SPOT:
+            # Karpenter prefers spot when both are allowed and falls back to on-demand without it.
+            capacity = ["spot", "on-demand"] if spec.spot_fallback else ["spot"]
+        per_node = max((s.gpus for t in spec.instance_types if (s := instance_spec(t))), default=0)
+        template: dict[str, Any] = {
+            "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": name},
+            "requirements": [
+                {
+                    "key": "node.kubernetes.io/instance-type",
+                    "operator": "In",
+                    "values": list(spec.instance_types),
+                },
+                {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity},
+            ],
+            "expireAfter": "720h",
+        }
+        if spec.taint:
+            template["taints"] = [{"key": kube.GPU_TAINT_KEY, "value": "true", "effect": "NoSchedule"}]
+        return k8s.apiextensions.CustomResource(
+            f"{name}-node-pool",
+            api_version="karpenter.sh/v1",
+            kind="NodePool",
+            metadata={"name": name, "labels": kube.labels(name, "gpu-node-pool")},
+            spec={
+                "template": {"metadata": {"labels": self.labels}, "spec": template},
+                "disruption": {
+                    "consolidationPolicy": spec.consolidation.value,
+                    "consolidateAfter": spec.consolidate_after,
+                    "budgets": [{"nodes": spec.disruption_budget}],
+                },
+                # maxSize bounds the pool as it does a node group: in GPUs, which Karpenter counts.
+                "limits": {kube.GPU_RESOURCE: str(spec.max_size * per_node * spec.time_slicing_replicas)},
+            },
+            opts=after,
+        )
 
     def _tag_autoscaling_group(self, name: str, taints: list[dict[str, str]]) -> None:
         """From zero nodes the autoscaler sees no node to copy; these ASG tags describe one.

@@ -25,6 +25,24 @@ TEAM_LABEL = f"{LABEL_DOMAIN}/team"
 VERSION_LABEL = "app.kubernetes.io/version"
 """Names the model version on its Deployment, pods, Service and autoscaler."""
 GPU_RESOURCE = "nvidia.com/gpu"
+GPU_SHARING_LABEL = "nvidia.com/device-plugin.config"
+"""On GPU nodes: the NVIDIA device plugin config they use; ``time-sliced-<N>`` offers each GPU as N."""
+
+
+def sharing_config(replicas: int) -> str:
+    """The device plugin config name of N-way time slicing."""
+    return f"time-sliced-{replicas}"
+
+
+def sharing_replicas(labels: Mapping[str, Any]) -> int:
+    """How many replicas a node with these labels offers per physical GPU (1: no sharing)."""
+    value = str(labels.get(GPU_SHARING_LABEL, ""))
+    prefix = sharing_config(0)[:-1]
+    return (
+        int(value.removeprefix(prefix)) if value.startswith(prefix) and value[len(prefix) :].isdigit() else 1
+    )
+
+
 THROUGHPUT_ANNOTATION = f"{LABEL_DOMAIN}/throughput-per-replica"
 """On a model version's Deployment: requests per second one replica sustains (the cost model's unit)."""
 TRAFFIC_PERCENT_ANNOTATION = f"{LABEL_DOMAIN}/traffic-percent"

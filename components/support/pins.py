@@ -73,7 +73,14 @@ CHARTS = {
     "opentelemetry-collector": Chart(
         "opentelemetry-collector", "0.140.0", "https://open-telemetry.github.io/opentelemetry-helm-charts"
     ),
+    # Karpenter's chart carries its CRDs (NodePool, NodeClaim, EC2NodeClass) in crds/.
+    "karpenter": Chart("karpenter", "1.14.1", "oci://public.ecr.aws/karpenter"),
+    "opencost": Chart("opencost", "2.5.17", "https://opencost.github.io/opencost-helm-chart"),
 }
+
+KARPENTER_AMI_ALIAS = "al2023@v20260714"
+"""EKS-optimized AL2023 AMI release Karpenter nodes boot (the NVIDIA variant on GPU types), from
+awslabs/amazon-eks-ami's release v20260714, which builds 1.33-1.35. Bump it with the cluster."""
 
 MLFLOW_VERSION = "3.16.0"
 """MLflow server version. The upstream image lacks the PostgreSQL driver and the basic-auth app's

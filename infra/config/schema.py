@@ -100,7 +100,7 @@ class StackSpec:
         found += [p.nested("cluster") for p in self.cluster.problems()]
         found += [p.nested("system_nodes") for p in self.system_nodes.problems()]
         for i, pool in enumerate(self.gpu_node_pools):
-            found += [p.nested(f"gpu_node_pools[{i}]") for p in pool.problems(pool.name)]
+            found += [p.nested(f"gpu_node_pools[{i}]") for p in pool.problems(pool.name, environment)]
         found += duplicates(
             "gpu_node_pools",
             [p.name for p in self.gpu_node_pools],

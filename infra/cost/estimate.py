@@ -296,55 +296,116 @@ class _Pricer:
         self.workloads = workloads
         for group in self.of_type("aws:eks/nodeGroup:NodeGroup"):
             self.node_group(group)
+        self.node_pools()
 
     def node_group(self, group: Observed) -> None:
-        table = self.table(group)
         types = _get(group.props, "instance_types", default=[])
         scaling = _get(group.props, "scaling_config", default={})
         sizes = [_get(scaling, k) for k in ("min_size", "desired_size", "max_size")]
         if types is UNKNOWN or not types or UNKNOWN in types or UNKNOWN in sizes or None in sizes:
             self.skip(group, "instance types or scaling sizes are only known at deploy time")
             return
+        labels = _get(group.props, "labels", default={})
+        self.pool(
+            group,
+            f"node group {group.name}",
+            [str(t) for t in types],
+            tuple(int(s) for s in sizes),
+            spot=_get(group.props, "capacity_type") == "SPOT",
+            labels=labels if isinstance(labels, Mapping) else {},
+            volume=self.volume_gib(group),
+            provisioner="",
+        )
+
+    def node_pools(self) -> None:
+        """Karpenter NodePools: no minimum (it launches what pods ask for and consolidates the rest);
+        the maximum is the GPU limit in nodes of the cheapest allowed type."""
+        classes = {
+            _get(c.props, "metadata", "name"): _get(
+                c.props, "spec", "block_device_mappings", 0, "ebs", "volume_size"
+            )
+            for c in self.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass")
+        }
+        for pool in self.of_type("kubernetes:karpenter.sh/v1:NodePool"):
+            template = _get(pool.props, "spec", "template", default={})
+            requirements = {
+                _get(r, "key"): _get(r, "values", default=[])
+                for r in _get(template, "spec", "requirements", default=[])
+            }
+            types = requirements.get("node.kubernetes.io/instance-type", [])
+            capacity = requirements.get("karpenter.sh/capacity-type", ["on-demand"])
+            limit = _get(pool.props, "spec", "limits", kube.GPU_RESOURCE)
+            labels = _get(template, "metadata", "labels", default={})
+            volume = classes.get(_get(template, "spec", "node_class_ref", "name"))
+            if UNKNOWN in (limit, volume) or not types or UNKNOWN in types:
+                self.skip(pool, "instance types or GPU limit are only known at deploy time")
+                continue
+            hardware = [s for t in types if (s := instance_catalog.spec(str(t)))]
+            per_node = min((h.gpus for h in hardware), default=0) * kube.sharing_replicas(labels)
+            maximum = int(kube.quantity(limit) // per_node) if per_node and limit is not None else 0
+            fallback = ", on-demand fallback" if "spot" in capacity and "on-demand" in capacity else ""
+            self.pool(
+                pool,
+                f"Karpenter NodePool {pool.name}",
+                [str(t) for t in types],
+                (0, 0, maximum),
+                spot="spot" in capacity,
+                labels=labels,
+                volume=Decimal(str(kube.quantity(volume or f"{DEFAULT_EBS_GIB}Gi") / 2**30)),
+                provisioner=f"Karpenter{fallback}, ",
+            )
+
+    def pool(
+        self,
+        resource: Observed,
+        what: str,
+        types: list[str],
+        sizes: tuple[int, int, int],
+        *,
+        spot: bool,
+        labels: Mapping[str, Any],
+        volume: Decimal,
+        provisioner: str,
+    ) -> None:
+        """The nodes one pool runs in each scenario, priced and split over the pods' owners."""
+        group = resource
+        table = self.table(group)
         missing = [t for t in types if t not in table.ec2]
         if missing:
-            self.problems += [
-                f"node group {group.name}: {table.missing_instance_message(t)}" for t in missing
-            ]
+            self.problems += [f"{what}: {table.missing_instance_message(t)}" for t in missing]
             return
         instance_type = min(types, key=lambda t: (table.ec2[t], t))
         try:
-            shape = node_shape(instance_type)
+            shape = node_shape(instance_type, gpu_sharing=kube.sharing_replicas(labels))
         except KeyError:
             self.problems.append(
-                f"node group {group.name}: {instance_type!r} is not in components/support/instance-types.json"
+                f"{what}: {instance_type!r} is not in components/support/instance-types.json"
             )
             return
-        minimum, desired, maximum = (int(s) for s in sizes)
-        spot = _get(group.props, "capacity_type") == "SPOT"
+        minimum, desired, maximum = sizes
         family = instance_catalog.family(instance_type)
         factor = Decimal(1)
         if spot:
             if family not in self.assumptions.spot_price_factors:
                 self.problems.append(
-                    f"node group {group.name}: no spot price factor for family {family!r}; "
+                    f"{what}: no spot price factor for family {family!r}; "
                     f"set costAssumptions.spotPriceFactors.{family}"
                 )
                 return
             factor = Decimal(str(self.assumptions.spot_price_factors[family]))
-        labels = _get(group.props, "labels", default={})
-        pool = labels.get(kube.GPU_POOL_LABEL, SYSTEM_POOL) if isinstance(labels, Mapping) else SYSTEM_POOL
+        pool = str(labels.get(kube.GPU_POOL_LABEL, SYSTEM_POOL))
         self.pool_types[pool] = instance_type
         residents = [w for w in self.workloads if w.pool == pool]
         try:
             placed = {s: pack([p for w in residents for p in w.pods(s)], shape) for s in SCENARIOS}
         except Unschedulable as exc:
-            self.problems.append(f"node group {group.name}: {exc}")
+            self.problems.append(f"{what}: {exc}")
             return
         needed = {s: len(placed[s]) for s in SCENARIOS}
         if needed["idle"] > maximum:
             self.problems.append(
-                f"node group {group.name}: its minimum replicas need {needed['idle']} {instance_type} "
-                f"nodes but maxSize is {maximum}; raise the pool's maxSize or lower the models' replicas.min"
+                f"{what}: its minimum replicas need {needed['idle']} {instance_type} "
+                f"nodes but it may run {maximum}; raise the pool's maxSize or lower the models' replicas.min"
             )
             return
         idle = max(minimum, needed["idle"])
@@ -361,8 +422,7 @@ class _Pricer:
             "peak": min(max(needed["peak"], desired if pool == SYSTEM_POOL else minimum), maximum)
             * HOURS_PER_MONTH,
         }
-        capacity = f"spot at {factor:.0%} of on-demand" if spot else "on-demand"
-        volume = self.volume_gib(group)
+        capacity = provisioner + (f"spot at {factor:.0%} of on-demand" if spot else "on-demand")
         lines = (
             (f"{instance_type} {capacity}", "instance-hours", table.instance_hour(instance_type) * factor, 1),
             (

@@ -82,8 +82,9 @@ def reserved_cpu(vcpus: int) -> Decimal:
     return reserved + left * Decimal("0.0025")
 
 
-def node_shape(instance_type: str) -> NodeShape:
-    """What one node of this type offers to pods (``KeyError`` for a type not in the catalog)."""
+def node_shape(instance_type: str, gpu_sharing: int = 1) -> NodeShape:
+    """What one node of this type offers to pods (``KeyError`` for a type not in the catalog); with
+    time slicing each GPU is offered ``gpu_sharing`` times, so a pod on one slice pays 1/N of it."""
     hardware = instance_catalog.spec(instance_type)
     if hardware is None:
         raise KeyError(instance_type)
@@ -92,7 +93,7 @@ def node_shape(instance_type: str) -> NodeShape:
         instance_type,
         cpu=Decimal(hardware.vcpus) - reserved_cpu(hardware.vcpus),
         memory=Decimal(hardware.memory_gib) * 1024 * MIB - reserved_mib * MIB,
-        gpus=Decimal(hardware.gpus),
+        gpus=Decimal(hardware.gpus * gpu_sharing),
     )
 
 

@@ -34,6 +34,8 @@ PRICED_TYPES = frozenset(
         "kubernetes:networking.k8s.io/v1:Ingress",
         "kubernetes:apps/v1:Deployment",
         "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+        "kubernetes:karpenter.sh/v1:NodePool",
+        "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",
     }
 )
 """Types whose inputs the recorder keeps; everything else only counts for attribution."""

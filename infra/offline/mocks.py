@@ -37,6 +37,9 @@ NAME_PROPERTY = {
     "aws:ec2/securityGroup:SecurityGroup": "name",
     "aws:ec2/launchTemplate:LaunchTemplate": "name",
     "aws:budgets/budget:Budget": "name",
+    "aws:sqs/queue:Queue": "name",
+    "aws:cloudwatch/eventRule:EventRule": "name",
+    "aws:iam/instanceProfile:InstanceProfile": "name",
     "kubernetes:helm.sh/v3:Release": "name",
 }
 """Types whose provider picks a physical name when the program gives none."""
@@ -78,6 +81,9 @@ ARN_FORMAT = {
     "aws:rds/subnetGroup:SubnetGroup": "arn:aws:rds:{region}:{account}:subgrp:{name}",
     "aws:rds/parameterGroup:ParameterGroup": "arn:aws:rds:{region}:{account}:pg:{name}",
     "aws:budgets/budget:Budget": "arn:aws:budgets::{account}:budget/{name}",
+    "aws:sqs/queue:Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "aws:iam/instanceProfile:InstanceProfile": "arn:aws:iam::{account}:instance-profile/{name}",
     "aws:ec2/vpc:Vpc": "arn:aws:ec2:{region}:{account}:vpc/{id}",
     "aws:ec2/subnet:Subnet": "arn:aws:ec2:{region}:{account}:subnet/{id}",
     "aws:ec2/securityGroup:SecurityGroup": "arn:aws:ec2:{region}:{account}:security-group/{id}",
@@ -276,6 +282,11 @@ class OfflineMocks(Mocks):
         if typ == "aws:secretsmanager/secret:Secret":
             arn = ARN_FORMAT[typ].format(region=region, account=account, name=name, suffix6=digest(seed, 6))
             return {"__id": arn, "arn": arn}
+        if typ == "aws:sqs/queue:Queue":  # SQS identifies a queue by its URL
+            return {
+                "__id": f"https://sqs.{region}.amazonaws.com/{account}/{name}",
+                "url": f"https://sqs.{region}.amazonaws.com/{account}/{name}",
+            }
         if typ == "aws:sns/topic:Topic":
             arn = ARN_FORMAT[typ].format(region=region, account=account, name=name)
             return {"__id": arn, "arn": arn}
