@@ -112,11 +112,35 @@ def _kubelet(repo: Path) -> dict:
     }
 
 
+OPENCOST_SOURCE_COMMIT = "5f6533303e3850c8635796a74bb22802d16e9090"
+"""The newest opencost/opencost commit the stored mirror holds (2024-10-24). The vendored chart runs
+image 1.120.1, which that mirror lacks: the metric names its collectors register are read here and
+must be re-read at the chart's appVersion when a newer mirror is available."""
+
+
+def _opencost(repo: Path) -> dict:
+    path = "pkg/costmodel/metrics.go"  # every collector the cost model registers, by its Name
+    text = _git(repo, "show", f"{OPENCOST_SOURCE_COMMIT}:{path}")
+    return {
+        "version": f"commit {OPENCOST_SOURCE_COMMIT[:12]} (the chart runs {_chart_app_version('opencost')})",
+        "source": f"https://github.com/opencost/opencost/blob/{OPENCOST_SOURCE_COMMIT}/{path}",
+        "metrics": re.findall(r'Name:\s*"([a-z_]+)"', text),
+    }
+
+
+def _chart_app_version(chart: str) -> str:
+    lock = json.loads((HERE / "lock.json").read_text())
+    with tarfile.open(HERE / lock[chart]["archive"]) as archive:
+        meta = yaml.safe_load(archive.extractfile(f"{chart}/Chart.yaml").read())  # type: ignore[union-attr]
+    return str(meta["appVersion"])
+
+
 EXTRACTORS: dict[str, tuple[str, Callable[[Path], dict]]] = {
     "dcgm-exporter": ("NVIDIA/dcgm-exporter", _dcgm),
     "kube-state-metrics": ("kubernetes/kube-state-metrics", _kube_state_metrics),
     "node-exporter": ("prometheus/node_exporter", _node_exporter),
     "kubelet": ("google/cadvisor", _kubelet),
+    "opencost": ("opencost/opencost", _opencost),
 }
 """Exporter -> (its repository, how to read its metric names at the installed version)."""
 

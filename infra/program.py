@@ -25,6 +25,7 @@ from mlops_platform.components.foundation.load_balancer_controller import (
 from mlops_platform.components.foundation.logs import logs_key
 from mlops_platform.components.foundation.network import Network
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
+from mlops_platform.components.observability.costs import cost_dashboard
 from mlops_platform.components.observability.stack import Observability
 from mlops_platform.components.refs import PlatformDependencies, PlatformRef
 from mlops_platform.components.serving.model_endpoint import ModelEndpoint
@@ -212,6 +213,13 @@ def main() -> None:
         **costs.estimate(cfg.region, spec.cost_assumptions),
     }
     pulumi.export("costEstimate", estimate)
+    # The estimate beside OpenCost's actuals in Grafana (created after it: nothing it adds is priced).
+    cost_dashboard(
+        "observability",
+        estimate,
+        namespace=observability.namespace,
+        opts=pulumi.ResourceOptions(parent=observability, depends_on=[observability.prometheus_operator]),
+    )
     # The unit cost KPI per model, beside the same traffic on SageMaker real-time endpoints.
     pulumi.export(
         "costPer1kInferences",

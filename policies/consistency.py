@@ -14,6 +14,7 @@ from pulumi_policy import PolicyResource, Severity
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.exporters import EXPORTERS, bucket_label, metric_names
 from mlops_platform.components.support.instance_catalog import gpus_per_node
+from mlops_platform.policies.capacity import CAPACITY_TYPES
 from mlops_platform.policies.rule import Area, RuleSet, as_list, get
 
 _rules = RuleSet(Area.CONSISTENCY)
@@ -125,17 +126,27 @@ def _max_replicas(resources: Sequence[PolicyResource]) -> dict[tuple[str, str], 
     }
 
 
-def _pool_capacity(resources: Sequence[PolicyResource]) -> dict[str, tuple[int, int]]:
-    """GPU pool -> (max nodes, GPUs per node), from the node groups labelled with the pool."""
-    pools: dict[str, tuple[int, int]] = {}
-    for group in _of(resources, "aws:eks/nodeGroup:NodeGroup"):
-        pool = get(group.props, "labels", kube.GPU_POOL_LABEL)
-        if isinstance(pool, str):
-            nodes, per_node = pools.get(pool, (0, 0))
-            maximum = get(group.props, "scalingConfig", "maxSize", default=0)
-            pools[pool] = (
-                nodes + maximum,
-                gpus_per_node(as_list(get(group.props, "instanceTypes"))) or per_node,
+def _pool_capacity(resources: Sequence[PolicyResource]) -> dict[str, tuple[int, str]]:
+    """GPU pool -> (``nvidia.com/gpu`` it can offer, how that is made up), from the node groups and
+    Karpenter NodePools labelled with the pool."""
+    pools: dict[str, tuple[int, str]] = {}
+    for resource in resources:
+        if resource.resource_type not in CAPACITY_TYPES:
+            continue
+        if resource.resource_type == "aws:eks/nodeGroup:NodeGroup":
+            pool = get(resource.props, "labels", kube.GPU_POOL_LABEL)
+            if isinstance(pool, str):
+                nodes = get(resource.props, "scalingConfig", "maxSize", default=0)
+                per_node = gpus_per_node(as_list(get(resource.props, "instanceTypes")))
+                total, _ = pools.get(pool, (0, ""))
+                pools[pool] = (total + nodes * per_node, f"{nodes} nodes x {per_node}")
+            continue
+        labels = get(resource.props, "spec", "template", "metadata", "labels", default={})
+        limit = get(resource.props, "spec", "limits", kube.GPU_RESOURCE)
+        if isinstance(labels.get(kube.GPU_POOL_LABEL), str) and limit is not None:
+            pools[labels[kube.GPU_POOL_LABEL]] = (
+                int(kube.quantity(limit)),
+                f"its Karpenter GPU limit {limit}",
             )
     return pools
 
@@ -176,12 +187,12 @@ def model_gpu_capacity(resources: Sequence[PolicyResource], config: Mapping[str,
             totals[pool] += replicas * gpus
             demand[pool].append(f"{name}: {replicas} x {gpus}")
         for pool, total in totals.items():
-            nodes, per_node = pools[pool]
-            if total > nodes * per_node:
+            most, made_of = pools[pool]
+            if total > most:
                 yield (
                     deployments[0].urn,
                     f"model {namespace}/{model} may run {total} GPUs ({', '.join(demand[pool])}) but pool {pool} "
-                    f"holds at most {nodes * per_node} ({nodes} nodes x {per_node})",
+                    f"holds at most {most} ({made_of})",
                 )
 
 

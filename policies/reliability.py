@@ -7,11 +7,11 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
+from mlops_platform.policies.capacity import CAPACITY_TYPES, capacity
 from mlops_platform.policies.documents import descendants
 from mlops_platform.policies.rule import (
     Area,
     RuleSet,
-    as_list,
     get,
     integer_setting,
 )
@@ -78,17 +78,17 @@ def log_retention(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterab
         yield "logs are kept forever"
 
 
-@_rule("gpu-node-group-tainted", types=("aws:eks/nodeGroup:NodeGroup",))
+@_rule("gpu-node-group-tainted", types=CAPACITY_TYPES)
 def gpu_taint(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
-    """GPU node groups carry the nvidia.com/gpu NoSchedule taint, so only GPU workloads occupy GPU nodes.
+    """GPU node groups and Karpenter GPU NodePools carry the nvidia.com/gpu NoSchedule taint, so only
+    GPU workloads occupy GPU nodes.
 
-    Fix: Add taints: [{key: nvidia.com/gpu, value: 'true', effect: NO_SCHEDULE}] (components.GpuNodePool does).
+    Fix: Add taints: [{key: nvidia.com/gpu, value: 'true', effect: NO_SCHEDULE}] (components.GpuNodePool
+    does, for both provisioners).
     """
-    if "NVIDIA" not in str(props.get("amiType", "")):
-        return
-    taints = as_list(props.get("taints"))
-    if not any(t.get("key") == "nvidia.com/gpu" and t.get("effect") == "NO_SCHEDULE" for t in taints):
-        yield "the GPU node group has no nvidia.com/gpu NoSchedule taint"
+    found = capacity(props)
+    if found is not None and found.gpu and not found.gpu_tainted:
+        yield f"the GPU {found.kind} has no nvidia.com/gpu NoSchedule taint"
 
 
 def _selector_matches(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:

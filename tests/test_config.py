@@ -183,7 +183,12 @@ BAD_CONFIGS = [
     pytest.param(
         {
             "mlops-platform:gpuNodePools": [
-                {"name": "p", "instanceTypes": ["g5.xlarge", "g5.12xlarge"], "maxSize": 1}
+                {
+                    "name": "p",
+                    "instanceTypes": ["g5.xlarge", "g5.12xlarge"],
+                    "maxSize": 1,
+                    "provisioner": "managedNodeGroup",
+                }
             ]
         },
         "mlops-platform:gpuNodePools[0].instanceTypes: must all have the same GPU count, or scale-from-zero would "
@@ -498,7 +503,8 @@ def test_errors_name_the_key_the_user_wrote(changes, expected):
 
 
 def test_a_new_pool_setting_reaches_the_nodes_from_the_stack_file(project_copy):
-    """gpuNodePools[].labels: one spec field, set in a stack file, lands on the node group."""
+    """gpuNodePools[].labels: one spec field, set in a stack file, lands on the nodes (dev's pool is a
+    Karpenter NodePool: on its node template)."""
     from mlops_platform.infra.offline.runner import synthesize
 
     stack_file = project_copy / "stacks" / "Pulumi.dev.yaml"
@@ -506,6 +512,6 @@ def test_a_new_pool_setting_reaches_the_nodes_from_the_stack_file(project_copy):
     raw["config"]["mlops-platform:gpuNodePools"][0]["labels"] = {"workload-class": "interactive"}
     stack_file.write_text(yaml.safe_dump(raw))
     graph = synthesize("dev", project_copy).graph
-    (group,) = [g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup") if "gpu" in g.name]
-    assert group.inputs["labels"]["workload-class"] == "interactive"
+    (pool,) = graph.of_type("kubernetes:karpenter.sh/v1:NodePool")
+    assert pool.inputs["spec"]["template"]["metadata"]["labels"]["workload-class"] == "interactive"
     assert graph.outputs["gpuNodePools"]["gpu-spot"]["nodeLabels"]["workload-class"] == "interactive"

@@ -23,7 +23,13 @@ GPU_SPOT = {
     "minSize": 0,
     "maxSize": 2,
 }
-NEW_POOL = {"name": "gpu-large", "instanceTypes": ["g6e.xlarge"], "minSize": 1, "maxSize": 2}
+NEW_POOL = {
+    "name": "gpu-large",
+    "instanceTypes": ["g6e.xlarge"],
+    "minSize": 1,
+    "maxSize": 2,
+    "provisioner": "managedNodeGroup",  # an always-on node: Karpenter would launch none for no pod
+}
 
 
 FIXTURE_DEV_STACK = """config:
@@ -70,7 +76,9 @@ def test_adding_a_gpu_pool_shows_its_resources_and_a_cost_increase(with_one_pool
         ("aws:eks/nodeGroup:NodeGroup", "gpu-large-nodes"),
         ("aws:ec2/launchTemplate:LaunchTemplate", "gpu-large-nodes-lt"),
     } <= added
-    assert [c for c in changes if c.kind != "add"] == []  # nothing else moves
+    # Nothing else moves but the cost dashboard, whose estimate panel shows the new figure.
+    moved = [c.resource.name for c in changes if c.kind != "add"]
+    assert moved == ["observability-dashboard-cost"]
     cost = diff.cost_delta(base, with_new_pool)
     # One always-on g6e.xlarge: 1.861 x 730 = 1358.53 plus its 100 GiB gp3 volume, 8.00.
     assert cost.change("idle") == pytest.approx(1358.53 + 8.00)
@@ -253,6 +261,7 @@ def repository(tmp_path):
     dev.write_text(
         FIXTURE_DEV_STACK
         + "    - name: gpu-large\n      instanceTypes: [g6e.xlarge]\n      minSize: 1\n      maxSize: 2\n"
+        + "      provisioner: managedNodeGroup\n"
     )
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-am", "add a GPU pool")
     return project

@@ -9,13 +9,16 @@ from mlops_platform.components.foundation.gpu_node_pool import (
     GpuAmiType,
     GpuNodePool,
     GpuNodePoolSpec,
+    Provisioner,
 )
 from mlops_platform.components.support.validation import InvalidArgs
 from tests.harness import CLUSTER, NETWORK, context, only, run
 
 
 def pool(name="a10g", **overrides):
-    spec = GpuNodePoolSpec(**{"instance_types": ["g5.xlarge"], **overrides})
+    spec = GpuNodePoolSpec(
+        **{"instance_types": ["g5.xlarge"], "provisioner": Provisioner.MANAGED_NODE_GROUP, **overrides}
+    )
     return run(lambda: GpuNodePool(name, spec, context(), CLUSTER, NETWORK)).graph
 
 
@@ -117,7 +120,13 @@ def test_rejects_bad_spec(overrides, message):
     with pytest.raises(InvalidArgs) as caught:
         GpuNodePool(
             "a10g",
-            GpuNodePoolSpec(**{"instance_types": ["g5.xlarge"], **overrides}),
+            GpuNodePoolSpec(
+                **{
+                    "instance_types": ["g5.xlarge"],
+                    "provisioner": Provisioner.MANAGED_NODE_GROUP,
+                    **overrides,
+                }
+            ),
             context(),
             CLUSTER,
             NETWORK,

@@ -32,6 +32,7 @@ IAM_ONLY_ACTIONS = {
     "kms:ReEncryptFrom",
     "kms:ReEncryptTo",
     "sts:TagSession",
+    "iam:PassRole",
 }
 READ_VERBS = ("Describe", "Get", "List", "BatchGet", "BatchCheck", "Head")
 
@@ -47,10 +48,13 @@ SERVICES = {
     "iam": "iam",
     "kms": "kms",
     "logs": "logs",
+    "pricing": "pricing",
     "resourcegroupstaggingapi": "tag",
     "s3": "s3",
     "secretsmanager": "secretsmanager",
     "sns": "sns",
+    "sqs": "sqs",
+    "ssm": "ssm",
     "sts": "sts",
     "xray": "xray",
 }

@@ -51,6 +51,30 @@ def gpu_group(graph: Graph) -> Resource:
     return first(graph, "aws:eks/nodeGroup:NodeGroup", lambda r: "NVIDIA" in r.inputs.get("amiType", ""))
 
 
+def gpu_node_pool(graph: Graph) -> Resource:
+    """The Karpenter NodePool of a dev or stage GPU pool."""
+    return first(graph, "kubernetes:karpenter.sh/v1:NodePool")
+
+
+def requirement(key: str, values: list[str]) -> Callable[[Resource], None]:
+    def apply(resource: Resource) -> None:
+        for found in resource.inputs["spec"]["template"]["spec"]["requirements"]:
+            if found["key"] == key:
+                found["values"] = values
+
+    return apply
+
+
+def add_an_on_demand_gpu_group(graph: Graph) -> str:
+    """A managed GPU node group like prod's, on-demand and kept at one node."""
+    group = copy.deepcopy(gpu_group(stack("prod").graph))
+    group.urn = group.urn.replace("::prod::", f"::{graph.stack}::") + "-extra"
+    group.inputs["capacityType"] = "ON_DEMAND"
+    group.inputs["scalingConfig"]["minSize"] = 1
+    graph.resources.append(group)
+    return group.urn
+
+
 def artifacts_bucket(graph: Graph) -> Resource:
     return first(graph, "aws:s3/bucket:Bucket", lambda r: r.name == "artifacts-bucket")
 
@@ -380,7 +404,9 @@ BREAKAGES = [
         "stage",
         on(lambda g: first(g, "aws:cloudwatch/logGroup:LogGroup"), lambda r: r.inputs.pop("retentionInDays")),
     ),
-    Breakage("gpu-node-group-tainted", "dev", on(gpu_group, set_in(("taints",), []))),
+    Breakage(
+        "gpu-node-group-tainted", "dev", on(gpu_node_pool, set_in(("spec", "template", "spec", "taints"), []))
+    ),
     Breakage(
         "pdb-for-multi-replica-prod",
         "prod",
@@ -396,12 +422,19 @@ BREAKAGES = [
         endpoint_without_alerts,
         subject="mlops:model_endpoint:ModelEndpoint",
     ),
-    Breakage("allowed-instance-types", "dev", on(gpu_group, set_in(("instanceTypes",), ["p5.48xlarge"]))),
-    Breakage("gpu-pool-max-size-cap", "stage", on(gpu_group, set_in(("scalingConfig", "maxSize"), 5))),
+    Breakage(
+        "allowed-instance-types",
+        "dev",
+        on(gpu_node_pool, requirement("node.kubernetes.io/instance-type", ["p5.48xlarge"])),
+    ),
+    Breakage(
+        "gpu-pool-max-size-cap", "stage", on(gpu_node_pool, set_in(("spec", "limits", "nvidia.com/gpu"), "5"))
+    ),
     Breakage(
         "dev-gpu-spot-or-zero",
         "dev",
-        on(gpu_group, set_in(("capacityType",), "ON_DEMAND"), set_in(("scalingConfig", "minSize"), 1)),
+        add_an_on_demand_gpu_group,
+        subject="aws:eks/nodeGroup:NodeGroup",
     ),
     Breakage("required-tags", "dev", untag_vpc, subject="aws:ec2/vpc:Vpc"),
     Breakage(
@@ -439,8 +472,12 @@ BREAKAGES = [
     Breakage(
         "environment-gpu-cap",
         "dev",
-        on(gpu_group, set_in(("instanceTypes",), ["p5.48xlarge"])),
-        subject="aws:eks/nodeGroup:NodeGroup",
+        on(
+            gpu_node_pool,
+            requirement("node.kubernetes.io/instance-type", ["p5.48xlarge"]),
+            set_in(("spec", "limits", "nvidia.com/gpu"), "16"),
+        ),
+        subject="kubernetes:karpenter.sh/v1:NodePool",
     ),
     Breakage(
         "slo-latency-bucket",
@@ -519,7 +556,7 @@ def test_rules_become_crossguard_policies_with_their_metadata():
 
 def test_policy_config_overrides_enforcement_and_knobs():
     graph = graph_of("stage")
-    gpu_group(graph).inputs["scalingConfig"]["maxSize"] = 5
+    gpu_node_pool(graph).inputs["spec"]["limits"]["nvidia.com/gpu"] = "5"
     config = registry.policy_config("stage")
     assert [v.enforcement for v in offline.evaluate(graph, config)] == ["advisory"]
     config["gpu-pool-max-size-cap"] = {**config["gpu-pool-max-size-cap"], "enforcementLevel": "mandatory"}
@@ -777,8 +814,10 @@ def test_the_environment_gpu_cap_counts_gpus_and_is_mandatory_in_dev_and_stage()
         }
     assert "enforcementLevel" not in registry.policy_config("prod")["environment-gpu-cap"]
     graph = graph_of("dev")
-    assert violations(graph, "dev", "environment-gpu-cap") == []  # gpu-spot: 2 nodes x 1 GPU
-    set_in(("instanceTypes",), ["p5.48xlarge"])(gpu_group(graph))
+    assert violations(graph, "dev", "environment-gpu-cap") == []  # gpu-spot: a limit of 2 GPUs
+    # maxSize 2 of p5.48xlarge: the NodePool the component renders for it
+    requirement("node.kubernetes.io/instance-type", ["p5.48xlarge"])(gpu_node_pool(graph))
+    set_in(("spec", "limits", "nvidia.com/gpu"), "16")(gpu_node_pool(graph))
     (found,) = violations(graph, "dev", "environment-gpu-cap")
     assert found.message == "the dev environment may reach 16 GPUs (gpu-spot: 2 x 8); its cap is 4"
     assert found.enforcement == "mandatory" and offline.blocking([found])
@@ -810,3 +849,21 @@ def test_cross_resource_messages_name_both_sides():
         "reads kube_node_status_condition: it comes from kube-state-metrics, not installed here" in m
         for m in messages
     )
+
+
+def test_gpu_rules_read_managed_node_groups_and_karpenter_node_pools_alike():
+    prod = graph_of("prod")
+    set_in(("taints",), [])(gpu_group(prod))
+    assert [v.message for v in violations(prod, "prod", "gpu-node-group-tainted")] == [
+        "the GPU node group has no nvidia.com/gpu NoSchedule taint"
+    ]
+    dev = graph_of("dev")
+    set_in(("spec", "template", "spec", "taints"), [])(gpu_node_pool(dev))
+    assert [v.message for v in violations(dev, "dev", "gpu-node-group-tainted")] == [
+        "the GPU NodePool has no nvidia.com/gpu NoSchedule taint"
+    ]
+    stage = graph_of("stage")
+    set_in(("spec", "limits", "nvidia.com/gpu"), "5")(gpu_node_pool(stage))
+    assert [v.message for v in violations(stage, "stage", "gpu-pool-max-size-cap")] == [
+        "GPU NodePool may grow to 5 nodes (cap 4)"
+    ]

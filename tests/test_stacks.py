@@ -55,13 +55,17 @@ def test_stacks_differ_as_documented():
     def facts(name):
         graph = stack(name).graph
         eks = only(graph, "aws:eks/cluster:Cluster").inputs["vpcConfig"]
-        gpu = [g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup") if "NVIDIA" in g.inputs["amiType"]]
+        groups = [g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup") if "NVIDIA" in g.inputs["amiType"]]
+        gpu = [("managed", g.inputs["capacityType"], g.inputs["scalingConfig"]["minSize"]) for g in groups]
+        for pool in graph.of_type("kubernetes:karpenter.sh/v1:NodePool"):
+            wanted = {r["key"]: r["values"] for r in pool.inputs["spec"]["template"]["spec"]["requirements"]}
+            gpu.append(("karpenter", ",".join(wanted["karpenter.sh/capacity-type"]), 0))
         return {
             "azs": len([s for s in graph.of_type("aws:ec2/subnet:Subnet") if "private" in s.name]),
             "nats": len(graph.of_type("aws:ec2/natGateway:NatGateway")),
             "public_endpoint": eks["endpointPublicAccess"],
             "cidrs": eks.get("publicAccessCidrs"),
-            "gpu": sorted((g.inputs["capacityType"], g.inputs["scalingConfig"]["minSize"]) for g in gpu),
+            "gpu": sorted(gpu),
             "flow_logs": len(graph.of_type("aws:ec2/flowLog:FlowLog")),
         }
 
@@ -71,7 +75,7 @@ def test_stacks_differ_as_documented():
         "nats": 1,
         "public_endpoint": True,
         "cidrs": ["203.0.113.0/24"],
-        "gpu": [("SPOT", 0)],
+        "gpu": [("karpenter", "spot,on-demand", 0)],  # dev and stage: Karpenter, spot falls back
         "flow_logs": 0,
     }
     assert stage == {
@@ -79,7 +83,7 @@ def test_stacks_differ_as_documented():
         "nats": 2,
         "public_endpoint": False,
         "cidrs": None,
-        "gpu": [("ON_DEMAND", 0), ("SPOT", 0)],
+        "gpu": [("karpenter", "on-demand", 0), ("karpenter", "spot,on-demand", 0)],
         "flow_logs": 1,
     }
     assert prod == {
@@ -87,16 +91,12 @@ def test_stacks_differ_as_documented():
         "nats": 3,
         "public_endpoint": False,
         "cidrs": None,
-        "gpu": [("ON_DEMAND", 1), ("SPOT", 0)],
+        "gpu": [("managed", "ON_DEMAND", 1), ("managed", "SPOT", 0)],
         "flow_logs": 1,
     }
-    dev_spot = [
-        g
-        for g in stack("dev").graph.of_type("aws:eks/nodeGroup:NodeGroup")
-        if g.inputs["capacityType"] == "SPOT"
-    ]
-    assert dev_spot
-    assert all(set(g.inputs["instanceTypes"]) <= {"g5.xlarge", "g6.xlarge"} for g in dev_spot)
+    (dev_pool,) = stack("dev").graph.of_type("kubernetes:karpenter.sh/v1:NodePool")
+    wanted = {r["key"]: r["values"] for r in dev_pool.inputs["spec"]["template"]["spec"]["requirements"]}
+    assert set(wanted["node.kubernetes.io/instance-type"]) <= {"g5.xlarge", "g6.xlarge"}
 
 
 def test_prod_gpu_pools_are_nvidia_tainted_and_exported():
@@ -111,6 +111,7 @@ def test_prod_gpu_pools_are_nvidia_tainted_and_exported():
         "instanceTypes": ["g6.xlarge", "g5.xlarge", "g6e.xlarge"],
         "maxSize": 8,
         "minSize": 0,
+        "provisioner": "managedNodeGroup",
         "nodeLabels": {
             "mlops-platform.io/gpu-pool": "gpu-burst",
             "mlops-platform.io/nvidia-device-plugin": "daemonset",

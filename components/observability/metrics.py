@@ -166,7 +166,11 @@ def stack_values(spec: ObservabilitySpec, *, region: str, replicas: int) -> dict
         "kube-state-metrics": {
             "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
             # Node labels the GPU alerts and dashboards group by.
-            "metricLabelsAllowlist": [f"nodes=[{kube.GPU_PRESENT_LABEL},{kube.GPU_POOL_LABEL}]"],
+            "metricLabelsAllowlist": [
+                f"nodes=[{kube.GPU_PRESENT_LABEL},{kube.GPU_POOL_LABEL}]",
+                # Cost per team and model (the cost dashboard joins OpenCost's allocations on these).
+                f"pods=[{kube.TEAM_LABEL},{kube.MODEL_LABEL},{kube.VERSION_LABEL}]",
+            ],
         },
         "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
         "prometheusOperator": {"nodeSelector": kube.SYSTEM_NODE_SELECTOR},

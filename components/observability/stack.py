@@ -31,6 +31,7 @@ from mlops_platform.components.foundation.pod_identity import PodIdentityRole, P
 from mlops_platform.components.observability.alarms import alert_topic
 from mlops_platform.components.observability.alerting import prometheus_rule
 from mlops_platform.components.observability.budgets import monthly_budget
+from mlops_platform.components.observability.costs import cost_telemetry
 from mlops_platform.components.observability.gpu import gpu_telemetry
 from mlops_platform.components.observability.grafana import dashboard_config_maps, grafana_ingress
 from mlops_platform.components.observability.logs import container_logs
@@ -52,7 +53,8 @@ NAMESPACE = "monitoring"
 
 
 class Observability(PlatformComponent):
-    """kube-prometheus-stack, DCGM exporter, dashboards, alert rules, Fluent Bit, the alert topic, budget."""
+    """kube-prometheus-stack, DCGM exporter, OpenCost, dashboards, alert rules, Fluent Bit, the alert
+    topic, budget."""
 
     grafana_url: pulumi.Output[str]
     """URL of Grafana."""
@@ -135,6 +137,9 @@ class Observability(PlatformComponent):
         )
         after_operator = pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus_operator])
         gpu_telemetry(name, namespace=NAMESPACE, opts=after_operator)
+        cost_telemetry(
+            name, namespace=NAMESPACE, cluster_name=cluster.name, region=region, opts=after_operator
+        )
         dashboard_config_maps(name, namespace=NAMESPACE, opts=in_namespace)
         prometheus_rule(
             f"{name}-{PLATFORM_RULES}",

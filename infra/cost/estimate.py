@@ -177,23 +177,29 @@ class LineItem:
         }
 
 
-def _owner_shares(placed: Mapping[str, list[list[Pod]]], shape: NodeShape) -> dict[Owner, dict[str, Decimal]]:
-    """Each owner's fraction of a pool's nodes per scenario, by the dominant share of its pods;
-    nodes with no pod at all (kept by minSize) stay with the platform."""
-    weights: dict[Owner, dict[str, Decimal]] = {}
-    for scenario, nodes in placed.items():
-        pods = [pod for node in nodes for pod in node]
-        for pod in pods:
-            weights.setdefault(pod.owner, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] += shape.share(pod)
+SHARE_EPSILON = Decimal("1e-12")
+
+
+def _owner_shares(
+    placed: Mapping[str, list[list[Pod]]], shape: NodeShape, nodes: Mapping[str, int]
+) -> dict[Owner, dict[str, Decimal]]:
+    """Each owner's fraction of a pool's nodes per scenario: its pods' dominant shares of a node over
+    the nodes the scenario runs. What no pod requests (a node kept by minSize, the rest of a GPU
+    shared N ways) stays with the platform, to be shared by the declared key."""
     shares: dict[Owner, dict[str, Decimal]] = {}
+    for scenario, bins in placed.items():
+        for pod in (pod for node in bins for pod in node):
+            share = shape.share(pod) / nodes[scenario] if nodes[scenario] else Decimal(0)
+            shares.setdefault(pod.owner, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] += share
     for scenario in SCENARIOS:
-        total = sum((w[scenario] for w in weights.values()), Decimal(0))
-        for owner, weight in weights.items():
-            shares.setdefault(owner, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] = (
-                weight[scenario] / total if total else Decimal(0)
-            )
-        if not total:
-            shares.setdefault(PLATFORM, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] = Decimal(1)
+        requested = sum((s[scenario] for s in shares.values()), Decimal(0))
+        if requested > 1:  # rounding in a full pool: never more than all of it
+            for owner_shares in shares.values():
+                owner_shares[scenario] /= requested
+            requested = Decimal(1)
+        unrequested = 1 - requested
+        if unrequested > SHARE_EPSILON:  # not the residue of dividing a full pool in thirds
+            shares.setdefault(PLATFORM, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] += unrequested
     return shares
 
 
@@ -432,9 +438,12 @@ class _Pricer:
                 volume / HOURS_PER_MONTH,
             ),
         )
+        running = {"idle": idle, "expected": max(desired, busy) if pool == SYSTEM_POOL else busy}
+        running["peak"] = int(node_hours["peak"] / HOURS_PER_MONTH)
         parts = [
             (owner, "direct" if owner.is_model else "platform", share)
-            for owner, share in _owner_shares(placed, shape).items()
+            for owner, share in _owner_shares(placed, shape, running).items()
+            if any(share.values())
         ]
         for description, unit, price, per_node_hour in lines:
             self.add(group, description, unit, price, {s: node_hours[s] * per_node_hour for s in SCENARIOS})

@@ -77,6 +77,10 @@ class ComputeResources:
     """``nvidia.com/gpu`` per replica. Default: 0."""
     gpu_pool: str | None = None
     """GPU pool to run on; required when ``gpus`` > 0."""
+    shared_gpu: bool = False
+    """Run on a time slice of a GPU (the pool's ``timeSlicingReplicas``), for models too small to
+    fill one: no memory or fault isolation from the other slices; ``gpus`` must be 1. The cost model
+    charges 1/N of the GPU. Default: off (whole GPUs)."""
 
     def problems(self) -> list[Problem]:
         found = []
@@ -93,6 +97,10 @@ class ComputeResources:
             )
         if self.gpu_pool and self.gpus == 0:
             found.append(Problem("gpus", f"must be >= 1 to run on GPU pool {self.gpu_pool!r} (got 0)"))
+        if self.shared_gpu and self.gpus != 1:
+            found.append(
+                Problem("gpus", f"must be 1 with shared_gpu: a replica takes one slice (got {self.gpus})")
+            )
         return found
 
     def cpu_limit_value(self) -> str:
@@ -307,6 +315,22 @@ class ModelEndpointSpec:
                         f"replicas x {self.resources.gpus}) but pool {pool!r} holds at most {capacity} "
                         f"({gpu_pools[pool].max_nodes} nodes x {gpu_pools[pool].gpus_per_node}); "
                         "lower replicas.max or raise the pool's maxSize",
+                    )
+                )
+            sharing = gpu_pools[pool].gpu_sharing if pool in gpu_pools else 1
+            if sharing > 1 and not self.resources.shared_gpu:
+                found.append(
+                    Problem(
+                        "resources.shared_gpu",
+                        f"pool {pool!r} shares each GPU {sharing} ways (timeSlicingReplicas); set sharedGpu: true "
+                        "to take a slice, or choose a pool of whole GPUs",
+                    )
+                )
+            if sharing == 1 and self.resources.shared_gpu and pool in gpu_pools:
+                found.append(
+                    Problem(
+                        "resources.shared_gpu",
+                        f"pool {pool!r} offers whole GPUs only; set its timeSlicingReplicas, or choose a shared pool",
                     )
                 )
             if pool in gpu_pools and self.resources.gpus > gpu_pools[pool].gpus_per_node:

@@ -1,0 +1,86 @@
+"""GPU capacity as the policies see it, whichever provisioner makes it: an EKS managed node group or
+a Karpenter NodePool. One reading, so every GPU guardrail holds for both."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlops_platform.components.support import instance_catalog, kube
+from mlops_platform.policies.rule import as_list, get
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+CAPACITY_TYPES = (NODE_GROUP, NODE_POOL)
+"""Resource types that provision nodes."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    kind: str
+    """``node group`` or ``NodePool``: how messages name it."""
+    instance_types: list[str]
+    gpu: bool
+    max_nodes: int
+    """Nodes it may grow to (a NodePool: its GPU limit in nodes of the smallest allowed type)."""
+    max_gpus: int
+    """Physical GPUs it may reach: a node group's max nodes x the GPUs of its largest type; a
+    NodePool's GPU limit (over its time-slicing replicas)."""
+    idle_on_demand: bool
+    """It keeps on-demand nodes when nothing runs (a node group's minSize; Karpenter keeps none)."""
+    gpu_tainted: bool
+
+
+def _gpus(types: list[str]) -> list[int]:
+    return [s.gpus for t in types if (s := instance_catalog.spec(str(t)))]
+
+
+def _is_node_pool(props: Mapping[str, Any]) -> bool:
+    return props.get("kind") == "NodePool" and str(props.get("apiVersion", "")).startswith("karpenter.sh/")
+
+
+def capacity(props: Mapping[str, Any]) -> Capacity | None:
+    """The node capacity a node group or a Karpenter NodePool (told apart by their inputs: a custom
+    resource carries its kind) provides; None for anything else."""
+    if not _is_node_pool(props) and "scalingConfig" in props:
+        types = [str(t) for t in as_list(props.get("instanceTypes"))]
+        size = get(props, "scalingConfig", "maxSize", default=0)
+        taints = as_list(props.get("taints"))
+        return Capacity(
+            kind="node group",
+            instance_types=types,
+            gpu="NVIDIA" in str(props.get("amiType", "")),
+            max_nodes=size,
+            max_gpus=size * max(_gpus(types), default=0),
+            idle_on_demand=props.get("capacityType") != "SPOT"
+            and get(props, "scalingConfig", "minSize", default=0) > 0,
+            gpu_tainted=any(
+                t.get("key") == kube.GPU_TAINT_KEY and t.get("effect") == "NO_SCHEDULE" for t in taints
+            ),
+        )
+    if _is_node_pool(props):
+        template = get(props, "spec", "template", default={})
+        requirements = {
+            r.get("key"): as_list(r.get("values")) for r in as_list(get(template, "spec", "requirements"))
+        }
+        types = [str(t) for t in requirements.get("node.kubernetes.io/instance-type", [])]
+        labels = get(template, "metadata", "labels", default={})
+        limit = get(props, "spec", "limits", kube.GPU_RESOURCE)
+        slices = int(kube.quantity(limit)) if isinstance(limit, str | int) else 0
+        physical = slices // kube.sharing_replicas(labels)
+        smallest = min(_gpus(types), default=0)
+        max_nodes = physical // smallest if smallest else 0
+        taints = as_list(get(template, "spec", "taints"))
+        return Capacity(
+            kind="NodePool",
+            instance_types=types,
+            gpu=labels.get(kube.GPU_PRESENT_LABEL) == "true" or limit is not None,
+            max_nodes=max_nodes,
+            max_gpus=physical,  # Karpenter's limit caps the GPUs themselves
+            idle_on_demand=False,
+            gpu_tainted=any(
+                t.get("key") == kube.GPU_TAINT_KEY and t.get("effect") == "NoSchedule" for t in taints
+            ),
+        )
+    return None
