@@ -18,6 +18,7 @@ import re
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
+from mlops_platform.components.support import kube
 from mlops_platform.components.support.helm import CHARTS_DIR
 from mlops_platform.policies.graph import Graph, Resource
 from tests.harness import ROOT
@@ -204,8 +206,75 @@ def render_release(release: Resource, program_dir: Path = PROGRAM_DIR) -> tuple[
     return rendered, problems
 
 
+GPU_NODE_SELECTORS = (kube.GPU_PRESENT_LABEL, kube.DEVICE_PLUGIN_LABEL)
+
+
+def _requests(containers: list[dict[str, Any]]) -> tuple[Decimal, Decimal]:
+    requests = [c.get("resources", {}).get("requests", {}) for c in containers]
+    return (
+        sum((kube.quantity(r.get("cpu", 0)) for r in requests), Decimal(0)),
+        sum((kube.quantity(r.get("memory", 0)) for r in requests), Decimal(0)),
+    )
+
+
+def rendered_footprint(manifests: list[dict[str, Any]]) -> dict[str, tuple[Decimal, ...]]:
+    """What a release's pods request as Helm renders it: system pods (replicas, CPU, memory, summed
+    over replicas), and the DaemonSet pod on every node and on every GPU node."""
+    system, every, gpu = [Decimal(0)] * 3, [Decimal(0)] * 2, [Decimal(0)] * 2
+    for manifest in manifests:
+        kind, spec = manifest.get("kind"), manifest.get("spec") or {}
+        if kind in ("Prometheus", "Alertmanager"):  # the operator runs these as StatefulSets
+            replicas, (cpu, memory) = spec.get("replicas", 1), _requests([spec])
+        elif kind in ("Deployment", "StatefulSet", "DaemonSet"):
+            pod = spec.get("template", {}).get("spec", {})
+            replicas, (cpu, memory) = spec.get("replicas", 1), _requests(pod.get("containers", []))
+        else:
+            continue
+        if kind == "DaemonSet":
+            target = gpu if set(pod.get("nodeSelector") or {}) & set(GPU_NODE_SELECTORS) else every
+            target[0], target[1] = target[0] + cpu, target[1] + memory
+        else:
+            system = [system[0] + replicas, system[1] + replicas * cpu, system[2] + replicas * memory]
+    return {"system": tuple(system), "everyNode": tuple(every), "gpuNodes": tuple(gpu)}
+
+
+def declared_footprint(declared: dict[str, Any]) -> dict[str, tuple[Decimal, ...]]:
+    """The same sums of a release's ``helm.Footprint`` (the costEstimate's ``addOns`` entry)."""
+    pods = declared["systemPods"]
+    return {
+        "system": (
+            Decimal(sum(r for r, _, _ in pods)),
+            sum((r * kube.quantity(c) for r, c, _ in pods), Decimal(0)),
+            sum((r * kube.quantity(m) for r, _, m in pods), Decimal(0)),
+        ),
+        "everyNode": tuple(kube.quantity(v) for v in declared["everyNode"]),
+        "gpuNodes": tuple(kube.quantity(v) for v in declared["gpuNodes"]),
+    }
+
+
+def _footprint_problems(
+    name: str, manifests: list[dict[str, Any]], declared: dict[str, Any] | None
+) -> list[str]:
+    """The cost model places a release by its declared footprint: it must be what the chart renders."""
+    if declared is None:
+        return [
+            f"{name}: declares no footprint (helm.release(..., footprint=...)), so the cost model cannot place it"
+        ]
+    want, got = declared_footprint(declared), rendered_footprint(manifests)
+    return [
+        f"{name}: footprint {part} declares {_shown(want[part])} but the chart renders {_shown(got[part])}"
+        for part in want
+        if want[part] != got[part]
+    ]
+
+
+def _shown(values: tuple[Decimal, ...]) -> str:
+    return "(" + ", ".join(f"{v.normalize():f}" for v in values) + ")"
+
+
 def check_stack(graph: Graph, program_dir: Path = PROGRAM_DIR) -> Report:
     report = Report()
+    add_ons = (graph.outputs.get("costEstimate") or {}).get("addOns", {})
     crds = dict(_packaged_crds())
     clusters = graph.of_type("aws:eks/cluster:Cluster")
     version = clusters[0].inputs["version"] if clusters else kubernetes_validate.latest_version()
@@ -213,13 +282,16 @@ def check_stack(graph: Graph, program_dir: Path = PROGRAM_DIR) -> Report:
         if resource.type == RELEASE:
             rendered, problems = render_release(resource, program_dir)
             report.problems += problems
+            manifests = []
             for template, text in sorted(rendered.items()):
                 if not template.endswith((".yaml", ".yml")):
                     continue  # NOTES.txt
                 for manifest in _documents(text):
+                    manifests.append(manifest)
                     report.objects.append((f"{resource.name}: {template}", manifest))
                     if manifest.get("kind") == "CustomResourceDefinition":
                         crds.update(_crd_schemas(manifest))
+            report.problems += _footprint_problems(resource.name, manifests, add_ons.get(resource.name))
         elif resource.type.startswith("kubernetes:") and resource.custom and "apiVersion" in resource.inputs:
             report.objects.append((resource.name, resource.inputs))
     for source, manifest in report.objects:

@@ -117,3 +117,20 @@ def test_a_custom_resource_without_a_vendored_crd_and_a_removed_api_fail():
     assert any(
         p.startswith("old-pdb: Kubernetes 1.") and "policy/v1beta1 PodDisruptionBudget" in p for p in problems
     )
+
+
+def test_a_footprint_that_differs_from_the_render_fails_and_a_missing_one_is_named():
+    graph = stack("dev").graph
+    estimate = copy.deepcopy(graph.outputs["costEstimate"])
+    (release,) = [r for r in graph.of_type(RELEASE) if r.inputs.get("name") == "metrics-server"]
+    declared = estimate["addOns"][release.name]
+    assert declared["systemPods"] == [[1, "100m", "200Mi"]]  # as the program passes it
+    declared["systemPods"] = [[1, "200m", "200Mi"]]
+    kept = [*graph.of_type("aws:eks/cluster:Cluster"), release]
+    lied = Graph(project=graph.project, stack=graph.stack, resources=kept, outputs={"costEstimate": estimate})
+    assert (
+        f"{release.name}: footprint system declares (1, 0.2, 209715200) but the chart renders (1, 0.1, 209715200)"
+        in check_stack(lied).problems
+    )
+    silent = Graph(project=graph.project, stack=graph.stack, resources=kept, outputs={})
+    assert any("declares no footprint" in p for p in check_stack(silent).problems)

@@ -43,6 +43,7 @@ CLUSTER_SECRET_STORE = "aws-secrets-manager"
 """Name of the ClusterSecretStore every ExternalSecret reads through."""
 ESO_NAMESPACE = "external-secrets"
 ESO_SERVICE_ACCOUNT = "external-secrets"
+OPERATOR_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 _SECRET_NAME = re.compile(r"^[a-z0-9]([a-z0-9/-]{0,118}[a-z0-9])?$")
 
 
@@ -295,9 +296,13 @@ class PlatformSecrets(PlatformComponent):
                 "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
                 "webhook": {"nodeSelector": kube.SYSTEM_NODE_SELECTOR},
                 "certController": {"nodeSelector": kube.SYSTEM_NODE_SELECTOR},
-                "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+                "resources": OPERATOR_RESOURCES,
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+            # The webhook and cert controller render without requests.
+            footprint=helm.Footprint(
+                system_pods=((1, OPERATOR_RESOURCES), (1, helm.NO_REQUESTS), (1, helm.NO_REQUESTS))
+            ),
         )
         store = k8s.apiextensions.CustomResource(
             f"{name}-store",

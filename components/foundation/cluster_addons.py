@@ -24,6 +24,10 @@ from mlops_platform.components.support.validation import Problem
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 
 
+AUTOSCALER_RESOURCES = {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}}
+METRICS_SERVER_RESOURCES = {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}}
+
+
 @spec
 class ClusterAddonsSpec:
     """How the add-ons run."""
@@ -144,9 +148,10 @@ class ClusterAddons(PlatformComponent):
                 },
                 "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
                 "priorityClassName": "system-cluster-critical",
-                "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
+                "resources": AUTOSCALER_RESOURCES,
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+            footprint=helm.Footprint(system_pods=((1, AUTOSCALER_RESOURCES),)),
         )
         helm.release(
             f"{name}-nvidia-device-plugin",
@@ -160,6 +165,7 @@ class ClusterAddons(PlatformComponent):
                 **device_plugin_config(spec.gpu_sharing_replicas),
             },
             opts=child,
+            footprint=helm.Footprint(gpu_nodes=helm.NO_REQUESTS),  # the chart sets no requests
         )
         replicas = 2 if high_availability else 1
         helm.release(
@@ -170,9 +176,10 @@ class ClusterAddons(PlatformComponent):
                 "replicas": replicas,
                 "podDisruptionBudget": {"enabled": high_availability, "minAvailable": 1},
                 "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
-                "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
+                "resources": METRICS_SERVER_RESOURCES,
             },
             opts=child,
+            footprint=helm.Footprint(system_pods=((replicas, METRICS_SERVER_RESOURCES),)),
         )
         self.autoscaler_role_arn = role.arn
         self.register_outputs({"autoscalerRoleArn": self.autoscaler_role_arn})

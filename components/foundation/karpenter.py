@@ -28,6 +28,7 @@ from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem, range_problems
 
 NAMESPACE = "kube-system"
+CONTROLLER_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
 SERVICE_ACCOUNT = "karpenter"
 
 INTERRUPTION_EVENTS = {
@@ -303,11 +304,10 @@ class Karpenter(PlatformComponent):
                 "settings": {"clusterName": cluster.name, "interruptionQueue": queue.name},
                 # Never on a node it manages: it would drain itself.
                 "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
-                "controller": {
-                    "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
-                },
+                "controller": {"resources": CONTROLLER_RESOURCES},
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+            footprint=helm.Footprint(system_pods=((spec.replicas, CONTROLLER_RESOURCES),)),
         )
         self.queue_name = queue.name
         self.instance_profile_name = profile.name

@@ -32,6 +32,7 @@ INTERNAL_GROUP = "mlops-platform-internal"
 """ALB group every internal Ingress of the platform joins."""
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 _CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+CONTROLLER_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 
 
 @spec
@@ -286,9 +287,10 @@ class LoadBalancerController(PlatformComponent):
                 "defaultTags": dict(context.tags),
                 "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
                 "podDisruptionBudget": {"maxUnavailable": 1},
-                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+                "resources": CONTROLLER_RESOURCES,
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role]),
+            footprint=helm.Footprint(system_pods=((spec.replicas, CONTROLLER_RESOURCES),)),
         )
         self.role_arn = role.arn
         self.register_outputs({"roleArn": self.role_arn})

@@ -16,6 +16,7 @@ from mlops_platform.components.support import helm, kube
 
 OPENCOST_RELEASE = "opencost"
 PROMETHEUS_PORT = 9090
+OPENCOST_RESOURCES = {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
 
 
 def pricing_url(region: str) -> str:
@@ -39,7 +40,7 @@ def cost_telemetry(
                 "exporter": {
                     "defaultClusterId": cluster_name,
                     "extraEnv": {"AWS_PRICING_URL": pricing_url(region)},
-                    "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+                    "resources": OPENCOST_RESOURCES,
                 },
                 "prometheus": {
                     "internal": {
@@ -56,6 +57,7 @@ def cost_telemetry(
             },
         },
         opts=opts,
+        footprint=helm.Footprint(system_pods=((1, OPENCOST_RESOURCES),)),
     )
 
 

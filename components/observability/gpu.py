@@ -17,6 +17,9 @@ DCGM_POD_LABELS = {
 """Labels the DCGM exporter's pods get (Helm ``podLabels``); the Service selects on exactly these."""
 
 
+DCGM_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+
+
 def gpu_telemetry(name: str, *, namespace: str, opts: pulumi.ResourceOptions) -> pulumi.Resource:
     """The exporter's release, its Service and ServiceMonitor; returns the release."""
     release = helm.release(
@@ -31,9 +34,10 @@ def gpu_telemetry(name: str, *, namespace: str, opts: pulumi.ResourceOptions) ->
             # This component renders the Service and ServiceMonitor, so their selectors are checked.
             "serviceMonitor": {"enabled": False},
             "service": {"enable": False},
-            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+            "resources": DCGM_RESOURCES,
         },
         opts=opts,
+        footprint=helm.Footprint(gpu_nodes=DCGM_RESOURCES),
     )
     service_labels = kube.labels("dcgm-exporter", "gpu-telemetry")
     after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[release]))

@@ -9,6 +9,8 @@ from mlops_platform.components.foundation.pod_identity import PodIdentityRole, P
 from mlops_platform.components.support import helm
 from mlops_platform.components.support.context import StackContext
 
+FLUENT_BIT_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+
 LOGGING_NAMESPACE = "logging"
 FLUENT_BIT_SERVICE_ACCOUNT = "fluent-bit"
 
@@ -66,8 +68,9 @@ def container_logs(
             "elasticsearch": {"enabled": False},
             # Logs from every node, GPU nodes included.
             "tolerations": [{"operator": "Exists"}],
-            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+            "resources": FLUENT_BIT_RESOURCES,
         },
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role, group])),
+        footprint=helm.Footprint(every_node=FLUENT_BIT_RESOURCES),
     )
     return group.name

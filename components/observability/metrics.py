@@ -11,9 +11,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlops_platform.components.observability.spec import AlertReceiver, ObservabilitySpec, ReceiverKind
-from mlops_platform.components.support import kube
+from mlops_platform.components.support import helm, kube
 
 STACK_RELEASE = "kube-prometheus-stack"
+PROMETHEUS_RESOURCES = {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
+
+
+def stack_footprint(replicas: int) -> helm.Footprint:
+    """Prometheus and Alertmanager at ``replicas``; Grafana, kube-state-metrics and the operator at
+    one; node-exporter on every node. Only Prometheus sets requests (the rest render without)."""
+    none = helm.NO_REQUESTS
+    return helm.Footprint(
+        system_pods=((replicas, PROMETHEUS_RESOURCES), (replicas, none), (1, none), (1, none), (1, none)),
+        every_node=none,
+    )
+
+
 GRAFANA_SERVICE_ACCOUNT = "grafana"
 RECEIVER_SECRET = "alertmanager-receivers"
 """Kubernetes Secret holding one key per receiver (its webhook URL or routing key)."""
@@ -118,7 +131,7 @@ def stack_values(spec: ObservabilitySpec, *, region: str, replicas: int) -> dict
                 "podMonitorSelectorNilUsesHelmValues": False,
                 "ruleSelectorNilUsesHelmValues": False,
                 "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
-                "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+                "resources": PROMETHEUS_RESOURCES,
             }
         },
         "alertmanager": {

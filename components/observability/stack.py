@@ -39,6 +39,7 @@ from mlops_platform.components.observability.metrics import (
     GRAFANA_SERVICE_ACCOUNT,
     RECEIVER_SECRET,
     STACK_RELEASE,
+    stack_footprint,
     stack_values,
 )
 from mlops_platform.components.observability.rules import PLATFORM_RULES, platform_alerts
@@ -128,12 +129,14 @@ class Observability(PlatformComponent):
             ),
             opts=child,
         )
+        replicas = 2 if high_availability else 1
         self.prometheus_operator = helm.release(
             f"{name}-kube-prometheus-stack",
             STACK_RELEASE,
             namespace=NAMESPACE,
-            values=stack_values(spec, region=region, replicas=2 if high_availability else 1),
+            values=stack_values(spec, region=region, replicas=replicas),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, grafana_role, *synced]),
+            footprint=stack_footprint(replicas),
         )
         after_operator = pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus_operator])
         gpu_telemetry(name, namespace=NAMESPACE, opts=after_operator)

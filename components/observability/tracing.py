@@ -8,6 +8,8 @@ from mlops_platform.components.foundation.pod_identity import PodIdentityRole, P
 from mlops_platform.components.support import helm, iam, kube
 from mlops_platform.components.support.context import StackContext
 
+COLLECTOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+
 TRACING_NAMESPACE = "tracing"
 SERVICE_ACCOUNT = "otel-collector"
 
@@ -69,7 +71,8 @@ def trace_collector(
                     }
                 },
             },
-            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+            "resources": COLLECTOR_RESOURCES,
         },
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role])),
+        footprint=helm.Footprint(system_pods=((1, COLLECTOR_RESOURCES),)),
     )

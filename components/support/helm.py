@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,48 @@ from mlops_platform.components.support.pins import CHARTS
 CHARTS_DIR = Path(__file__).resolve().parents[2] / "charts"
 """The vendored archives and their lock.json: ``charts/`` in a checkout, ``mlops_platform/charts`` in
 the wheel (both are two levels above this module's package)."""
+
+
+Resources = Mapping[str, Mapping[str, str]]
+"""A container's ``resources`` as the values pass it: ``{"requests": {...}, "limits": {...}}``."""
+NO_REQUESTS: Resources = {}
+"""A pod the chart renders without requests: the scheduler counts it as nothing."""
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a release asks the scheduler for, as the cost model places it: pods on the system nodes,
+    and daemons on every node or on every GPU node. Each entry is the very ``resources`` mapping the
+    values pass, so the two cannot drift; tests/test_helm_render.py checks the sums against the
+    chart as Helm renders it."""
+
+    system_pods: tuple[tuple[int, Resources], ...] = ()
+    """(replicas, resources) of each workload on the system nodes."""
+    every_node: Resources = field(default_factory=dict)
+    """Resources of a DaemonSet pod on every node."""
+    gpu_nodes: Resources = field(default_factory=dict)
+    """Resources of a DaemonSet pod on every GPU node."""
+
+    @staticmethod
+    def _requests(resources: Resources) -> list[str]:
+        requests = resources.get("requests", {})
+        return [str(requests.get("cpu", "0")), str(requests.get("memory", "0"))]
+
+    def to_props(self) -> dict[str, Any]:
+        return {
+            "systemPods": [[replicas, *self._requests(r)] for replicas, r in self.system_pods],
+            "everyNode": self._requests(self.every_node),
+            "gpuNodes": self._requests(self.gpu_nodes),
+        }
+
+
+_FOOTPRINT: ContextVar[Footprint | None] = ContextVar("footprint", default=None)
+
+
+def current_footprint() -> Footprint | None:
+    """The footprint of the release being constructed (the cost recorder reads it as it sees the
+    Release: the engine never does)."""
+    return _FOOTPRINT.get()
 
 
 class ChartNotVendored(FileNotFoundError):
@@ -60,6 +104,7 @@ def release(
     namespace: str,
     values: pulumi.Input[Mapping[str, Any]],
     opts: pulumi.ResourceOptions,
+    footprint: Footprint,
     create_namespace: bool = False,
 ) -> k8s.helm.v3.Release:
     """One ``helm.v3.Release`` (a single resource the engine, mocks and policies can all see).
@@ -68,17 +113,21 @@ def release(
     rolls a failed upgrade back instead of leaving a half-applied release.
     """
     pinned = CHARTS[chart]
-    return k8s.helm.v3.Release(
-        name,
-        name=pinned.name,
-        chart=chart_path(chart),
-        version=pinned.version,
-        namespace=namespace,
-        create_namespace=create_namespace,
-        values=values,
-        atomic=True,
-        cleanup_on_fail=True,
-        max_history=10,
-        timeout=900,
-        opts=opts,
-    )
+    token = _FOOTPRINT.set(footprint)  # read by the cost recorder while the Release is constructed
+    try:
+        return k8s.helm.v3.Release(
+            name,
+            name=pinned.name,
+            chart=chart_path(chart),
+            version=pinned.version,
+            namespace=namespace,
+            create_namespace=create_namespace,
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            max_history=10,
+            timeout=900,
+            opts=opts,
+        )
+    finally:
+        _FOOTPRINT.reset(token)

@@ -36,7 +36,7 @@ from mlops_platform.infra.cost.placement import (
 from mlops_platform.infra.cost.prices import PriceTable, PricingError
 from mlops_platform.infra.cost.recorder import UNKNOWN, Observed, _get
 from mlops_platform.infra.cost.scenarios import CENT, DAYS_PER_MONTH, HOURS_PER_MONTH, SCENARIOS
-from mlops_platform.infra.cost.workloads import SYSTEM_POOL, Workload, read_workloads
+from mlops_platform.infra.cost.workloads import SYSTEM_POOL, Daemons, Workload, read_add_ons, read_workloads
 
 DEFAULT_EBS_GIB = 20
 """EKS's root volume when a node group has neither a launch template volume nor a disk size."""
@@ -230,6 +230,9 @@ class _Pricer:
         self.unpriced: list[dict[str, str]] = []
         self.problems: list[str] = []
         self.workloads: list[Workload] = []
+        self.daemons = Daemons()
+        self.add_ons: dict[str, Any] = {}
+        """Release -> the pods it declares (``helm.Footprint``), for the document."""
         self.pool_types: dict[str, str] = {}
         """Pool label value -> the instance type its nodes are priced as."""
 
@@ -299,7 +302,8 @@ class _Pricer:
         )
         for deployment in unknown:
             self.skip(deployment, "requests or replica counts are only known at deploy time")
-        self.workloads = workloads
+        add_ons, self.daemons, self.add_ons = read_add_ons(self.observed, self.component)
+        self.workloads = workloads + add_ons
         for group in self.of_type("aws:eks/nodeGroup:NodeGroup"):
             self.node_group(group)
         self.node_pools()
@@ -381,8 +385,13 @@ class _Pricer:
             self.problems += [f"{what}: {table.missing_instance_message(t)}" for t in missing]
             return
         instance_type = min(types, key=lambda t: (table.ec2[t], t))
+        pool = str(labels.get(kube.GPU_POOL_LABEL, SYSTEM_POOL))
         try:
-            shape = node_shape(instance_type, gpu_sharing=kube.sharing_replicas(labels))
+            shape = node_shape(instance_type, gpu_sharing=kube.sharing_replicas(labels)).less(
+                *self.daemons.every_node
+            )
+            if pool != SYSTEM_POOL:
+                shape = shape.less(*self.daemons.gpu_nodes)
         except KeyError:
             self.problems.append(
                 f"{what}: {instance_type!r} is not in components/support/instance-types.json"
@@ -399,7 +408,6 @@ class _Pricer:
                 )
                 return
             factor = Decimal(str(self.assumptions.spot_price_factors[family]))
-        pool = str(labels.get(kube.GPU_POOL_LABEL, SYSTEM_POOL))
         self.pool_types[pool] = instance_type
         residents = [w for w in self.workloads if w.pool == pool]
         try:
@@ -642,7 +650,7 @@ def estimate(
         assumptions.gpu_busy_hours_per_day,
         table,
     )
-    return _document(items, pricer.unpriced, table, assumptions, units)
+    return _document(items, pricer.unpriced, table, assumptions, units, pricer.add_ons)
 
 
 def _document(
@@ -651,6 +659,7 @@ def _document(
     table: PriceTable,
     assumptions: CostAssumptions,
     units: dict[str, dict[str, Any]],
+    add_ons: dict[str, Any],
 ) -> dict[str, Any]:
     by_model = attribution.grouped(
         (i for i in items if i.owner.is_model), lambda i: attribution.model_key(i.owner)
@@ -667,6 +676,7 @@ def _document(
         "byTeam": attribution.grouped(items, lambda i: i.owner.team),
         "byModel": {key: {**by_model.get(key, {}), **unit} for key, unit in units.items()},
         "sharedCostKey": assumptions.shared_cost_key.value,
+        "addOns": add_ons,
         "lineItems": [i.to_output() for i in items],
         "unpriced": unpriced,
         "assumptions": assumptions.to_output(),

@@ -59,6 +59,10 @@ class NodeShape:
     memory: Decimal
     gpus: Decimal
 
+    def less(self, cpu: Decimal, memory: Decimal) -> NodeShape:
+        """What is left for other pods once a daemon on every such node takes its requests."""
+        return NodeShape(self.instance_type, self.cpu - cpu, self.memory - memory, self.gpus)
+
     def share(self, pod: Pod) -> Decimal:
         """The pod's dominant share of one node: the largest fraction of any resource it requests."""
         shares = [pod.cpu / self.cpu, pod.memory / self.memory]

@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 from pulumi import _types as pulumi_types
 
+from mlops_platform.components.support import helm
 from mlops_platform.components.support.validation import to_camel
 
 # --- what the program registers -------------------------------------------------------------------
@@ -39,6 +40,7 @@ PRICED_TYPES = frozenset(
     }
 )
 """Types whose inputs the recorder keeps; everything else only counts for attribution."""
+RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 def _plain(value: Any) -> Any:
@@ -102,6 +104,10 @@ class CostRecorder:
     def _observe(self, args: pulumi.ResourceTransformationArgs) -> None:
         parent = args.opts.parent if args.opts is not None else None
         props = _plain(dict(args.props)) if args.type_ in PRICED_TYPES else {}
+        if args.type_ == RELEASE:
+            # What the chart's pods request, declared where the release is made (helm.Footprint).
+            footprint = helm.current_footprint()
+            props = {"footprint": footprint.to_props()} if footprint is not None else {}
         region = props.get("region") if isinstance(props.get("region"), str) else None
         self.observed[id(args.resource)] = Observed(
             id(args.resource),

@@ -13,8 +13,9 @@ from decimal import Decimal
 from typing import Any
 
 from mlops_platform.components.support import kube
-from mlops_platform.infra.cost.placement import PLATFORM_TEAM, Owner, Pod
-from mlops_platform.infra.cost.recorder import UNKNOWN, Observed, _get
+from mlops_platform.infra.cost.placement import PLATFORM, PLATFORM_TEAM, Owner, Pod
+from mlops_platform.infra.cost.recorder import RELEASE, UNKNOWN, Observed, _get
+from mlops_platform.infra.cost.scenarios import SCENARIOS
 
 SYSTEM_POOL = ""
 """Pool key of pods that select no GPU pool: they run on the system node group."""
@@ -61,6 +62,45 @@ def _requests(pod_spec: Mapping[str, Any]) -> tuple[Decimal, Decimal, Decimal] |
         memory += kube.quantity(values[1])
         gpus += kube.quantity(values[2])
     return cpu, memory, gpus
+
+
+@dataclass(frozen=True)
+class Daemons:
+    """CPU and memory the DaemonSets of the add-ons take on each node: on every node, and on GPU
+    nodes besides."""
+
+    every_node: tuple[Decimal, Decimal] = (Decimal(0), Decimal(0))
+    gpu_nodes: tuple[Decimal, Decimal] = (Decimal(0), Decimal(0))
+
+
+def read_add_ons(
+    observed: list[Observed], component_of: Any
+) -> tuple[list[Workload], Daemons, dict[str, Any]]:
+    """The system pods and daemons every Helm release declares (``helm.Footprint``), and the
+    declarations by release for the estimate document."""
+    workloads: list[Workload] = []
+    every, gpu = [Decimal(0), Decimal(0)], [Decimal(0), Decimal(0)]
+    declared: dict[str, Any] = {}
+    for release in (o for o in observed if o.type == RELEASE and "footprint" in o.props):
+        footprint = release.props["footprint"]
+        declared[release.name] = footprint
+        for replicas, cpu, memory in footprint["systemPods"]:
+            pod = Pod(PLATFORM, kube.quantity(cpu), kube.quantity(memory))
+            workloads.append(
+                Workload(
+                    PLATFORM,
+                    component_of(release),
+                    SYSTEM_POOL,
+                    pod,
+                    dict.fromkeys(SCENARIOS, int(replicas)),
+                    None,
+                    Decimal(1),
+                )
+            )
+        for total, (cpu, memory) in ((every, footprint["everyNode"]), (gpu, footprint["gpuNodes"])):
+            total[0] += kube.quantity(cpu)
+            total[1] += kube.quantity(memory)
+    return workloads, Daemons((every[0], every[1]), (gpu[0], gpu[1])), declared
 
 
 def read_workloads(
