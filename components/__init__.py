@@ -30,10 +30,13 @@ from mlops_platform.components.foundation.cluster import (
 from mlops_platform.components.foundation.cluster_addons import ClusterAddons, ClusterAddonsSpec
 from mlops_platform.components.foundation.gpu_node_pool import (
     CapacityType,
+    Consolidation,
     GpuAmiType,
     GpuNodePool,
     GpuNodePoolSpec,
+    Provisioner,
 )
+from mlops_platform.components.foundation.karpenter import Karpenter, KarpenterSpec
 from mlops_platform.components.foundation.load_balancer_controller import (
     LoadBalancerController,
     LoadBalancerControllerSpec,
@@ -93,6 +96,7 @@ __all__ = [
     "ClusterRef",
     "ClusterSpec",
     "ComputeResources",
+    "Consolidation",
     "ContainerRegistry",
     "ContainerRegistrySpec",
     "EksCluster",
@@ -106,6 +110,8 @@ __all__ = [
     "HealthChecks",
     "InterfaceEndpoint",
     "InvalidArgs",
+    "Karpenter",
+    "KarpenterSpec",
     "LoadBalancerController",
     "LoadBalancerControllerSpec",
     "MlflowDatabaseSpec",
@@ -127,6 +133,7 @@ __all__ = [
     "PlatformSecretsSpec",
     "PodIdentityRole",
     "PodIdentitySpec",
+    "Provisioner",
     "PullThroughCache",
     "ReceiverKind",
     "Replicas",

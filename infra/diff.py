@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_platform.components.support import files
-from mlops_platform.infra.cost.estimate import SCENARIOS
+from mlops_platform.infra.cost.scenarios import SCENARIOS
 from mlops_platform.policies.graph import Graph, Resource
 
 REPLACE_ON: dict[str, tuple[str, ...]] = {

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from mlops_platform.infra.cli import main
-from mlops_platform.infra.cost.estimate import CostAssumptions, SharedCostKey
+from mlops_platform.infra.cost.assumptions import CostAssumptions, SharedCostKey
 from mlops_platform.infra.cost.placement import MIB, Owner, Pod, Unschedulable, node_shape, pack
 from mlops_platform.infra.offline.runner import SynthError
 from tests.test_cost_model import Model, Pool, estimate

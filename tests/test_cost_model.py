@@ -12,7 +12,7 @@ import pytest
 
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.instance_catalog import CATALOG
-from mlops_platform.infra.cost.estimate import CostAssumptions
+from mlops_platform.infra.cost.assumptions import CostAssumptions
 from mlops_platform.infra.cost.prices import PriceTable, PricingError, available_regions
 from mlops_platform.infra.cost.recorder import CostRecorder
 from mlops_platform.infra.offline.runner import SynthError

@@ -23,7 +23,7 @@ from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import tag_value_problems
 from mlops_platform.components.support.validation import Problem
-from mlops_platform.infra.cost.estimate import CostAssumptions
+from mlops_platform.infra.cost.assumptions import CostAssumptions
 
 
 @spec

@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mlops_platform.infra.cost.estimate import SCENARIOS
+from mlops_platform.infra.cost.scenarios import SCENARIOS
 
 
 class NoEstimate(ValueError):

@@ -16,6 +16,7 @@ COMPONENT_MODULES = (
     "foundation.network",
     "foundation.cluster",
     "foundation.gpu_node_pool",
+    "foundation.karpenter",
     "foundation.cluster_addons",
     "foundation.pod_identity",
     "foundation.load_balancer_controller",

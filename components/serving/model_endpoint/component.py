@@ -86,7 +86,8 @@ class ModelEndpoint(PlatformComponent):
             opts,
         )
         child = self.child
-        context = platform.context.tagged(team=spec.team)
+        # The same owner on the AWS side as on the pods, so billing and the cost model agree.
+        context = platform.context.tagged(team=spec.team, model=name)
         depends = platform.dependencies
         prefix = spec.artifact_prefix or f"models/{spec.team}/{name}/"
         replicas = spec.replicas
