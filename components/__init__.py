@@ -30,13 +30,12 @@ from mlops_platform.components.foundation.cluster import (
 from mlops_platform.components.foundation.cluster_addons import ClusterAddons, ClusterAddonsSpec
 from mlops_platform.components.foundation.gpu_node_pool import (
     CapacityType,
-    Consolidation,
     GpuAmiType,
     GpuNodePool,
     GpuNodePoolSpec,
     Provisioner,
 )
-from mlops_platform.components.foundation.karpenter import Karpenter, KarpenterSpec
+from mlops_platform.components.foundation.karpenter import Consolidation, Karpenter, KarpenterSpec
 from mlops_platform.components.foundation.load_balancer_controller import (
     LoadBalancerController,
     LoadBalancerControllerSpec,

@@ -12,16 +12,19 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import field
 from enum import StrEnum
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
-from mlops_platform.components.foundation.karpenter import Karpenter
+from mlops_platform.components.foundation.karpenter import (
+    Consolidation,
+    Karpenter,
+    gpu_node_class,
+    gpu_node_pool,
+)
 from mlops_platform.components.foundation.nodes import BOTTLEROCKET_PREFIX, managed_node_group
 from mlops_platform.components.refs import ClusterRef, GpuPoolInfo, NetworkRef
-from mlops_platform.components.support import kube, pins
+from mlops_platform.components.support import kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
@@ -39,14 +42,7 @@ class CapacityType(StrEnum):
 
 class Provisioner(StrEnum):
     MANAGED_NODE_GROUP = "managedNodeGroup"
-    """An EKS managed node group, scaled by the cluster-autoscaler: one instance list, no fallback."""
     KARPENTER = "karpenter"
-    """A Karpenter NodePool: several families, spot with on-demand fallback, consolidation."""
-
-
-class Consolidation(StrEnum):
-    WHEN_EMPTY = "WhenEmpty"
-    WHEN_EMPTY_OR_UNDERUTILIZED = "WhenEmptyOrUnderutilized"
 
 
 class GpuAmiType(StrEnum):
@@ -89,8 +85,9 @@ class GpuNodePoolSpec:
     """Extra Kubernetes labels on the pool's nodes (and in its scale-from-zero template), e.g.
     ``{"workload-class": "batch"}``. The platform's own labels cannot be overridden. Default: none."""
     provisioner: Provisioner | None = None
-    """`managedNodeGroup` or `karpenter`. Default: `karpenter` in dev and stage, `managedNodeGroup` in
-    prod."""
+    """`managedNodeGroup` (an EKS managed node group scaled by the cluster-autoscaler: one instance
+    list, no fallback) or `karpenter` (a Karpenter NodePool: several families, spot with on-demand
+    fallback, consolidation). Default: `karpenter` in dev and stage, `managedNodeGroup` in prod."""
     time_slicing_replicas: int = 1
     """NVIDIA time slicing: each GPU is offered as this many ``nvidia.com/gpu``, so up to N small
     models share it (no memory isolation). Models opt in with ``resources.sharedGpu``; the cost model
@@ -258,7 +255,36 @@ class GpuNodePool(PlatformComponent):
         self.labels = dict(info.node_labels)
         self.node_group = None
         if karpenter is not None and provisioner is Provisioner.KARPENTER:
-            self.node_pool = self._karpenter_pool(name, spec, context, cluster, network, karpenter)
+            after = pulumi.ResourceOptions(parent=self, depends_on=[karpenter.release])
+            gpu_node_class(
+                name,
+                disk_size_gib=spec.disk_size_gib,
+                tags=with_tags(context.tags, Name=name),
+                cluster=cluster,
+                subnet_ids=network.private_subnet_ids,
+                instance_profile=karpenter.instance_profile_name,
+                opts=after,
+            )
+            capacity = ["on-demand"]
+            if spec.capacity_type is CapacityType.SPOT:
+                # Karpenter prefers spot when both are allowed and falls back to on-demand without it.
+                capacity = ["spot", "on-demand"] if spec.spot_fallback else ["spot"]
+            per_node = max((s.gpus for t in spec.instance_types if (s := instance_spec(t))), default=0)
+            self.node_pool = gpu_node_pool(
+                name,
+                instance_types=spec.instance_types,
+                capacity_types=capacity,
+                labels=self.labels,
+                taint=spec.taint,
+                disruption={
+                    "consolidationPolicy": spec.consolidation.value,
+                    "consolidateAfter": spec.consolidate_after,
+                    "budgets": [{"nodes": spec.disruption_budget}],
+                },
+                # maxSize bounds the pool as it does a node group: in GPUs, which Karpenter counts.
+                gpu_limit=spec.max_size * per_node * spec.time_slicing_replicas,
+                opts=after,
+            )
             self.register_outputs({"nodePoolName": name})
             return
         taints = [{"key": kube.GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}] if spec.taint else []
@@ -278,84 +304,6 @@ class GpuNodePool(PlatformComponent):
         )
         self._tag_autoscaling_group(name, taints)
         self.register_outputs({"nodeGroupName": self.node_group.node_group_name})
-
-    def _karpenter_pool(
-        self,
-        name: str,
-        spec: GpuNodePoolSpec,
-        context: StackContext,
-        cluster: ClusterRef,
-        network: NetworkRef,
-        karpenter: Karpenter,
-    ) -> k8s.apiextensions.CustomResource:
-        """An EC2NodeClass (AMI, subnets, encrypted volume, IMDSv2) and the NodePool that launches it."""
-        after = pulumi.ResourceOptions(parent=self, depends_on=[karpenter.release])
-        k8s.apiextensions.CustomResource(
-            f"{name}-node-class",
-            api_version="karpenter.k8s.aws/v1",
-            kind="EC2NodeClass",
-            metadata={"name": name, "labels": kube.labels(name, "gpu-node-pool")},
-            spec={
-                "instanceProfile": karpenter.instance_profile_name,
-                "amiSelectorTerms": [{"alias": pins.KARPENTER_AMI_ALIAS}],
-                "subnetSelectorTerms": pulumi.Output.from_input(network.private_subnet_ids).apply(
-                    lambda ids: [{"id": subnet} for subnet in ids]
-                ),
-                "securityGroupSelectorTerms": [{"id": cluster.security_group_id}],
-                "blockDeviceMappings": [
-                    {
-                        "deviceName": "/dev/xvda",
-                        "ebs": {
-                            "volumeSize": f"{spec.disk_size_gib}Gi",
-                            "volumeType": "gp3",
-                            "encrypted": True,
-                            "kmsKeyID": cluster.ebs_kms_key_arn,
-                            "deleteOnTermination": True,
-                        },
-                    }
-                ],
-                # IMDSv2 only, one hop: pods cannot reach the node role's credentials.
-                "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1},
-                "tags": with_tags(context.tags, Name=name),
-            },
-            opts=after,
-        )
-        capacity = ["on-demand"]
-        if spec.capacity_type is CapacityType.SPOT:
-            # Karpenter prefers spot when both are allowed and falls back to on-demand without it.
-            capacity = ["spot", "on-demand"] if spec.spot_fallback else ["spot"]
-        per_node = max((s.gpus for t in spec.instance_types if (s := instance_spec(t))), default=0)
-        template: dict[str, Any] = {
-            "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": name},
-            "requirements": [
-                {
-                    "key": "node.kubernetes.io/instance-type",
-                    "operator": "In",
-                    "values": list(spec.instance_types),
-                },
-                {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity},
-            ],
-            "expireAfter": "720h",
-        }
-        if spec.taint:
-            template["taints"] = [{"key": kube.GPU_TAINT_KEY, "value": "true", "effect": "NoSchedule"}]
-        return k8s.apiextensions.CustomResource(
-            f"{name}-node-pool",
-            api_version="karpenter.sh/v1",
-            kind="NodePool",
-            metadata={"name": name, "labels": kube.labels(name, "gpu-node-pool")},
-            spec={
-                "template": {"metadata": {"labels": self.labels}, "spec": template},
-                "disruption": {
-                    "consolidationPolicy": spec.consolidation.value,
-                    "consolidateAfter": spec.consolidate_after,
-                    "budgets": [{"nodes": spec.disruption_budget}],
-                },
-                # maxSize bounds the pool as it does a node group: in GPUs, which Karpenter counts.
-                "limits": {kube.GPU_RESOURCE: str(spec.max_size * per_node * spec.time_slicing_replicas)},
-            },
-            opts=after,
-        )
 
     def _tag_autoscaling_group(self, name: str, taints: list[dict[str, str]]) -> None:
         """From zero nodes the autoscaler sees no node to copy; these ASG tags describe one.

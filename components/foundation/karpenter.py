@@ -14,14 +14,18 @@ Example::
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
-from mlops_platform.components.foundation.kms import customer_managed_key
+from mlops_platform.components.foundation.kms import key_for_services
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.refs import ClusterRef
-from mlops_platform.components.support import helm, iam, kube
+from mlops_platform.components.support import helm, iam, kube, pins
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.spec import spec
@@ -38,6 +42,13 @@ INTERRUPTION_EVENTS = {
     "state-change": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
 }
 """EventBridge patterns of the events Karpenter acts on (its interruption-handling documentation)."""
+
+
+class Consolidation(StrEnum):
+    """When Karpenter removes a pool's nodes (its NodePool ``disruption.consolidationPolicy``)."""
+
+    WHEN_EMPTY = "WhenEmpty"
+    WHEN_EMPTY_OR_UNDERUTILIZED = "WhenEmptyOrUnderutilized"
 
 
 @spec
@@ -195,8 +206,6 @@ class Karpenter(PlatformComponent):
 
     release: pulumi.Resource
     """The chart release; NodePools and EC2NodeClasses wait for it (it installs their CRDs)."""
-    queue_name: pulumi.Output[str]
-    """The interruption queue Karpenter reads."""
     instance_profile_name: pulumi.Output[str]
     """Instance profile of the cluster's node role, which every EC2NodeClass names."""
 
@@ -214,16 +223,12 @@ class Karpenter(PlatformComponent):
         child = self.child
         tags = dict(context.tags)
         account_id, region = self.account_id, self.region
-        key = customer_managed_key(
+        key = key_for_services(
             f"{name}-queue-key",
             context,
             description="Encrypts Karpenter's interruption queue",
-            policy=iam.document(
-                [
-                    iam.kms_root_statement(account_id),
-                    iam.kms_service_statement("AllowEventBridge", "events.amazonaws.com", account_id),
-                ]
-            ),
+            account_id=account_id,
+            services={"AllowEventBridge": "events.amazonaws.com"},
             opts=child,
         )
         queue = aws.sqs.Queue(
@@ -314,3 +319,91 @@ class Karpenter(PlatformComponent):
         self.register_outputs(
             {"queueName": self.queue_name, "instanceProfileName": self.instance_profile_name}
         )
+
+
+def gpu_node_class(
+    name: str,
+    *,
+    disk_size_gib: int,
+    tags: Mapping[str, str],
+    cluster: ClusterRef,
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]],
+    instance_profile: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    """The EC2NodeClass of one GPU pool: the pinned AMI, the cluster's subnets and security group, an
+    encrypted root volume, IMDSv2 only."""
+    return _pool_object(
+        name,
+        "karpenter.k8s.aws/v1",
+        "EC2NodeClass",
+        {
+            "instanceProfile": instance_profile,
+            "amiSelectorTerms": [{"alias": pins.KARPENTER_AMI_ALIAS}],
+            "subnetSelectorTerms": pulumi.Output.from_input(subnet_ids).apply(
+                lambda ids: [{"id": subnet} for subnet in ids]
+            ),
+            "securityGroupSelectorTerms": [{"id": cluster.security_group_id}],
+            "blockDeviceMappings": [
+                {
+                    "deviceName": "/dev/xvda",
+                    "ebs": {
+                        "volumeSize": f"{disk_size_gib}Gi",
+                        "volumeType": "gp3",
+                        "encrypted": True,
+                        "kmsKeyID": cluster.ebs_kms_key_arn,
+                        "deleteOnTermination": True,
+                    },
+                }
+            ],
+            # IMDSv2 only, one hop: pods cannot reach the node role's credentials.
+            "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1},
+            "tags": dict(tags),
+        },
+        opts,
+    )
+
+
+def gpu_node_pool(
+    name: str,
+    *,
+    instance_types: Sequence[str],
+    capacity_types: Sequence[str],
+    labels: Mapping[str, str],
+    taint: bool,
+    disruption: Mapping[str, Any],
+    gpu_limit: int,
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    """The NodePool of one GPU pool, launching its EC2NodeClass (of the same name)."""
+    template: dict[str, Any] = {
+        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": name},
+        "requirements": [
+            {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(instance_types)},
+            {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(capacity_types)},
+        ],
+        "expireAfter": "720h",
+    }
+    if taint:
+        template["taints"] = [{"key": kube.GPU_TAINT_KEY, "value": "true", "effect": "NoSchedule"}]
+    spec = {
+        "template": {"metadata": {"labels": dict(labels)}, "spec": template},
+        "disruption": dict(disruption),
+        "limits": {kube.GPU_RESOURCE: str(gpu_limit)},
+    }
+    return _pool_object(name, "karpenter.sh/v1", "NodePool", spec, opts)
+
+
+def _pool_object(
+    name: str, api_version: str, kind: str, spec: Mapping[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """One of a GPU pool's Karpenter objects, named after the pool (``<pool>-node-class``...)."""
+    slug = {"EC2NodeClass": "node-class", "NodePool": "node-pool"}[kind]
+    return k8s.apiextensions.CustomResource(
+        f"{name}-{slug}",
+        api_version=api_version,
+        kind=kind,
+        metadata={"name": name, "labels": kube.labels(name, "gpu-node-pool")},
+        spec=dict(spec),
+        opts=opts,
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_aws as aws
 
+from mlops_platform.components.support import iam
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import stateful_options
 
@@ -30,4 +33,22 @@ def customer_managed_key(
         policy=policy,
         tags=dict(context.tags),
         opts=stateful_options(context.environment, opts),
+    )
+
+
+def key_for_services(
+    name: str,
+    context: StackContext,
+    *,
+    description: str,
+    account_id: str,
+    services: Mapping[str, str],
+    opts: pulumi.ResourceOptions | None = None,
+) -> aws.kms.Key:
+    """A key the account administers and these AWS service principals (statement id -> principal)
+    may encrypt and decrypt with, for this account only."""
+    statements = [iam.kms_root_statement(account_id)]
+    statements += [iam.kms_service_statement(sid, service, account_id) for sid, service in services.items()]
+    return customer_managed_key(
+        name, context, description=description, policy=iam.document(statements), opts=opts
     )

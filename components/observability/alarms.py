@@ -33,17 +33,15 @@ def alert_topic(
 ) -> aws.sns.Topic:
     """An SNS topic encrypted with a key that CloudWatch alarms and Budgets may use, with its emails."""
     tags = dict(context.tags)
-    key = kms.customer_managed_key(
+    key = kms.key_for_services(
         f"{name}-alerts-key",
         context,
         description="Encrypts the platform's alert topic",
-        policy=iam.document(
-            [
-                iam.kms_root_statement(account_id),
-                iam.kms_service_statement("AllowCloudWatchAlarms", "cloudwatch.amazonaws.com", account_id),
-                iam.kms_service_statement("AllowBudgets", "budgets.amazonaws.com", account_id),
-            ]
-        ),
+        account_id=account_id,
+        services={
+            "AllowCloudWatchAlarms": "cloudwatch.amazonaws.com",
+            "AllowBudgets": "budgets.amazonaws.com",
+        },
         opts=opts,
     )
     topic = aws.sns.Topic(f"{name}-alerts", kms_master_key_id=key.arn, tags=tags, opts=opts)

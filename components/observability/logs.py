@@ -9,8 +9,6 @@ from mlops_platform.components.foundation.pod_identity import PodIdentityRole, P
 from mlops_platform.components.support import helm
 from mlops_platform.components.support.context import StackContext
 
-FLUENT_BIT_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
-
 LOGGING_NAMESPACE = "logging"
 FLUENT_BIT_SERVICE_ACCOUNT = "fluent-bit"
 
@@ -49,6 +47,7 @@ def container_logs(
         policy=write_policy(group, "ShipContainerLogs"),
         opts=opts,
     )
+    resources = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
     helm.release(
         f"{name}-fluent-bit",
         "aws-for-fluent-bit",
@@ -68,9 +67,9 @@ def container_logs(
             "elasticsearch": {"enabled": False},
             # Logs from every node, GPU nodes included.
             "tolerations": [{"operator": "Exists"}],
-            "resources": FLUENT_BIT_RESOURCES,
+            "resources": resources,
         },
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role, group])),
-        footprint=helm.Footprint(every_node=FLUENT_BIT_RESOURCES),
+        footprint=helm.Footprint(every_node=resources),
     )
     return group.name

@@ -8,8 +8,6 @@ from mlops_platform.components.foundation.pod_identity import PodIdentityRole, P
 from mlops_platform.components.support import helm, iam, kube
 from mlops_platform.components.support.context import StackContext
 
-COLLECTOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
-
 TRACING_NAMESPACE = "tracing"
 SERVICE_ACCOUNT = "otel-collector"
 
@@ -44,6 +42,7 @@ def trace_collector(
         ),
         opts=opts,
     )
+    resources = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
     helm.release(
         f"{name}-otel-collector",
         "opentelemetry-collector",
@@ -71,8 +70,8 @@ def trace_collector(
                     }
                 },
             },
-            "resources": COLLECTOR_RESOURCES,
+            "resources": resources,
         },
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role])),
-        footprint=helm.Footprint(system_pods=((1, COLLECTOR_RESOURCES),)),
+        footprint=helm.Footprint(system_pods=((1, resources),)),
     )

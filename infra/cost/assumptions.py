@@ -30,8 +30,6 @@ DEFAULT_SPOT_PRICE_FACTORS: dict[str, float] = {
 few minutes), based on typical discounts in the Spot Instance Advisor; override per stack."""
 
 
-
-
 class SharedCostKey(StrEnum):
     REQUESTS = "requests"
     NONE = "none"

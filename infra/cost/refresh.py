@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -136,30 +136,27 @@ class Refreshed:
     """Instance types and classes the region does not offer: left out, so using them fails loudly."""
 
 
+def _priced(
+    client: Any, names: set[str], query: Callable[[str], Query], region: str, not_offered: list[str]
+) -> dict[str, Decimal]:
+    """The price of each name (in order), leaving out and listing those the region does not offer."""
+    prices = {}
+    for name in sorted(names):
+        price = fetch(client, query(name), region)
+        if price is None:
+            not_offered.append(name)
+        else:
+            prices[name] = price
+    return prices
+
+
 def refresh(client: Any, region: str, template: PriceTable, today: datetime.date) -> Refreshed:
     """A new table for ``region`` with every entry of ``template`` (and the instance catalog) re-priced."""
-    not_offered = []
-    ec2 = {}
-    for instance_type in sorted(set(template.ec2) | set(CATALOG)):
-        price = fetch(client, ec2_query(instance_type), region)
-        if price is None:
-            not_offered.append(instance_type)
-        else:
-            ec2[instance_type] = price
-    rds = {}
-    for instance_class in sorted(template.rds_instances):
-        price = fetch(client, rds_query(instance_class), region)
-        if price is None:
-            not_offered.append(instance_class)
-        else:
-            rds[instance_class] = price
-    sagemaker = {}
-    for instance_name in sorted(set(template.sagemaker) | {f"ml.{t}" for t in CATALOG}):
-        price = fetch(client, sagemaker_query(instance_name), region)
-        if price is None:
-            not_offered.append(instance_name)
-        else:
-            sagemaker[instance_name] = price
+    not_offered: list[str] = []
+    ec2 = _priced(client, set(template.ec2) | set(CATALOG), ec2_query, region, not_offered)
+    rds = _priced(client, set(template.rds_instances), rds_query, region, not_offered)
+    sagemaker_names = set(template.sagemaker) | {f"ml.{t}" for t in CATALOG}
+    sagemaker = _priced(client, sagemaker_names, sagemaker_query, region, not_offered)
     missing = []
     scalars = {}
     for attribute, query in SCALAR_QUERIES.items():
