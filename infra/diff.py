@@ -162,6 +162,8 @@ class CostDelta:
     head: Mapping[str, float] | None
     by_component: list[tuple[str, float, float]]
     """(component, base expected, head expected) for components whose expected cost moved."""
+    per_1k: list[tuple[str, float | None, float | None, float | None]] = field(default_factory=list)
+    """(team/model, base cost per 1,000 inferences, head's, head's SageMaker figure), every model."""
 
     def change(self, scenario: str) -> float | None:
         if self.base is None or self.head is None:
@@ -183,6 +185,9 @@ class CostDelta:
             "change": {s: self.change(s) for s in SCENARIOS},
             "percent": {s: _finite(self.percent(s)) for s in SCENARIOS},
             "byComponent": [{"component": c, "base": b, "head": h} for c, b, h in self.by_component],
+            "costPer1kInferences": [
+                {"model": m, "base": b, "head": h, "sagemaker": sm} for m, b, h, sm in self.per_1k
+            ],
         }
 
 
@@ -199,15 +204,34 @@ def cost_delta(base: Graph, head: Graph) -> CostDelta:
 
     base_monthly, base_components = monthly(base)
     head_monthly, head_components = monthly(head)
-    moved = []
+    moved: list[tuple[str, float, float]] = []
+    per_1k = _per_1k(base, head)
     if base_monthly is None or head_monthly is None:
-        return CostDelta(base_monthly, head_monthly, moved)  # no per-component change against nothing
+        return CostDelta(base_monthly, head_monthly, moved, per_1k)  # no per-component change against nothing
     for name in sorted(set(base_components) | set(head_components)):
         old = base_components.get(name, {}).get("expected", 0.0)
         new = head_components.get(name, {}).get("expected", 0.0)
         if round(new - old, 2) != 0:
             moved.append((name, old, new))
-    return CostDelta(base_monthly, head_monthly, moved)
+    return CostDelta(base_monthly, head_monthly, moved, per_1k)
+
+
+def _per_1k(base: Graph, head: Graph) -> list[tuple[str, float | None, float | None, float | None]]:
+    def models(graph: Graph) -> Mapping[str, Any]:
+        doc = graph.outputs.get("costEstimate")
+        return (doc.get("byModel") or {}) if isinstance(doc, Mapping) else {}
+
+    before, after = models(base), models(head)
+    rows = []
+    for name in sorted(set(before) | set(after)):
+        old = (before.get(name) or {}).get("costPer1kInferences") or {}
+        new = (after.get(name) or {}).get("costPer1kInferences") or {}
+        rows.append((name, old.get("platform"), new.get("platform"), new.get("sagemaker")))
+    return rows
+
+
+def _unit(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _signed(value: float | None, percent: float | None = None) -> str:
@@ -306,6 +330,13 @@ class Report:
                 f"| {name} | {_money(old)} | {_money(new)} | {_signed(round(new - old, 2))} |"
                 for name, old, new in c.by_component
             ]
+            out.append("")
+        if c.per_1k:
+            out += [
+                "| model | per 1k inferences before | after | SageMaker per 1k |",
+                "|---|---:|---:|---:|",
+            ]
+            out += [f"| {m} | {_unit(b)} | {_unit(h)} | {_unit(sm)} |" for m, b, h, sm in c.per_1k]
             out.append("")
         return out
 
