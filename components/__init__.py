@@ -6,6 +6,7 @@ what other components produced, ``components.refs``).
 """
 
 from mlops_platform.components.data.artifact_store import ArtifactGrant, ArtifactStore, ArtifactStoreSpec
+from mlops_platform.components.data.audit_trail import AuditTrail, AuditTrailSpec
 from mlops_platform.components.data.container_registry import (
     ContainerRegistry,
     ContainerRegistrySpec,
@@ -85,6 +86,8 @@ __all__ = [
     "ArtifactStore",
     "ArtifactStoreSpec",
     "ArtifactsRef",
+    "AuditTrail",
+    "AuditTrailSpec",
     "Autoscaling",
     "BudgetSpec",
     "CapacityType",

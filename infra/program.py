@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from mlops_platform.components.data.artifact_store import ArtifactStore
+from mlops_platform.components.data.audit_trail import AuditTrail
 from mlops_platform.components.data.container_registry import ContainerRegistry
 from mlops_platform.components.data.mlflow import REPOSITORY as MLFLOW_REPOSITORY
 from mlops_platform.components.data.mlflow import MlflowTracking
@@ -90,6 +91,7 @@ def main() -> None:
     # --- data plane -------------------------------------------------------------------------
     secrets = PlatformSecrets("secrets", spec.secrets, context, cluster.ref, on_cluster)
     artifacts = ArtifactStore("artifacts", spec.artifacts, context, aws_only)
+    audit = AuditTrail("audit", spec.audit, context, artifacts.ref, aws_only)
     registry = ContainerRegistry(
         "registry", spec.registry, context, pull_principal_arns=[cluster.node_role_arn], opts=aws_only
     )
@@ -184,6 +186,8 @@ def main() -> None:
     pulumi.export("vpcId", network.vpc_id)
     pulumi.export("privateSubnetIds", network.private_subnet_ids)
     pulumi.export("registryUrls", registry.repository_urls)
+    pulumi.export("auditTrailArn", audit.trail_arn)
+    pulumi.export("auditBucketName", audit.bucket_name)
     pulumi.export("mlflowUrl", mlflow.tracking_url)
     pulumi.export("mlflowDatabaseIdentifier", mlflow.database_identifier)
     pulumi.export("secretsKmsKeyArn", secrets.kms_key_arn)

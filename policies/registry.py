@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_platform.components.support import files
-from mlops_platform.policies import consistency, cost, kubernetes, reliability, security, tagging
+from mlops_platform.policies import consistency, cost, governance, kubernetes, reliability, security, tagging
 from mlops_platform.policies.rule import Rule
 
 RULES: list[Rule] = [
@@ -18,6 +18,7 @@ RULES: list[Rule] = [
     *tagging.RULES,
     *kubernetes.RULES,
     *consistency.RULES,
+    *governance.RULES,
 ]
 PACK_NAME = "mlops-platform-guardrails"
 CONFIG_DIR = Path(__file__).parent / "config"

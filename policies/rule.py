@@ -27,6 +27,7 @@ class Area(StrEnum):
     TAGGING = "tagging"
     KUBERNETES = "kubernetes"
     CONSISTENCY = "cross-resource"
+    GOVERNANCE = "governance"
 
 
 ResourceCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], Iterable[str]]

@@ -75,6 +75,20 @@ def add_an_on_demand_gpu_group(graph: Graph) -> str:
     return group.urn
 
 
+def shorten_the_object_lock(graph: Graph) -> str:
+    """Audit logs locked for 30 days only: the trail is reported."""
+    lock = first(graph, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    set_in(("rule", "defaultRetention", "days"), 30)(lock)
+    return first(graph, "aws:cloudtrail/trail:Trail").urn
+
+
+def stop_recording_data_events(graph: Graph) -> str:
+    """The trail keeps management events only: the model bucket is reported."""
+    trail = first(graph, "aws:cloudtrail/trail:Trail")
+    trail.inputs["advancedEventSelectors"] = trail.inputs["advancedEventSelectors"][:1]
+    return artifacts_bucket(graph).urn
+
+
 def artifacts_bucket(graph: Graph) -> Resource:
     return first(graph, "aws:s3/bucket:Bucket", lambda r: r.name == "artifacts-bucket")
 
@@ -437,6 +451,8 @@ BREAKAGES = [
         subject="aws:eks/nodeGroup:NodeGroup",
     ),
     Breakage("required-tags", "dev", untag_vpc, subject="aws:ec2/vpc:Vpc"),
+    Breakage("audit-trail-prod", "prod", shorten_the_object_lock, subject="aws:cloudtrail/trail:Trail"),
+    Breakage("model-buckets-audited", "dev", stop_recording_data_events, subject="aws:s3/bucket:Bucket"),
     Breakage(
         "k8s-no-latest-image",
         "dev",
@@ -867,3 +883,18 @@ def test_gpu_rules_read_managed_node_groups_and_karpenter_node_pools_alike():
     assert [v.message for v in violations(stage, "stage", "gpu-pool-max-size-cap")] == [
         "GPU NodePool may grow to 5 nodes (cap 4)"
     ]
+
+
+def test_the_audit_trail_rules_name_what_is_missing():
+    graph = graph_of("prod")
+    drop(graph, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    (found,) = violations(graph, "prod", "audit-trail-prod")
+    assert "writes to a bucket without Object Lock in COMPLIANCE mode for 365 days or more" in found.message
+    graph = graph_of("prod")
+    drop(graph, "aws:cloudtrail/trail:Trail")
+    (found,) = violations(graph, "prod", "audit-trail-prod")
+    assert found.message.startswith("prod has no CloudTrail trail")
+    assert [v.message for v in violations(graph, "prod", "model-buckets-audited")] == [
+        "bucket artifacts-bucket holds models but no trail records its data events"
+    ]
+    assert violations(graph_of("dev"), "dev", "audit-trail-prod") == []  # prod only

@@ -21,6 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from mlops_platform.components.data.buckets import platform_bucket
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.foundation.pod_identity import Grantee, grantee
 from mlops_platform.components.refs import ArtifactsRef
@@ -30,7 +31,7 @@ from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment, stateful_options
 from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG, with_tags
+from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG, MODELS_PURPOSE_TAG, with_tags
 from mlops_platform.components.support.validation import Problem, raise_if_any
 
 _PREFIX = re.compile(r"^([a-z0-9][a-z0-9._-]*/)+$")
@@ -181,7 +182,7 @@ class ArtifactStore(PlatformComponent):
         )
         bucket = self._bucket(
             f"{name}-bucket",
-            tags,
+            with_tags(tags, **dict([MODELS_PURPOSE_TAG])),
             encryption={"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn},
             lifecycle=self._lifecycle_rules(spec),
             opts=stateful,
@@ -235,51 +236,16 @@ class ArtifactStore(PlatformComponent):
         opts: pulumi.ResourceOptions,
         region: str | None = None,
     ) -> aws.s3.Bucket:
-        """A bucket with the controls every platform bucket shares."""
-        child = self.child
-        where = {"region": region} if region else {}
-        bucket = aws.s3.Bucket(
-            name, force_destroy=self._spec.force_destroy, tags=dict(tags), opts=opts, **where
+        return platform_bucket(
+            name,
+            tags=tags,
+            encryption=encryption,
+            lifecycle=lifecycle,
+            force_destroy=self._spec.force_destroy,
+            opts=opts,
+            controls_opts=self.child,
+            region=region,
         )
-        # Every platform bucket: owner-enforced, never public, encrypted, versioned, with lifecycle rules.
-        controls: list[tuple[Any, str, dict[str, Any]]] = [
-            (
-                aws.s3.BucketOwnershipControls,
-                "ownership",
-                {"rule": {"object_ownership": "BucketOwnerEnforced"}},
-            ),
-            (
-                aws.s3.BucketPublicAccessBlock,
-                "public-access-block",
-                dict.fromkeys(
-                    (
-                        "block_public_acls",
-                        "block_public_policy",
-                        "ignore_public_acls",
-                        "restrict_public_buckets",
-                    ),
-                    True,
-                ),
-            ),
-            (
-                aws.s3.BucketServerSideEncryptionConfiguration,
-                "encryption",
-                # Bucket keys cut KMS requests (and their cost) by ~99% for busy buckets.
-                {
-                    "rules": [
-                        {
-                            "apply_server_side_encryption_by_default": dict(encryption),
-                            "bucket_key_enabled": True,
-                        }
-                    ]
-                },
-            ),
-            (aws.s3.BucketVersioning, "versioning", {"versioning_configuration": {"status": "Enabled"}}),
-            (aws.s3.BucketLifecycleConfiguration, "lifecycle", {"rules": lifecycle}),
-        ]
-        for resource, role, inputs in controls:
-            resource(f"{name}-{role}", bucket=bucket.id, opts=child, **where, **inputs)
-        return bucket
 
     def _kms_only_policy(
         self, name: str, bucket: aws.s3.Bucket, key_arn: pulumi.Input[str], **where: str

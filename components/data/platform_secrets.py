@@ -317,7 +317,9 @@ class PlatformSecrets(PlatformComponent):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[operator]),
         )
         self.ready = [operator, store]
-        self.register_outputs({"kmsKeyArn": self.kms_key_arn, "secretArns": self.secret_arns})
+        # A snapshot: components add their own secrets to secret_arns later (add()), and the engine
+        # serializes these outputs concurrently with them.
+        self.register_outputs({"kmsKeyArn": self.kms_key_arn, "secretArns": dict(self.secret_arns)})
 
     def path(self, name: str) -> str:
         """Full Secrets Manager name of a platform secret."""

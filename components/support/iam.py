@@ -234,6 +234,33 @@ def kms_service_statement(sid: str, service: str, account_id: str) -> Statement:
     }
 
 
+def kms_cloudtrail_statements(account_id: str, trail_arn: str) -> list[Statement]:
+    """Lets one CloudTrail trail encrypt its log files with the key (and read the key's settings)."""
+    return [
+        {
+            "Sid": "CloudTrailEncryptLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceArn": trail_arn},
+                "StringLike": {
+                    "kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{account_id}:trail/*"
+                },
+            },
+        },
+        {
+            "Sid": "CloudTrailDescribeKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+        },
+    ]
+
+
 def kms_autoscaling_statements(account_id: str) -> list[Statement]:
     """EC2 Auto Scaling launches nodes with encrypted volumes through its service-linked role,
     whose policies cannot be edited, so the key policy must admit it."""

@@ -10,6 +10,8 @@ from mlops_platform.components.support.validation import Problem
 REQUIRED_TAG_KEYS = ("environment", "project", "owner", "cost-center", "managed-by")
 
 ACCESS_LOG_PURPOSE_TAG = ("mlops-platform.io/purpose", "s3-access-logs")
+MODELS_PURPOSE_TAG = ("mlops-platform.io/purpose", "models")
+"""On buckets that hold model artifacts: the audit trail must record their data events."""
 """Marks access-log buckets: S3 server access logging only delivers to SSE-S3 buckets, so these are
 the one documented exception to SSE-KMS (the policy pack and the cost model read this tag)."""
 

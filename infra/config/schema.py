@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import field
 
 from mlops_platform.components.data.artifact_store import ArtifactStoreSpec
+from mlops_platform.components.data.audit_trail import AuditTrailSpec
 from mlops_platform.components.data.container_registry import ContainerRegistrySpec
 from mlops_platform.components.data.mlflow import REPOSITORY as MLFLOW_REPOSITORY
 from mlops_platform.components.data.mlflow import MlflowSpec
@@ -70,6 +71,8 @@ class StackSpec:
     """GPU node groups. Default: none."""
     artifacts: ArtifactStoreSpec = field(default_factory=ArtifactStoreSpec)
     """The artifact bucket (models, datasets, MLflow runs)."""
+    audit: AuditTrailSpec = field(default_factory=AuditTrailSpec)
+    """The CloudTrail audit trail and its Object Lock bucket."""
     registry: ContainerRegistrySpec = field(
         default_factory=lambda: ContainerRegistrySpec(repositories=[MLFLOW_REPOSITORY])
     )
@@ -107,6 +110,7 @@ class StackSpec:
             "duplicate pool name {name!r}; names must be unique",
         )
         found += [p.nested("artifacts") for p in self.artifacts.problems(environment)]
+        found += [p.nested("audit") for p in self.audit.problems(environment)]
         found += [p.nested("registry") for p in self.registry.problems()]
         found += [p.nested("secrets") for p in self.secrets.problems()]
         found += [p.nested("mlflow") for p in self.mlflow.problems(environment)]

@@ -21,6 +21,7 @@ COMPONENT_MODULES = (
     "foundation.pod_identity",
     "foundation.load_balancer_controller",
     "data.artifact_store",
+    "data.audit_trail",
     "data.container_registry",
     "data.platform_secrets",
     "data.mlflow",

@@ -1,0 +1,106 @@
+"""Governance rules: the audit trail exists where it must and covers every bucket that holds models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import PolicyResource, Severity
+
+from mlops_platform.components.support.tagging import MODELS_PURPOSE_TAG
+from mlops_platform.policies.documents import dependents
+from mlops_platform.policies.rule import Area, RuleSet, as_list, get, integer_setting
+
+_rules = RuleSet(Area.GOVERNANCE, severity=Severity.HIGH, per_environment=True)
+_rule = _rules.rule
+RULES = _rules.rules
+
+TRAIL = "aws:cloudtrail/trail:Trail"
+BUCKET = "aws:s3/bucket:Bucket"
+OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+Pairs = Iterable[tuple[str, str]]
+
+
+def _of(resources: Sequence[PolicyResource], resource_type: str) -> list[PolicyResource]:
+    return [r for r in resources if r.resource_type == resource_type]
+
+
+def _trail_bucket(resources: Sequence[PolicyResource], trail: PolicyResource) -> PolicyResource | None:
+    return next(
+        (b for b in _of(resources, BUCKET) if trail in dependents(resources, b, TRAIL, "s3BucketName")), None
+    )
+
+
+@_rule(
+    "audit-trail-prod",
+    stack=True,
+    config={
+        "minimumRetentionDays": integer_setting(365, "Days the audit bucket's Object Lock keeps each log.")
+    },
+)
+def audit_trail_prod(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Pairs:
+    """Prod has a multi-region CloudTrail trail with log file validation and a KMS key, writing to a
+    bucket with S3 Object Lock in compliance mode for at least the minimum retention.
+
+    Fix: Keep the platform's AuditTrail (components.AuditTrail) in the stack, with audit.retentionDays
+    of at least 365.
+    """
+    if config["environment"] != "prod":
+        return
+    trails = _of(resources, TRAIL)
+    if not trails:
+        yield "", "prod has no CloudTrail trail: nothing records who changed the platform or its models"
+        return
+    for trail in trails:
+        props = trail.props
+        missing = [
+            what
+            for what, ok in (
+                ("isMultiRegionTrail", props.get("isMultiRegionTrail") is True),
+                ("enableLogFileValidation", props.get("enableLogFileValidation") is True),
+                ("kmsKeyId", bool(props.get("kmsKeyId"))),
+            )
+            if not ok
+        ]
+        if missing:
+            yield trail.urn, f"trail {trail.name} lacks {', '.join(missing)}"
+        bucket = _trail_bucket(resources, trail)
+        locks = dependents(resources, bucket, OBJECT_LOCK) if bucket is not None else []
+        retention = [get(lock.props, "rule", "defaultRetention", default={}) for lock in locks]
+        if (
+            bucket is None
+            or bucket.props.get("objectLockEnabled") is not True
+            or not any(
+                r.get("mode") == "COMPLIANCE" and (r.get("days") or 0) >= config["minimumRetentionDays"]
+                for r in retention
+            )
+        ):
+            yield (
+                trail.urn,
+                f"trail {trail.name} writes to a bucket without Object Lock in COMPLIANCE mode for "
+                f"{config['minimumRetentionDays']} days or more: its logs could be deleted",
+            )
+
+
+@_rule("model-buckets-audited", stack=True)
+def model_buckets_audited(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Pairs:
+    """Every bucket tagged as holding models (``mlops-platform.io/purpose: models``) has its object-level
+    (data) events recorded by a trail, so a changed model artifact always has a name and a time.
+
+    Fix: Record the bucket's prefixes in a trail's data-event selector (AuditTrail does for the
+    artifact store's audit.modelPrefixes).
+    """
+    key, value = MODELS_PURPOSE_TAG
+    covered = {
+        bucket.urn
+        for bucket in _of(resources, BUCKET)
+        for trail in dependents(resources, bucket, TRAIL, "advancedEventSelectors")
+        if any(
+            "AWS::S3::Object" in as_list(selector.get("equals"))
+            for group in as_list(trail.props.get("advancedEventSelectors"))
+            for selector in as_list(group.get("fieldSelectors"))
+        )
+    }
+    for bucket in _of(resources, BUCKET):
+        if get(bucket.props, "tags", key) == value and bucket.urn not in covered:
+            yield bucket.urn, f"bucket {bucket.name} holds models but no trail records its data events"
