@@ -91,7 +91,7 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         {"mlops-platform:netwrk": {}},
-        "mlops-platform:netwrk: unknown key; valid keys: artifacts, cluster, costAssumptions, costCenter, environment, gpuNodePools, mlflow, "
+        "mlops-platform:netwrk: unknown key; valid keys: artifacts, audit, cluster, costAssumptions, costCenter, environment, gpuNodePools, mlflow, "
         "models, network, observability, owner, registry, secrets, systemNodes, teams",
         id="unknown-top-level-key",
     ),

@@ -26,6 +26,8 @@ IAM_ONLY_ACTIONS = {
     "s3:GetObjectVersionForReplication",
     "s3:GetObjectVersionTagging",
     "s3:GetReplicationConfiguration",
+    "s3:DeleteObjectVersion",
+    "s3:PutLifecycleConfiguration",
     "s3:ReplicateDelete",
     "s3:ReplicateObject",
     "s3:ReplicateTags",
