@@ -91,7 +91,7 @@ def main() -> None:
     # --- data plane -------------------------------------------------------------------------
     secrets = PlatformSecrets("secrets", spec.secrets, context, cluster.ref, on_cluster)
     artifacts = ArtifactStore("artifacts", spec.artifacts, context, aws_only)
-    audit = AuditTrail("audit", spec.audit, context, artifacts.ref, aws_only)
+    audit = AuditTrail("audit", spec.audit, context, artifacts=artifacts.ref, opts=aws_only)
     registry = ContainerRegistry(
         "registry", spec.registry, context, pull_principal_arns=[cluster.node_role_arn], opts=aws_only
     )

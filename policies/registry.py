@@ -66,30 +66,24 @@ _INSTANCE_TYPES = {
     ],
 }
 
-KNOBS: dict[str, dict[str, dict[str, Any]]] = {
-    "dev": {
-        "allowed-instance-types": {"allowedInstanceTypes": _INSTANCE_TYPES["dev"]},
-        "gpu-pool-max-size-cap": {"maxGpuNodes": 2},
-        # Mandatory in dev and stage: what an environment may spend on GPUs is a budget, not advice.
-        "environment-gpu-cap": {"maxEnvironmentGpus": 4, "enforcementLevel": "mandatory"},
-        # Mandatory in prod only: dev and stage may knowingly run models larger than their pools.
-        "model-gpu-capacity": {"enforcementLevel": "advisory"},
-        "rds-backup-retention": {"minimumDays": 7},
-    },
-    "stage": {
-        "allowed-instance-types": {"allowedInstanceTypes": _INSTANCE_TYPES["stage"]},
-        "gpu-pool-max-size-cap": {"maxGpuNodes": 4},
-        "environment-gpu-cap": {"maxEnvironmentGpus": 8, "enforcementLevel": "mandatory"},
-        "model-gpu-capacity": {"enforcementLevel": "advisory"},
-        "rds-backup-retention": {"minimumDays": 7},
-    },
-    "prod": {
-        "allowed-instance-types": {"allowedInstanceTypes": _INSTANCE_TYPES["prod"]},
-        "gpu-pool-max-size-cap": {"maxGpuNodes": 16},
-        "environment-gpu-cap": {"maxEnvironmentGpus": 32},
-        "rds-backup-retention": {"minimumDays": 14},
-    },
-}
+ENVIRONMENTS = ("dev", "stage", "prod")
+_KNOB_TABLE: tuple[tuple[str, str, tuple[Any, Any, Any]], ...] = (
+    # rule                    knob                    (dev, stage, prod); None: the rule's default
+    ("allowed-instance-types", "allowedInstanceTypes", tuple(_INSTANCE_TYPES[e] for e in ENVIRONMENTS)),
+    ("gpu-pool-max-size-cap", "maxGpuNodes", (2, 4, 16)),
+    # Mandatory in dev and stage: what an environment may spend on GPUs is a budget, not advice.
+    ("environment-gpu-cap", "maxEnvironmentGpus", (4, 8, 32)),
+    ("environment-gpu-cap", "enforcementLevel", ("mandatory", "mandatory", None)),
+    # Mandatory in prod only: dev and stage may knowingly run models larger than their pools.
+    ("model-gpu-capacity", "enforcementLevel", ("advisory", "advisory", None)),
+    ("rds-backup-retention", "minimumDays", (7, 7, 14)),
+)
+
+KNOBS: dict[str, dict[str, dict[str, Any]]] = {environment: {} for environment in ENVIRONMENTS}
+for _rule_name, _knob, _values in _KNOB_TABLE:
+    for _environment, _value in zip(ENVIRONMENTS, _values, strict=True):
+        if _value is not None:
+            KNOBS[_environment].setdefault(_rule_name, {})[_knob] = _value
 """Per-environment values of the rules' knobs; ``environment`` is set for every rule that reads it."""
 
 

@@ -17,7 +17,7 @@ TRAIL_ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/mlops-platform-test-a
 
 def audit(environment: Environment = Environment.DEV, **overrides):
     spec = AuditTrailSpec(**overrides)
-    return run(lambda: AuditTrail("audit", spec, context(environment), ARTIFACTS)).graph
+    return run(lambda: AuditTrail("audit", spec, context(environment), artifacts=ARTIFACTS)).graph
 
 
 def selectors(graph) -> dict[str, dict[str, list[str]]]:
@@ -113,7 +113,7 @@ def test_only_this_trail_writes_and_nobody_deletes():
 )
 def test_bad_settings_are_refused(environment, overrides, message):
     with pytest.raises(InvalidArgs) as raised:
-        AuditTrail("audit", AuditTrailSpec(**overrides), context(environment), ARTIFACTS)
+        AuditTrail("audit", AuditTrailSpec(**overrides), context(environment), artifacts=ARTIFACTS)
     assert message in str(raised.value)
 
 

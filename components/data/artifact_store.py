@@ -16,12 +16,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from mlops_platform.components.data.buckets import platform_bucket
+from mlops_platform.components.data.buckets import (
+    access_log_bucket,
+    lifecycle_rule,
+    log_access,
+    platform_bucket,
+)
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.foundation.pod_identity import Grantee, grantee
 from mlops_platform.components.refs import ArtifactsRef
@@ -31,7 +35,7 @@ from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment, stateful_options
 from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG, MODELS_PURPOSE_TAG, with_tags
+from mlops_platform.components.support.tagging import MODELS_PURPOSE_TAG, with_tags
 from mlops_platform.components.support.validation import Problem, raise_if_any
 
 _PREFIX = re.compile(r"^([a-z0-9][a-z0-9._-]*/)+$")
@@ -117,11 +121,6 @@ class ArtifactStoreSpec:
         return found
 
 
-def lifecycle_rule(rule_id: str, **action: Any) -> dict[str, Any]:
-    """An enabled lifecycle rule over the whole bucket."""
-    return {"id": rule_id, "status": "Enabled", "filter": {}, **action}
-
-
 class ArtifactStore(PlatformComponent):
     """A versioned, SSE-KMS bucket with a full public-access block, a TLS-only policy, lifecycle
     rules, server access logs to a separate bucket and optional cross-region replication."""
@@ -168,17 +167,13 @@ class ArtifactStore(PlatformComponent):
             description=f"Encrypts the {name} bucket",
             opts=child,
         )
-        log_bucket = self._bucket(
+        log_bucket = access_log_bucket(
             f"{name}-logs",
-            with_tags(tags, **dict([ACCESS_LOG_PURPOSE_TAG])),
-            encryption={"sse_algorithm": "AES256"},
-            lifecycle=[
-                lifecycle_rule("expire-access-logs", expiration={"days": spec.access_log_retention_days}),
-                lifecycle_rule(
-                    "expire-noncurrent-versions", noncurrent_version_expiration={"noncurrent_days": 1}
-                ),
-            ],
+            tags=tags,
+            retention_days=spec.access_log_retention_days,
+            force_destroy=spec.force_destroy,
             opts=stateful,
+            controls_opts=child,
         )
         bucket = self._bucket(
             f"{name}-bucket",
@@ -187,20 +182,12 @@ class ArtifactStore(PlatformComponent):
             lifecycle=self._lifecycle_rules(spec),
             opts=stateful,
         )
-        aws.s3.BucketPolicy(
-            f"{name}-logs-policy",
-            bucket=log_bucket.id,
-            policy=pulumi.Output.all(log_bucket.arn, bucket.arn).apply(
-                lambda arns: iam.s3_access_log_bucket_policy(arns[0], arns[1], account_id)
-            ),
-            opts=child,
-        )
-        aws.s3.BucketLogging(
-            f"{name}-access-logging",
-            bucket=bucket.id,
-            target_bucket=log_bucket.id,
-            target_prefix="s3-access/",
-            target_object_key_format={"partitioned_prefix": {"partition_date_source": "EventTime"}},
+        log_access(
+            bucket,
+            log_bucket,
+            policy_name=f"{name}-logs-policy",
+            logging_name=f"{name}-access-logging",
+            account_id=account_id,
             opts=child,
         )
         self._kms_only_policy(f"{name}-policy", bucket, key.arn)

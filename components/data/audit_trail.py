@@ -8,7 +8,7 @@ docs/runbooks/who-changed-this-artifact.md shows how to query it.
 
 Example::
 
-    AuditTrail("audit", AuditTrailSpec(), context, artifacts.ref, opts=aws_only)
+    AuditTrail("audit", AuditTrailSpec(), context, artifacts=artifacts.ref, opts=aws_only)
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from mlops_platform.components.data.buckets import platform_bucket
+from mlops_platform.components.data.buckets import (
+    access_log_bucket,
+    log_access,
+    platform_bucket,
+)
 from mlops_platform.components.foundation.kms import customer_managed_key
 from mlops_platform.components.refs import ArtifactsRef
 from mlops_platform.components.support import iam
@@ -26,7 +30,6 @@ from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment, stateful_options
 from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG, with_tags
 from mlops_platform.components.support.validation import Problem, range_problems
 
 DEFAULT_RETENTION_DAYS = {Environment.DEV: 30, Environment.STAGE: 90, Environment.PROD: 365}
@@ -114,26 +117,24 @@ class AuditTrail(PlatformComponent):
     """The trail, its key, the Object Lock audit bucket and that bucket's access-log bucket."""
 
     trail_arn: pulumi.Output[str]
-    """ARN of the CloudTrail trail."""
+    """ARN of the CloudTrail trail (``aws cloudtrail validate-logs --trail-arn`` proves its files are
+    intact)."""
     bucket_name: pulumi.Output[str]
-    """The audit bucket (Object Lock, compliance mode)."""
+    """The audit bucket: Object Lock in compliance mode, so no log it holds can be deleted or
+    overwritten before its retention ends."""
 
     def __init__(
         self,
         name: str,
         spec: AuditTrailSpec,
         context: StackContext,
+        *,
         artifacts: ArtifactsRef,
         opts: pulumi.ResourceOptions | None = None,
     ):
         """``artifacts``: the bucket whose model prefixes' data events are recorded."""
-        super().__init__(
-            "mlops:audit_trail:AuditTrail",
-            name,
-            "AuditTrailSpec",
-            [*spec.problems(context.environment), *context.problems()],
-            opts,
-        )
+        problems = [*spec.problems(context.environment), *context.problems()]
+        super().__init__("mlops:audit_trail:AuditTrail", name, "AuditTrailSpec", problems, opts)
         child = self.child
         stateful = stateful_options(context.environment, child)
         account_id, region = self.account_id, self.region
@@ -170,30 +171,20 @@ class AuditTrail(PlatformComponent):
             rule={"default_retention": {"mode": "COMPLIANCE", "days": days}},
             opts=child,
         )
-        access_logs = platform_bucket(
+        access_logs = access_log_bucket(
             f"{name}-access-logs",
-            tags=with_tags(tags, **dict([ACCESS_LOG_PURPOSE_TAG])),
-            encryption={"sse_algorithm": "AES256"},  # S3 server access logging cannot write SSE-KMS
-            lifecycle=[
-                {"id": "expire-access-logs", "status": "Enabled", "filter": {}, "expiration": {"days": days}}
-            ],
+            tags=tags,
+            retention_days=days,
             force_destroy=False,
             opts=stateful,
             controls_opts=child,
         )
-        aws.s3.BucketPolicy(
-            f"{name}-access-logs-policy",
-            bucket=access_logs.id,
-            policy=pulumi.Output.all(access_logs.arn, bucket.arn).apply(
-                lambda arns: iam.s3_access_log_bucket_policy(arns[0], arns[1], account_id)
-            ),
-            opts=child,
-        )
-        aws.s3.BucketLogging(
-            f"{name}-access-logging",
-            bucket=bucket.id,
-            target_bucket=access_logs.id,
-            target_prefix="s3-access/",
+        log_access(
+            bucket,
+            access_logs,
+            policy_name=f"{name}-access-logs-policy",
+            logging_name=f"{name}-access-logging",
+            account_id=account_id,
             opts=child,
         )
         policy = aws.s3.BucketPolicy(
@@ -232,6 +223,5 @@ class AuditTrail(PlatformComponent):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
-        self.trail_arn = trail.arn
-        self.bucket_name = bucket.bucket
-        self.register_outputs({"trailArn": self.trail_arn, "bucketName": self.bucket_name})
+        self.trail_arn, self.bucket_name = trail.arn, bucket.bucket
+        self.register_outputs({"trailArn": trail.arn, "bucketName": bucket.bucket})
