@@ -122,3 +122,30 @@ def test_every_stack_has_its_trail_and_exports_it():
         graph = stack(name).graph
         assert only(graph, "aws:cloudtrail/trail:Trail").inputs["name"] == f"mlops-platform-{name}-audit"
         assert graph.outputs["auditTrailArn"].endswith(f":trail/mlops-platform-{name}-audit")
+
+
+def test_prod_keeps_the_eks_audit_log_as_long_as_the_trail():
+    graph = stack("prod").graph
+    group = graph.find("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs")
+    assert group.inputs["retentionInDays"] == 365
+    dev = stack("dev").graph.find("aws:cloudwatch/logGroup:LogGroup", "cluster-control-plane-logs")
+    assert dev.inputs["retentionInDays"] == 14  # infra/config/defaults/dev.yaml
+
+
+def test_prod_refuses_an_eks_audit_log_kept_shorter_than_the_trail():
+    import copy
+
+    import yaml
+
+    from mlops_platform.infra import config
+    from tests.harness import ROOT
+
+    raw = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]
+    raw = copy.deepcopy(raw)
+    raw["mlops-platform:cluster"] = {**raw["mlops-platform:cluster"], "controlPlaneLogRetentionDays": 90}
+    with pytest.raises(config.ConfigError) as raised:
+        config.parse(raw, project="mlops-platform", stack="prod")
+    assert (
+        "mlops-platform:cluster.controlPlaneLogRetentionDays: must be at least audit.retention_days (365) in prod"
+        in "\n".join(raised.value.problems)
+    )

@@ -209,7 +209,10 @@ def test_observability_outputs_and_log_retention(name):
     }
     control_plane = groups[f"/aws/eks/mlops-platform-{name}/cluster"]
     containers = groups[f"/aws/eks/mlops-platform-{name}/containers"]
-    assert control_plane.inputs["retentionInDays"] == containers.inputs["retentionInDays"]
+    if name == "prod":  # the EKS audit log is kept as long as the audit trail's lock
+        assert control_plane.inputs["retentionInDays"] == 365
+    else:
+        assert control_plane.inputs["retentionInDays"] == containers.inputs["retentionInDays"]
     assert set(outputs["logGroupNames"][:2]) == {control_plane.inputs["name"], containers.inputs["name"]}
     for group in graph.of_type("aws:cloudwatch/logGroup:LogGroup"):
         assert group.inputs["kmsKeyId"] and group.inputs["retentionInDays"]

@@ -111,6 +111,15 @@ class StackSpec:
         )
         found += [p.nested("artifacts") for p in self.artifacts.problems(environment)]
         found += [p.nested("audit") for p in self.audit.problems(environment)]
+        kept, audited = self.cluster.control_plane_log_retention_days, self.audit.retention_in(environment)
+        if environment is Environment.PROD and kept < audited:
+            found.append(
+                Problem(
+                    "cluster.control_plane_log_retention_days",
+                    f"must be at least audit.retention_days ({audited}) in prod: the EKS audit log is audit "
+                    f"evidence (got {kept})",
+                )
+            )
         found += [p.nested("registry") for p in self.registry.problems()]
         found += [p.nested("secrets") for p in self.secrets.problems()]
         found += [p.nested("mlflow") for p in self.mlflow.problems(environment)]
