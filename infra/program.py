@@ -203,6 +203,7 @@ def main() -> None:
             for name, endpoint in endpoints.items()
         },
     )
+    pulumi.export("lineage", {name: endpoint.lineage for name, endpoint in endpoints.items()})
     pulumi.export("grafanaUrl", observability.grafana_url)
     pulumi.export("alertTopicArn", observability.alert_topic_arn)
     pulumi.export(

@@ -1,4 +1,5 @@
-"""Governance rules: the audit trail exists where it must and covers every bucket that holds models."""
+"""Governance rules: the audit trail exists where it must and covers every bucket that holds models;
+stage and prod run model images by digest."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
+from mlops_platform.components.support import kube
 from mlops_platform.components.support.tagging import MODELS_PURPOSE_TAG
 from mlops_platform.policies.documents import dependents
 from mlops_platform.policies.rule import Area, RuleSet, as_list, get, integer_setting
@@ -104,3 +106,20 @@ def model_buckets_audited(resources: Sequence[PolicyResource], config: Mapping[s
     for bucket in _of(resources, BUCKET):
         if get(bucket.props, "tags", key) == value and bucket.urn not in covered:
             yield bucket.urn, f"bucket {bucket.name} holds models but no trail records its data events"
+
+
+@_rule("model-image-digest", types=("kubernetes:apps/v1:Deployment",))
+def model_image_digest(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
+    """In stage and prod, a model server's image is referred to by digest: a tag can be moved to
+    another image after review, a digest cannot.
+
+    Fix: Set imageDigest on the model version (models[].stable/canary.imageDigest).
+    """
+    if config["environment"] not in ("stage", "prod"):
+        return
+    if get(props, "metadata", "labels", kube.MODEL_LABEL) is None:
+        return
+    for container in as_list(get(props, "spec", "template", "spec", "containers")):
+        image = str(container.get("image", ""))
+        if "@sha256:" not in image:
+            yield f"model container {container.get('name')} runs {image!r}, not an image digest"

@@ -454,6 +454,11 @@ BREAKAGES = [
     Breakage("audit-trail-prod", "prod", shorten_the_object_lock, subject="aws:cloudtrail/trail:Trail"),
     Breakage("model-buckets-audited", "dev", stop_recording_data_events, subject="aws:s3/bucket:Bucket"),
     Breakage(
+        "model-image-digest",
+        "prod",
+        on(model_server, lambda r: container_of(r).update(image="acme/churn:2026.11.3")),
+    ),
+    Breakage(
         "k8s-no-latest-image",
         "dev",
         on(model_server, lambda r: container_of(r).update(image="acme/churn:latest")),
@@ -898,3 +903,11 @@ def test_the_audit_trail_rules_name_what_is_missing():
         "bucket artifacts-bucket holds models but no trail records its data events"
     ]
     assert violations(graph_of("dev"), "dev", "audit-trail-prod") == []  # prod only
+
+
+def test_model_images_by_digest_is_required_in_stage_and_prod_only():
+    for environment in ("dev", "stage", "prod"):
+        graph = graph_of(environment)
+        container_of(model_server(graph)).update(image="123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1.0")
+        found = violations(graph, environment, "model-image-digest")
+        assert bool(found) == (environment != "dev"), environment

@@ -25,6 +25,9 @@ TEAM_LABEL = f"{LABEL_DOMAIN}/team"
 VERSION_LABEL = "app.kubernetes.io/version"
 """Names the model version on its Deployment, pods, Service and autoscaler."""
 GPU_RESOURCE = "nvidia.com/gpu"
+LINEAGE_PREFIX = "lineage.mlops-platform.io/"
+"""Annotations on a model version's Deployment and pods: what it is made of (registered model and
+version, image digest, artifact URI, training run, dataset, commit)."""
 GPU_SHARING_LABEL = "nvidia.com/device-plugin.config"
 """On GPU nodes: the NVIDIA device plugin config they use; ``time-sliced-<N>`` offers each GPU as N."""
 

@@ -47,6 +47,7 @@ from mlops_platform.components.serving.model_endpoint.spec import ModelEndpointS
 from mlops_platform.components.serving.model_endpoint.workloads import (
     MODEL_LABEL,
     SERVICE_ROLE_LABEL,
+    artifact_uri,
     model_service,
     version_workload,
 )
@@ -62,6 +63,9 @@ class ModelEndpoint(PlatformComponent):
     """URL of the endpoint (through the internal ALB)."""
     role_arn: pulumi.Output[str]
     """Role the model's pods assume."""
+    lineage: dict[str, dict[str, pulumi.Input[str]]]
+    """Version -> what it is made of: registered model and version, image digest or tag, artifact URI,
+    training run, dataset, commit (the ``lineage.mlops-platform.io/*`` annotations, as data)."""
     repository_url: pulumi.Output[str]
     """ECR repository to push the model's images to."""
     namespace: str
@@ -230,8 +234,17 @@ class ModelEndpoint(PlatformComponent):
         host = pulumi.Output.from_input(spec.hostname) if spec.hostname else load_balancer_hostname(ingress)
         self.url = pulumi.Output.concat(scheme, "://", host, base_path, "/")
         self.role_arn = role.arn
+        self.lineage = {
+            v.name: {**v.lineage(), "artifact-uri": artifact_uri(platform, prefix, v)}
+            for v in spec.versions()
+        }
         self.register_outputs(
-            {"url": self.url, "roleArn": self.role_arn, "repositoryUrl": self.repository_url}
+            {
+                "url": self.url,
+                "roleArn": self.role_arn,
+                "repositoryUrl": self.repository_url,
+                "lineage": self.lineage,
+            }
         )
 
     def _network_policy(

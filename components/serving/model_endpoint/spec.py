@@ -20,6 +20,9 @@ from mlops_platform.components.support.validation import Problem, dns_label_prob
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+_RUN_ID = re.compile(r"^[a-f0-9]{32}$")
+_COMMIT = re.compile(r"^[a-f0-9]{7,40}$")
+_URI = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
@@ -42,9 +45,54 @@ class ModelVersion:
     """Percentage of traffic. Stable and canary must sum to 100. Default: 100."""
     model_path: str | None = None
     """Path of the artifact under the endpoint's prefix. Default: the version name."""
+    registered_model: str | None = None
+    """Lineage: the MLflow registered model this version serves. Default: none."""
+    registry_version: str | None = None
+    """Lineage: its version number or alias in the MLflow registry (``7``, ``champion``). Required
+    with ``registered_model``. Default: none."""
+    training_run_id: str | None = None
+    """Lineage: the MLflow run that trained it (32 hex characters). Default: none."""
+    dataset_uri: str | None = None
+    """Lineage: the data it was trained on (``s3://...``). Default: none."""
+    code_commit: str | None = None
+    """Lineage: the commit of the training code (7 to 40 hex characters). Default: none."""
+
+    def lineage(self) -> dict[str, str]:
+        """What this version is made of, as the lineage annotations and output carry it."""
+        values = {
+            "registered-model": self.registered_model,
+            "registry-version": self.registry_version,
+            "image-digest": self.image_digest,
+            "image-tag": self.image_tag,
+            "training-run": self.training_run_id,
+            "dataset-uri": self.dataset_uri,
+            "code-commit": self.code_commit,
+        }
+        return {k: v for k, v in values.items() if v is not None}
 
     def problems(self) -> list[Problem]:
         found = [p for p in [dns_label_problem("name", self.name, max_length=20)] if p]
+        if (self.registered_model is None) != (self.registry_version is None):
+            found.append(
+                Problem("registry_version", "set registered_model and registry_version together (or neither)")
+            )
+        if self.training_run_id is not None and not _RUN_ID.match(self.training_run_id):
+            found.append(
+                Problem(
+                    "training_run_id",
+                    f"must be an MLflow run ID, 32 hex characters (got {self.training_run_id!r})",
+                )
+            )
+        if self.code_commit is not None and not _COMMIT.match(self.code_commit):
+            found.append(
+                Problem(
+                    "code_commit", f"must be a git commit, 7 to 40 hex characters (got {self.code_commit!r})"
+                )
+            )
+        if self.dataset_uri is not None and not _URI.match(self.dataset_uri):
+            found.append(
+                Problem("dataset_uri", f"must be a URI such as s3://bucket/path (got {self.dataset_uri!r})")
+            )
         if self.image_tag is None and self.image_digest is None:
             found.append(Problem("image_tag", "set an immutable image tag or a digest (got neither)"))
         if self.image_tag is not None:
@@ -272,6 +320,17 @@ class ModelEndpointSpec:
             if p
         ]
         found += [p.nested("stable") for p in self.stable.problems()]
+        if environment in (Environment.STAGE, Environment.PROD):
+            # A tag can be moved to another image; a digest cannot (what was approved is what runs).
+            for role, version in (("stable", self.stable), ("canary", self.canary)):
+                if version is not None and version.image_digest is None:
+                    found.append(
+                        Problem(
+                            f"{role}.image_digest",
+                            f"is required in {environment.value}: refer to the image by digest, not only "
+                            f"by tag {version.image_tag!r}",
+                        )
+                    )
         if not 0 < self.throughput_per_replica <= 1_000_000:
             found.append(
                 Problem(

@@ -38,6 +38,13 @@ def model_service(
     )
 
 
+def artifact_uri(platform: PlatformRef, prefix: str, version: ModelVersion) -> pulumi.Output[str]:
+    """Where a version's model files are: ``s3://<bucket>/<prefix><model path>/``."""
+    return pulumi.Output.concat(
+        "s3://", platform.artifact_bucket_name, "/", prefix, version.model_path or version.name, "/"
+    )
+
+
 def version_workload(
     name: str,
     spec: ModelEndpointSpec,
@@ -90,9 +97,7 @@ def version_workload(
             }
         ]
     latency_buckets = ",".join(bucket_label(b) for b in spec.latency_buckets)
-    model_uri = pulumi.Output.concat(
-        "s3://", platform.artifact_bucket_name, "/", prefix, version.model_path or version.name, "/"
-    )
+    model_uri = artifact_uri(platform, prefix, version)
     env = [
         {"name": "MODEL_NAME", "value": name},
         {"name": "MODEL_VERSION", "value": version.name},
@@ -126,9 +131,12 @@ def version_workload(
     }
     if secret_name:
         container["envFrom"] = [{"secretRef": {"name": secret_name}}]
+    lineage = {f"{kube.LINEAGE_PREFIX}{k}": v for k, v in version.lineage().items()}
+    lineage[f"{kube.LINEAGE_PREFIX}artifact-uri"] = model_uri
     cost_annotations = {
         kube.THROUGHPUT_ANNOTATION: f"{spec.throughput_per_replica:g}",
         kube.TRAFFIC_PERCENT_ANNOTATION: str(version.weight),
+        **lineage,
     }
     k8s.apps.v1.Deployment(
         f"{resource}-deployment",
@@ -145,7 +153,7 @@ def version_workload(
             "template": {
                 "metadata": {
                     "labels": version_labels,
-                    "annotations": {kube.LATENCY_BUCKETS_ANNOTATION: latency_buckets},
+                    "annotations": {kube.LATENCY_BUCKETS_ANNOTATION: latency_buckets, **lineage},
                 },
                 "spec": {
                     "serviceAccountName": name,
