@@ -271,7 +271,12 @@ def test_secrets_arrive_through_an_external_secret():
 
 
 def test_prod_spreads_replicas_across_zones():
-    graph = endpoint(environment=Environment.PROD, slo=ServiceLevel(), replicas=Replicas(min=2, max=4))
+    graph = endpoint(
+        environment=Environment.PROD,
+        stable=ModelVersion(name="v3", image_digest="sha256:" + "ab" * 32),
+        slo=ServiceLevel(),
+        replicas=Replicas(min=2, max=4),
+    )
     pod = deployments(graph)["scorer-v3"]["spec"]["template"]["spec"]
     assert pod["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
     assert only(graph, "kubernetes:policy/v1:PodDisruptionBudget")
