@@ -152,21 +152,19 @@ def cmd_cost(args: argparse.Namespace) -> int:
         raise UsageError(
             "name one or more stacks, or pass --from-outputs FILE (`pulumi stack output --json`)"
         )
-    if len(set(args.stack)) < len(args.stack):
-        raise UsageError(f"each stack may be named once (got {', '.join(args.stack)})")
-    docs: list[tuple[str, dict[str, Any]]] = []
     try:
+        docs = []
         for path in args.from_outputs or []:
             doc = cost_report.estimate_from_outputs(read_json(path, "stack outputs"), path)
             docs.append((str(doc.get("stack") or path), doc))
+        names = [name for name, _ in docs] + list(args.stack)
+        if len(set(names)) < len(names):  # before any synthesis: it is the slow part
+            raise UsageError(f"each stack may be named once (got {', '.join(names)})")
         for stack in args.stack:
             graph = synthesize(stack, stack_outputs=stack_references(args.stack_reference)).graph
             docs.append((stack, cost_report.estimate_from_outputs(graph.outputs, f"stack {stack}")))
     except cost_report.NoEstimate as exc:
         raise UsageError(str(exc)) from exc
-    names = [name for name, _ in docs]
-    if len(set(names)) < len(names):
-        raise UsageError(f"each stack may be named once (got {', '.join(names)})")
     sys.stdout.write(cost_report.render(docs, args.format))
     return 0
 

@@ -32,10 +32,6 @@ class Capacity:
     gpu_tainted: bool
 
 
-def _gpus(types: list[str]) -> list[int]:
-    return [s.gpus for t in types if (s := instance_catalog.spec(str(t)))]
-
-
 def _is_node_pool(props: Mapping[str, Any]) -> bool:
     return props.get("kind") == "NodePool" and str(props.get("apiVersion", "")).startswith("karpenter.sh/")
 
@@ -52,7 +48,7 @@ def capacity(props: Mapping[str, Any]) -> Capacity | None:
             instance_types=types,
             gpu="NVIDIA" in str(props.get("amiType", "")),
             max_nodes=size,
-            max_gpus=size * max(_gpus(types), default=0),
+            max_gpus=size * instance_catalog.largest_gpus_per_node(types),
             idle_on_demand=props.get("capacityType") != "SPOT"
             and get(props, "scalingConfig", "minSize", default=0) > 0,
             gpu_tainted=any(
@@ -69,7 +65,7 @@ def capacity(props: Mapping[str, Any]) -> Capacity | None:
         limit = get(props, "spec", "limits", kube.GPU_RESOURCE)
         slices = int(kube.quantity(limit)) if isinstance(limit, str | int) else 0
         physical = slices // kube.sharing_replicas(labels)
-        smallest = min(_gpus(types), default=0)
+        smallest = instance_catalog.gpus_per_node(types)
         max_nodes = physical // smallest if smallest else 0
         taints = as_list(get(template, "spec", "taints"))
         return Capacity(

@@ -15,6 +15,7 @@ from mlops_platform.components.support import kube
 from mlops_platform.components.support.exporters import EXPORTERS, bucket_label, metric_names
 from mlops_platform.components.support.instance_catalog import gpus_per_node
 from mlops_platform.policies.capacity import CAPACITY_TYPES
+from mlops_platform.policies.documents import of_type
 from mlops_platform.policies.rule import Area, RuleSet, as_list, get
 
 _rules = RuleSet(Area.CONSISTENCY)
@@ -30,10 +31,6 @@ SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
-def _of(resources: Sequence[PolicyResource], resource_type: str) -> list[PolicyResource]:
-    return [r for r in resources if r.resource_type == resource_type]
-
-
 @_rule("pod-identity-unique", severity=Severity.CRITICAL, stack=True)
 def pod_identity_unique(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Pairs:
     """One Pod Identity association per cluster, namespace and service account, counting the ones EKS
@@ -44,9 +41,9 @@ def pod_identity_unique(resources: Sequence[PolicyResource], config: Mapping[str
     seen: dict[tuple[str, str, str], str] = {}
     claims = [
         (r.urn, (get(r.props, "clusterName"), get(r.props, "namespace"), get(r.props, "serviceAccount")))
-        for r in _of(resources, POD_IDENTITY)
+        for r in of_type(resources, POD_IDENTITY)
     ]
-    for addon in _of(resources, ADDON):
+    for addon in of_type(resources, ADDON):
         # Add-ons run in kube-system unless their namespaceConfig moves them.
         namespace = get(addon.props, "namespaceConfig", "namespace", default="kube-system")
         for association in as_list(get(addon.props, "podIdentityAssociations")):
@@ -122,7 +119,7 @@ def _max_replicas(resources: Sequence[PolicyResource]) -> dict[tuple[str, str], 
         (get(h.props, "metadata", "namespace"), get(h.props, "spec", "scaleTargetRef", "name")): get(
             h.props, "spec", "maxReplicas", default=1
         )
-        for h in _of(resources, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+        for h in of_type(resources, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
     }
 
 
@@ -153,7 +150,7 @@ def _pool_capacity(resources: Sequence[PolicyResource]) -> dict[str, tuple[int, 
 
 def _model_deployments(resources: Sequence[PolicyResource]) -> dict[tuple[str, str], list[PolicyResource]]:
     models: dict[tuple[str, str], list[PolicyResource]] = defaultdict(list)
-    for deployment in _of(resources, "kubernetes:apps/v1:Deployment"):
+    for deployment in of_type(resources, "kubernetes:apps/v1:Deployment"):
         model = get(deployment.props, "metadata", "labels", kube.MODEL_LABEL)
         if isinstance(model, str):
             models[(get(deployment.props, "metadata", "namespace"), model)].append(deployment)
@@ -222,7 +219,7 @@ def slo_latency_bucket(resources: Sequence[PolicyResource], config: Mapping[str,
             if isinstance(text, str):
                 bounds = {bucket_label(float(b)) for b in text.split(",") if b.strip()}
                 declared.setdefault((namespace, model), set()).update(bounds)
-    for rule_set in _of(resources, PROMETHEUS_RULE):
+    for rule_set in of_type(resources, PROMETHEUS_RULE):
         namespace = get(rule_set.props, "metadata", "namespace")
         model = get(rule_set.props, "metadata", "labels", kube.MODEL_LABEL)
         if not isinstance(model, str):
@@ -247,7 +244,7 @@ def slo_latency_bucket(resources: Sequence[PolicyResource], config: Mapping[str,
 def installed_exporters(resources: Sequence[PolicyResource]) -> set[str]:
     """Exporters (keys of components/support/exporters.EXPORTERS) whose metrics the stack scrapes."""
     found = set()
-    for release in _of(resources, RELEASE):
+    for release in of_type(resources, RELEASE):
         chart, values = get(release.props, "name"), get(release.props, "values", default={})
         if chart == "dcgm-exporter":
             found.add("dcgm-exporter")
@@ -260,7 +257,7 @@ def installed_exporters(resources: Sequence[PolicyResource]) -> set[str]:
             ):
                 if get(values, key, "enabled", default=True) is not False:
                     found.add(exporter)
-    for monitor in _of(resources, SERVICE_MONITOR):
+    for monitor in of_type(resources, SERVICE_MONITOR):
         labels = get(monitor.props, "metadata", "labels", default={})
         if labels.get("app.kubernetes.io/name") == "mlflow":
             found.add("mlflow")
@@ -281,7 +278,7 @@ def alert_metrics_exported(resources: Sequence[PolicyResource], config: Mapping[
     available = {m for name in installed for m in EXPORTERS[name].metrics}
     rules = [
         (rule_set, rule)
-        for rule_set in _of(resources, PROMETHEUS_RULE)
+        for rule_set in of_type(resources, PROMETHEUS_RULE)
         for group in as_list(get(rule_set.props, "spec", "groups"))
         for rule in as_list(get(group, "rules"))
     ]

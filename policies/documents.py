@@ -65,6 +65,10 @@ def containers(spec: Mapping[str, Any] | None, *, init: bool = True) -> Iterator
         yield from (c for c in as_list(spec.get("initContainers")) if isinstance(c, Mapping))
 
 
+def of_type(resources: Sequence[PolicyResource], resource_type: str) -> list[PolicyResource]:
+    return [r for r in resources if r.resource_type == resource_type]
+
+
 def dependents(
     resources: Sequence[PolicyResource], target: PolicyResource, resource_type: str, via: str = "bucket"
 ) -> list[PolicyResource]:

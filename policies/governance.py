@@ -10,7 +10,7 @@ from pulumi_policy import PolicyResource, Severity
 
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.tagging import MODELS_PURPOSE_TAG
-from mlops_platform.policies.documents import dependents
+from mlops_platform.policies.documents import dependents, of_type
 from mlops_platform.policies.rule import Area, RuleSet, as_list, get, integer_setting
 
 _rules = RuleSet(Area.GOVERNANCE, severity=Severity.HIGH, per_environment=True)
@@ -23,13 +23,10 @@ OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguratio
 Pairs = Iterable[tuple[str, str]]
 
 
-def _of(resources: Sequence[PolicyResource], resource_type: str) -> list[PolicyResource]:
-    return [r for r in resources if r.resource_type == resource_type]
-
-
 def _trail_bucket(resources: Sequence[PolicyResource], trail: PolicyResource) -> PolicyResource | None:
     return next(
-        (b for b in _of(resources, BUCKET) if trail in dependents(resources, b, TRAIL, "s3BucketName")), None
+        (b for b in of_type(resources, BUCKET) if trail in dependents(resources, b, TRAIL, "s3BucketName")),
+        None,
     )
 
 
@@ -49,7 +46,7 @@ def audit_trail_prod(resources: Sequence[PolicyResource], config: Mapping[str, A
     """
     if config["environment"] != "prod":
         return
-    trails = _of(resources, TRAIL)
+    trails = of_type(resources, TRAIL)
     if not trails:
         yield "", "prod has no CloudTrail trail: nothing records who changed the platform or its models"
         return
@@ -95,7 +92,7 @@ def model_buckets_audited(resources: Sequence[PolicyResource], config: Mapping[s
     key, value = MODELS_PURPOSE_TAG
     covered = {
         bucket.urn
-        for bucket in _of(resources, BUCKET)
+        for bucket in of_type(resources, BUCKET)
         for trail in dependents(resources, bucket, TRAIL, "advancedEventSelectors")
         if any(
             "AWS::S3::Object" in as_list(selector.get("equals"))
@@ -103,7 +100,7 @@ def model_buckets_audited(resources: Sequence[PolicyResource], config: Mapping[s
             for selector in as_list(group.get("fieldSelectors"))
         )
     }
-    for bucket in _of(resources, BUCKET):
+    for bucket in of_type(resources, BUCKET):
         if get(bucket.props, "tags", key) == value and bucket.urn not in covered:
             yield bucket.urn, f"bucket {bucket.name} holds models but no trail records its data events"
 

@@ -28,7 +28,7 @@ from mlops_platform.components.support import kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
-from mlops_platform.components.support.instance_catalog import gpus_per_node
+from mlops_platform.components.support.instance_catalog import gpus_per_node, largest_gpus_per_node
 from mlops_platform.components.support.instance_catalog import spec as instance_spec
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import with_tags
@@ -269,7 +269,7 @@ class GpuNodePool(PlatformComponent):
             if spec.capacity_type is CapacityType.SPOT:
                 # Karpenter prefers spot when both are allowed and falls back to on-demand without it.
                 capacity = ["spot", "on-demand"] if spec.spot_fallback else ["spot"]
-            per_node = max((s.gpus for t in spec.instance_types if (s := instance_spec(t))), default=0)
+            per_node = largest_gpus_per_node(spec.instance_types)
             self.node_pool = gpu_node_pool(
                 name,
                 instance_types=spec.instance_types,

@@ -45,3 +45,8 @@ def gpus_per_node(instance_types: Sequence[str]) -> int:
     """GPUs every node of a pool of these types exposes (the smallest, should they differ)."""
     counts = [s.gpus for t in instance_types if (s := spec(t))]
     return min(counts) if counts else 0
+
+
+def largest_gpus_per_node(instance_types: Sequence[str]) -> int:
+    """GPUs the largest node of a pool of these types exposes: what its maxSize nodes may reach."""
+    return max((s.gpus for t in instance_types if (s := spec(t))), default=0)

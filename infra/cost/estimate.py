@@ -173,8 +173,6 @@ class _Pricer:
         unit_price: Decimal,
         quantity: Mapping[str, Decimal],
         component: str | None = None,
-        owner: Owner = PLATFORM,
-        allocation: str = "platform",
     ) -> None:
         self.items.append(
             LineItem(
@@ -185,8 +183,6 @@ class _Pricer:
                 unit,
                 unit_price,
                 dict(quantity),
-                owner,
-                allocation,
             )
         )
 
@@ -261,8 +257,7 @@ class _Pricer:
             if UNKNOWN in (limit, volume) or not types or UNKNOWN in types:
                 self.skip(pool, "instance types or GPU limit are only known at deploy time")
                 continue
-            hardware = [s for t in types if (s := instance_catalog.spec(str(t)))]
-            per_node = min((h.gpus for h in hardware), default=0) * kube.sharing_replicas(labels)
+            per_node = instance_catalog.gpus_per_node([str(t) for t in types]) * kube.sharing_replicas(labels)
             maximum = int(kube.quantity(limit) // per_node) if per_node and limit is not None else 0
             fallback = ", on-demand fallback" if "spot" in capacity and "on-demand" in capacity else ""
             self.pool(
@@ -289,8 +284,7 @@ class _Pricer:
         provisioner: str,
     ) -> None:
         """The nodes one pool runs in each scenario, priced and split over the pods' owners."""
-        group = resource
-        table = self.table(group)
+        table = self.table(resource)
         missing = [t for t in types if t not in table.ec2]
         if missing:
             self.problems += [f"{what}: {table.missing_instance_message(t)}" for t in missing]
@@ -340,13 +334,9 @@ class _Pricer:
         else:
             busy_hours = Decimal(str(self.assumptions.gpu_busy_hours_per_day)) * DAYS_PER_MONTH
             expected = idle * HOURS_PER_MONTH + (busy - idle) * busy_hours
-        node_hours = {
-            "idle": idle * HOURS_PER_MONTH,
-            "expected": expected,
-            # The system pool is sized by hand for the add-ons too: at least desiredSize at peak.
-            "peak": min(max(needed["peak"], desired if pool == SYSTEM_POOL else minimum), maximum)
-            * HOURS_PER_MONTH,
-        }
+        # The system pool is sized by hand for the add-ons too: at least desiredSize at peak.
+        peak = min(max(needed["peak"], desired if pool == SYSTEM_POOL else minimum), maximum)
+        node_hours = {"idle": idle * HOURS_PER_MONTH, "expected": expected, "peak": peak * HOURS_PER_MONTH}
         capacity = provisioner + (f"spot at {factor:.0%} of on-demand" if spot else "on-demand")
         lines = (
             (f"{instance_type} {capacity}", "instance-hours", table.instance_hour(instance_type) * factor, 1),
@@ -357,15 +347,20 @@ class _Pricer:
                 volume / HOURS_PER_MONTH,
             ),
         )
-        running = {"idle": idle, "expected": max(desired, busy) if pool == SYSTEM_POOL else busy}
-        running["peak"] = int(node_hours["peak"] / HOURS_PER_MONTH)
+        running = {
+            "idle": idle,
+            "expected": max(desired, busy) if pool == SYSTEM_POOL else busy,
+            "peak": peak,
+        }
         parts = [
             (owner, "direct" if owner.is_model else "platform", share)
             for owner, share in _owner_shares(placed, shape, running).items()
             if any(share.values())
         ]
         for description, unit, price, per_node_hour in lines:
-            self.add(group, description, unit, price, {s: node_hours[s] * per_node_hour for s in SCENARIOS})
+            self.add(
+                resource, description, unit, price, {s: node_hours[s] * per_node_hour for s in SCENARIOS}
+            )
             self.items[-1:] = attribution.split(self.items[-1], parts)
 
     def volume_gib(self, group: Observed) -> Decimal:

@@ -236,6 +236,3 @@ def render(docs: list[tuple[str, Mapping[str, Any]]], fmt: str) -> str:
         heading = f"Roll-up of stacks {names} (USD per month)"
         out += "\n".join(_render_rollup(docs, grid, heading if fmt == "table" else f"### {heading}")) + "\n"
     return out
-
-
-RENDERERS = {"table": render_table, "markdown": render_markdown, "json": render_json}
