@@ -51,6 +51,7 @@ opentelemetry-collector          open-telemetry/opentelemetry-helm-charts      c
 node-feature-discovery           kubernetes-sigs/node-feature-discovery        deployment/helm/node-feature-discovery
 karpenter                        aws/karpenter-provider-aws                    charts/karpenter
 opencost                         opencost/opencost-helm-chart                  charts/opencost
+kyverno                          kyverno/kyverno                               charts/kyverno
 """
 SOURCES: dict[str, tuple[str, str]] = {
     name: (repository, path)
@@ -66,6 +67,8 @@ from the release tag, as node-feature-discovery's hack/prepare-release.sh does):
 DROPPED = {
     "bitwarden-sdk-server": "external-secrets' optional Bitwarden provider, off unless bitwarden-sdk-server.enabled; "
     "its source never set the version the OCI registry publishes",
+    "openreports": "Kyverno's optional OpenReports CRDs, off unless openreports.installCrds; its source "
+    "stamps the chart version only when a release is packaged",
 }
 """Optional dependencies left out of the vendored archive (removed from its Chart.yaml), with why."""
 

@@ -13,6 +13,7 @@ from mlops_platform.components.data.container_registry import (
     PullThroughCache,
     Scanning,
 )
+from mlops_platform.components.data.image_signing import ImageSigningKey
 from mlops_platform.components.data.mlflow import MlflowSpec, MlflowTracking
 from mlops_platform.components.data.mlflow_database import MlflowDatabaseSpec
 from mlops_platform.components.data.platform_secrets import (
@@ -62,6 +63,7 @@ from mlops_platform.components.refs import (
     PlatformDependencies,
     PlatformRef,
 )
+from mlops_platform.components.serving.kyverno import AdmissionMode, Kyverno, KyvernoSpec
 from mlops_platform.components.serving.model_endpoint import (
     Autoscaling,
     ComputeResources,
@@ -81,6 +83,7 @@ from mlops_platform.components.support.tagging import platform_tags
 from mlops_platform.components.support.validation import InvalidArgs
 
 __all__ = [
+    "AdmissionMode",
     "AlertReceiver",
     "ArtifactGrant",
     "ArtifactStore",
@@ -110,10 +113,13 @@ __all__ = [
     "GpuNodePoolSpec",
     "GpuPoolInfo",
     "HealthChecks",
+    "ImageSigningKey",
     "InterfaceEndpoint",
     "InvalidArgs",
     "Karpenter",
     "KarpenterSpec",
+    "Kyverno",
+    "KyvernoSpec",
     "LoadBalancerController",
     "LoadBalancerControllerSpec",
     "MlflowDatabaseSpec",

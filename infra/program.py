@@ -12,6 +12,7 @@ import pulumi_aws as aws
 from mlops_platform.components.data.artifact_store import ArtifactStore
 from mlops_platform.components.data.audit_trail import AuditTrail
 from mlops_platform.components.data.container_registry import ContainerRegistry
+from mlops_platform.components.data.image_signing import ImageSigningKey
 from mlops_platform.components.data.mlflow import REPOSITORY as MLFLOW_REPOSITORY
 from mlops_platform.components.data.mlflow import MlflowTracking
 from mlops_platform.components.data.platform_secrets import PlatformSecrets
@@ -29,6 +30,7 @@ from mlops_platform.components.observability.alarms import CloudWatchAlarms, Wat
 from mlops_platform.components.observability.costs import cost_dashboard
 from mlops_platform.components.observability.stack import Observability
 from mlops_platform.components.refs import PlatformDependencies, PlatformRef
+from mlops_platform.components.serving.kyverno import Kyverno
 from mlops_platform.components.serving.model_endpoint import ModelEndpoint
 from mlops_platform.components.serving.team_namespace import TeamNamespace
 from mlops_platform.components.support.environment import Environment
@@ -94,6 +96,23 @@ def main() -> None:
     audit = AuditTrail("audit", spec.audit, context, artifacts=artifacts.ref, opts=aws_only)
     registry = ContainerRegistry(
         "registry", spec.registry, context, pull_principal_arns=[cluster.node_role_arn], opts=aws_only
+    )
+    signing = ImageSigningKey(
+        "image-signing",
+        context,
+        signer_role_arns=spec.registry.push_role_arns,
+        account_id=account_id,
+        opts=aws_only,
+    )
+    admission = Kyverno(
+        "image-admission",
+        spec.image_admission,
+        context,
+        cluster.ref,
+        on_cluster,
+        signing_key_arn=signing.key_arn,
+        # Teams with a model here, and teams whose own projects deploy into this cluster.
+        team_names=sorted({t.name for t in spec.teams} | set(cfg.teams())),
     )
     load_balancers = LoadBalancerController(
         "load-balancer-controller",
@@ -187,6 +206,11 @@ def main() -> None:
     pulumi.export("privateSubnetIds", network.private_subnet_ids)
     pulumi.export("registryUrls", registry.repository_urls)
     pulumi.export("auditTrailArn", audit.trail_arn)
+    # What CI signs with (`cosign sign --key <cosignKey>`) and how admission treats unsigned images.
+    pulumi.export(
+        "imageSigning",
+        {"cosignKey": signing.cosign_key, "keyAlias": signing.alias_name, "admission": admission.mode.value},
+    )
     pulumi.export("auditBucketName", audit.bucket_name)
     pulumi.export("mlflowUrl", mlflow.tracking_url)
     pulumi.export("mlflowDatabaseIdentifier", mlflow.database_identifier)

@@ -91,8 +91,8 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         {"mlops-platform:netwrk": {}},
-        "mlops-platform:netwrk: unknown key; valid keys: artifacts, audit, cluster, costAssumptions, costCenter, environment, gpuNodePools, mlflow, "
-        "models, network, observability, owner, registry, secrets, systemNodes, teams",
+        "mlops-platform:netwrk: unknown key; valid keys: artifacts, audit, cluster, costAssumptions, costCenter, environment, gpuNodePools, imageAdmission, "
+        "mlflow, models, network, observability, owner, registry, secrets, systemNodes, teams",
         id="unknown-top-level-key",
     ),
     pytest.param(
@@ -457,6 +457,11 @@ def prod_problems(changes):
             {"mlops-platform:models": [DEV_MODEL]},
             "mlops-platform:models[0].slo: is required in prod: set an availability target and a p95 latency",
             id="model-slo",
+        ),
+        pytest.param(
+            {"mlops-platform:imageAdmission": {"mode": "audit"}},
+            "mlops-platform:imageAdmission.mode: must be enforce in prod: stage and prod run signed images only",
+            id="admission-audit",
         ),
     ],
 )

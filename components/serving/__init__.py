@@ -1,1 +1,1 @@
-"""Serving: model endpoints and the team namespaces they run in."""
+"""Serving: model endpoints, the team namespaces they run in, and what may run there (Kyverno)."""

@@ -76,6 +76,9 @@ CHARTS = {
     # Karpenter's chart carries its CRDs (NodePool, NodeClaim, EC2NodeClass) in crds/.
     "karpenter": Chart("karpenter", "1.14.1", "oci://public.ecr.aws/karpenter"),
     "opencost": Chart("opencost", "2.5.17", "https://opencost.github.io/opencost-helm-chart"),
+    # Kyverno 1.16: charts 3.7+ pull their policies.kyverno.io CRDs from a kyverno-api chart whose
+    # source is not published in a form we can vendor; 3.6 carries every CRD it needs itself.
+    "kyverno": Chart("kyverno", "3.6.4", "https://kyverno.github.io/kyverno"),
 }
 
 KARPENTER_AMI_ALIAS = "al2023@v20260714"

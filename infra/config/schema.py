@@ -18,6 +18,7 @@ from mlops_platform.components.foundation.gpu_node_pool import GpuNodePoolSpec
 from mlops_platform.components.foundation.network import NetworkSpec
 from mlops_platform.components.observability.spec import ObservabilitySpec
 from mlops_platform.components.refs import GpuPoolInfo
+from mlops_platform.components.serving.kyverno import KyvernoSpec
 from mlops_platform.components.serving.model_endpoint import ModelEndpointSpec
 from mlops_platform.components.serving.team_namespace import TeamSpec
 from mlops_platform.components.support.environment import Environment
@@ -77,6 +78,8 @@ class StackSpec:
         default_factory=lambda: ContainerRegistrySpec(repositories=[MLFLOW_REPOSITORY])
     )
     """The platform's ECR repositories."""
+    image_admission: KyvernoSpec = field(default_factory=KyvernoSpec)
+    """Kyverno admission: model namespaces run images signed with the platform's key."""
     secrets: PlatformSecretsSpec = field(default_factory=PlatformSecretsSpec)
     """Secrets Manager secrets under `<project>/<env>/`; values never live in config."""
     mlflow: MlflowSpec = field(default_factory=MlflowSpec)
@@ -121,6 +124,7 @@ class StackSpec:
                 )
             )
         found += [p.nested("registry") for p in self.registry.problems()]
+        found += [p.nested("image_admission") for p in self.image_admission.problems(environment)]
         found += [p.nested("secrets") for p in self.secrets.problems()]
         found += [p.nested("mlflow") for p in self.mlflow.problems(environment)]
         if self.mlflow.image is None and MLFLOW_REPOSITORY not in self.registry.repositories:

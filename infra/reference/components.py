@@ -23,11 +23,13 @@ COMPONENT_MODULES = (
     "data.artifact_store",
     "data.audit_trail",
     "data.container_registry",
+    "data.image_signing",
     "data.platform_secrets",
     "data.mlflow",
     "observability.stack",
     "observability.alarms",
     "serving.team_namespace",
+    "serving.kyverno",
     "serving.model_endpoint.component",
 )
 """Modules documented in docs/components.md, in reading order."""
