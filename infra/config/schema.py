@@ -26,6 +26,7 @@ from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import tag_value_problems
 from mlops_platform.components.support.validation import Problem
 from mlops_platform.infra.cost.assumptions import CostAssumptions
+from mlops_platform.infra.governance.spec import PromotionSpec
 
 
 @spec
@@ -92,6 +93,8 @@ class StackSpec:
     """Model endpoints the platform serves. Default: none."""
     cost_assumptions: CostAssumptions = field(default_factory=CostAssumptions)
     """Usage the cost estimate assumes (docs/cost-model.md)."""
+    promotion: PromotionSpec = field(default_factory=PromotionSpec)
+    """What a version promoted into this stack must show (`blueprint promote`)."""
 
     def gpu_pools(self) -> dict[str, GpuPoolInfo]:
         return {pool.name: pool.info(pool.name) for pool in self.gpu_node_pools}
@@ -125,6 +128,7 @@ class StackSpec:
             )
         found += [p.nested("registry") for p in self.registry.problems()]
         found += [p.nested("image_admission") for p in self.image_admission.problems(environment)]
+        found += [p.nested("promotion") for p in self.promotion.problems(environment)]
         found += [p.nested("secrets") for p in self.secrets.problems()]
         found += [p.nested("mlflow") for p in self.mlflow.problems(environment)]
         if self.mlflow.image is None and MLFLOW_REPOSITORY not in self.registry.repositories:

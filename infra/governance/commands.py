@@ -1,0 +1,169 @@
+"""The governance commands of ``blueprint``: promote, registry-export and evidence."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlops_platform.infra.governance import alerts, history, promotion, registry
+
+
+class GovernanceInputError(Exception):
+    """Printed by the CLI without a traceback, exit 2."""
+
+
+_INPUT_ERRORS = (
+    promotion.PromotionError,
+    registry.RegistryUnavailable,
+    alerts.AlertHistoryError,
+    history.GitError,
+)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _check_branch(root: Path, plan: promotion.Plan, branch: str) -> tuple[Path, str]:
+    top = history.repository_root(root)
+    if top is None:
+        raise GovernanceInputError(f"--branch needs a git repository; {root} is not in one")
+    name = branch or f"promote/{plan.model}-{plan.version['name']}-to-{plan.target}"
+    history.check_branch_name(top, name)
+    if history.branch_exists(top, name):
+        raise GovernanceInputError(f"branch {name} already exists; name another with --branch NAME")
+    if history.committed_text(top, plan.target_file.resolve()) != plan.old_text:
+        raise GovernanceInputError(
+            f"{plan.target_file.relative_to(root)} has uncommitted changes; commit or stash them, "
+            "so that the promotion commit holds the promotion only"
+        )
+    return top, name
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    root = Path.cwd()
+    if args.force is not None and not args.force.strip():
+        raise GovernanceInputError("--force needs a reason (it is recorded in the commit)")
+    sources = promotion.Sources(
+        tracking_uri=args.tracking_uri
+        or (None if args.registry_export else os.environ.get("MLFLOW_TRACKING_URI")),
+        registry_export=args.registry_export,
+        alerts_export=args.alerts,
+        prometheus_url=args.prometheus_url,
+    )
+    try:
+        plan = promotion.prepare(root, args.model, args.source, args.target, args.version)
+        read = promotion.text_digest(plan)
+        if not plan.changes:
+            print(
+                f"{plan.target} already serves {plan.model} {plan.version['name']} "
+                f"({plan.version['imageDigest']}) as its {plan.role}; nothing to promote"
+                + ("" if plan.role == "stable" else " (to finish the canary, give it the stable's weight)")
+            )
+            return 0
+        branch = _check_branch(root, plan, args.branch) if args.branch is not None else None
+        promotion.run_gates(plan, root, sources, _now())
+    except _INPUT_ERRORS as exc:
+        raise GovernanceInputError(str(exc)) from exc
+    print(
+        f"Promote {plan.model} {plan.version['name']} ({plan.version['imageDigest']}) "
+        f"from {plan.source} to {plan.target}, as its {plan.role}"
+    )
+    print("\nGates:")
+    for gate in plan.gates:
+        print(f"  {'pass' if gate.passed else 'FAIL'}  {gate.name:<19} {gate.detail}")
+    print(f"\nDiff of {plan.target_file.relative_to(root)}:\n")
+    sys.stdout.write(plan.diff(root))
+    if plan.failed and args.force is None:
+        print(
+            f"\nNot written: {len(plan.failed)} of {len(plan.gates)} gates failed. Fix them, or pass "
+            "--force REASON to promote anyway (the reason is recorded in the commit)."
+        )
+        return 1
+    forced = args.force if plan.failed else None
+    try:
+        promotion.write(plan, read)
+        message = plan.commit_message(forced)
+        if branch is not None:
+            top, name = branch
+            commit = history.commit_on_branch(top, plan.target_file.resolve(), name, message)
+            print(f"\nCommitted {commit[:12]} on branch {name}; push it and open a pull request.")
+        else:
+            print(
+                f"\nWrote {plan.target_file.relative_to(root)}. Commit it with this message (it records the gates):\n"
+            )
+            sys.stdout.write(message)
+    except _INPUT_ERRORS as exc:
+        raise GovernanceInputError(str(exc)) from exc
+    if forced:
+        print(f"\nForced past {len(plan.failed)} failed gate(s): {forced}", file=sys.stderr)
+    return 0
+
+
+def cmd_registry_export(args: argparse.Namespace) -> int:
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise GovernanceInputError("pass --tracking-uri URI or set MLFLOW_TRACKING_URI")
+    try:
+        reading = registry.read_mlflow(uri, args.model)
+    except registry.RegistryUnavailable as exc:
+        raise GovernanceInputError(str(exc)) from exc
+    missing = sorted(set(args.model) - set(reading.models))
+    text = json.dumps(registry.export_document(reading, _now()), indent=2, sort_keys=True) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote {len(reading.models)} registered model(s) from {uri} to {args.output}", file=sys.stderr)
+    for name in missing:
+        print(f"blueprint registry-export: {name} is not registered in {uri}", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def add_commands(commands: Any) -> None:
+    p = commands.add_parser(
+        "promote",
+        help="serve in one stack the version another serves, after five gates (docs/promotion.md)",
+    )
+    p.add_argument("model", help="model name, as in the stack files")
+    p.add_argument(
+        "--from", dest="source", required=True, metavar="STACK", help="stack that serves the version"
+    )
+    p.add_argument("--to", dest="target", required=True, metavar="STACK", help="stack to serve it in")
+    p.add_argument("--version", help="version name in the source (default: the source's stable)")
+    registry_source = p.add_mutually_exclusive_group()
+    registry_source.add_argument(
+        "--tracking-uri", help="MLflow registry to ask (default: $MLFLOW_TRACKING_URI)"
+    )
+    registry_source.add_argument(
+        "--registry-export", metavar="FILE", help="a `blueprint registry-export` file instead of MLflow"
+    )
+    history_source = p.add_mutually_exclusive_group()
+    history_source.add_argument(
+        "--alerts", metavar="FILE", help="the source's ALERTS as /api/v1/query_range JSON (docs/promotion.md)"
+    )
+    history_source.add_argument("--prometheus-url", help="the source's Prometheus, to query ALERTS directly")
+    p.add_argument(
+        "--branch",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="commit on a new branch (default name: promote/<model>-<version>-to-<stack>)",
+    )
+    p.add_argument(
+        "--force", metavar="REASON", help="write even if gates fail; the reason goes in the commit"
+    )
+    p.set_defaults(func=cmd_promote)
+
+    p = commands.add_parser(
+        "registry-export", help="write registered models' versions and aliases from MLflow to a JSON file"
+    )
+    p.add_argument("model", nargs="+", help="registered model names")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_registry_export)
