@@ -125,6 +125,90 @@ def cmd_registry_export(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def _read_json(path: str, what: str) -> Any:
+    from mlops_platform.components.support import files
+
+    try:
+        return files.read_json(path, what)
+    except files.FileInputError as exc:
+        raise GovernanceInputError(str(exc)) from exc
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    from mlops_platform.infra import config as platform_config
+    from mlops_platform.infra.governance import evidence
+    from mlops_platform.infra.offline.runner import load_project, load_stack_config, synthesize
+    from mlops_platform.policies import offline
+    from mlops_platform.policies import registry as policy_registry
+
+    root = Path.cwd()
+    project = load_project(root)
+    try:
+        parsed = platform_config.parse(
+            load_stack_config(project, args.stack), project=project.name, stack=args.stack
+        )
+    except platform_config.ConfigError as exc:
+        raise GovernanceInputError(str(exc)) from exc
+    spec = next((m for m in parsed.spec.models if m.name == args.model), None)
+    if spec is None:
+        served = ", ".join(m.name for m in parsed.spec.models) or "none"
+        raise GovernanceInputError(f"unknown model {args.model!r}: stack {args.stack} serves {served}")
+    try:
+        scans = dict(
+            evidence.scan_summary(_read_json(path, "scan findings"), path)
+            for path in args.scan_findings or []
+        )
+    except ValueError as exc:
+        raise GovernanceInputError(str(exc)) from exc
+    graph = synthesize(args.stack, root).graph
+    outputs: dict[str, Any] = dict(graph.outputs)
+    source = "the outputs the program exports (offline: placeholders where AWS assigns values)"
+    if args.outputs:
+        deployed = _read_json(args.outputs, "stack outputs")
+        if args.model not in (deployed.get("models") or {}):
+            raise GovernanceInputError(
+                f"{args.outputs} has no models.{args.model}: is it stack {args.stack}'s outputs?"
+            )
+        outputs.update(deployed)
+        source = f"the deployed stack's outputs ({Path(args.outputs).name})"
+    environment = parsed.spec.environment.value
+    top = history.repository_root(root)
+    promotions = (
+        history.promotion_commits(top, project.stack_file(args.stack).resolve(), args.model) if top else []
+    )
+    doc = evidence.build(
+        evidence.Inputs(
+            model=args.model,
+            stack=args.stack,
+            environment=environment,
+            graph=graph,
+            outputs=outputs,
+            outputs_source=source,
+            slo=None
+            if spec.slo is None
+            else {
+                "availabilityTarget": spec.slo.availability_target,
+                "latencyP95Ms": spec.slo.latency_p95_ms,
+            },
+            traffic={v.name: v.weight for v in (spec.stable, spec.canary) if v is not None},
+            promotions=promotions,
+            violations=offline.evaluate(graph, policy_registry.policy_config(environment)),
+            rules_run=len(policy_registry.RULES),
+            scans=scans,
+        )
+    )
+    directory = Path(args.output)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = directory / f"evidence-{args.model}-{args.stack}"
+        stem.with_suffix(".md").write_text(evidence.markdown(doc))
+        stem.with_suffix(".json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise GovernanceInputError(f"cannot write to {directory}: {exc.strerror}") from exc
+    print(f"wrote {stem}.md and {stem}.json", file=sys.stderr)
+    return 0
+
+
 def add_commands(commands: Any) -> None:
     p = commands.add_parser(
         "promote",
@@ -167,3 +251,18 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
     p.set_defaults(func=cmd_registry_export)
+
+    p = commands.add_parser(
+        "evidence", help="write a model's evidence pack (Markdown and JSON) for a change board or an auditor"
+    )
+    p.add_argument("model", help="model name")
+    p.add_argument("--stack", required=True, help="stack name: a stacks/Pulumi.<stack>.yaml file")
+    p.add_argument("--outputs", metavar="FILE", help="`pulumi stack output --json` of the deployed stack")
+    p.add_argument(
+        "--scan-findings",
+        metavar="FILE",
+        action="append",
+        help="`aws ecr describe-image-scan-findings --output json` of an image (repeatable)",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write the report into")
+    p.set_defaults(func=cmd_evidence)

@@ -104,9 +104,11 @@ def read_mlflow(tracking_uri: str, names: Sequence[str]) -> RegistryReading:
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 continue
-            raise RegistryUnavailable(f"MLflow registry at {tracking_uri}: {exc.message}") from exc
+            raise RegistryUnavailable(
+                f"MLflow registry at {tracking_uri} cannot be read: {exc.message}"
+            ) from exc
         except Exception as exc:  # connection errors surface from requests, not as MlflowException
-            raise RegistryUnavailable(f"MLflow registry at {tracking_uri} cannot be reached: {exc}") from exc
+            raise RegistryUnavailable(f"MLflow registry at {tracking_uri} cannot be read: {exc}") from exc
         if registered is None:
             continue
         reading.models[name] = {
