@@ -100,7 +100,7 @@ def main() -> None:
     signing = ImageSigningKey(
         "image-signing",
         context,
-        signer_role_arns=spec.registry.push_role_arns,
+        signer_role_arns=[*spec.registry.push_role_arns, *spec.image_admission.signer_role_arns],
         account_id=account_id,
         opts=aws_only,
     )

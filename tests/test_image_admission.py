@@ -157,3 +157,14 @@ def test_every_stack_installs_kyverno_and_exports_how_ci_signs():
         assert signing["admission"] == mode
         assert signing["keyAlias"] == f"alias/mlops-platform-{name}-image-signing"
         assert signing["cosignKey"].startswith("awskms:///arn:aws:kms:")
+    # prod lets the risk team's CI sign, besides the platform's own deploy role.
+    key = next(
+        r for r in stack("prod").graph.of_type("aws:kms/key:Key") if r.inputs.get("keyUsage") == "SIGN_VERIFY"
+    )
+    signers = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}["SignImages"]["Principal"][
+        "AWS"
+    ]
+    assert signers == [
+        "arn:aws:iam::123456789012:role/github-actions-deploy",
+        "arn:aws:iam::123456789012:role/risk-ci",
+    ]

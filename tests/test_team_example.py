@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import kubernetes_validate
+import re
+import subprocess
 
+import kubernetes_validate
+import yaml
+
+from mlops_platform.components.support import pins
 from mlops_platform.infra.offline.runner import synthesize
 from mlops_platform.infra.offline.values import unwrap
 from tests.harness import ROOT, kubernetes_objects, stack
+from tests.test_workflows import actionlint
 
 EXAMPLE = ROOT / "examples" / "team-model"
 
@@ -99,3 +105,21 @@ def test_platform_ref_names_every_missing_output(tmp_path):
     path.write_text("{not json")
     with pytest.raises(InvalidArgs, match=r"path: platform outputs file .*outputs.json is not valid JSON"):
         PlatformRef.from_outputs_file(path, owner="o", cost_center="c", project="p", stack="s")
+
+
+def test_the_example_ci_workflow_signs_the_pushed_digest_with_the_platform_key():
+    path = ROOT / "examples" / "team-model" / ".github" / "workflows" / "image.yml"
+    linted = subprocess.run([actionlint(), "-no-color", str(path)], capture_output=True, text=True)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    workflow = yaml.safe_load(path.read_text())
+    steps = workflow["jobs"]["image"]["steps"]
+    installer = next(s for s in steps if str(s.get("uses", "")).startswith("sigstore/cosign-installer"))
+    assert installer["with"]["cosign-release"] == pins.COSIGN_VERSION
+    sign = next(s for s in steps if "cosign sign" in s.get("run", ""))
+    # The digest the build step pushed, not a tag that could move.
+    assert sign["env"]["IMAGE"].endswith("@${{ steps.build.outputs.digest }}")
+    assert re.search(r'cosign sign --yes --tlog-upload=false --key "\$SIGNING_KEY" "\$IMAGE"', sign["run"])
+    # The key it names is the one the prod platform exports and Kyverno verifies against.
+    alias = stack("prod").graph.outputs["imageSigning"]["keyAlias"]
+    assert workflow["env"]["SIGNING_KEY"] == f"awskms:///{alias}"
+    assert workflow["permissions"] == {"contents": "read", "id-token": "write"}

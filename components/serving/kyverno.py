@@ -32,6 +32,7 @@ from mlops_platform.components.data.image_signing import VERIFY_ACTIONS, cosign_
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.refs import ClusterRef
 from mlops_platform.components.support import helm, iam, kube
+from mlops_platform.components.support.aws import role_arn_problem
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
@@ -69,6 +70,8 @@ class KyvernoSpec:
     """``enforce`` or ``audit``. Default: audit in dev, enforce in stage and prod (where audit is refused)."""
     replicas: int | None = None
     """Admission-controller replicas. Default: 1 in dev, 2 in stage, 3 in prod."""
+    signer_role_arns: Sequence[str] = ()
+    """Roles that may sign images besides ``registry.pushRoleArns``: teams' CI roles. Default: none."""
 
     def mode_in(self, environment: Environment) -> AdmissionMode:
         return self.mode or DEFAULT_MODES.get(environment, AdmissionMode.ENFORCE)
@@ -78,6 +81,11 @@ class KyvernoSpec:
 
     def problems(self, environment: Environment) -> list[Problem]:
         found = range_problems("replicas", self.replicas_in(environment), 1, 7)
+        found += [
+            p
+            for i, arn in enumerate(self.signer_role_arns)
+            if (p := role_arn_problem(f"signer_role_arns[{i}]", arn))
+        ]
         if environment is not Environment.DEV and self.mode_in(environment) is AdmissionMode.AUDIT:
             found.append(
                 Problem(

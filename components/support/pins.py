@@ -81,6 +81,11 @@ CHARTS = {
     "kyverno": Chart("kyverno", "3.6.4", "https://kyverno.github.io/kyverno"),
 }
 
+COSIGN_VERSION = "v2.5.2"
+"""cosign that CI signs model images with (examples/team-model/.github/workflows/image.yml). 2.x writes
+signatures as ``sha256-<digest>.sig`` tags, which Kyverno 3.6's Cosign verifier reads; cosign 3's
+default bundle format wants ``cosignOCI11`` in the policy (docs/adr/0001-image-signing.md)."""
+
 KARPENTER_AMI_ALIAS = "al2023@v20260714"
 """EKS-optimized AL2023 AMI release Karpenter nodes boot (the NVIDIA variant on GPU types), from
 awslabs/amazon-eks-ami's release v20260714, which builds 1.33-1.35. Bump it with the cluster."""
