@@ -2,7 +2,7 @@
 
 An asymmetric ECC_NIST_P256 key whose private half never leaves KMS: the roles that push images may
 sign with it, and the account's IAM policies grant verification (Kyverno's role gets
-``kms:GetPublicKey`` on it). docs/adr/0004-image-signing.md says why cosign with KMS and not AWS
+``kms:GetPublicKey`` on it). docs/adr/0001-image-signing.md says why cosign with KMS and not AWS
 Signer with Notation.
 
 Example::
@@ -82,7 +82,7 @@ class ImageSigningKey(PlatformComponent):
         ]
         super().__init__("mlops:image_signing:ImageSigningKey", name, "signing key", problems, opts)
         # Asymmetric keys cannot rotate (AWS refuses); a new key is a new trust anchor, rolled by
-        # adding it to the policy's attestors before CI switches (docs/adr/0004-image-signing.md).
+        # adding it to the policy's attestors before CI switches (docs/adr/0001-image-signing.md).
         self.key = aws.kms.Key(
             f"{name}-key",
             description=f"Signs and verifies the model images of {context.name_prefix}",
