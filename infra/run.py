@@ -65,7 +65,10 @@ def main(argv: list[str]) -> int:
         lint = subprocess.run([str(BIN / "ruff"), "check", *paths], cwd=ROOT)
         if lint.returncode != 0:
             return lint.returncode
-        return subprocess.run([str(BIN / "pytest"), "-q", *argv[1:]], cwd=ROOT).returncode
+        # Two workers (the CI machine's cores), one test file each at a time: a file's module fixtures
+        # (the MLflow and Prometheus servers, synthesized stacks) start once, on one worker.
+        workers = ["-n", "2", "--dist", "loadfile"]
+        return subprocess.run([str(BIN / "pytest"), "-q", *workers, *argv[1:]], cwd=ROOT).returncode
     return subprocess.run([str(BIN / "blueprint"), *argv], cwd=ROOT).returncode
 
 
