@@ -200,24 +200,23 @@ def main() -> None:
         }
         for pool, pool_spec in zip(pools, spec.gpu_node_pools, strict=True)
     }
-    for output, value in shared.items():
-        pulumi.export(output, value)
-    pulumi.export("vpcId", network.vpc_id)
-    pulumi.export("privateSubnetIds", network.private_subnet_ids)
-    pulumi.export("registryUrls", registry.repository_urls)
-    pulumi.export("auditTrailArn", audit.trail_arn)
-    # What CI signs with (`cosign sign --key <cosignKey>`) and how admission treats unsigned images.
-    pulumi.export(
-        "imageSigning",
-        {"cosignKey": signing.cosign_key, "keyAlias": signing.alias_name, "admission": admission.mode.value},
-    )
-    pulumi.export("auditBucketName", audit.bucket_name)
-    pulumi.export("mlflowUrl", mlflow.tracking_url)
-    pulumi.export("mlflowDatabaseIdentifier", mlflow.database_identifier)
-    pulumi.export("secretsKmsKeyArn", secrets.kms_key_arn)
-    pulumi.export(
-        "models",
-        {
+    stack_outputs = {
+        **shared,
+        "vpcId": network.vpc_id,
+        "privateSubnetIds": network.private_subnet_ids,
+        "registryUrls": registry.repository_urls,
+        "auditTrailArn": audit.trail_arn,
+        "auditBucketName": audit.bucket_name,
+        # What CI signs with (`cosign sign --key <cosignKey>`) and how admission treats unsigned images.
+        "imageSigning": {
+            "cosignKey": signing.cosign_key,
+            "keyAlias": signing.alias_name,
+            "admission": admission.mode.value,
+        },
+        "mlflowUrl": mlflow.tracking_url,
+        "mlflowDatabaseIdentifier": mlflow.database_identifier,
+        "secretsKmsKeyArn": secrets.kms_key_arn,
+        "models": {
             name: {
                 "team": endpoint.namespace,
                 "url": endpoint.url,
@@ -226,18 +225,17 @@ def main() -> None:
             }
             for name, endpoint in endpoints.items()
         },
-    )
-    pulumi.export("lineage", {name: endpoint.lineage for name, endpoint in endpoints.items()})
-    pulumi.export("grafanaUrl", observability.grafana_url)
-    pulumi.export("alertTopicArn", observability.alert_topic_arn)
-    pulumi.export(
-        "logGroupNames",
-        [
+        "lineage": {name: endpoint.lineage for name, endpoint in endpoints.items()},
+        "grafanaUrl": observability.grafana_url,
+        "alertTopicArn": observability.alert_topic_arn,
+        "logGroupNames": [
             cluster.control_plane_log_group_name,
             *observability.log_group_names,
             *([network.flow_log_group_name] if network.flow_log_group_name is not None else []),
         ],
-    )
+    }
+    for output, value in stack_outputs.items():
+        pulumi.export(output, value)
     # Last: every resource is constructed by now (none is created inside an apply).
     estimate = {
         "stack": pulumi.get_stack(),

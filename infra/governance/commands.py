@@ -176,24 +176,23 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     promotions = (
         history.promotion_commits(top, project.stack_file(args.stack).resolve(), args.model) if top else []
     )
+    objective = spec.slo and {
+        "availabilityTarget": spec.slo.availability_target,
+        "latencyP95Ms": spec.slo.latency_p95_ms,
+    }
     doc = evidence.build(
         evidence.Inputs(
             model=args.model,
             stack=args.stack,
+            traffic={v.name: v.weight for v in (spec.stable, spec.canary) if v is not None},
             environment=environment,
             graph=graph,
+            violations=offline.evaluate(graph, policy_registry.policy_config(environment)),
             outputs=outputs,
             outputs_source=source,
-            slo=None
-            if spec.slo is None
-            else {
-                "availabilityTarget": spec.slo.availability_target,
-                "latencyP95Ms": spec.slo.latency_p95_ms,
-            },
-            traffic={v.name: v.weight for v in (spec.stable, spec.canary) if v is not None},
-            promotions=promotions,
-            violations=offline.evaluate(graph, policy_registry.policy_config(environment)),
             rules_run=len(policy_registry.RULES),
+            slo=objective,
+            promotions=promotions,
             scans=scans,
         )
     )
@@ -209,10 +208,21 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     return 0
 
 
+SCAN_FINDINGS_HELP = "`aws ecr describe-image-scan-findings --output json` of an image (repeatable)"
+
+
+def _command(commands: Any, name: str, func: Any, help: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def add_commands(commands: Any) -> None:
-    p = commands.add_parser(
+    p = _command(
+        commands,
         "promote",
-        help="serve in one stack the version another serves, after five gates (docs/promotion.md)",
+        cmd_promote,
+        "serve in one stack the version another serves, after five gates (docs/promotion.md)",
     )
     p.add_argument("model", help="model name, as in the stack files")
     p.add_argument(
@@ -242,27 +252,25 @@ def add_commands(commands: Any) -> None:
     p.add_argument(
         "--force", metavar="REASON", help="write even if gates fail; the reason goes in the commit"
     )
-    p.set_defaults(func=cmd_promote)
 
-    p = commands.add_parser(
-        "registry-export", help="write registered models' versions and aliases from MLflow to a JSON file"
+    p = _command(
+        commands,
+        "registry-export",
+        cmd_registry_export,
+        "write registered models' versions and aliases from MLflow to a JSON file",
     )
     p.add_argument("model", nargs="+", help="registered model names")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
-    p.set_defaults(func=cmd_registry_export)
 
-    p = commands.add_parser(
-        "evidence", help="write a model's evidence pack (Markdown and JSON) for a change board or an auditor"
+    p = _command(
+        commands,
+        "evidence",
+        cmd_evidence,
+        "write a model's evidence pack (Markdown and JSON) for a change board or an auditor",
     )
     p.add_argument("model", help="model name")
     p.add_argument("--stack", required=True, help="stack name: a stacks/Pulumi.<stack>.yaml file")
     p.add_argument("--outputs", metavar="FILE", help="`pulumi stack output --json` of the deployed stack")
-    p.add_argument(
-        "--scan-findings",
-        metavar="FILE",
-        action="append",
-        help="`aws ecr describe-image-scan-findings --output json` of an image (repeatable)",
-    )
+    p.add_argument("--scan-findings", metavar="FILE", action="append", help=SCAN_FINDINGS_HELP)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write the report into")
-    p.set_defaults(func=cmd_evidence)
