@@ -56,7 +56,7 @@ def test_the_evidence_pack_matches_the_expected_report(fixture_project, monkeypa
         fixture_project,
         monkeypatch,
         "--outputs",
-        str(FIXTURES / "outputs.json"),
+        str(FIXTURES / "deployed-outputs.json"),
         "--scan-findings",
         str(FIXTURES / "scan-v4.json"),
     )
@@ -99,7 +99,7 @@ def test_the_report_says_what_an_auditor_asks(fixture_project, monkeypatch):
         ),
         (["evidence", "fraud-scorer", "--stack", "qa", "-o", "out"], "unknown stack 'qa'"),
         (
-            ["evidence", "fraud-scorer", "--stack", "prod", "-o", "out", "--scan-findings", "outputs.json"],
+            ["evidence", "fraud-scorer", "--stack", "prod", "-o", "out", "--scan-findings", "deployed-outputs.json"],
             "not the output of `aws ecr describe-image-scan-findings",
         ),
         (
@@ -110,7 +110,7 @@ def test_the_report_says_what_an_auditor_asks(fixture_project, monkeypatch):
     ids=["unknown-model", "unknown-stack", "not-a-scan", "not-outputs"],
 )
 def test_bad_input_exits_2_with_the_reason(fixture_project, monkeypatch, capsys, args, message):
-    for name in ("outputs.json", "scan-v4.json"):
+    for name in ("deployed-outputs.json", "scan-v4.json"):
         shutil.copy(FIXTURES / name, fixture_project)
     monkeypatch.chdir(fixture_project)
     assert cli.main(args) == 2
