@@ -99,7 +99,16 @@ def test_the_report_says_what_an_auditor_asks(fixture_project, monkeypatch):
         ),
         (["evidence", "fraud-scorer", "--stack", "qa", "-o", "out"], "unknown stack 'qa'"),
         (
-            ["evidence", "fraud-scorer", "--stack", "prod", "-o", "out", "--scan-findings", "deployed-outputs.json"],
+            [
+                "evidence",
+                "fraud-scorer",
+                "--stack",
+                "prod",
+                "-o",
+                "out",
+                "--scan-findings",
+                "deployed-outputs.json",
+            ],
             "not the output of `aws ecr describe-image-scan-findings",
         ),
         (

@@ -9,7 +9,7 @@ import pytest
 from mlops_platform.components.serving.model_endpoint import ModelEndpoint, ModelVersion, ServiceLevel
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.environment import Environment
-from tests.harness import run, stack
+from tests.harness import only, run, stack
 from tests.test_model_endpoint import POOLS, deployments, platform, rejected, spec
 
 DIGEST = "sha256:" + "ab" * 32
@@ -56,6 +56,14 @@ def test_lineage_reaches_the_deployment_the_pods_and_the_output():
         }
         assert lineage.pop("artifact-uri").endswith("/models/risk/scorer/v3/")
         assert lineage == expected
+    # The same facts as tags on the model's AWS resources (role, repository).
+    for resource_type in ("aws:iam/role:Role", "aws:ecr/repository:Repository"):
+        tags = only(result.graph, resource_type).inputs["tags"]
+        assert {
+            k.removeprefix("mlops-platform.io/lineage/v3/"): v
+            for k, v in tags.items()
+            if k.startswith("mlops-platform.io/lineage/")
+        } == expected
     output = result.graph.outputs["lineage"]["v3"]
     assert output["artifact-uri"].startswith("s3://") and output["image-digest"] == DIGEST
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f"@{DIGEST}")
@@ -93,6 +101,11 @@ def test_lineage_reaches_the_deployment_the_pods_and_the_output():
             Environment.DEV,
             ModelVersion(name="v3", image_tag="1", dataset_uri="fraud data"),
             "stable.dataset_uri: must be a URI such as s3://bucket/path (got 'fraud data')",
+        ),
+        (
+            Environment.DEV,
+            ModelVersion(name="v3", image_tag="1", dataset_uri="s3://data/fraud?version=3"),
+            "stable.dataset_uri: may only hold letters, digits, spaces and _ . : / = + - @: it becomes an AWS tag",
         ),
     ],
 )

@@ -15,6 +15,9 @@ MODELS_PURPOSE_TAG = ("mlops-platform.io/purpose", "models")
 """Marks access-log buckets: S3 server access logging only delivers to SSE-S3 buckets, so these are
 the one documented exception to SSE-KMS (the policy pack and the cost model read this tag)."""
 
+LINEAGE_TAG_PREFIX = "mlops-platform.io/lineage/"
+"""Tags ``<prefix><version>/<field>`` on a model's AWS resources: the lineage annotations, AWS-side."""
+
 TAG_VALUE_MAX = 256
 """AWS caps tag values at 256 characters (keys at 128)."""
 _TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]*$")

@@ -54,6 +54,7 @@ from mlops_platform.components.serving.model_endpoint.workloads import (
 from mlops_platform.components.serving.team_namespace import TeamNamespace, TeamSpec
 from mlops_platform.components.support import iam, kube
 from mlops_platform.components.support.component import PlatformComponent
+from mlops_platform.components.support.tagging import LINEAGE_TAG_PREFIX
 
 
 class ModelEndpoint(PlatformComponent):
@@ -82,6 +83,13 @@ class ModelEndpoint(PlatformComponent):
     ):
         """``platform``: everything the endpoint needs from the platform; ``namespace``: an existing
         TeamNamespace or namespace name (default: the endpoint creates its team's namespace)."""
+        # Lineage as tags too, so an AWS-side reader (Cost Explorer, Config, the audit trail) sees
+        # which registry version and digest each version of the role and repository serves.
+        lineage_tags = {
+            f"{LINEAGE_TAG_PREFIX}{version.name}/{key}": value
+            for version in spec.versions()
+            for key, value in version.lineage().items()
+        }
         super().__init__(
             "mlops:model_endpoint:ModelEndpoint",
             name,
@@ -91,7 +99,7 @@ class ModelEndpoint(PlatformComponent):
         )
         child = self.child
         # The same owner on the AWS side as on the pods, so billing and the cost model agree.
-        context = platform.context.tagged(team=spec.team, model=name)
+        context = platform.context.tagged(team=spec.team, model=name, **lineage_tags)
         depends = platform.dependencies
         prefix = spec.artifact_prefix or f"models/{spec.team}/{name}/"
         replicas = spec.replicas

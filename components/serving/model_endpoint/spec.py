@@ -16,6 +16,7 @@ from mlops_platform.components.support.aws import certificate_problem
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.exporters import DEFAULT_LATENCY_BUCKETS, bucket_label
 from mlops_platform.components.support.spec import spec
+from mlops_platform.components.support.tagging import tag_value_problems
 from mlops_platform.components.support.validation import Problem, dns_label_problem, range_problems
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -93,6 +94,10 @@ class ModelVersion:
             found.append(
                 Problem("dataset_uri", f"must be a URI such as s3://bucket/path (got {self.dataset_uri!r})")
             )
+        elif self.dataset_uri is not None:  # it becomes an AWS tag on the model's resources
+            found += tag_value_problems("dataset_uri", self.dataset_uri)
+        if self.registered_model is not None:
+            found += tag_value_problems("registered_model", self.registered_model)
         if self.image_tag is None and self.image_digest is None:
             found.append(Problem("image_tag", "set an immutable image tag or a digest (got neither)"))
         if self.image_tag is not None:
