@@ -52,6 +52,10 @@ node-feature-discovery           kubernetes-sigs/node-feature-discovery        d
 karpenter                        aws/karpenter-provider-aws                    charts/karpenter
 opencost                         opencost/opencost-helm-chart                  charts/opencost
 kyverno                          kyverno/kyverno                               charts/kyverno
+gateway-helm                     envoyproxy/gateway                            charts/gateway-helm
+argo-rollouts                    argoproj/argo-helm                            charts/argo-rollouts
+keda                             kedacore/charts                               keda
+keda-add-ons-http                kedacore/charts                               http-add-on
 """
 SOURCES: dict[str, tuple[str, str]] = {
     name: (repository, path)
@@ -60,7 +64,7 @@ SOURCES: dict[str, tuple[str, str]] = {
 """Chart name -> (GitHub repository, chart folder in it): where each chart's source lives (charts the
 pins name, and the dependencies they pull in)."""
 
-STAMPED_AT_RELEASE = {"node-feature-discovery": "v{version}"}
+STAMPED_AT_RELEASE = {"node-feature-discovery": "v{version}", "gateway-helm": "{version}"}
 """Charts whose Chart.yaml version is set only when packaging a release (``helm package --version``
 from the release tag, as node-feature-discovery's hack/prepare-release.sh does): chart -> tag format."""
 
@@ -106,7 +110,22 @@ def _external_secrets_crds(repo: Path, commit: str, chart_dir: Path) -> None:
         (target / f"{singular}.yaml").write_text(f"{opening}\n{body}{{{{- end }}}}\n")
 
 
-RELEASE_STEPS = {"external-secrets": _external_secrets_crds}
+def _envoy_gateway_values(repo: Path, commit: str, chart_dir: Path) -> None:
+    """Port of envoyproxy/gateway's ``make helm-generate``, which its release runs before packaging:
+    values.yaml is values.tmpl.yaml with the release image (the release sets IMAGE to
+    docker.io/envoyproxy/gateway and TAG to the release tag) and the default pull policy."""
+    version = yaml.safe_load((chart_dir / "Chart.yaml").read_text()).get("version")
+    tag = (
+        _git(repo, "describe", "--tags", "--exact-match", commit).strip()
+        if version == "v0.0.0-latest"
+        else version
+    )
+    template = (chart_dir / "values.tmpl.yaml").read_text()
+    values = template.replace("${GatewayImage}", f"docker.io/envoyproxy/gateway:{tag}")
+    (chart_dir / "values.yaml").write_text(values.replace("${GatewayImagePullPolicy}", "IfNotPresent"))
+
+
+RELEASE_STEPS = {"external-secrets": _external_secrets_crds, "gateway-helm": _envoy_gateway_values}
 """Chart -> what its project's release does to the source tree before ``helm package``."""
 
 
@@ -190,7 +209,7 @@ def _build(
     repo = _checkout(repository, git_root, scratch)
     stamp: str | None = None
     if name in STAMPED_AT_RELEASE:
-        if not re.fullmatch(r"[0-9][0-9A-Za-z.+-]*", version):
+        if not re.fullmatch(r"v?[0-9][0-9A-Za-z.+-]*", version):
             raise VendorError(
                 f"{name} is packaged from its release tag, so pin an exact version, not {version!r}"
             )

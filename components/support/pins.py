@@ -79,6 +79,12 @@ CHARTS = {
     # Kyverno 1.16: charts 3.7+ pull their policies.kyverno.io CRDs from a kyverno-api chart whose
     # source is not published in a form we can vendor; 3.6 carries every CRD it needs itself.
     "kyverno": Chart("kyverno", "3.6.4", "https://kyverno.github.io/kyverno"),
+    # Progressive delivery and elastic serving (issue "Progressive delivery"), vendored ahead of
+    # the components that install them.
+    "gateway-helm": Chart("gateway-helm", "v1.9.0", "oci://docker.io/envoyproxy"),
+    "argo-rollouts": Chart("argo-rollouts", "2.41.0", "https://argoproj.github.io/argo-helm"),
+    "keda": Chart("keda", "2.20.2", "https://kedacore.github.io/charts"),
+    "keda-add-ons-http": Chart("keda-add-ons-http", "0.15.0", "https://kedacore.github.io/charts"),
 }
 
 COSIGN_VERSION = "v2.5.2"
