@@ -341,11 +341,9 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 def _stack_config(stack: str) -> Any:
     from mlops_platform.infra import config
-    from mlops_platform.infra.offline.runner import load_project, load_stack_config
 
-    project = load_project(Path.cwd())
     try:
-        return config.parse(load_stack_config(project, stack), project=project.name, stack=stack)
+        return config.load_stack(Path.cwd(), stack)
     except config.ConfigError as exc:
         raise SynthError(str(exc), 2) from exc
 
@@ -566,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SynthError as exc:
         print(f"blueprint {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (UsageError, governance.GovernanceInputError) as exc:
+    except (UsageError, governance.GovernanceInputError, files.FileInputError) as exc:
         print(f"blueprint {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

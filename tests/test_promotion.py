@@ -116,6 +116,23 @@ def promote(root: Path, monkeypatch, capsys, *args: str) -> tuple[int, str, str]
     return code, out, err
 
 
+def promote_with_evidence(
+    root: Path, monkeypatch, capsys, aliases: dict[str, str], fired_hours_ago: float | None, *args: str
+) -> tuple[int, str, str]:
+    """Promote with a registry export holding ``aliases`` and an alert history (a firing SLO alert
+    ``fired_hours_ago``, or none)."""
+    return promote(
+        root,
+        monkeypatch,
+        capsys,
+        "--registry-export",
+        registry_export(root.parent / "registry.json", aliases),
+        "--alerts",
+        alert_history(root.parent / "alerts.json", fired_hours_ago=fired_hours_ago),
+        *args,
+    )
+
+
 def gates(out: str) -> dict[str, str]:
     """The gate table the command prints first (the commit message repeats it further down)."""
     found = {}
@@ -130,15 +147,7 @@ def test_every_gate_passes_and_the_target_serves_the_sources_digest_as_its_canar
     tmp_path, monkeypatch, capsys
 ):
     root = project(tmp_path)
-    code, out, err = promote(
-        root,
-        monkeypatch,
-        capsys,
-        "--registry-export",
-        registry_export(tmp_path / "registry.json", {"prod": "5", "stage": "5"}),
-        "--alerts",
-        alert_history(tmp_path / "alerts.json", fired_hours_ago=None),
-    )
+    code, out, err = promote_with_evidence(root, monkeypatch, capsys, {"prod": "5", "stage": "5"}, None)
     assert code == 0, err
     assert gates(out) == dict.fromkeys(
         ("registry-approval", "soak-time", "slo-alerts-quiet", "policy-check", "cost-within-budget"), "pass"
@@ -173,15 +182,7 @@ def test_every_gate_fails_when_its_evidence_says_so_and_nothing_is_written(tmp_p
     root = project(tmp_path, stage_age_hours=3, prod_edit=over_budget_and_public)
     target = root / "stacks" / "Pulumi.prod.yaml"
     before = target.read_bytes()
-    code, out, _ = promote(
-        root,
-        monkeypatch,
-        capsys,
-        "--registry-export",
-        registry_export(tmp_path / "registry.json", {"stage": "5", "prod": "3"}),
-        "--alerts",
-        alert_history(tmp_path / "alerts.json", fired_hours_ago=1),
-    )
+    code, out, _ = promote_with_evidence(root, monkeypatch, capsys, {"stage": "5", "prod": "3"}, 1)
     assert code == 1
     assert gates(out) == dict.fromkeys(
         ("registry-approval", "soak-time", "slo-alerts-quiet", "policy-check", "cost-within-budget"), "FAIL"
@@ -199,14 +200,12 @@ def test_force_writes_and_the_commit_on_a_new_branch_records_the_reason_and_the_
     tmp_path, monkeypatch, capsys
 ):
     root = project(tmp_path, stage_age_hours=1)
-    code, out, err = promote(
+    code, out, err = promote_with_evidence(
         root,
         monkeypatch,
         capsys,
-        "--registry-export",
-        registry_export(tmp_path / "registry.json", {"prod": "5"}),
-        "--alerts",
-        alert_history(tmp_path / "alerts.json", fired_hours_ago=None),
+        {"prod": "5"},
+        None,
         "--branch",
         "--force",
         "CVE-2026-1234 fix must reach prod today (CAB-881)",

@@ -168,6 +168,17 @@ def load() -> PlatformConfig:
     return parse(raw, project=pulumi.get_project(), stack=pulumi.get_stack())
 
 
+def load_stack(project_dir: Path, stack: str, overrides: Mapping[str, Any] | None = None) -> PlatformConfig:
+    """A stack file of the project at ``project_dir`` as the CLI would pass it (Pulumi.yaml defaults
+    included), with ``overrides`` on top, parsed: ConfigError on bad config, SynthError (exit 2) on a
+    missing project or stack file."""
+    from mlops_platform.infra.offline.runner import load_project, load_stack_config
+
+    project = load_project(project_dir)
+    raw = {**load_stack_config(project, stack), **(overrides or {})}
+    return parse(raw, project=project.name, stack=stack)
+
+
 def _decode(value: Any) -> Any:
     """Config arrives as strings; structured values are JSON text."""
     if isinstance(value, str) and value[:1] in "{[":

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlops_platform.components.support import files
 from mlops_platform.infra.governance import alerts, history, promotion, registry
 
 
@@ -58,7 +59,6 @@ def cmd_promote(args: argparse.Namespace) -> int:
     )
     try:
         plan = promotion.prepare(root, args.model, args.source, args.target, args.version)
-        read = promotion.text_digest(plan)
         if not plan.changes:
             print(
                 f"{plan.target} already serves {plan.model} {plan.version['name']} "
@@ -87,7 +87,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         return 1
     forced = args.force if plan.failed else None
     try:
-        promotion.write(plan, read)
+        promotion.write(plan)
         message = plan.commit_message(forced)
         if branch is not None:
             top, name = branch
@@ -125,28 +125,16 @@ def cmd_registry_export(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
-def _read_json(path: str, what: str) -> Any:
-    from mlops_platform.components.support import files
-
-    try:
-        return files.read_json(path, what)
-    except files.FileInputError as exc:
-        raise GovernanceInputError(str(exc)) from exc
-
-
 def cmd_evidence(args: argparse.Namespace) -> int:
     from mlops_platform.infra import config as platform_config
     from mlops_platform.infra.governance import evidence
-    from mlops_platform.infra.offline.runner import load_project, load_stack_config, synthesize
+    from mlops_platform.infra.offline.runner import load_project, synthesize
     from mlops_platform.policies import offline
     from mlops_platform.policies import registry as policy_registry
 
     root = Path.cwd()
-    project = load_project(root)
     try:
-        parsed = platform_config.parse(
-            load_stack_config(project, args.stack), project=project.name, stack=args.stack
-        )
+        parsed = platform_config.load_stack(root, args.stack)
     except platform_config.ConfigError as exc:
         raise GovernanceInputError(str(exc)) from exc
     spec = next((m for m in parsed.spec.models if m.name == args.model), None)
@@ -155,7 +143,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         raise GovernanceInputError(f"unknown model {args.model!r}: stack {args.stack} serves {served}")
     try:
         scans = dict(
-            evidence.scan_summary(_read_json(path, "scan findings"), path)
+            evidence.scan_summary(files.read_json(path, "scan findings"), path)
             for path in args.scan_findings or []
         )
     except ValueError as exc:
@@ -164,7 +152,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     outputs: dict[str, Any] = dict(graph.outputs)
     source = "the outputs the program exports (offline: placeholders where AWS assigns values)"
     if args.outputs:
-        deployed = _read_json(args.outputs, "stack outputs")
+        deployed = files.read_json(args.outputs, "stack outputs")
         if args.model not in (deployed.get("models") or {}):
             raise GovernanceInputError(
                 f"{args.outputs} has no models.{args.model}: is it stack {args.stack}'s outputs?"
@@ -174,7 +162,9 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     environment = parsed.spec.environment.value
     top = history.repository_root(root)
     promotions = (
-        history.promotion_commits(top, project.stack_file(args.stack).resolve(), args.model) if top else []
+        history.promotion_commits(top, load_project(root).stack_file(args.stack).resolve(), args.model)
+        if top
+        else []
     )
     objective = spec.slo and {
         "availabilityTarget": spec.slo.availability_target,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import yaml
 
 from mlops_platform.infra.governance import alerts, history, registry, stack_file
-from mlops_platform.infra.offline.runner import Project, SynthError, load_project, load_stack_config
+from mlops_platform.infra.offline.runner import Project, SynthError, load_project
 
 GATES = ("registry-approval", "soak-time", "slo-alerts-quiet", "policy-check", "cost-within-budget")
 
@@ -111,10 +110,6 @@ class Plan:
         )
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _read(path: Path) -> str:
     try:
         return path.read_text()
@@ -196,16 +191,14 @@ def run_gates(plan: Plan, root: Path, sources: Sources, now: datetime.datetime) 
     """Judge every gate (in GATES order) into ``plan.gates``."""
     from mlops_platform.infra import config as platform_config
 
-    project = load_project(root)
-    base = load_stack_config(project, plan.target)
-    candidate = {**base, stack_file.MODELS_KEY: stack_file.models(yaml.safe_load(plan.new_text))}
+    promoted = {stack_file.MODELS_KEY: stack_file.models(yaml.safe_load(plan.new_text))}
     try:
-        parsed = platform_config.parse(candidate, project=project.name, stack=plan.target)
+        parsed = platform_config.load_stack(root, plan.target, promoted)
     except platform_config.ConfigError as exc:
         raise PromotionError(f"the promoted {plan.target} config is invalid:\n{exc}") from exc
     environment = parsed.spec.environment
     promotion = parsed.spec.promotion
-    source_file = project.stack_file(plan.source)
+    source_file = load_project(root).stack_file(plan.source)
     team = next(m.team for m in parsed.spec.models if m.name == plan.model)
     since = _since(root, source_file, str(plan.version["imageDigest"]))
     soak = promotion.soak_hours_in(environment)
@@ -213,7 +206,7 @@ def run_gates(plan: Plan, root: Path, sources: Sources, now: datetime.datetime) 
         _registry_gate(plan, sources, promotion.alias_in(environment)),
         _soak_gate(plan, since, soak, now),
         _alerts_gate(f"{team}-{plan.model}", sources, since or now - datetime.timedelta(hours=soak), now),
-        *_synth_gates(plan, root, candidate, parsed),
+        *_synth_gates(plan, root, promoted, parsed),
     ]
 
 
@@ -299,7 +292,7 @@ def _alerts_gate(service: str, sources: Sources, start: datetime.datetime, end: 
     return Gate(GATES[2], True, f"no SLO alert of {service} fired from {window} ({where})")
 
 
-def _synth_gates(plan: Plan, root: Path, candidate: dict[str, Any], parsed: Any) -> list[Gate]:
+def _synth_gates(plan: Plan, root: Path, promoted: dict[str, Any], parsed: Any) -> list[Gate]:
     from mlops_platform.infra.offline.runner import synthesize
     from mlops_platform.policies import offline
     from mlops_platform.policies import registry as policy_registry
@@ -307,9 +300,7 @@ def _synth_gates(plan: Plan, root: Path, candidate: dict[str, Any], parsed: Any)
     environment = parsed.spec.environment.value
     try:
         baseline = synthesize(plan.target, root).graph
-        after = synthesize(
-            plan.target, root, config_overrides={stack_file.MODELS_KEY: candidate[stack_file.MODELS_KEY]}
-        ).graph
+        after = synthesize(plan.target, root, config_overrides=promoted).graph
     except SynthError as exc:
         failed = f"{plan.target} does not synthesize with the promoted version: {exc}"
         return [Gate(GATES[3], False, failed), Gate(GATES[4], False, failed)]
@@ -338,12 +329,8 @@ def _synth_gates(plan: Plan, root: Path, candidate: dict[str, Any], parsed: Any)
     return [policy, cost]
 
 
-def write(plan: Plan, read_digest: str) -> None:
+def write(plan: Plan) -> None:
     """Write the target file, unless it changed since it was read."""
-    if _digest(_read(plan.target_file)) != read_digest:
+    if _read(plan.target_file) != plan.old_text:
         raise PromotionError(f"{plan.target_file} changed since it was read; run promote again")
     plan.target_file.write_text(plan.new_text)
-
-
-def text_digest(plan: Plan) -> str:
-    return _digest(plan.old_text)
