@@ -73,6 +73,9 @@ class GpuPoolInfo:
     """``nvidia.com/gpu`` each node offers: its GPUs times the pool's time-slicing replicas."""
     max_nodes: int | None = None
     """The pool's maxSize; None when the outputs predate it (capacity is then not checked)."""
+    node_start_seconds: int | None = None
+    """Seconds from scale-up to a Ready node; None when the outputs predate it (a cold-start budget is
+    then not checked against it)."""
 
     @property
     def gpu_sharing(self) -> int:
@@ -93,6 +96,12 @@ class PlatformDependencies:
     """The operator's release: ServiceMonitor and PrometheusRule CRDs."""
     external_secrets: Sequence[pulumi.Resource] = ()
     """The operator and its ClusterSecretStore."""
+    gateway: Sequence[pulumi.Resource] = ()
+    """Envoy Gateway's release (Gateway API CRDs) and the ``models`` Gateway: HTTPRoutes attach to it."""
+    rollouts: Sequence[pulumi.Resource] = ()
+    """Argo Rollouts' release: Rollout and AnalysisTemplate CRDs."""
+    autoscaling: Sequence[pulumi.Resource] = ()
+    """KEDA's and its HTTP add-on's releases: ScaledObject and InterceptorRoute CRDs."""
 
 
 _PLAIN_OUTPUTS = {
@@ -111,6 +120,7 @@ _OUTPUTS = {
     "artifactKmsKeyArn": "artifact_kms_key_arn",
     "registryKmsKeyArn": "registry_kms_key_arn",
     "kubeconfig": "kubeconfig",
+    "gatewayUrl": "gateway_url",
 }
 """Platform outputs a ref passes on as ``Output``s."""
 
@@ -135,6 +145,8 @@ class PlatformRef:
     secrets_path_prefix: str
     """``<project>/<env>``: platform secrets a workload may read live under it."""
     runbook_base_url: str
+    gateway_url: pulumi.Input[str]
+    """Base URL of the model gateway (``http(s)://host``); endpoints are served under it."""
     kubeconfig: pulumi.Input[str] | None = None
     """Exec-based kubeconfig of the cluster (secret), for ``provider()``."""
     dependencies: PlatformDependencies = field(default_factory=PlatformDependencies)
@@ -159,6 +171,11 @@ class PlatformRef:
                     "nodeLabels": dict(pool.node_labels),
                     "gpusPerNode": pool.gpus_per_node,
                     **({"maxSize": pool.max_nodes} if pool.max_nodes is not None else {}),
+                    **(
+                        {"nodeStartSeconds": pool.node_start_seconds}
+                        if pool.node_start_seconds is not None
+                        else {}
+                    ),
                 }
                 for name, pool in self.gpu_pools.items()
             },
@@ -281,11 +298,12 @@ class PlatformRef:
         else:
             for name, pool in plain["gpuNodePools"].items():
                 try:
-                    maximum = pool.get("maxSize")
+                    maximum, start = pool.get("maxSize"), pool.get("nodeStartSeconds")
                     pools[name] = GpuPoolInfo(
                         dict(pool["nodeLabels"]),
                         int(pool["gpusPerNode"]),
                         None if maximum is None else int(maximum),
+                        None if start is None else int(start),
                     )
                 except (KeyError, TypeError, ValueError):
                     problems.append(

@@ -30,8 +30,11 @@ from mlops_platform.components.observability.alarms import CloudWatchAlarms, Wat
 from mlops_platform.components.observability.costs import cost_dashboard
 from mlops_platform.components.observability.stack import Observability
 from mlops_platform.components.refs import PlatformDependencies, PlatformRef
+from mlops_platform.components.serving.autoscaling import KedaAutoscaling
+from mlops_platform.components.serving.gateway import ModelGateway
 from mlops_platform.components.serving.kyverno import Kyverno
 from mlops_platform.components.serving.model_endpoint import ModelEndpoint
+from mlops_platform.components.serving.rollouts import ArgoRollouts
 from mlops_platform.components.serving.team_namespace import TeamNamespace
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.infra import config
@@ -104,6 +107,8 @@ def main() -> None:
         account_id=account_id,
         opts=aws_only,
     )
+    # Teams with a model here, and teams whose own projects deploy into this cluster.
+    team_names = sorted({t.name for t in spec.teams} | set(cfg.teams()))
     admission = Kyverno(
         "image-admission",
         spec.image_admission,
@@ -111,8 +116,7 @@ def main() -> None:
         cluster.ref,
         on_cluster,
         signing_key_arn=signing.key_arn,
-        # Teams with a model here, and teams whose own projects deploy into this cluster.
-        team_names=sorted({t.name for t in spec.teams} | set(cfg.teams())),
+        team_names=team_names,
     )
     load_balancers = LoadBalancerController(
         "load-balancer-controller",
@@ -132,10 +136,39 @@ def main() -> None:
         dependencies=PlatformDependencies(load_balancer_controller=[load_balancers.release]),
         opts=on_cluster,
     )
+    # --- model delivery: the gateway, canaries, scale to zero -------------------------------------
+    runbooks = spec.observability.runbook_base_url
+    monitored = PlatformDependencies(
+        load_balancer_controller=[load_balancers.release],
+        prometheus_operator=[observability.prometheus_operator],
+    )
+    gateway = ModelGateway(
+        "model-gateway",
+        spec.gateway,
+        context,
+        on_cluster,
+        runbook_base_url=runbooks,
+        dependencies=monitored,
+        model_certificate_arns=[m.certificate_arn for m in spec.models if m.certificate_arn],
+    )
+    rollouts = ArgoRollouts("rollouts", context, on_cluster, runbook_base_url=runbooks, dependencies=monitored)
+    autoscaling = KedaAutoscaling(
+        "autoscaling",
+        context,
+        on_cluster,
+        team_names=team_names,
+        runbook_base_url=runbooks,
+        dependencies=PlatformDependencies(
+            prometheus_operator=[observability.prometheus_operator], gateway=[gateway.release]
+        ),
+    )
     dependencies = PlatformDependencies(
         load_balancer_controller=[load_balancers.release],
         prometheus_operator=[observability.prometheus_operator],
         external_secrets=secrets.ready,
+        gateway=[gateway.release, gateway.gateway],
+        rollouts=[rollouts.release],
+        autoscaling=autoscaling.releases,
     )
     mlflow = MlflowTracking(
         "mlflow",
@@ -174,6 +207,7 @@ def main() -> None:
         vpc_cidr=spec.network.cidr,
         secrets_path_prefix=context.secrets_path_prefix,
         runbook_base_url=spec.observability.runbook_base_url,
+        gateway_url=gateway.url,
         kubeconfig=cluster.kubeconfig,
         dependencies=dependencies,
     )
@@ -195,6 +229,7 @@ def main() -> None:
             "minSize": pool_spec.min_size,
             "maxSize": pool_spec.max_size,
             "gpusPerNode": pool.gpus_per_node,
+            "nodeStartSeconds": pool_spec.node_start_seconds,
             "provisioner": pool.provisioner.value,
             "nodeLabels": pool.labels,
         }

@@ -58,6 +58,7 @@ SERVICES = {
     "sqs": "sqs",
     "ssm": "ssm",
     "sts": "sts",
+    "wafv2": "wafv2",
     "xray": "xray",
 }
 """botocore models of the services the platform's policies name, with their IAM prefixes; an action

@@ -101,6 +101,10 @@ class GpuNodePoolSpec:
     """Karpenter pools: how long a node stays empty or underused before it goes. Default: 5m."""
     disruption_budget: str = "1"
     """Karpenter pools: nodes (or a percentage such as ``10%``) disrupted at once. Default: 1."""
+    node_start_seconds: int = 300
+    """Seconds from a scale-up to a Ready GPU node (EC2 launch, boot, NVIDIA driver, device plugin), as
+    measured for the pool; a model that scales to zero must budget at least this for its cold start.
+    Default: 300."""
 
     def provisioner_in(self, environment: Environment) -> Provisioner:
         """The provisioner this pool uses in ``environment``."""
@@ -112,6 +116,7 @@ class GpuNodePoolSpec:
         found = []
         karpenter = environment is not None and self.provisioner_in(environment) is Provisioner.KARPENTER
         found += range_problems("time_slicing_replicas", self.time_slicing_replicas, 1, 48)
+        found += range_problems("node_start_seconds", self.node_start_seconds, 30, 1800)
         if not _DURATION.match(self.consolidate_after):
             found.append(
                 Problem(
@@ -208,6 +213,7 @@ class GpuNodePoolSpec:
             node_labels=self.node_labels(name),
             gpus_per_node=gpus_per_node(self.instance_types) * self.time_slicing_replicas,
             max_nodes=self.max_size,
+            node_start_seconds=self.node_start_seconds,
         )
 
 

@@ -62,14 +62,15 @@ def internal_ingress(
     certificate_arn: str | None = None,
     order: int | None = None,
     annotations: Mapping[str, str] | None = None,
+    group: str = INTERNAL_GROUP,
 ) -> k8s.networking.v1.Ingress:
-    """An Ingress on the platform's shared internal ALB: HTTPS with a TLS 1.3 policy when a
-    certificate is given, else HTTP inside the VPC; ``order`` sets its precedence in the group
-    (lower wins; catch-alls go last)."""
+    """An Ingress on an internal ALB, by default the platform's shared one: HTTPS with a TLS 1.3
+    policy when a certificate is given (several, comma-separated, are served by SNI), else HTTP
+    inside the VPC; ``order`` sets its precedence in the group (lower wins; catch-alls go last)."""
     merged = {
         "alb.ingress.kubernetes.io/scheme": "internal",
         "alb.ingress.kubernetes.io/target-type": "ip",
-        "alb.ingress.kubernetes.io/group.name": INTERNAL_GROUP,
+        "alb.ingress.kubernetes.io/group.name": group,
         "alb.ingress.kubernetes.io/healthcheck-path": health_check_path,
         **({"alb.ingress.kubernetes.io/group.order": str(order)} if order is not None else {}),
         **(annotations or {}),
@@ -217,6 +218,17 @@ def controller_policy(*, region: str, account_id: str, vpc_id: str) -> str:
                 ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
                 [*load_balancers, target_groups, *listeners, *rules],
                 conditions=owned,
+            ),
+            # The model gateway's ALB may carry a WAF web ACL (ModelGatewaySpec.waf_acl_arn).
+            iam.statement(
+                "AttachWebAclsToOwnAlbs",
+                [
+                    "wafv2:AssociateWebACL",
+                    "wafv2:DisassociateWebACL",
+                    "wafv2:GetWebACL",
+                    "wafv2:GetWebACLForResource",
+                ],
+                [f"arn:aws:wafv2:{region}:{account_id}:regional/webacl/*/*", load_balancers[0]],
             ),
             iam.statement(
                 "TagOnCreate",

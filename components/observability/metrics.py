@@ -14,6 +14,8 @@ from mlops_platform.components.observability.spec import AlertReceiver, Observab
 from mlops_platform.components.support import helm, kube
 
 STACK_RELEASE = "kube-prometheus-stack"
+PROMETHEUS_URL = f"http://{STACK_RELEASE}-prometheus.monitoring.svc:9090"
+"""Prometheus inside the cluster, for the canaries' analysis (the chart's Service in ``monitoring``)."""
 PROMETHEUS_RESOURCES = {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
 
 

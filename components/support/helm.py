@@ -37,6 +37,9 @@ class Footprint:
 
     system_pods: tuple[tuple[int, Resources], ...] = ()
     """(replicas, resources) of each workload on the system nodes."""
+    operated_pods: tuple[tuple[int, Resources], ...] = ()
+    """(replicas, resources) of the system-node pods an operator of the release starts from custom
+    resources the component registers (Envoy Gateway's proxies): the chart does not render them."""
     every_node: Resources = field(default_factory=dict)
     """Resources of a DaemonSet pod on every node."""
     gpu_nodes: Resources = field(default_factory=dict)
@@ -50,6 +53,7 @@ class Footprint:
     def to_props(self) -> dict[str, Any]:
         return {
             "systemPods": [[replicas, *self._requests(r)] for replicas, r in self.system_pods],
+            "operatedPods": [[replicas, *self._requests(r)] for replicas, r in self.operated_pods],
             "everyNode": self._requests(self.every_node),
             "gpuNodes": self._requests(self.gpu_nodes),
         }

@@ -50,6 +50,24 @@ THROUGHPUT_ANNOTATION = f"{LABEL_DOMAIN}/throughput-per-replica"
 """On a model version's Deployment: requests per second one replica sustains (the cost model's unit)."""
 TRAFFIC_PERCENT_ANNOTATION = f"{LABEL_DOMAIN}/traffic-percent"
 """On a model version's Deployment: the percentage of its model's requests routed to it."""
+TRAFFIC_LABEL = f"{LABEL_DOMAIN}/traffic"
+"""On a model's pods: ``live`` (stable and canary: the Rollout, the SLO) or ``shadow`` (mirrored copies)."""
+SCALED_BY_ANNOTATION = f"{LABEL_DOMAIN}/scaled-by"
+"""On a model version's Deployment that is only a pod template: ``Rollout/<name>``, whose autoscaler
+sets the replicas (the Deployment itself stays at 0)."""
+REPLICA_PERCENT_ANNOTATION = f"{LABEL_DOMAIN}/replica-percent"
+"""With ``scaled-by``: the percentage of the Rollout's replicas this version runs (100 for the stable,
+the canary's ``setCanaryScale`` weight)."""
+
+
+def scaled_replicas(low: int, high: int, percent: int) -> tuple[int, int]:
+    """(min, max) replicas of a version that runs ``percent`` of a Rollout scaled between low and high:
+    Argo Rollouts rounds a canary's share up, and a canary that runs at all runs one."""
+    if percent >= 100:
+        return low, high
+    return -(-low * percent // 100), max(1, -(-high * percent // 100))
+
+
 LATENCY_BUCKETS_ANNOTATION = f"{LABEL_DOMAIN}/latency-buckets"
 """On a model's pod template: the ``le`` bounds its server exports (the SLO alert needs its threshold)."""
 """``daemonset`` on AMIs that need the NVIDIA device plugin DaemonSet; Bottlerocket ships its own."""

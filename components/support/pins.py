@@ -79,13 +79,21 @@ CHARTS = {
     # Kyverno 1.16: charts 3.7+ pull their policies.kyverno.io CRDs from a kyverno-api chart whose
     # source is not published in a form we can vendor; 3.6 carries every CRD it needs itself.
     "kyverno": Chart("kyverno", "3.6.4", "https://kyverno.github.io/kyverno"),
-    # Progressive delivery and elastic serving (issue "Progressive delivery"), vendored ahead of
-    # the components that install them.
+    # Progressive delivery and elastic serving: the model gateway (with the Gateway API CRDs v1.6.1,
+    # experimental channel, that Envoy Gateway 1.9 requires), canaries, and scale to zero.
     "gateway-helm": Chart("gateway-helm", "v1.9.0", "oci://docker.io/envoyproxy"),
     "argo-rollouts": Chart("argo-rollouts", "2.41.0", "https://argoproj.github.io/argo-helm"),
     "keda": Chart("keda", "2.20.2", "https://kedacore.github.io/charts"),
+    # The HTTP add-on is beta. No release has a maxPendingRequests setting (0.15.0 is the newest,
+    # checked 2026-12): Envoy's circuit breaker on each model's route bounds the requests waiting
+    # through a cold start instead (scaleToZero.maxPendingRequests, docs/adr/0002).
     "keda-add-ons-http": Chart("keda-add-ons-http", "0.15.0", "https://kedacore.github.io/charts"),
 }
+
+ROLLOUTS_GATEWAY_API_PLUGIN_IMAGE = "ghcr.io/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi:v0.15.0"
+"""The Gateway API traffic router of Argo Rollouts: an init container copies its binary into the
+controller (argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi docs/installation.md), so the
+controller downloads nothing at start. v0.15.0 sets weights on every rule of a multi-rule HTTPRoute."""
 
 COSIGN_VERSION = "v2.5.2"
 """cosign that CI signs model images with (examples/team-model/.github/workflows/image.yml). 2.x writes

@@ -18,6 +18,7 @@ from mlops_platform.components.foundation.gpu_node_pool import GpuNodePoolSpec
 from mlops_platform.components.foundation.network import NetworkSpec
 from mlops_platform.components.observability.spec import ObservabilitySpec
 from mlops_platform.components.refs import GpuPoolInfo
+from mlops_platform.components.serving.gateway import ModelGatewaySpec
 from mlops_platform.components.serving.kyverno import KyvernoSpec
 from mlops_platform.components.serving.model_endpoint import ModelEndpointSpec
 from mlops_platform.components.serving.team_namespace import TeamSpec
@@ -87,6 +88,8 @@ class StackSpec:
     """The MLflow tracking server and its database."""
     observability: ObservabilitySpec = field(default_factory=ObservabilitySpec)
     """Metrics, dashboards, alerts, logs and the budget."""
+    gateway: ModelGatewaySpec = field(default_factory=ModelGatewaySpec)
+    """The model gateway (Envoy Gateway) and its internal load balancer."""
     teams: Sequence[TeamSpec] = ()
     """Team namespaces and their quotas. A team with a model and no entry gets the default quota."""
     models: Sequence[ModelEntry] = ()
@@ -140,6 +143,7 @@ class StackSpec:
             )
         secret_names = [e.name for e in self.secrets.entries]
         found += [p.nested("observability") for p in self.observability.problems(secret_names)]
+        found += [p.nested("gateway") for p in self.gateway.problems(environment)]
         for i, team in enumerate(self.teams):
             found += [p.nested(f"teams[{i}]") for p in team.problems()]
         found += duplicates("teams", [t.name for t in self.teams], "duplicate team {name!r}")

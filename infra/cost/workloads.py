@@ -84,7 +84,7 @@ def read_add_ons(
     for release in (o for o in observed if o.type == RELEASE and "footprint" in o.props):
         footprint = release.props["footprint"]
         declared[release.name] = footprint
-        for replicas, cpu, memory in footprint["systemPods"]:
+        for replicas, cpu, memory in [*footprint["systemPods"], *footprint.get("operatedPods", [])]:
             pod = Pod(PLATFORM, kube.quantity(cpu), kube.quantity(memory))
             workloads.append(
                 Workload(

@@ -326,6 +326,9 @@ class OfflineMocks(Mocks):
                 **(inputs.get("spec") or {}),
                 "clusterIP": f"172.20.{int(digest(seed, 2), 16)}.{int(digest(seed + 'ip', 2), 16)}",
             }
+            if outputs["spec"].get("type") == "LoadBalancer":  # an internal NLB's DNS name
+                host = f"k8s-{digest(seed, 20)}.elb.{self.region}.amazonaws.com"
+                outputs["status"] = {"loadBalancer": {"ingress": [{"hostname": host}]}}
         return outputs
 
 

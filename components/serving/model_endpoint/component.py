@@ -1,11 +1,15 @@
-"""``ModelEndpoint``: one model served from its own image, with canary, autoscaling, SLO alerts and
-least privilege built in.
+"""``ModelEndpoint``: one model served from its own image, with an analysed canary, shadow, A/B rules,
+autoscaling or scale to zero, SLO alerts and least privilege built in.
 
 It renders, in the team's namespace: a ServiceAccount whose Pod Identity role reads only the model's
-artifact prefix and pulls only the model's ECR repository; a Deployment, Service and autoscaler per
-version plus a stable Service; a PodDisruptionBudget when at least two replicas must stay up; a
-NetworkPolicy admitting only the load balancer and Prometheus; a ServiceMonitor; burn-rate SLO alerts;
-and an internal ALB Ingress that splits traffic between the stable version and the canary by weight.
+artifact prefix and pulls only the model's ECR repository; per version a Deployment (for the stable
+and the canary a pod template at 0 replicas) and a Service; a Rollout that runs the live versions and
+walks the canary through its steps with an AnalysisTemplate on the SLO signals; an HPA on the Rollout,
+or KEDA's ScaledObject and InterceptorRoute when it scales to zero; the shadow's Deployment and HPA; a
+PodDisruptionBudget when at least two replicas must stay up; a NetworkPolicy admitting only the model
+gateway, the KEDA interceptor and Prometheus; a ServiceMonitor; per-version recording rules and
+burn-rate SLO alerts; an HTTPRoute on the model gateway (A/B header rules, the weighted split Argo
+Rollouts moves, the shadow's mirror); and a Grafana dashboard of its delivery.
 
 Example (a team's own project)::
 
@@ -13,8 +17,10 @@ Example (a team's own project)::
         pulumi.StackReference("acme/mlops-platform/prod"), owner="fraud-team", cost_center="cc-7")
     ModelEndpoint("scorer", ModelEndpointSpec(
         team="fraud",
-        stable=ModelVersion(name="v3", image_tag="3.0.1", weight=90),
-        canary=ModelVersion(name="v4", image_tag="4.0.0-rc1", weight=10),
+        stable=ModelVersion(name="v3", image_tag="3.0.1"),
+        canary=CanaryVersion(name="v4", image_tag="4.0.0-rc1", steps=[5, 25, 50, 100]),
+        shadow=Shadow(version=ModelVersion(name="v5", image_tag="5.0.0-rc1"), percent=20, paths=["/predict"]),
+        ab_tests=[AbTest(header="x-cohort", value="b", version="v4")],
         resources=ComputeResources(cpu="2", memory="8Gi", gpus=1, gpu_pool="gpu-baseline"),
         replicas=Replicas(min=2, max=8), slo=ServiceLevel(availability_target=99.9, latency_p95_ms=250)),
         platform, opts=pulumi.ResourceOptions(provider=platform.provider()))
@@ -22,7 +28,6 @@ Example (a team's own project)::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,22 +37,32 @@ import pulumi_kubernetes as k8s
 
 from mlops_platform.components.data.container_registry import ContainerRegistry, ContainerRegistrySpec
 from mlops_platform.components.data.platform_secrets import SecretRef, external_secret
-from mlops_platform.components.foundation.load_balancer_controller import (
-    internal_ingress,
-    load_balancer_hostname,
-)
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.observability.alerting import (
     ServiceLevelObjective,
     prometheus_rule,
     slo_rule_groups,
 )
+from mlops_platform.components.observability.monitors import monitor
+from mlops_platform.components.observability.stack import NAMESPACE as MONITORING
 from mlops_platform.components.refs import PlatformRef
+from mlops_platform.components.serving.autoscaling import INTERCEPTOR_LABELS
+from mlops_platform.components.serving.autoscaling import NAMESPACE as KEDA_NAMESPACE
+from mlops_platform.components.serving.gateway import NAMESPACE as GATEWAY_NAMESPACE
+from mlops_platform.components.serving.gateway import PROXY_LABELS
+from mlops_platform.components.serving.model_endpoint.dashboard import dashboard_config_map
+from mlops_platform.components.serving.model_endpoint.rollout import (
+    live_selector,
+    model_rollout,
+    version_recording_rules,
+)
+from mlops_platform.components.serving.model_endpoint.routing import http_route, scale_to_zero
 from mlops_platform.components.serving.model_endpoint.spec import ModelEndpointSpec
 from mlops_platform.components.serving.model_endpoint.workloads import (
     MODEL_LABEL,
     SERVICE_ROLE_LABEL,
     artifact_uri,
+    autoscaler,
     model_service,
     version_workload,
 )
@@ -61,7 +76,7 @@ class ModelEndpoint(PlatformComponent):
     """Everything one model needs to serve traffic safely."""
 
     url: pulumi.Output[str]
-    """URL of the endpoint (through the internal ALB)."""
+    """URL of the endpoint (through the model gateway)."""
     role_arn: pulumi.Output[str]
     """Role the model's pods assume."""
     lineage: dict[str, dict[str, pulumi.Input[str]]]
@@ -87,7 +102,7 @@ class ModelEndpoint(PlatformComponent):
         # which registry version and digest each version of the role and repository serves.
         lineage_tags = {
             f"{LINEAGE_TAG_PREFIX}{version.name}/{key}": value
-            for version in spec.versions()
+            for version in spec.all_versions()
             for key, value in version.lineage().items()
         }
         super().__init__(
@@ -177,7 +192,7 @@ class ModelEndpoint(PlatformComponent):
             )
 
         base_path = f"/{spec.team}/{name}"
-        for version in spec.versions():
+        for version in spec.all_versions():
             version_workload(
                 name,
                 spec,
@@ -192,59 +207,52 @@ class ModelEndpoint(PlatformComponent):
                 opts=in_namespace,
             )
         metadata = {"name": name, "namespace": namespace_name, "labels": labels}
-        model_service(f"{name}-stable-service", metadata, "stable", {MODEL_LABEL: name}, in_namespace)
-        if replicas.min >= 2:
+        # Every live pod, stable and canary: in-cluster callers and the KEDA interceptor use it.
+        model_service(f"{name}-stable-service", metadata, "stable", live_selector(name), in_namespace)
+        routed = spec.scale_to_zero is None
+        rollout = model_rollout(
+            name, spec, labels=labels, namespace=namespace_name, routed=routed, opts=after(depends.rollouts)
+        )
+        if routed:
+            autoscaler(
+                f"{name}-autoscaler",
+                spec,
+                metadata,
+                {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": name},
+                *spec.replica_range(spec.stable),
+                after([rollout]),
+            )
+        if replicas.min >= 2 and routed:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
-                metadata={"name": name, "namespace": namespace_name, "labels": labels},
-                spec={"maxUnavailable": 1, "selector": {"matchLabels": {MODEL_LABEL: name}}},
+                metadata=metadata,
+                spec={"maxUnavailable": 1, "selector": {"matchLabels": live_selector(name)}},
                 opts=in_namespace,
             )
-        self._network_policy(name, spec, platform, labels, namespace_name, in_namespace)
-        monitoring = after(depends.prometheus_operator)
-        k8s.apiextensions.CustomResource(
-            f"{name}-service-monitor",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata={"name": name, "namespace": namespace_name, "labels": labels},
-            spec={
-                # Per-version Services only, so each pod is scraped once.
-                "selector": {"matchLabels": {MODEL_LABEL: name, SERVICE_ROLE_LABEL: "version"}},
-                "endpoints": [
-                    {
-                        "port": "http",
-                        "path": "/metrics",
-                        "interval": "30s",
-                        "relabelings": [{"action": "replace", "targetLabel": "model", "replacement": name}],
-                    }
-                ],
-            },
-            opts=monitoring,
-        )
-        if spec.slo is not None:
-            objective = ServiceLevelObjective(
-                service=f"{spec.team}-{name}",
-                selector={"namespace": namespace_name, "model": name},
-                availability_target=spec.slo.availability_target,
-                latency_p95_ms=spec.slo.latency_p95_ms,
+        self._network_policy(name, spec, labels, namespace_name, in_namespace)
+        self._telemetry(name, spec, platform, labels, namespace_name, after(depends.prometheus_operator))
+        route = http_route(name, spec, base_path=base_path, metadata=metadata, opts=after(depends.gateway))
+        if not routed:
+            scale_to_zero(
+                name,
+                spec,
+                base_path=base_path,
+                metadata=metadata,
+                route=route,
+                opts=after(depends.autoscaling, depends.gateway, [rollout]),
             )
-            prometheus_rule(
-                f"{name}-slo",
-                namespace=namespace_name,
-                groups=slo_rule_groups(objective, platform.runbook_base_url),
-                labels=labels,
-                opts=monitoring,
+        host = (
+            pulumi.Output.from_input(platform.gateway_url).apply(
+                lambda url: f"{url.split('://')[0]}://{spec.hostname}"
             )
-        ingress = self._ingress(
-            name, spec, labels, namespace_name, base_path, after(depends.load_balancer_controller)
+            if spec.hostname
+            else pulumi.Output.from_input(platform.gateway_url)
         )
-        scheme = "https" if spec.certificate_arn else "http"
-        host = pulumi.Output.from_input(spec.hostname) if spec.hostname else load_balancer_hostname(ingress)
-        self.url = pulumi.Output.concat(scheme, "://", host, base_path, "/")
+        self.url = pulumi.Output.concat(host, base_path, "/")
         self.role_arn = role.arn
         self.lineage = {
             v.name: {**v.lineage(), "artifact-uri": artifact_uri(platform, prefix, v)}
-            for v in spec.versions()
+            for v in spec.all_versions()
         }
         self.register_outputs(
             {
@@ -255,7 +263,7 @@ class ModelEndpoint(PlatformComponent):
             }
         )
 
-    def _network_policy(
+    def _telemetry(
         self,
         name: str,
         spec: ModelEndpointSpec,
@@ -264,7 +272,89 @@ class ModelEndpoint(PlatformComponent):
         namespace: str,
         opts: pulumi.ResourceOptions,
     ) -> None:
-        """Only the load balancer (IP targets, from inside the VPC) and Prometheus reach the pods."""
+        """Scrape every pod once, labelled with its version and traffic (live or shadow); record the
+        per-version signals the canary analysis reads; alert on the SLO of live traffic only."""
+        pod_label = "__meta_kubernetes_pod_label_"
+        monitor(
+            f"{name}-service-monitor",
+            "ServiceMonitor",
+            namespace=namespace,
+            labels=labels,
+            selector={MODEL_LABEL: name},
+            # Per-version and shadow Services only (each pod behind exactly one of them).
+            match_expressions=[
+                {"key": SERVICE_ROLE_LABEL, "operator": "In", "values": ["version", "shadow"]}
+            ],
+            endpoints=[
+                {
+                    "port": "http",
+                    "path": "/metrics",
+                    "interval": "30s",
+                    "relabelings": [
+                        {"action": "replace", "targetLabel": "model", "replacement": name},
+                        {
+                            "action": "replace",
+                            "sourceLabels": [f"{pod_label}app_kubernetes_io_version"],
+                            "targetLabel": "version",
+                        },
+                        {
+                            "action": "replace",
+                            "sourceLabels": [f"{pod_label}mlops_platform_io_traffic"],
+                            "targetLabel": "traffic",
+                        },
+                    ],
+                }
+            ],
+            object_name=name,
+            opts=opts,
+        )
+        prometheus_rule(
+            f"{name}-delivery",
+            namespace=namespace,
+            groups=[version_recording_rules(namespace, name)],
+            labels=labels,
+            object_name=f"{name}-delivery",
+            opts=opts,
+        )
+        if spec.slo is not None:
+            objective = ServiceLevelObjective(
+                service=f"{spec.team}-{name}",
+                # The shadow's requests are copies whose answers nobody gets: never in the SLO.
+                selector={"namespace": namespace, "model": name, "traffic": "live"},
+                availability_target=spec.slo.availability_target,
+                latency_p95_ms=spec.slo.latency_p95_ms,
+            )
+            prometheus_rule(
+                f"{name}-slo",
+                namespace=namespace,
+                groups=slo_rule_groups(objective, platform.runbook_base_url),
+                labels=labels,
+                opts=opts,
+            )
+        dashboard_config_map(name, namespace=namespace, labels=labels, opts=opts)
+
+    def _network_policy(
+        self,
+        name: str,
+        spec: ModelEndpointSpec,
+        labels: dict[str, str],
+        namespace: str,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        """Only the model gateway's proxies, the KEDA interceptor and Prometheus reach the pods."""
+
+        def peer(namespace: str, pods: dict[str, str]) -> dict[str, Any]:
+            return {
+                "from": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                        "podSelector": {"matchLabels": pods},
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": spec.port}],
+            }
+
+        proxies = {k: PROXY_LABELS[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/component")}
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata={"name": name, "namespace": namespace, "labels": labels},
@@ -272,57 +362,10 @@ class ModelEndpoint(PlatformComponent):
                 "podSelector": {"matchLabels": {MODEL_LABEL: name}},
                 "policyTypes": ["Ingress"],
                 "ingress": [
-                    {
-                        "from": [{"ipBlock": {"cidr": platform.vpc_cidr}}],
-                        "ports": [{"protocol": "TCP", "port": spec.port}],
-                    },
-                    {
-                        "from": [
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
-                                },
-                                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
-                            }
-                        ],
-                        "ports": [{"protocol": "TCP", "port": spec.port}],
-                    },
+                    peer(GATEWAY_NAMESPACE, proxies),
+                    peer(KEDA_NAMESPACE, dict(INTERCEPTOR_LABELS)),
+                    peer(MONITORING, {"app.kubernetes.io/name": "prometheus"}),
                 ],
             },
-            opts=opts,
-        )
-
-    def _ingress(
-        self,
-        name: str,
-        spec: ModelEndpointSpec,
-        labels: dict[str, str],
-        namespace: str,
-        base_path: str,
-        opts: pulumi.ResourceOptions,
-    ) -> k8s.networking.v1.Ingress:
-        """The ALB splits traffic between the versions by weight (a forward action annotation)."""
-        action = "weighted-versions"
-        forward: dict[str, Any] = {
-            "type": "forward",
-            "forwardConfig": {
-                "targetGroups": [
-                    {"serviceName": f"{name}-{v.name}", "servicePort": "80", "weight": v.weight}
-                    for v in spec.versions()
-                ],
-                "targetGroupStickinessConfig": {"enabled": False},
-            },
-        }
-        return internal_ingress(
-            f"{name}-ingress",
-            object_name=name,
-            namespace=namespace,
-            labels=labels,
-            path=base_path,
-            backend={"service": {"name": action, "port": {"name": "use-annotation"}}},
-            health_check_path=spec.health.readiness_path,
-            hostname=spec.hostname,
-            certificate_arn=spec.certificate_arn,
-            annotations={f"alb.ingress.kubernetes.io/actions.{action}": json.dumps(forward, sort_keys=True)},
             opts=opts,
         )

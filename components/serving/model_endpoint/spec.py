@@ -11,109 +11,37 @@ from enum import StrEnum
 
 from mlops_platform.components.observability.alerting import ServiceLevelObjective
 from mlops_platform.components.refs import GpuPoolInfo
+from mlops_platform.components.serving.model_endpoint.delivery import (
+    AbTest,
+    CanaryVersion,
+    ScaleToZero,
+    Shadow,
+    delivery_problems,
+)
+from mlops_platform.components.serving.model_endpoint.version import ModelVersion
 from mlops_platform.components.serving.team_namespace import NamespaceQuota
+from mlops_platform.components.support import kube
 from mlops_platform.components.support.aws import certificate_problem
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.exporters import DEFAULT_LATENCY_BUCKETS, bucket_label
 from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.tagging import tag_value_problems
 from mlops_platform.components.support.validation import Problem, dns_label_problem, range_problems
 
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
-_RUN_ID = re.compile(r"^[a-f0-9]{32}$")
-_COMMIT = re.compile(r"^[a-f0-9]{7,40}$")
-_URI = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
 _PREFIX = re.compile(r"^([a-z0-9][a-z0-9._-]*/)+$")
-RESERVED_ENV = ("MODEL_NAME", "MODEL_VERSION", "MODEL_URI", "BASE_PATH", "PORT", "LATENCY_BUCKETS")
+RESERVED_ENV = (
+    "MODEL_NAME",
+    "MODEL_VERSION",
+    "MODEL_URI",
+    "BASE_PATH",
+    "PORT",
+    "LATENCY_BUCKETS",
+    "MODEL_TRAFFIC",
+    "REQUEST_ID_HEADER",
+)
 """Environment variables the platform sets itself; user env may not override them."""
-
-
-@spec
-class ModelVersion:
-    """One version of the model: an image in the model's repository and its share of traffic."""
-
-    name: str
-    """Version name, e.g. ``v3``; part of the Deployment and Service names."""
-    image_tag: str | None = None
-    """Immutable image tag. One of tag or digest is required; ``latest`` is refused."""
-    image_digest: str | None = None
-    """Image digest ``sha256:...``; wins over the tag when both are set."""
-    weight: int = 100
-    """Percentage of traffic. Stable and canary must sum to 100. Default: 100."""
-    model_path: str | None = None
-    """Path of the artifact under the endpoint's prefix. Default: the version name."""
-    registered_model: str | None = None
-    """Lineage: the MLflow registered model this version serves. Default: none."""
-    registry_version: str | None = None
-    """Lineage: its version number or alias in the MLflow registry (``7``, ``champion``). Required
-    with ``registered_model``. Default: none."""
-    training_run_id: str | None = None
-    """Lineage: the MLflow run that trained it (32 hex characters). Default: none."""
-    dataset_uri: str | None = None
-    """Lineage: the data it was trained on (``s3://...``). Default: none."""
-    code_commit: str | None = None
-    """Lineage: the commit of the training code (7 to 40 hex characters). Default: none."""
-
-    def lineage(self) -> dict[str, str]:
-        """What this version is made of, as the lineage annotations and output carry it."""
-        values = {
-            "registered-model": self.registered_model,
-            "registry-version": self.registry_version,
-            "image-digest": self.image_digest,
-            "image-tag": self.image_tag,
-            "training-run": self.training_run_id,
-            "dataset-uri": self.dataset_uri,
-            "code-commit": self.code_commit,
-        }
-        return {k: v for k, v in values.items() if v is not None}
-
-    def problems(self) -> list[Problem]:
-        found = [p for p in [dns_label_problem("name", self.name, max_length=20)] if p]
-        if (self.registered_model is None) != (self.registry_version is None):
-            found.append(
-                Problem("registry_version", "set registered_model and registry_version together (or neither)")
-            )
-        if self.training_run_id is not None and not _RUN_ID.match(self.training_run_id):
-            found.append(
-                Problem(
-                    "training_run_id",
-                    f"must be an MLflow run ID, 32 hex characters (got {self.training_run_id!r})",
-                )
-            )
-        if self.code_commit is not None and not _COMMIT.match(self.code_commit):
-            found.append(
-                Problem(
-                    "code_commit", f"must be a git commit, 7 to 40 hex characters (got {self.code_commit!r})"
-                )
-            )
-        if self.dataset_uri is not None and not _URI.match(self.dataset_uri):
-            found.append(
-                Problem("dataset_uri", f"must be a URI such as s3://bucket/path (got {self.dataset_uri!r})")
-            )
-        elif self.dataset_uri is not None:  # it becomes an AWS tag on the model's resources
-            found += tag_value_problems("dataset_uri", self.dataset_uri)
-        if self.registered_model is not None:
-            found += tag_value_problems("registered_model", self.registered_model)
-        if self.image_tag is None and self.image_digest is None:
-            found.append(Problem("image_tag", "set an immutable image tag or a digest (got neither)"))
-        if self.image_tag is not None:
-            if self.image_tag == "latest":
-                found.append(Problem("image_tag", "must not be 'latest': pin a version or a digest"))
-            elif not _TAG.match(self.image_tag):
-                found.append(Problem("image_tag", f"must be a valid image tag (got {self.image_tag!r})"))
-        if self.image_digest is not None and not _DIGEST.match(self.image_digest):
-            found.append(
-                Problem("image_digest", f"must be sha256:<64 hex characters> (got {self.image_digest!r})")
-            )
-        found += range_problems("weight", self.weight, 0, 100)
-        return found
-
-    def reference(self) -> str:
-        return f"@{self.image_digest}" if self.image_digest else f":{self.image_tag}"
 
 
 @spec
@@ -264,8 +192,17 @@ class ModelEndpointSpec:
     """Owning team; its namespace."""
     stable: ModelVersion
     """The version serving most traffic."""
-    canary: ModelVersion | None = None
-    """A new version taking a slice of traffic. Default: none."""
+    canary: CanaryVersion | None = None
+    """A new version Argo Rollouts moves traffic to by steps, judged by its analysis and rolled back
+    on its own. Default: none."""
+    shadow: Shadow | None = None
+    """A version that gets a copy of the idempotent requests; its answers are discarded and never
+    count in the SLO. Default: none."""
+    ab_tests: Sequence[AbTest] = ()
+    """Header rules that send matching requests to one version, ahead of the weighted split. Default: none."""
+    scale_to_zero: ScaleToZero | None = None
+    """Scale to no replica when idle (KEDA and its HTTP add-on hold the first request). Prod refuses
+    it without a ``reason``. Default: off (``replicas.min`` replicas at all times)."""
     artifact_prefix: str | None = None
     """Prefix of the model's artifacts in the bucket. Default: ``models/<team>/<name>/``."""
     resources: ComputeResources = field(default_factory=ComputeResources)
@@ -302,18 +239,40 @@ class ModelEndpointSpec:
     turns traffic into replicas and cost per 1,000 inferences with it. Default: 10."""
 
     def versions(self) -> list[ModelVersion]:
+        """The versions live traffic reaches: the stable and the canary (the Rollout's)."""
         return [self.stable, *([self.canary] if self.canary is not None else [])]
 
+    def all_versions(self) -> list[ModelVersion]:
+        """Every version the endpoint runs: the live ones and the shadow."""
+        return [*self.versions(), *([self.shadow.version] if self.shadow is not None else [])]
+
+    def share(self, version: ModelVersion) -> int:
+        """Percentage of live requests a version takes as the stack file states it: the canary its
+        first step (or held weight), the stable the rest; a shadow's copies are not live traffic."""
+        if self.shadow is not None and version is self.shadow.version:
+            return 0
+        canary = self.canary.share() if self.canary is not None else 0
+        return canary if version is self.canary else 100 - canary
+
+    def replica_percent(self, version: ModelVersion) -> int:
+        """Percentage of the Rollout's replicas a live version runs: the stable all of them, a canary
+        its largest step below 100 (Argo's ``setCanaryScale``: extra GPUs stay bounded)."""
+        if self.canary is None or version is not self.canary:
+            return 100
+        return max([s for s in self.canary.traffic_steps() if s < 100] or [self.canary.share()])
+
     def replica_range(self, version: ModelVersion) -> tuple[int, int]:
-        """(min, max) replicas of one version: the stable one takes ``replicas``; a canary scales
-        from 1 to its traffic share of ``replicas.max``, rounded up."""
-        if version is self.stable:
-            return self.replicas.min, self.replicas.max
-        return 1, max(1, math.ceil(self.replicas.max * version.weight / 100.0))
+        """(min, max) replicas of one version: the Rollout's live versions their percentage of
+        ``replicas`` (min 0 when the model scales to zero); a shadow its mirrored share of
+        ``replicas.max``, at least one."""
+        if self.shadow is not None and version is self.shadow.version:
+            return 1, max(1, math.ceil(self.replicas.max * self.shadow.percent / 100.0))
+        low = 0 if self.scale_to_zero is not None else self.replicas.min
+        return kube.scaled_replicas(low, self.replicas.max, self.replica_percent(version))
 
     def max_gpus(self) -> int:
         """GPUs the model may hold at once: every version at its maximum replicas."""
-        return sum(self.replica_range(v)[1] for v in self.versions()) * self.resources.gpus
+        return sum(self.replica_range(v)[1] for v in self.all_versions()) * self.resources.gpus
 
     def problems(
         self, name: str, environment: Environment, gpu_pools: Mapping[str, GpuPoolInfo] | None = None
@@ -327,7 +286,12 @@ class ModelEndpointSpec:
         found += [p.nested("stable") for p in self.stable.problems()]
         if environment in (Environment.STAGE, Environment.PROD):
             # A tag can be moved to another image; a digest cannot (what was approved is what runs).
-            for role, version in (("stable", self.stable), ("canary", self.canary)):
+            shadow = self.shadow.version if self.shadow is not None else None
+            for role, version in (
+                ("stable", self.stable),
+                ("canary", self.canary),
+                ("shadow.version", shadow),
+            ):
                 if version is not None and version.image_digest is None:
                     found.append(
                         Problem(
@@ -343,22 +307,7 @@ class ModelEndpointSpec:
                     f"must be > 0 requests per second, from a load test (got {self.throughput_per_replica})",
                 )
             )
-        if self.canary is not None:
-            found += [p.nested("canary") for p in self.canary.problems()]
-            if self.canary.name == self.stable.name:
-                found.append(
-                    Problem("canary.name", f"must differ from the stable version (both {self.stable.name!r})")
-                )
-            total = self.stable.weight + self.canary.weight
-            if total != 100:
-                found.append(
-                    Problem(
-                        "canary.weight",
-                        f"stable and canary weights must sum to 100 (got {self.stable.weight} + {self.canary.weight} = {total})",
-                    )
-                )
-        elif self.stable.weight != 100:
-            found.append(Problem("stable.weight", f"must be 100 without a canary (got {self.stable.weight})"))
+        found += delivery_problems(self, environment, gpu_pools)
         found += [p.nested("resources") for p in self.resources.problems()]
         pool = self.resources.gpu_pool
         if pool and gpu_pools is not None:
@@ -375,7 +324,7 @@ class ModelEndpointSpec:
                 found.append(
                     Problem(
                         "replicas.max",
-                        f"at most {self.max_gpus()} GPUs ({' + '.join(f'{v.name}: {self.replica_range(v)[1]}' for v in self.versions())} "
+                        f"at most {self.max_gpus()} GPUs ({' + '.join(f'{v.name}: {self.replica_range(v)[1]}' for v in self.all_versions())} "
                         f"replicas x {self.resources.gpus}) but pool {pool!r} holds at most {capacity} "
                         f"({gpu_pools[pool].max_nodes} nodes x {gpu_pools[pool].gpus_per_node}); "
                         "lower replicas.max or raise the pool's maxSize",

@@ -1,4 +1,5 @@
-"""The workload of one model version: Deployment, Service and HorizontalPodAutoscaler."""
+"""The workload of one model version: its Deployment (the Rollout's pod template for a live version,
+a running Deployment for the shadow), its Service, and the shadow's autoscaler."""
 
 from __future__ import annotations
 
@@ -19,13 +20,17 @@ from mlops_platform.components.support.exporters import bucket_label
 
 SERVICE_ROLE_LABEL = f"{kube.LABEL_DOMAIN}/service-role"
 MODEL_LABEL = kube.MODEL_LABEL
+REQUEST_ID_HEADER = "x-request-id"
+"""The header Envoy keeps or sets on every request and copies to mirrored ones: servers log it with
+each prediction so the shadow's answers join the stable's."""
 
 
 def model_service(
     name: str, metadata: dict[str, Any], role: str, selector: dict[str, str], opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.Service:
-    """A Service on port 80 to the pods' ``http`` port; ``role`` is ``stable`` (every version's pods)
-    or ``version`` (one version's, which the ServiceMonitor scrapes)."""
+    """A Service on port 80 to the pods' ``http`` port; ``role`` is ``stable`` (every live pod: what the
+    interceptor forwards to), ``rollout`` (Argo's stable or canary Service), ``version`` (one live
+    version's, which the ServiceMonitor scrapes and A/B rules route to) or ``shadow``."""
     labels = {**metadata["labels"], SERVICE_ROLE_LABEL: role}
     return k8s.core.v1.Service(
         name,
@@ -59,12 +64,16 @@ def version_workload(
     secret_name: str | None,
     opts: pulumi.ResourceOptions,
 ) -> None:
-    """One version: its Deployment, its Service and its autoscaler."""
+    """One version: its Deployment and Service; the shadow also its autoscaler (the live versions'
+    replicas are the Rollout's)."""
     resource = f"{name}-{version.name}"
+    shadow = spec.shadow is not None and version is spec.shadow.version
+    traffic = "shadow" if shadow else "live"
     version_labels = {
         **labels,
         "app.kubernetes.io/instance": resource,
         "app.kubernetes.io/version": version.name,
+        kube.TRAFFIC_LABEL: traffic,
     }
     selector = {MODEL_LABEL: name, "app.kubernetes.io/instance": resource}
     res = spec.resources
@@ -106,6 +115,9 @@ def version_workload(
         {"name": "PORT", "value": str(spec.port)},
         # The histogram bounds the SLO alert relies on (docs/serving-metrics.md).
         {"name": "LATENCY_BUCKETS", "value": latency_buckets},
+        # Live or shadow, and the header that carries the request ID the gateway propagates.
+        {"name": "MODEL_TRAFFIC", "value": traffic},
+        {"name": "REQUEST_ID_HEADER", "value": REQUEST_ID_HEADER},
         {"name": "AWS_DEFAULT_REGION", "value": platform.region},
         {"name": "HOME", "value": "/tmp"},
         *({"name": k, "value": v} for k, v in sorted(spec.env.items())),
@@ -135,9 +147,16 @@ def version_workload(
     lineage[f"{kube.LINEAGE_PREFIX}artifact-uri"] = model_uri
     cost_annotations = {
         kube.THROUGHPUT_ANNOTATION: f"{spec.throughput_per_replica:g}",
-        kube.TRAFFIC_PERCENT_ANNOTATION: str(version.weight),
+        kube.TRAFFIC_PERCENT_ANNOTATION: str(spec.share(version)),
         **lineage,
     }
+    # A live version's Deployment is the Rollout's pod template (workloadRef): Argo Rollouts runs its
+    # pods, so the Deployment itself runs none.
+    template_only: dict[str, Any] = {}
+    if not shadow:
+        template_only = {"replicas": 0}
+        cost_annotations[kube.SCALED_BY_ANNOTATION] = f"Rollout/{name}"
+        cost_annotations[kube.REPLICA_PERCENT_ANNOTATION] = str(spec.replica_percent(version))
     k8s.apps.v1.Deployment(
         f"{resource}-deployment",
         metadata={
@@ -147,7 +166,8 @@ def version_workload(
             "annotations": cost_annotations,
         },
         spec={
-            # No replica count: the autoscaler owns it, and a count here would reset it on every update.
+            # No replica count for the shadow: its autoscaler owns it, and a count would reset it.
+            **template_only,
             "selector": {"matchLabels": selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
@@ -169,8 +189,30 @@ def version_workload(
         opts=opts,
     )
     metadata = {"name": resource, "namespace": namespace, "labels": version_labels}
-    model_service(f"{resource}-service", metadata, "version", selector, opts)
-    minimum, maximum = spec.replica_range(version)
+    model_service(f"{resource}-service", metadata, traffic if shadow else "version", selector, opts)
+    if shadow:
+        minimum, maximum = spec.replica_range(version)
+        autoscaler(
+            f"{resource}-autoscaler",
+            spec,
+            metadata,
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": resource},
+            minimum,
+            maximum,
+            opts,
+        )
+
+
+def autoscaler(
+    name: str,
+    spec: ModelEndpointSpec,
+    metadata: dict[str, Any],
+    target: dict[str, str],
+    minimum: int,
+    maximum: int,
+    opts: pulumi.ResourceOptions,
+) -> k8s.autoscaling.v2.HorizontalPodAutoscaler:
+    """An HPA of ``target`` (a Rollout or a Deployment) on the model's scaling metric."""
     if spec.autoscaling.metric is ScalingMetric.CPU:
         metric = {
             "type": "Resource",
@@ -190,11 +232,11 @@ def version_workload(
                 "target": {"type": "AverageValue", "averageValue": spec.autoscaling.target_value},
             },
         }
-    k8s.autoscaling.v2.HorizontalPodAutoscaler(
-        f"{resource}-autoscaler",
-        metadata={"name": resource, "namespace": namespace, "labels": version_labels},
+    return k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        name,
+        metadata=metadata,
         spec={
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": resource},
+            "scaleTargetRef": target,
             "minReplicas": minimum,
             "maxReplicas": maximum,
             "metrics": [metric],

@@ -1,0 +1,171 @@
+"""``KedaAutoscaling``: KEDA and its HTTP add-on, so an endpoint can scale to zero and hold the first
+request while a replica starts.
+
+KEDA from its vendored chart may scale only Argo Rollouts (its RBAC for custom ``/scale`` targets is
+narrowed to them). The HTTP add-on's interceptor holds requests for a model at zero replicas until one
+is ready: its readiness and response-header timeouts are raised to the longest cold start an endpoint
+may budget (a GPU node, an image pull, a model load) and its memory limit to what the held requests
+need. The add-on is beta (docs/adr/0002-progressive-delivery.md states its limits). A ReferenceGrant
+lets team HTTPRoutes send traffic to the interceptor; Prometheus scrapes KEDA and the interceptor.
+
+Example::
+
+    KedaAutoscaling("autoscaling", context, on_cluster, team_names=["risk"], runbook_base_url=url,
+                    dependencies=PlatformDependencies(prometheus_operator=[observability.prometheus_operator]))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from mlops_platform.components.observability.alerting import Alert, Severity, prometheus_rule, rule_labels
+from mlops_platform.components.observability.monitors import monitor
+from mlops_platform.components.observability.stack import NAMESPACE as MONITORING
+from mlops_platform.components.refs import PlatformDependencies
+from mlops_platform.components.serving.model_endpoint.delivery import COLD_START_LIMIT_SECONDS
+from mlops_platform.components.support import helm, kube
+from mlops_platform.components.support.component import PlatformComponent
+from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.environment import Environment
+
+NAMESPACE = "keda"
+INTERCEPTOR_SERVICE = "keda-add-ons-http-interceptor-proxy"
+"""The interceptor's proxy Service: a scaled-to-zero model's HTTPRoute sends its requests here."""
+INTERCEPTOR_PORT = 8080
+EXTERNAL_SCALER = f"keda-add-ons-http-external-scaler.{NAMESPACE}:9090"
+"""Where a model's ScaledObject asks how many requests wait (its ``external-push`` trigger)."""
+INTERCEPTOR_METRICS_PORT = 2223
+"""The interceptor's Prometheus endpoint (OTEL_PROM_EXPORTER_PORT's default)."""
+INTERCEPTOR_LABELS = {"app.kubernetes.io/component": "interceptor", "app.kubernetes.io/name": "http-add-on"}
+KEDA_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+ADD_ON_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+INTERCEPTOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+"""Held requests live in the interceptor's memory through a cold start: well above the chart's 64Mi."""
+
+
+def autoscaling_alerts(runbook_base_url: str) -> list[dict[str, Any]]:
+    """Requests refused because too many already wait on a route (Envoy's circuit breaker, which
+    bounds what waits at the interceptor during a cold start)."""
+    return [
+        Alert(
+            name="InterceptorQueueFull",
+            expr="sum by (envoy_cluster_name) (increase(envoy_cluster_upstream_rq_pending_overflow[5m])) > 0",
+            duration="1m",
+            severity=Severity.WARNING,
+            summary="Route {{ $labels.envoy_cluster_name }}: requests refused, its wait queue is full",
+            description="More requests waited for the model (usually through a cold start at the KEDA "
+            "interceptor) than scaleToZero.maxPendingRequests allows; the surplus got 503 at once.",
+            runbook="interceptor-queue-full",
+        ).rule(runbook_base_url)
+    ]
+
+
+class KedaAutoscaling(PlatformComponent):
+    """KEDA, the HTTP add-on, the ReferenceGrant to its interceptor, scrape targets and alerts."""
+
+    release: pulumi.Resource
+    """The HTTP add-on's release (InterceptorRoute CRD); it waits for KEDA's (ScaledObject CRD)."""
+    releases: list[pulumi.Resource]
+    """Both releases: ScaledObjects and InterceptorRoutes wait for them."""
+
+    def __init__(
+        self,
+        name: str,
+        context: StackContext,
+        opts: pulumi.ResourceOptions,
+        *,
+        team_names: Sequence[str],
+        runbook_base_url: str,
+        dependencies: PlatformDependencies,
+    ):
+        """``team_names``: the namespaces whose HTTPRoutes may reach the interceptor."""
+        super().__init__(
+            "mlops:autoscaling:KedaAutoscaling", name, "KedaAutoscaling", context.problems(), opts
+        )
+        replicas = 2 if context.environment is Environment.PROD else 1
+        on_system = {"nodeSelector": kube.SYSTEM_NODE_SELECTOR}
+        monitored = {"enabled": True, "serviceMonitor": {"enabled": True}}
+        keda = helm.release(
+            f"{name}-keda",
+            "keda",
+            namespace=NAMESPACE,
+            create_namespace=True,
+            values={
+                "operator": {"replicaCount": replicas},
+                "metricsServer": {"replicaCount": replicas},
+                "webhooks": {"replicaCount": replicas},
+                "resources": {part: KEDA_RESOURCES for part in ("operator", "metricServer", "webhooks")},
+                **on_system,
+                # Scale targets besides Deployments: Argo Rollouts only, not every /scale in the cluster.
+                "rbac": {"scaledRefKinds": [{"apiGroup": "argoproj.io", "kind": "Rollout"}]},
+                "prometheus": {part: monitored for part in ("operator", "metricServer", "webhooks")},
+            },
+            opts=self.after(dependencies.prometheus_operator),
+            footprint=helm.Footprint(system_pods=((3 * replicas, KEDA_RESOURCES),)),
+        )
+        cold_start = f"{COLD_START_LIMIT_SECONDS}s"
+        self.release = helm.release(
+            f"{name}-http-add-on",
+            "keda-add-ons-http",
+            namespace=NAMESPACE,
+            values={
+                "operator": {"resources": ADD_ON_RESOURCES, **on_system},
+                "scaler": {"replicas": replicas, "resources": ADD_ON_RESOURCES, **on_system},
+                "interceptor": {
+                    "replicas": {"min": replicas, "max": 10},
+                    # A request may wait this long for the first replica, then for its first byte.
+                    "readinessTimeout": cold_start,
+                    "responseHeaderTimeout": cold_start,
+                    "resources": INTERCEPTOR_RESOURCES,
+                    **on_system,
+                },
+            },
+            opts=self.after([keda]),
+            footprint=helm.Footprint(
+                system_pods=(
+                    (1, ADD_ON_RESOURCES),
+                    (replicas, ADD_ON_RESOURCES),
+                    (replicas, INTERCEPTOR_RESOURCES),
+                )
+            ),
+        )
+        self.releases = [keda, self.release]
+        labels = kube.labels("keda-add-ons-http", "autoscaling")
+        k8s.apiextensions.CustomResource(
+            f"{name}-interceptor-grant",
+            api_version="gateway.networking.k8s.io/v1beta1",
+            kind="ReferenceGrant",
+            metadata={"name": "team-routes-to-interceptor", "namespace": NAMESPACE, "labels": labels},
+            spec={
+                "from": [
+                    {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": team}
+                    for team in sorted(team_names)
+                ],
+                "to": [{"group": "", "kind": "Service", "name": INTERCEPTOR_SERVICE}],
+            },
+            opts=self.after(dependencies.gateway, [self.release]),
+        )
+        telemetry = self.after(dependencies.prometheus_operator, [self.release])
+        monitor(
+            f"{name}-interceptor-monitor",
+            "PodMonitor",
+            namespace=NAMESPACE,
+            labels=labels,
+            selector=INTERCEPTOR_LABELS,
+            endpoints=[{"portNumber": INTERCEPTOR_METRICS_PORT, "path": "/metrics", "interval": "30s"}],
+            object_name="keda-http-interceptor",
+            opts=telemetry,
+        )
+        prometheus_rule(
+            f"{name}-alerts",
+            namespace=MONITORING,
+            groups=[{"name": "model-autoscaling", "rules": autoscaling_alerts(runbook_base_url)}],
+            labels=rule_labels("model-autoscaling"),
+            object_name="model-autoscaling",
+            opts=telemetry,
+        )
+        self.register_outputs({})
