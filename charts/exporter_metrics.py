@@ -3,6 +3,7 @@ emits, read from one source file of that exporter at the version the vendored ch
 
     python charts/exporter_metrics.py --git-root DIR   # DIR/<owner>+<repo>/repo clones (default: clone)
     python charts/exporter_metrics.py --check          # the file matches what the sources say
+    python charts/exporter_metrics.py --only argo-rollouts ...   # refresh some, keep the others
 
 The cross-resource policy ``alert-metrics-exported`` reads the file: every alert expression may only
 query metrics that an exporter installed in the same stack emits. Versions come from the vendored
@@ -128,6 +129,71 @@ def _opencost(repo: Path) -> dict:
     }
 
 
+def _argo_rollouts(repo: Path) -> dict:
+    tag = _chart_app_version("argo-rollouts")
+    path = "controller/metrics/prommetrics.go"  # every collector the controller registers
+    text = _git(repo, "show", f"{tag}:{path}")
+    histograms = re.findall(r'NewHistogramVec\(\s*prometheus\.HistogramOpts\{\s*Name:\s*"([a-z_]+)"', text)
+    metrics = re.findall(r'Name:\s*"([a-z_]+)"', text) + re.findall(r'NewDesc\(\s*"([a-z_]+)"', text)
+    metrics += [f"{h}_{suffix}" for h in histograms for suffix in ("bucket", "sum", "count")]
+    return {
+        "version": tag,
+        "source": f"https://github.com/argoproj/argo-rollouts/blob/{tag}/{path}",
+        "metrics": metrics,
+    }
+
+
+ENVOY_CLUSTER_STATS = {
+    "source": "https://github.com/envoyproxy/envoy/blob/v1.39.0/docs/root/configuration/upstream/cluster_manager/cluster_stats.rst",
+    "metrics": [
+        f"envoy_cluster_{stat}"
+        for stat in (
+            "upstream_rq_pending_overflow",
+            "upstream_rq_pending_active",
+            "upstream_rq_active",
+            "upstream_rq_timeout",
+            "upstream_rq_total",
+            "upstream_rq_xx",
+        )
+    ],
+}
+"""Envoy's per-cluster request statistics (as Envoy Gateway's Prometheus endpoint names them: an
+``envoy_cluster_`` prefix, response classes as ``upstream_rq_xx`` with ``envoy_response_code_class``).
+Envoy is not cloned here (it is too large), so the ones the platform reads are transcribed from the
+stats reference of Envoy v1.39.0, the proxy Envoy Gateway v1.9.0 runs (DefaultEnvoyProxyImage)."""
+
+
+def _envoy_gateway(repo: Path) -> dict:
+    """What Envoy Gateway's own dashboards read from its proxies and controller, at the vendored tag."""
+    from mlops_platform.components.support.exporters import metric_names
+
+    tag = json.loads((HERE / "lock.json").read_text())["gateway-helm"]["version"]
+    folder = "charts/gateway-addons-helm/dashboards"
+    metrics: set[str] = set()
+    for file in _git(repo, "ls-tree", "--name-only", tag, f"{folder}/").split():
+        if file.endswith(".json"):
+            for expr in re.findall(r'"expr":\s*"((?:[^"\\]|\\.)*)"', _git(repo, "show", f"{tag}:{file}")):
+                metrics |= metric_names(json.loads(f'"{expr}"'))
+    own = sorted(m for m in metrics if m.startswith(("envoy_", "watchable_")))
+    return {
+        "version": tag,
+        "source": f"https://github.com/envoyproxy/gateway/tree/{tag}/{folder}",
+        "alsoFrom": ENVOY_CLUSTER_STATS["source"],
+        "metrics": [*own, *ENVOY_CLUSTER_STATS["metrics"]],
+    }
+
+
+def _keda_http_interceptor(repo: Path) -> dict:
+    tag = "v" + _chart_app_version("keda-add-ons-http").removeprefix("v")
+    path = "interceptor/metrics/prometheus_test.go"  # the Prometheus exposition the interceptor's tests expect
+    return {
+        "version": tag,
+        "source": f"https://github.com/kedacore/http-add-on/blob/{tag}/{path}",
+        # The expected expositions sit indented in Go raw strings.
+        "metrics": _types("\n".join(line.strip() for line in _git(repo, "show", f"{tag}:{path}").splitlines())),
+    }
+
+
 def _chart_app_version(chart: str) -> str:
     lock = json.loads((HERE / "lock.json").read_text())
     with tarfile.open(HERE / lock[chart]["archive"]) as archive:
@@ -141,14 +207,20 @@ EXTRACTORS: dict[str, tuple[str, Callable[[Path], dict]]] = {
     "node-exporter": ("prometheus/node_exporter", _node_exporter),
     "kubelet": ("google/cadvisor", _kubelet),
     "opencost": ("opencost/opencost", _opencost),
+    "argo-rollouts": ("argoproj/argo-rollouts", _argo_rollouts),
+    "envoy-gateway": ("envoyproxy/gateway", _envoy_gateway),
+    "keda-http-interceptor": ("kedacore/http-add-on", _keda_http_interceptor),
 }
 """Exporter -> (its repository, how to read its metric names at the installed version)."""
 
 
-def build(git_root: Path | None) -> dict:
+def build(git_root: Path | None, only: list[str] | None = None) -> dict:
+    """Every exporter's list; with ``only``, those re-read and the others kept from the file."""
     with tempfile.TemporaryDirectory(prefix="exporter-metrics-") as scratch:
-        document = {}
+        document = json.loads(TARGET.read_text()) if only else {}
         for exporter, (repository, extract) in EXTRACTORS.items():
+            if only and exporter not in only:
+                continue
             entry = extract(_checkout(repository, git_root, Path(scratch)))
             entry["metrics"] = sorted(set(entry["metrics"]))
             if not entry["metrics"]:
@@ -165,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--git-root", type=Path, help="folder of <owner>+<repo>/repo clones (default: clone)")
     parser.add_argument("--check", action="store_true", help="exit 1 if the file differs from the sources")
+    parser.add_argument("--only", nargs="+", choices=sorted(EXTRACTORS), help="refresh these exporters only")
     args = parser.parse_args(argv)
     try:
-        text = render(build(args.git_root))
+        text = render(build(args.git_root, args.only))
     except VendorError as exc:
         print(f"exporter_metrics: {exc}", file=sys.stderr)
         return 2

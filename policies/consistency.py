@@ -28,6 +28,9 @@ POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 ADDON = "aws:eks/addon:Addon"
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
+MONITORED_BY_NAME = {"envoy-gateway": "envoy-gateway", "keda-add-ons-http": "keda-http-interceptor"}
+"""Scrape targets the platform declares itself (``app.kubernetes.io/name``) -> the exporter scraped."""
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
@@ -257,8 +260,12 @@ def installed_exporters(resources: Sequence[PolicyResource]) -> set[str]:
             ):
                 if get(values, key, "enabled", default=True) is not False:
                     found.add(exporter)
-    for monitor in of_type(resources, SERVICE_MONITOR):
+        if chart == "argo-rollouts" and get(values, "controller", "metrics", "serviceMonitor", "enabled"):
+            found.add("argo-rollouts")
+    for monitor in [*of_type(resources, SERVICE_MONITOR), *of_type(resources, POD_MONITOR)]:
         labels = get(monitor.props, "metadata", "labels", default={})
+        if labels.get("app.kubernetes.io/name") in MONITORED_BY_NAME:
+            found.add(MONITORED_BY_NAME[labels["app.kubernetes.io/name"]])
         if labels.get("app.kubernetes.io/name") == "mlflow":
             found.add("mlflow")
         if isinstance(labels.get(kube.MODEL_LABEL), str):

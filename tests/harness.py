@@ -67,6 +67,7 @@ def platform(environment: Environment = Environment.DEV, **overrides: Any) -> Pl
         "vpc_cidr": "10.0.0.0/16",
         "secrets_path_prefix": f"mlops-platform/{environment.value}",
         "runbook_base_url": "https://github.com/acme/mlops-platform/blob/main/docs/runbooks",
+        "gateway_url": "http://models.internal.example.com",
         **overrides,
     }
     return PlatformRef(**values)

@@ -221,13 +221,22 @@ def rendered_footprint(manifests: list[dict[str, Any]]) -> dict[str, tuple[Decim
     """What a release's pods request as Helm renders it: system pods (replicas, CPU, memory, summed
     over replicas), and the DaemonSet pod on every node and on every GPU node."""
     system, every, gpu = [Decimal(0)] * 3, [Decimal(0)] * 2, [Decimal(0)] * 2
+    # A Deployment a ScaledObject of the same chart scales runs at least its minReplicaCount.
+    scaled = {
+        (m["spec"]["scaleTargetRef"].get("kind", "Deployment"), m["spec"]["scaleTargetRef"]["name"]): m["spec"].get(
+            "minReplicaCount", 1
+        )
+        for m in manifests
+        if m.get("kind") == "ScaledObject"
+    }
     for manifest in manifests:
         kind, spec = manifest.get("kind"), manifest.get("spec") or {}
         if kind in ("Prometheus", "Alertmanager"):  # the operator runs these as StatefulSets
             replicas, (cpu, memory) = spec.get("replicas", 1), _requests([spec])
         elif kind in ("Deployment", "StatefulSet", "DaemonSet"):
             pod = spec.get("template", {}).get("spec", {})
-            replicas, (cpu, memory) = spec.get("replicas", 1), _requests(pod.get("containers", []))
+            replicas = scaled.get((kind, manifest["metadata"]["name"]), spec.get("replicas", 1))
+            cpu, memory = _requests(pod.get("containers", []))
         else:
             continue
         if kind == "DaemonSet":

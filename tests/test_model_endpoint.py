@@ -89,24 +89,39 @@ def test_own_repository_is_immutable_and_admits_only_the_model_and_the_nodes():
     assert graph.outputs["repositoryUrl"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/risk/scorer"
 
 
-def test_canary_weights_reach_the_ingress():
+def test_a_legacy_canary_weight_is_held_by_the_rollout_behind_the_gateway():
     graph = endpoint(
         stable=ModelVersion(name="v3", image_tag="3.2.0", weight=90),
         canary=ModelVersion(name="v4", image_digest="sha256:" + "a" * 64, weight=10),
     )
-    ingress = only(graph, "kubernetes:networking.k8s.io/v1:Ingress").inputs
-    annotations = ingress["metadata"]["annotations"]
-    action = json.loads(annotations["alb.ingress.kubernetes.io/actions.weighted-versions"])
-    assert action["forwardConfig"]["targetGroups"] == [
-        {"serviceName": "scorer-v3", "servicePort": "80", "weight": 90},
-        {"serviceName": "scorer-v4", "servicePort": "80", "weight": 10},
+    rollout = only(graph, "kubernetes:argoproj.io/v1alpha1:Rollout").inputs["spec"]
+    # The weight the stack file sets is the step the canary holds until someone promotes it.
+    assert rollout["strategy"]["canary"]["steps"] == [
+        {"setCanaryScale": {"weight": 10}},
+        {"setWeight": 10},
+        {"pause": {}},
     ]
-    path = ingress["spec"]["rules"][0]["http"]["paths"][0]
-    assert path["path"] == "/risk/scorer"
-    assert path["backend"] == {"service": {"name": "weighted-versions", "port": {"name": "use-annotation"}}}
-    assert annotations["alb.ingress.kubernetes.io/scheme"] == "internal"
+    assert rollout["workloadRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "scorer-v4",
+        "scaleDown": "never",
+    }
+    route = only(graph, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+    [default] = route.inputs["spec"]["rules"]
+    assert default["matches"] == [{"path": {"type": "PathPrefix", "value": "/risk/scorer"}}]
+    assert [(b["name"], b["weight"]) for b in default["backendRefs"]] == [
+        ("scorer-stable", 100),
+        ("scorer-canary", 0),
+    ]
+    assert route.ignore_changes == [
+        "spec.rules[0].backendRefs[0].weight",
+        "spec.rules[0].backendRefs[1].weight",
+    ]
+    assert route.inputs["spec"]["parentRefs"][0]["name"] == "models"
+    assert graph.of_type("kubernetes:networking.k8s.io/v1:Ingress") == []
     services = {s.inputs["metadata"]["name"] for s in graph.of_type("kubernetes:core/v1:Service")}
-    assert services == {"scorer", "scorer-v3", "scorer-v4"}
+    assert services == {"scorer", "scorer-v3", "scorer-v4", "scorer-stable", "scorer-canary"}
     images = {
         n: d["spec"]["template"]["spec"]["containers"][0]["image"] for n, d in deployments(graph).items()
     }
@@ -114,7 +129,9 @@ def test_canary_weights_reach_the_ingress():
         "scorer-v3": "123456789012.dkr.ecr.us-east-1.amazonaws.com/risk/scorer:3.2.0",
         "scorer-v4": "123456789012.dkr.ecr.us-east-1.amazonaws.com/risk/scorer@sha256:" + "a" * 64,
     }
-    assert graph.outputs["url"].endswith(".elb.amazonaws.com/risk/scorer/")
+    # The Deployments are the Rollout's pod templates: Argo runs the pods.
+    assert {d["spec"]["replicas"] for d in deployments(graph).values()} == {0}
+    assert graph.outputs["url"] == "http://models.internal.example.com/risk/scorer/"
 
 
 def test_gpu_scheduling_fields_reach_the_pods():
@@ -158,27 +175,32 @@ def test_disruption_budget_only_when_two_replicas_must_stay():
     pdb = only(endpoint(replicas=Replicas(min=2, max=4)), "kubernetes:policy/v1:PodDisruptionBudget").inputs
     assert pdb["spec"] == {
         "maxUnavailable": 1,
-        "selector": {"matchLabels": {"mlops-platform.io/model": "scorer"}},
+        "selector": {
+            "matchLabels": {"mlops-platform.io/model": "scorer", "mlops-platform.io/traffic": "live"}
+        },
     }
 
 
-def test_autoscalers_split_the_range_between_stable_and_canary():
+def test_one_autoscaler_scales_the_rollout_and_the_canary_runs_its_share():
     graph = endpoint(
         stable=ModelVersion(name="v3", image_tag="3", weight=80),
         canary=ModelVersion(name="v4", image_tag="4", weight=20),
         replicas=Replicas(min=2, max=10),
     )
-    hpas = {
-        h.inputs["metadata"]["name"]: h.inputs["spec"]
-        for h in graph.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    hpa = only(graph, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs["spec"]
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "name": "scorer",
     }
-    assert (hpas["scorer-v3"]["minReplicas"], hpas["scorer-v3"]["maxReplicas"]) == (2, 10)
-    assert (hpas["scorer-v4"]["minReplicas"], hpas["scorer-v4"]["maxReplicas"]) == (1, 2)
-    assert hpas["scorer-v3"]["metrics"][0]["resource"]["target"] == {
-        "type": "Utilization",
-        "averageUtilization": 70,
-    }
-    assert "replicas" not in deployments(graph)["scorer-v3"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)
+    assert hpa["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+    annotations = {n: d["metadata"]["annotations"] for n, d in deployments(graph).items()}
+    assert annotations["scorer-v3"]["mlops-platform.io/scaled-by"] == "Rollout/scorer"
+    assert annotations["scorer-v3"]["mlops-platform.io/replica-percent"] == "100"
+    assert annotations["scorer-v4"]["mlops-platform.io/replica-percent"] == "20"
+    assert annotations["scorer-v4"]["mlops-platform.io/traffic-percent"] == "20"
+    assert "replicas" not in only(graph, "kubernetes:argoproj.io/v1alpha1:Rollout").inputs["spec"]
 
 
 def test_custom_metric_autoscaling():
@@ -187,7 +209,7 @@ def test_custom_metric_autoscaling():
             metric=ScalingMetric.CUSTOM, custom_metric="requests_in_flight", target_value="8"
         )
     )
-    metric = graph.find("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "scorer-v3-autoscaler").inputs[
+    metric = graph.find("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "scorer-autoscaler").inputs[
         "spec"
     ]["metrics"][0]
     assert metric == {
@@ -199,17 +221,38 @@ def test_custom_metric_autoscaling():
     }
 
 
-def test_network_policy_admits_only_the_load_balancer_and_prometheus():
+def test_network_policy_admits_only_the_gateway_the_interceptor_and_prometheus():
     graph = endpoint()
     policy = graph.find("kubernetes:networking.k8s.io/v1:NetworkPolicy", "scorer-network-policy").inputs[
         "spec"
     ]
     assert policy["policyTypes"] == ["Ingress"]
-    sources = [rule["from"] for rule in policy["ingress"]]
-    assert sources[0] == [{"ipBlock": {"cidr": "10.0.0.0/16"}}]
-    assert sources[1][0]["namespaceSelector"] == {
-        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
-    }
+    assert policy["podSelector"] == {"matchLabels": {"mlops-platform.io/model": "scorer"}}
+    peers = [
+        (
+            rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+            rule["from"][0]["podSelector"],
+        )
+        for rule in policy["ingress"]
+    ]
+    assert peers == [
+        (
+            "envoy-gateway-system",
+            {"matchLabels": {"app.kubernetes.io/name": "envoy", "app.kubernetes.io/component": "proxy"}},
+        ),
+        (
+            "keda",
+            {
+                "matchLabels": {
+                    "app.kubernetes.io/component": "interceptor",
+                    "app.kubernetes.io/name": "http-add-on",
+                }
+            },
+        ),
+        ("monitoring", {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}),
+    ]
+    assert all(rule["ports"] == [{"protocol": "TCP", "port": 8080}] for rule in policy["ingress"])
+    assert all("ipBlock" not in peer for rule in policy["ingress"] for peer in rule["from"])
     deny = graph.find("kubernetes:networking.k8s.io/v1:NetworkPolicy", "scorer-team-default-deny").inputs[
         "spec"
     ]
@@ -237,27 +280,33 @@ def test_existing_namespace_is_used_as_is():
 def test_service_monitor_and_slo_alerts():
     graph = endpoint(slo=ServiceLevel(availability_target=99.9, latency_p95_ms=250))
     monitor = only(graph, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor").inputs["spec"]
-    assert monitor["selector"]["matchLabels"] == {
-        "mlops-platform.io/model": "scorer",
-        "mlops-platform.io/service-role": "version",
+    assert monitor["selector"] == {
+        "matchLabels": {"mlops-platform.io/model": "scorer"},
+        "matchExpressions": [
+            {"key": "mlops-platform.io/service-role", "operator": "In", "values": ["version", "shadow"]}
+        ],
     }
-    version_services = [
+    # Each pod is behind exactly one selected Service: its version's.
+    selected = [
         s.inputs
         for s in graph.of_type("kubernetes:core/v1:Service")
-        if s.inputs["metadata"]["name"] != "scorer"
+        if s.inputs["metadata"]["labels"]["mlops-platform.io/service-role"] in ("version", "shadow")
     ]
-    assert all(
-        monitor["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()
-        for s in version_services
-    )
-    rules = only(graph, "kubernetes:monitoring.coreos.com/v1:PrometheusRule").inputs["spec"]["groups"]
+    assert [s["metadata"]["name"] for s in selected] == ["scorer-v3"]
+    relabeled = {r["targetLabel"]: r for r in monitor["endpoints"][0]["relabelings"]}
+    assert relabeled["version"]["sourceLabels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_version"]
+    assert relabeled["traffic"]["sourceLabels"] == ["__meta_kubernetes_pod_label_mlops_platform_io_traffic"]
+    rules = graph.find("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "scorer-slo").inputs["spec"][
+        "groups"
+    ]
     alerts = [r for g in rules for r in g["rules"] if "alert" in r]
     assert {a["alert"] for a in alerts} == {"SLOAvailabilityBudgetBurn", "SLOLatencyBudgetBurn"}
     assert all(a["labels"]["slo_service"] == "risk-scorer" for a in alerts)
     recording = next(
         r for g in rules for r in g["rules"] if r.get("record") == "slo:availability_errors:ratio_rate5m"
     )
-    assert 'model="scorer",namespace="risk"' in recording["expr"]
+    # The shadow's copies never count against the SLO.
+    assert 'model="scorer",namespace="risk",traffic="live"' in recording["expr"]
 
 
 def test_secrets_arrive_through_an_external_secret():

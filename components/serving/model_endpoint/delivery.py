@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 DEFAULT_STEPS = (5, 25, 50, 100)
 """Traffic percentages a canary walks through when its steps are not set."""
+DEFAULT_MAX_ERROR_RATIO = 0.01
+"""A canary's error ratio limit when its model has no SLO to take one from."""
 DEFAULT_BURN_RATE = 14.4
 """The fast-burn page threshold of the SLO alerts (1h window): a canary that burns this fast aborts."""
 COLD_START_LIMIT_SECONDS = 900
@@ -36,9 +38,10 @@ class CanaryAnalysis:
 
     max_error_ratio: float | None = None
     """Highest share of the canary's requests that may fail with 5xx over 5 minutes. Default: the
-    SLO's error budget (1 - availabilityTarget/100, e.g. 0.001 for 99.9)."""
+    SLO's error budget (1 - availabilityTarget/100, e.g. 0.001 for 99.9); 0.01 without an SLO."""
     max_latency_p95_ms: int | None = None
-    """Highest p95 latency of the canary over 5 minutes. Default: the SLO's latencyP95Ms."""
+    """Highest p95 latency of the canary over 5 minutes. Default: the SLO's latencyP95Ms; not checked
+    without an SLO."""
     max_burn_rate: float = DEFAULT_BURN_RATE
     """Highest 5-minute burn rate of the model's availability budget while the canary serves. Default:
     14.4, the SLO's page threshold. Needs an SLO."""
@@ -239,22 +242,6 @@ def delivery_problems(
             found.append(
                 Problem("stable.weight", f"must be 100 when the canary moves by steps (got {stable.weight})")
             )
-        if spec.slo is None:
-            missing = [
-                key
-                for key, value in (
-                    ("max_error_ratio", canary.analysis.max_error_ratio),
-                    ("max_latency_p95_ms", canary.analysis.max_latency_p95_ms),
-                )
-                if value is None
-            ]
-            if missing:
-                found.append(
-                    Problem(
-                        "canary.analysis",
-                        f"needs {' and '.join(missing)} without an slo to take them from; set them, or set an slo",
-                    )
-                )
     elif stable.weight != 100:
         found.append(Problem("stable.weight", f"must be 100 without a canary (got {stable.weight})"))
     if shadow is not None:

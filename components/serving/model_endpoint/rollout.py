@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops_platform.components.observability.metrics import PROMETHEUS_URL
+from mlops_platform.components.serving.model_endpoint.delivery import DEFAULT_MAX_ERROR_RATIO
 from mlops_platform.components.serving.model_endpoint.spec import ModelEndpointSpec
 from mlops_platform.components.serving.model_endpoint.workloads import model_service
 from mlops_platform.components.serving.rollouts import PLUGIN
@@ -67,12 +68,11 @@ def analysis_metrics(name: str, namespace: str, spec: ModelEndpointSpec) -> list
     assert spec.canary is not None
     analysis, slo = spec.canary.analysis, spec.slo
     budget = round(1 - slo.availability_target / 100, 6) if slo else None
-    max_errors = analysis.max_error_ratio if analysis.max_error_ratio is not None else budget
+    max_errors = analysis.max_error_ratio or budget or DEFAULT_MAX_ERROR_RATIO
     latency_ms = analysis.max_latency_p95_ms or (slo.latency_p95_ms if slo else None)
     version = f'namespace="{namespace}",model="{name}",version="{{{{args.version}}}}"'
     queries: list[tuple[str, str, float]] = []
-    if max_errors is not None:
-        queries.append(("error-ratio", f"{ERROR_RATIO_RECORD}{{{version}}}", max_errors))
+    queries.append(("error-ratio", f"{ERROR_RATIO_RECORD}{{{version}}}", max_errors))
     if latency_ms is not None:
         queries.append(("latency-p95", f"{LATENCY_P95_RECORD}{{{version}}}", latency_ms / 1000))
     if budget is not None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -237,6 +238,12 @@ class ModelEndpointSpec:
     throughput_per_replica: float = 10
     """Requests per second one replica serves within its SLO, from a load test. The cost model
     turns traffic into replicas and cost per 1,000 inferences with it. Default: 10."""
+
+    def __post_init__(self) -> None:
+        # A plain ModelVersion as canary (the API before steps): the legacy fixed split at its weight.
+        if self.canary is not None and not isinstance(self.canary, CanaryVersion):
+            legacy = {f.name: getattr(self.canary, f.name) for f in dataclasses.fields(ModelVersion)}
+            object.__setattr__(self, "canary", CanaryVersion(**legacy))
 
     def versions(self) -> list[ModelVersion]:
         """The versions live traffic reaches: the stable and the canary (the Rollout's)."""
