@@ -44,7 +44,7 @@ def floor(graph) -> dict[str, Decimal]:
     shape = node_shape(system_type)
     cpu = memory = Decimal(0)
     for footprint in estimate["addOns"].values():
-        for replicas, pod_cpu, pod_memory in footprint["systemPods"]:
+        for replicas, pod_cpu, pod_memory in [*footprint["systemPods"], *footprint.get("operatedPods", [])]:
             cpu += replicas * kube.quantity(pod_cpu)
             memory += replicas * kube.quantity(pod_memory)
         cpu += kube.quantity(footprint["everyNode"][0])

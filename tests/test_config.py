@@ -91,7 +91,7 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         {"mlops-platform:netwrk": {}},
-        "mlops-platform:netwrk: unknown key; valid keys: artifacts, audit, cluster, costAssumptions, costCenter, environment, gpuNodePools, imageAdmission, "
+        "mlops-platform:netwrk: unknown key; valid keys: artifacts, audit, cluster, costAssumptions, costCenter, environment, gateway, gpuNodePools, imageAdmission, "
         "mlflow, models, network, observability, owner, promotion, registry, secrets, systemNodes, teams",
         id="unknown-top-level-key",
     ),

@@ -486,39 +486,30 @@ class _Pricer:
             )
 
     def load_balancers(self) -> None:
-        """The AWS Load Balancer Controller makes one ALB per ingress group (or per ungrouped Ingress)."""
-        seen: set[str] = set()
+        """The AWS Load Balancer Controller makes one ALB per ingress group (or per ungrouped Ingress)
+        and one NLB per Service of its NLB class (the model gateway's)."""
+        balancers: dict[str, tuple[Observed, bool]] = {}
         for ingress in self.of_type("kubernetes:networking.k8s.io/v1:Ingress"):
-            if _get(ingress.props, "spec", "ingress_class_name") != INGRESS_CLASS:
-                continue
-            annotations = _get(ingress.props, "metadata", "annotations", default={})
-            group = (
-                annotations.get("alb.ingress.kubernetes.io/group.name")
-                if isinstance(annotations, Mapping)
-                else None
-            )
-            alb = f"alb:{group}" if isinstance(group, str) else f"alb:{ingress.name}"
-            if alb in seen:
-                continue
-            seen.add(alb)
-            table = self.table(ingress)
-            self.add(
-                ingress,
-                "Application Load Balancer",
-                "ALB-hours",
-                table.alb_hour,
-                _same(HOURS_PER_MONTH),
-                component=alb,
-            )
-            lcus = Decimal(str(self.assumptions.alb_lcus)) * HOURS_PER_MONTH
-            self.add(
-                ingress,
-                "ALB capacity units (assumed)",
-                "LCU-hours",
-                table.alb_lcu_hour,
-                _same(lcus),
-                component=alb,
-            )
+            if _get(ingress.props, "spec", "ingress_class_name") == INGRESS_CLASS:
+                annotations = _get(ingress.props, "metadata", "annotations", default={})
+                group = annotations.get("alb.ingress.kubernetes.io/group.name")
+                balancers.setdefault(f"alb:{group if isinstance(group, str) else ingress.name}", (ingress, True))
+        for service in self.of_type("kubernetes:core/v1:Service"):
+            if _get(service.props, "spec", "load_balancer_class") == NLB_CLASS:
+                balancers[service.name] = (service, False)
+        lcus = _same(Decimal(str(self.assumptions.alb_lcus)) * HOURS_PER_MONTH)
+        for component, (resource, alb) in balancers.items():
+            table, kind = self.table(resource), "ALB" if alb else "NLB"
+            hour, lcu = (table.alb_hour, table.alb_lcu_hour) if alb else (table.nlb_hour, table.nlb_lcu_hour)
+            owner = component if alb else None
+            balancer = "Application Load Balancer" if alb else "Network Load Balancer"
+            self.add(resource, balancer, f"{kind}-hours", hour, _same(HOURS_PER_MONTH), component=owner)
+            units = "ALB capacity units (assumed)" if alb else "NLB capacity units (assumed as albLcus)"
+            self.add(resource, units, "LCU-hours" if alb else "NLCU-hours", lcu, lcus, component=owner)
+
+
+NLB_CLASS = "service.k8s.aws/nlb"
+"""Services of this load balancer class get an NLB from the AWS Load Balancer Controller."""
 
 
 def estimate(

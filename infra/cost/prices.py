@@ -38,6 +38,8 @@ TABLE_FIELDS: dict[str, str] = {
     "nat_gb": "natGateway.gb",
     "alb_hour": "alb.hour",
     "alb_lcu_hour": "alb.lcuHour",
+    "nlb_hour": "nlb.hour",
+    "nlb_lcu_hour": "nlb.nlcuHour",
     "ebs_gp3_gb_month": "ebs.gp3GbMonth",
     "s3_standard_gb_month": "s3.standardGbMonth",
     "logs_ingestion_gb": "cloudwatchLogs.ingestionGb",
@@ -70,6 +72,8 @@ class PriceTable:
     nat_gb: Decimal
     alb_hour: Decimal
     alb_lcu_hour: Decimal
+    nlb_hour: Decimal
+    nlb_lcu_hour: Decimal
     ebs_gp3_gb_month: Decimal
     s3_standard_gb_month: Decimal
     logs_ingestion_gb: Decimal

@@ -33,8 +33,10 @@ PRICED_TYPES = frozenset(
         "aws:cloudwatch/logGroup:LogGroup",
         "aws:ecr/repository:Repository",
         "kubernetes:networking.k8s.io/v1:Ingress",
+        "kubernetes:core/v1:Service",
         "kubernetes:apps/v1:Deployment",
         "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+        "kubernetes:keda.sh/v1alpha1:ScaledObject",
         "kubernetes:karpenter.sh/v1:NodePool",
         "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",
     }

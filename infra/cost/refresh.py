@@ -83,6 +83,10 @@ SCALAR_QUERIES: dict[str, Query] = {
     "alb_lcu_hour": Query(
         "AWSELB", {"productFamily": "Load Balancer-Application"}, {"usagetype": "LCUUsage"}
     ),
+    "nlb_hour": Query(
+        "AWSELB", {"productFamily": "Load Balancer-Network"}, {"usagetype": "LoadBalancerUsage"}
+    ),
+    "nlb_lcu_hour": Query("AWSELB", {"productFamily": "Load Balancer-Network"}, {"usagetype": "LCUUsage"}),
     "ebs_gp3_gb_month": Query("AmazonEC2", {"productFamily": "Storage", "volumeApiName": "gp3"}),
     "s3_standard_gb_month": Query("AmazonS3", {"volumeType": "Standard", "storageClass": "General Purpose"}),
     "logs_ingestion_gb": Query(

@@ -17,6 +17,8 @@ from mlops_platform.infra.cost.placement import PLATFORM, PLATFORM_TEAM, Owner, 
 from mlops_platform.infra.cost.recorder import RELEASE, UNKNOWN, Observed, _get
 from mlops_platform.infra.cost.scenarios import SCENARIOS
 
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 SYSTEM_POOL = ""
 """Pool key of pods that select no GPU pool: they run on the system node group."""
 
@@ -103,19 +105,36 @@ def read_add_ons(
     return workloads, Daemons((every[0], every[1]), (gpu[0], gpu[1])), declared
 
 
+def _target(props: Mapping[str, Any]) -> tuple[str, str]:
+    """(kind, name) an autoscaler scales."""
+    target = _get(props, "spec", "scale_target_ref", default={})
+    return str(_get(target, "kind", default="Deployment")), str(_get(target, "name"))
+
+
+def _range(autoscaler: Observed) -> tuple[Any, Any]:
+    """(min, max) replicas an HPA or a KEDA ScaledObject (which may scale to zero) keeps."""
+    spec = _get(autoscaler.props, "spec", default={})
+    if autoscaler.type == SCALED_OBJECT:
+        low = _get(spec, "min_replica_count", default=0)
+        return low, _get(spec, "max_replica_count", default=100)
+    low = _get(spec, "min_replicas", default=1)
+    return low, _get(spec, "max_replicas", default=low)
+
+
 def read_workloads(
     observed: list[Observed],
     component_of: Any,
     requests_per_second: Mapping[str, float],
 ) -> tuple[list[Workload], list[Observed]]:
-    """Every Deployment as a Workload, and the Deployments whose requests are only known at deploy time.
+    """Every Deployment as a Workload (a Rollout's pod template with the replicas its share of the
+    Rollout's autoscaler implies), and the Deployments whose requests are only known at deploy time.
 
     ``component_of`` names a resource's top-level component; ``requests_per_second`` is the
     expected traffic per model (``costAssumptions.requestsPerSecond``)."""
-    autoscalers = {
-        (h.parent, _get(h.props, "spec", "scale_target_ref", "name")): h
-        for h in observed
-        if h.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+    ranges = {
+        (a.parent, *_target(a.props)): _range(a)
+        for a in observed
+        if a.type in (HPA, SCALED_OBJECT)
     }
     workloads: list[Workload] = []
     unknown: list[Observed] = []
@@ -138,12 +157,15 @@ def read_workloads(
         pool = (
             selector.get(kube.GPU_POOL_LABEL, SYSTEM_POOL) if isinstance(selector, Mapping) else SYSTEM_POOL
         )
-        autoscaler = autoscalers.get((deployment.parent, _get(metadata, "name")))
-        if autoscaler is not None:
-            low = _get(autoscaler.props, "spec", "min_replicas", default=1)
-            high = _get(autoscaler.props, "spec", "max_replicas", default=low)
-        else:
-            low = high = _get(deployment.props, "spec", "replicas", default=1)
+        # A Rollout's pod template: its replicas are its share of what scales the Rollout.
+        scaled_by = str(annotations.get(kube.SCALED_BY_ANNOTATION, "Deployment/" + str(_get(metadata, "name"))))
+        low, high = ranges.get(
+            (deployment.parent, *scaled_by.split("/", 1)),
+            (_get(deployment.props, "spec", "replicas", default=1),) * 2,
+        )
+        if kube.SCALED_BY_ANNOTATION in annotations and UNKNOWN not in (low, high):
+            percent = int(annotations.get(kube.REPLICA_PERCENT_ANNOTATION, "100"))
+            low, high = kube.scaled_replicas(int(low), int(high), percent)
         if UNKNOWN in (low, high):
             unknown.append(deployment)
             continue
