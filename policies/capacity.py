@@ -3,13 +3,15 @@ a Karpenter NodePool. One reading, so every GPU guardrail holds for both."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mlops_platform.components.support import instance_catalog, kube
 from mlops_platform.policies.rule import as_list, get
 
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+AUTOSCALERS = ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:keda.sh/v1alpha1:ScaledObject")
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 CAPACITY_TYPES = (NODE_GROUP, NODE_POOL)
@@ -80,3 +82,36 @@ def capacity(props: Mapping[str, Any]) -> Capacity | None:
             ),
         )
     return None
+
+
+def workload_replicas(resources: Sequence[Any]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(namespace, Deployment) -> (min, max) replicas it runs: its own autoscaler's range or count, or,
+    for a Rollout's pod template (``scaled-by``), its percentage of what scales the Rollout."""
+    ranges: dict[tuple[str, str, str], tuple[int, int]] = {}
+    for scaler in resources:
+        if scaler.resource_type not in AUTOSCALERS:
+            continue
+        spec = get(scaler.props, "spec", default={})
+        target = get(spec, "scaleTargetRef", default={})
+        if scaler.resource_type == AUTOSCALERS[0]:
+            low = get(spec, "minReplicas", default=1)
+            high = get(spec, "maxReplicas", default=low)
+        else:
+            low, high = get(spec, "minReplicaCount", default=0), get(spec, "maxReplicaCount", default=100)
+        namespace = get(scaler.props, "metadata", "namespace")
+        ranges[(namespace, get(target, "kind", default="Deployment"), get(target, "name"))] = (low, high)
+    found = {}
+    for deployment in resources:
+        if deployment.resource_type != DEPLOYMENT:
+            continue
+        metadata = get(deployment.props, "metadata", default={})
+        namespace, name = get(metadata, "namespace"), get(metadata, "name")
+        annotations = get(metadata, "annotations", default={})
+        kind, _, target = str(annotations.get(kube.SCALED_BY_ANNOTATION, f"Deployment/{name}")).partition("/")
+        count = get(deployment.props, "spec", "replicas", default=1)
+        low, high = ranges.get((namespace, kind, target), (count, count))
+        if kube.SCALED_BY_ANNOTATION in annotations:
+            percent = int(annotations.get(kube.REPLICA_PERCENT_ANNOTATION, "100"))
+            low, high = kube.scaled_replicas(int(low), int(high), percent)
+        found[(namespace, name)] = (int(low), int(high))
+    return found

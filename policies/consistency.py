@@ -14,7 +14,7 @@ from pulumi_policy import PolicyResource, Severity
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.exporters import EXPORTERS, bucket_label, metric_names
 from mlops_platform.components.support.instance_catalog import gpus_per_node
-from mlops_platform.policies.capacity import CAPACITY_TYPES
+from mlops_platform.policies.capacity import CAPACITY_TYPES, workload_replicas
 from mlops_platform.policies.documents import of_type
 from mlops_platform.policies.rule import Area, RuleSet, as_list, get
 
@@ -116,16 +116,6 @@ def physical_names_unique(resources: Sequence[PolicyResource], config: Mapping[s
             seen[(resource.resource_type, key)] = resource.urn
 
 
-def _max_replicas(resources: Sequence[PolicyResource]) -> dict[tuple[str, str], int]:
-    """(namespace, Deployment) -> the most replicas its autoscaler may run."""
-    return {
-        (get(h.props, "metadata", "namespace"), get(h.props, "spec", "scaleTargetRef", "name")): get(
-            h.props, "spec", "maxReplicas", default=1
-        )
-        for h in of_type(resources, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
-    }
-
-
 def _pool_capacity(resources: Sequence[PolicyResource]) -> dict[str, tuple[int, str]]:
     """GPU pool -> (``nvidia.com/gpu`` it can offer, how that is made up), from the node groups and
     Karpenter NodePools labelled with the pool."""
@@ -169,7 +159,7 @@ def model_gpu_capacity(resources: Sequence[PolicyResource], config: Mapping[str,
     Fix: Lower the model's replicas.max, or raise the pool's maxSize (gpuNodePools[].maxSize).
     """
     pools = _pool_capacity(resources)
-    maximum = _max_replicas(resources)
+    replicas = workload_replicas(resources)
     for (namespace, model), deployments in sorted(_model_deployments(resources).items()):
         demand: dict[str, list[str]] = defaultdict(list)
         totals: dict[str, int] = defaultdict(int)
@@ -183,9 +173,9 @@ def model_gpu_capacity(resources: Sequence[PolicyResource], config: Mapping[str,
             if not isinstance(pool, str) or not gpus or pool not in pools:
                 continue  # CPU-only, or the pool is another stack's (checked at config from its outputs)
             name = get(deployment.props, "metadata", "name")
-            replicas = maximum.get((namespace, name), get(deployment.props, "spec", "replicas", default=1))
-            totals[pool] += replicas * gpus
-            demand[pool].append(f"{name}: {replicas} x {gpus}")
+            most_replicas = replicas[(namespace, name)][1]
+            totals[pool] += most_replicas * gpus
+            demand[pool].append(f"{name}: {most_replicas} x {gpus}")
         for pool, total in totals.items():
             most, made_of = pools[pool]
             if total > most:

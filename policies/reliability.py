@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
-from mlops_platform.policies.capacity import CAPACITY_TYPES, capacity
+from mlops_platform.policies.capacity import CAPACITY_TYPES, capacity, workload_replicas
 from mlops_platform.policies.documents import descendants
 from mlops_platform.policies.rule import (
     Area,
@@ -104,22 +104,14 @@ def pdb_prod(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> 
     """
     if config["environment"] != "prod":
         return
-    minimum = {
-        (get(h.props, "metadata", "namespace"), get(h.props, "spec", "scaleTargetRef", "name")): get(
-            h.props, "spec", "minReplicas", default=1
-        )
-        for h in resources
-        if h.resource_type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
-    }
+    running = workload_replicas(resources)
     budgets = [r for r in resources if r.resource_type == "kubernetes:policy/v1:PodDisruptionBudget"]
     for deployment in (r for r in resources if r.resource_type == "kubernetes:apps/v1:Deployment"):
         namespace, name = (
             get(deployment.props, "metadata", "namespace"),
             get(deployment.props, "metadata", "name"),
         )
-        replicas = max(
-            get(deployment.props, "spec", "replicas", default=1), minimum.get((namespace, name), 1)
-        )
+        replicas = running[(namespace, name)][0]
         if replicas < 2:
             continue
         labels = get(deployment.props, "spec", "template", "metadata", "labels", default={})

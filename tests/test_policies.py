@@ -221,7 +221,8 @@ def model_rule_set(graph: Graph, model: str) -> Resource:
     return first(
         graph,
         "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
-        lambda r: r.inputs["metadata"]["labels"].get("mlops-platform.io/model") == model,
+        lambda r: r.inputs["metadata"]["labels"].get("mlops-platform.io/model") == model
+        and r.name.endswith("-slo"),
     )
 
 
@@ -229,7 +230,7 @@ def outgrow_the_pool(graph: Graph) -> str:
     autoscaler = first(
         graph,
         "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-        lambda r: r.name == "fraud-scorer-v3-autoscaler",
+        lambda r: r.name == "fraud-scorer-autoscaler",  # the Rollout's: stable and canary scale with it
     )
     autoscaler.inputs["spec"]["maxReplicas"] = 8
     return first(graph, "kubernetes:apps/v1:Deployment", lambda r: r.name == "fraud-scorer-v3-deployment").urn
@@ -820,8 +821,8 @@ def test_model_capacity_is_mandatory_in_prod_only():
     outgrow_the_pool(graph)
     (found,) = violations(graph, "prod", "model-gpu-capacity")
     assert found.message == (
-        "model risk/fraud-scorer may run 9 GPUs (fraud-scorer-v3: 8 x 1, fraud-scorer-v4: 1 x 1) "
-        "but pool gpu-baseline holds at most 4 (4 nodes x 1)"
+        "model risk/fraud-scorer may run 13 GPUs (fraud-scorer-v3: 8 x 1, fraud-scorer-v4: 4 x 1, "
+        "fraud-scorer-v5: 1 x 1) but pool gpu-baseline holds at most 6 (6 nodes x 1)"
     )
 
 
