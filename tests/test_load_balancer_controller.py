@@ -37,7 +37,18 @@ def test_every_write_is_scoped_to_this_region_account_and_vpc():
         for resource in statement["Resource"]:
             assert ":123456789012:" in resource, (statement["Sid"], resource)
             assert resource.startswith(
-                ("arn:aws:elasticloadbalancing:us-east-1:", "arn:aws:ec2:us-east-1:", "arn:aws:iam::")
+                (
+                    "arn:aws:elasticloadbalancing:us-east-1:",
+                    "arn:aws:ec2:us-east-1:",
+                    "arn:aws:iam::",
+                    "arn:aws:wafv2:us-east-1:",
+                )
             )
+    # Web ACLs only on the controller's own ALBs (the model gateway's, with waf_acl_arn).
+    waf = next(s for s in policy["Statement"] if s["Sid"] == "AttachWebAclsToOwnAlbs")
+    assert waf["Resource"] == [
+        "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/*/*",
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/*/*",
+    ]
     create_sg = next(s for s in policy["Statement"] if s["Sid"] == "CreateSecurityGroupsInThisVpc")
     assert "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-1" in create_sg["Resource"]

@@ -27,7 +27,7 @@ from tests.prometheus_tools import (
     run,
 )
 
-MODEL = {"namespace": "growth", "model": "churn-classifier"}
+MODEL = {"namespace": "growth", "model": "churn-classifier", "traffic": "live"}
 SLO = "growth-churn-classifier"  # dev: 99.0% availability, p95 within 250 ms
 
 
@@ -85,9 +85,16 @@ def _unit_test(tmp_path: Path, graph: Graph, tests: list[dict[str, Any]]) -> Non
     assert "SUCCESS" in done.stdout
 
 
-def _requests(ok_per_minute: str, errors_per_minute: str) -> list[dict[str, str]]:
-    """Counters of one model: its successes and its 5xx, as ``promtool`` series notation."""
-    series = 'http_requests_total{{namespace="growth",model="churn-classifier",code="{code}"}}'
+def _requests(
+    ok_per_minute: str, errors_per_minute: str, traffic: str = "live", version: str = "v7"
+) -> list[dict[str, str]]:
+    """Counters of one model version: its successes and its 5xx, as ``promtool`` series notation,
+    labelled as the model's ServiceMonitor labels them (version and traffic from the pod)."""
+    series = (
+        'http_requests_total{{namespace="growth",model="churn-classifier",'
+        f'version="{version}",traffic="{traffic}",'
+        'code="{code}"}}'
+    )
     return [
         {"series": series.format(code="200"), "values": ok_per_minute},
         {"series": series.format(code="500"), "values": errors_per_minute},
@@ -153,7 +160,7 @@ def test_slo_availability_burn_rates(dev, tmp_path):
 
 def test_slo_latency_burn_reads_the_slo_bucket(dev, tmp_path):
     def latency(fast_per_minute: str) -> list[dict[str, str]]:
-        labels = 'namespace="growth",model="churn-classifier"'
+        labels = 'namespace="growth",model="churn-classifier",version="v7",traffic="live"'
         return [
             {
                 "series": f'http_request_duration_seconds_bucket{{{labels},le="0.25"}}',
@@ -472,5 +479,6 @@ def test_slo_alerts_carry_the_labels_inhibition_matches_on(dev):
         for group in rule_set.inputs["spec"]["groups"]:
             for rule in group["rules"]:
                 if "record" in rule:
-                    assert "sum by (model, namespace)" in rule["expr"], rule["record"]
+                    grouping = rule["expr"].split("by (", 1)[1].split(")", 1)[0]
+                    assert {"model", "namespace"} <= {g.strip() for g in grouping.split(",")}, rule["record"]
     assert {"model", "namespace", "slo_service"} <= set(INHIBIT_EQUAL)

@@ -23,7 +23,7 @@ def _panel(title: str, y: int, x: int, targets: list[tuple[str, str]], unit: str
         "datasource": DATASOURCE,
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "targets": [
-            {"expr": expr, "legendFormat": legend, "refId": chr(65 + i)}
+            {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": chr(65 + i)}
             for i, (expr, legend) in enumerate(targets)
         ],
     }
