@@ -120,21 +120,43 @@ def test_every_dev_dollar_has_an_owner_and_sums_back_to_the_cent(dev_estimate):
         assert item["allocation"] in ("direct", "shared:requests")
 
 
-def test_dev_idle_counts_the_gpu_nodes_min_replicas_force(dev_estimate):
-    # fraud-scorer's stable and canary each keep one single-GPU replica: two g6.xlarge spot nodes
-    # (0.8048 x 0.45 = 0.36216/h) all month, though the pool's minSize is 0.
-    gpu_lines = [
-        i for i in dev_estimate["lineItems"] if i["component"] == "gpu-spot" and i["unit"] == "instance-hours"
-    ]
-    assert {i["version"] for i in gpu_lines} == {"v3", "v4"}
-    assert all(i["allocation"] == "direct" for i in gpu_lines)
-    assert sum(_cents(i["monthly"]["idle"]) for i in gpu_lines) == _cents(2 * 730 * 0.8048 * 0.45)
+SCALE_TO_ZERO = "      scaleToZero: {idleMinutes: 15, coldStartSeconds: 600}\n"
+
+
+def test_dev_idle_counts_the_gpu_nodes_min_replicas_force(dev_estimate, project_copy, monkeypatch):
+    def gpu_hours(estimate: dict) -> list[dict]:
+        return [
+            i for i in estimate["lineItems"] if i["component"] == "gpu-spot" and i["unit"] == "instance-hours"
+        ]
+
+    # As dev ships, fraud-scorer scales to zero: idle keeps no GPU node; peak has its two replicas.
+    assert sum(_cents(i["monthly"]["idle"]) for i in gpu_hours(dev_estimate)) == 0
+    assert sum(_cents(i["monthly"]["peak"]) for i in gpu_hours(dev_estimate)) == _cents(
+        2 * 730 * 0.8048 * 0.45
+    )
+    # Without scaleToZero its stable and canary each keep one single-GPU replica: two g6.xlarge spot
+    # nodes (0.8048 x 0.45 = 0.36216/h) all month, though the pool's minSize is 0.
+    stack_file = project_copy / "stacks" / "Pulumi.dev.yaml"
+    assert SCALE_TO_ZERO in stack_file.read_text()
+    stack_file.write_text(stack_file.read_text().replace(SCALE_TO_ZERO, ""))
+    monkeypatch.chdir(project_copy)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["cost", "dev", "--format", "json"]) == 0
+    lines = gpu_hours(json.loads(out.getvalue()))
+    assert {i["version"] for i in lines} == {"v3", "v4"}
+    assert all(i["allocation"] == "direct" for i in lines)
+    assert sum(_cents(i["monthly"]["idle"]) for i in lines) == _cents(2 * 730 * 0.8048 * 0.45)
 
 
 def test_cost_per_1k_is_exported_per_model_beside_sagemaker(dev_estimate):
-    for key, model in dev_estimate["byModel"].items():
-        per_1k = model["costPer1kInferences"]
-        assert per_1k["platform"] > 0 and per_1k["sagemaker"] > 0, key
+    per_1k = {key: model["costPer1kInferences"] for key, model in dev_estimate["byModel"].items()}
+    assert (
+        per_1k["growth/churn-classifier"]["platform"] > 0
+        and per_1k["growth/churn-classifier"]["sagemaker"] > 0
+    )
+    # A model at zero replicas with no declared traffic serves nothing: no unit cost, not a zero one.
+    assert per_1k["risk/fraud-scorer"] == {"platform": None, "platformDirect": None, "sagemaker": None}
 
 
 def test_csv_rolls_up_environments_and_round_trips_to_the_json(capsys):

@@ -90,11 +90,12 @@ def test_adding_a_gpu_pool_shows_its_resources_and_a_cost_increase(with_one_pool
     assert text.startswith(f"## `dev`: {len(added)} to add, ")
     assert "| **change** | **+1,366.53 (+" in text
     assert "- `gpuNodePools` changed" in text
-    # The unit KPI per model: the idle pool is platform cost, shared out, so fraud-scorer's rises.
+    # The unit KPI per model: the idle pool is platform cost, shared out, so churn-classifier's rises
+    # (fraud-scorer scales to zero in dev and serves no declared traffic: it has none).
     assert "| model | per 1k inferences before | after | SageMaker per 1k |" in text
-    (row,) = [r for r in cost.per_1k if r[0] == "risk/fraud-scorer"]
+    (row,) = [r for r in cost.per_1k if r[0] == "growth/churn-classifier"]
     assert row[2] > row[1] and row[3] is not None
-    assert f"| risk/fraud-scorer | {row[1]:.4f} | {row[2]:.4f} | {row[3]:.4f} |" in text
+    assert f"| growth/churn-classifier | {row[1]:.4f} | {row[2]:.4f} | {row[3]:.4f} |" in text
     # What changed inside the output, not only that it did.
     assert '  - `gpu-large.instanceTypes[0]`: (none) → "g6e.xlarge"' in text
     assert "  - `gpu-large.maxSize`: (none) → 2" in text
