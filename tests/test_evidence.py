@@ -75,7 +75,11 @@ def test_the_report_says_what_an_auditor_asks(fixture_project, monkeypatch):
     assert evidence(fixture_project, monkeypatch, "--scan-findings", str(FIXTURES / "scan-v4.json")) == 0
     doc = json.loads((fixture_project / "out" / "evidence-fraud-scorer-prod.json").read_text())
     assert doc["lineage"]["v4"]["training-run"] == "0143e1192580c05497fc23e15d16e452"
-    assert doc["traffic"] == {"v3": 90, "v4": 10}
+    # The frozen stack still sets the legacy 90/10 split: the Rollout holds the canary there.
+    assert doc["traffic"] == {
+        "v3": "stable: the live traffic the canary does not take",
+        "v4": "canary: held at 10% until promoted; analysed and rolled back on its own by Argo Rollouts",
+    }
     [promotion] = doc["promotions"]
     assert promotion["forced"] == "fraud-rule update must ship before the sales weekend (CAB-1207)"
     assert {g["gate"]: g["result"] for g in promotion["gates"]}["soak-time"] == "fail"
@@ -83,7 +87,9 @@ def test_the_report_says_what_an_auditor_asks(fixture_project, monkeypatch):
     assert {a["alert"] for a in doc["alertRules"]} == {"SLOAvailabilityBudgetBurn", "SLOLatencyBudgetBurn"}
     words = " ".join(s["words"] for s in doc["permissions"]["statements"])
     assert "read objects" in words and "models/risk/fraud-scorer/" in words and "pull images" in words
-    assert doc["network"]["ingresses"][0]["scheme"] == "internal"
+    [route] = doc["network"]["routes"]
+    assert route["gateway"] == "envoy-gateway-system/models" and route["paths"] == ["/risk/fraud-scorer"]
+    assert route["backends"] == ["fraud-scorer-stable", "fraud-scorer-canary"]
     assert doc["cost"]["per1kInferencesUsd"]["platform"] > 0
     v4 = next(i for i in doc["images"] if i["version"] == "v4")
     assert v4["scan"] == {"status": "ACTIVE", "counts": {"HIGH": 1, "MEDIUM": 2}}

@@ -158,7 +158,8 @@ def test_every_gate_passes_and_the_target_serves_the_sources_digest_as_its_canar
         "mlops-platform:models"
     ][1]["canary"]
     assert canary["imageDigest"] == STAGE_DIGEST
-    assert (canary["registryVersion"], canary["weight"]) == ("5", 10)  # the target's canary weight stays
+    # The target's canary settings stay: its steps and pause.
+    assert (canary["registryVersion"], canary["steps"], canary["pauseMinutes"]) == ("5", [10, 25, 50, 100], 10)
     # Nothing but the version's lines changed; comments stay.
     before = (ROOT / "stacks" / "Pulumi.prod.yaml").read_text().splitlines()
     after = (root / "stacks" / "Pulumi.prod.yaml").read_text().splitlines()

@@ -63,7 +63,11 @@ def cmd_promote(args: argparse.Namespace) -> int:
             print(
                 f"{plan.target} already serves {plan.model} {plan.version['name']} "
                 f"({plan.version['imageDigest']}) as its {plan.role}; nothing to promote"
-                + ("" if plan.role == "stable" else " (to finish the canary, give it the stable's weight)")
+                + (
+                    ""
+                    if plan.role == "stable"
+                    else " (once its Rollout is promoted, make it the stable in the stack file and drop the canary)"
+                )
             )
             return 0
         branch = _check_branch(root, plan, args.branch) if args.branch is not None else None
@@ -174,7 +178,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         evidence.Inputs(
             model=args.model,
             stack=args.stack,
-            traffic={v.name: v.weight for v in (spec.stable, spec.canary) if v is not None},
+            traffic=spec.traffic_roles(),
             environment=environment,
             graph=graph,
             violations=offline.evaluate(graph, policy_registry.policy_config(environment)),

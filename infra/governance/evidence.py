@@ -30,8 +30,8 @@ class Inputs:
     outputs: Mapping[str, Any]
     outputs_source: str
     slo: Mapping[str, Any] | None
-    traffic: Mapping[str, int]
-    """Version name -> percentage of requests, as the stack file sets it."""
+    traffic: Mapping[str, str]
+    """Version name -> how it takes traffic, as the stack file sets it (ModelEndpointSpec.traffic_roles)."""
     promotions: Sequence[history.PromotionCommit]
     violations: Sequence[Any]
     rules_run: int
@@ -71,21 +71,28 @@ def _peer(peer: Mapping[str, Any]) -> str:
 
 
 def _network(owned: Sequence[Resource], url: str | None) -> dict[str, Any]:
-    ingresses = []
-    for resource in _of(owned, "kubernetes:networking.k8s.io/v1:Ingress"):
-        annotations = resource.inputs.get("metadata", {}).get("annotations", {})
-        paths = [
-            p["path"] for rule in resource.inputs["spec"].get("rules", []) for p in rule["http"]["paths"]
-        ]
-        listen = json.loads(annotations.get("alb.ingress.kubernetes.io/listen-ports", "[]"))
-        ingresses.append(
-            {
-                "scheme": annotations.get("alb.ingress.kubernetes.io/scheme", "internal"),
-                "listeners": [f"{proto} {port}" for entry in listen for proto, port in entry.items()],
-                "paths": paths,
-                "group": annotations.get("alb.ingress.kubernetes.io/group.name"),
-            }
-        )
+    routes = []
+    for resource in _of(owned, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"):
+        spec = resource.inputs["spec"]
+        parents = [f"{p.get('namespace', '')}/{p['name']}" for p in spec.get("parentRefs", [])]
+        for rule in spec.get("rules", []):
+            matches = rule.get("matches", [])
+            headers = sorted({f"{h['name']}: {h['value']}" for m in matches for h in m.get("headers", [])})
+            mirrors = [
+                f"{f['requestMirror'].get('percent', 100)}% mirrored to {f['requestMirror']['backendRef']['name']}"
+                for f in rule.get("filters", [])
+                if f.get("type") == "RequestMirror"
+            ]
+            routes.append(
+                {
+                    "gateway": ", ".join(parents),
+                    "rule": rule.get("name", ""),
+                    "paths": sorted({m["path"]["value"] for m in matches if "path" in m}),
+                    "headers": headers,
+                    "backends": [b["name"] for b in rule.get("backendRefs", [])],
+                    "mirror": mirrors,
+                }
+            )
     allowed = []
     for policy in _of(owned, "kubernetes:networking.k8s.io/v1:NetworkPolicy"):
         for rule in policy.inputs["spec"].get("ingress", []):
@@ -95,7 +102,7 @@ def _network(owned: Sequence[Resource], url: str | None) -> dict[str, Any]:
         {"name": s.inputs["metadata"]["name"], "type": s.inputs["spec"].get("type", "ClusterIP")}
         for s in _of(owned, "kubernetes:core/v1:Service")
     ]
-    return {"url": url, "ingresses": ingresses, "services": services, "allowedIngress": allowed}
+    return {"url": url, "routes": routes, "services": services, "allowedIngress": allowed}
 
 
 def _alert_rules(owned: Sequence[Resource]) -> list[dict[str, Any]]:
@@ -237,7 +244,9 @@ def markdown(doc: Mapping[str, Any]) -> str:
             ],
         ),
         "",
-        "Traffic: " + ", ".join(f"{v} {w}%" for v, w in doc["traffic"].items()) + ".",
+        "Traffic:",
+        "",
+        *(f"- {v}: {role}" for v, role in doc["traffic"].items()),
         "",
         "## Promotion record",
         "",
@@ -284,9 +293,11 @@ def markdown(doc: Mapping[str, Any]) -> str:
         f"URL: {doc['network']['url']}",
         "",
         *(
-            f"- Load balancer ({i['scheme']}, listeners {', '.join(i['listeners'])}, group {i['group']}): "
-            f"paths {', '.join(i['paths'])}"
-            for i in doc["network"]["ingresses"]
+            f"- Gateway {r['gateway']}, rule {r['rule']}: paths {', '.join(r['paths'])}"
+            + (f" with {', '.join(r['headers'])}" if r["headers"] else "")
+            + f" to {', '.join(r['backends'])}"
+            + (f"; {', '.join(r['mirror'])}" if r["mirror"] else "")
+            for r in doc["network"]["routes"]
         ),
         *(f"- Service {s['name']} ({s['type']})" for s in doc["network"]["services"]),
         *(f"- Pods accept traffic from {a} only" for a in doc["network"]["allowedIngress"]),

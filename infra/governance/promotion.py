@@ -1,9 +1,9 @@
 """``blueprint promote``: serve in the target stack the version the source stack serves, as a reviewed
 change, once five gates pass (docs/promotion.md).
 
-The target keeps its own traffic settings: a target with a canary gets the version as its canary, at
-the canary's weight; a target without one gets it as stable. Only the version's identity moves (name,
-tag, digest, registry version, lineage).
+The target keeps its own traffic settings: a target with a canary gets the version as its canary, with
+the canary's steps (or held weight) and analysis; a target without one gets it as stable. Only the
+version's identity moves (name, tag, digest, registry version, lineage).
 """
 
 from __future__ import annotations

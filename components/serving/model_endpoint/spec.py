@@ -253,6 +253,25 @@ class ModelEndpointSpec:
         """Every version the endpoint runs: the live ones and the shadow."""
         return [*self.versions(), *([self.shadow.version] if self.shadow is not None else [])]
 
+    def traffic_roles(self) -> dict[str, str]:
+        """Version name -> how it takes traffic, in words (the evidence pack, reviews)."""
+        canary, shadow = self.canary, self.shadow
+        roles = {self.stable.name: "stable: the live traffic the canary does not take"}
+        if canary is not None:
+            how = (
+                f"held at {canary.weight}% until promoted"
+                if canary.holds
+                else f"steps {', '.join(f'{s}%' for s in canary.traffic_steps())}, {canary.pause_minutes} min each"
+            )
+            roles[canary.name] = f"canary: {how}; analysed and rolled back on its own by Argo Rollouts"
+        if shadow is not None:
+            roles[shadow.version.name] = (
+                f"shadow: {shadow.percent}% of {', '.join(shadow.paths)} mirrored, answers discarded"
+            )
+        for test in self.ab_tests:
+            roles[test.version] += f"; requests with {test.header}: {test.value}"
+        return roles
+
     def share(self, version: ModelVersion) -> int:
         """Percentage of live requests a version takes as the stack file states it: the canary its
         first step (or held weight), the stable the rest; a shadow's copies are not live traffic."""
