@@ -63,19 +63,27 @@ from mlops_platform.components.refs import (
     PlatformDependencies,
     PlatformRef,
 )
+from mlops_platform.components.serving.autoscaling import KedaAutoscaling
+from mlops_platform.components.serving.gateway import ModelGateway, ModelGatewaySpec
 from mlops_platform.components.serving.kyverno import AdmissionMode, Kyverno, KyvernoSpec
 from mlops_platform.components.serving.model_endpoint import (
+    AbTest,
     Autoscaling,
+    CanaryAnalysis,
+    CanaryVersion,
     ComputeResources,
     HealthChecks,
     ModelEndpoint,
     ModelEndpointSpec,
     ModelVersion,
     Replicas,
+    ScaleToZero,
     ScalingMetric,
     SecretEnv,
     ServiceLevel,
+    Shadow,
 )
+from mlops_platform.components.serving.rollouts import ArgoRollouts
 from mlops_platform.components.serving.team_namespace import NamespaceQuota, TeamNamespace, TeamSpec
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
@@ -83,8 +91,10 @@ from mlops_platform.components.support.tagging import platform_tags
 from mlops_platform.components.support.validation import InvalidArgs
 
 __all__ = [
+    "AbTest",
     "AdmissionMode",
     "AlertReceiver",
+    "ArgoRollouts",
     "ArtifactGrant",
     "ArtifactStore",
     "ArtifactStoreSpec",
@@ -93,6 +103,8 @@ __all__ = [
     "AuditTrailSpec",
     "Autoscaling",
     "BudgetSpec",
+    "CanaryAnalysis",
+    "CanaryVersion",
     "CapacityType",
     "CloudWatchAlarms",
     "ClusterAddons",
@@ -118,6 +130,7 @@ __all__ = [
     "InvalidArgs",
     "Karpenter",
     "KarpenterSpec",
+    "KedaAutoscaling",
     "Kyverno",
     "KyvernoSpec",
     "LoadBalancerController",
@@ -127,6 +140,8 @@ __all__ = [
     "MlflowTracking",
     "ModelEndpoint",
     "ModelEndpointSpec",
+    "ModelGateway",
+    "ModelGatewaySpec",
     "ModelVersion",
     "NamespaceQuota",
     "NatGateways",
@@ -145,12 +160,14 @@ __all__ = [
     "PullThroughCache",
     "ReceiverKind",
     "Replicas",
+    "ScaleToZero",
     "ScalingMetric",
     "Scanning",
     "SecretEnv",
     "SecretRef",
     "SecretSpec",
     "ServiceLevel",
+    "Shadow",
     "StackContext",
     "SystemNodesSpec",
     "TeamNamespace",

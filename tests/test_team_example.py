@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import replace
 
 import kubernetes_validate
 import yaml
@@ -32,11 +33,36 @@ def test_team_example_synthesizes_one_endpoint_from_platform_outputs():
         "Role",
         "Repository",
         "Deployment",
+        "Rollout",
         "HorizontalPodAutoscaler",
         "NetworkPolicy",
-        "Ingress",
+        "HTTPRoute",
         "PrometheusRule",
     } <= kinds
+    # The team declares a shadow and an A/B rule: both reach its HTTPRoute on the platform's gateway.
+    route = graph.find("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "sentiment-route").inputs["spec"]
+    ab, mirrored, default = route["rules"]
+    assert ab["matches"][0]["headers"] == [{"type": "Exact", "name": "x-cohort", "value": "beta"}]
+    assert ab["backendRefs"][0]["name"] == "sentiment-v2"
+    assert mirrored["filters"][0]["requestMirror"] == {
+        "backendRef": {"group": "", "kind": "Service", "name": "sentiment-v2", "port": 80},
+        "percent": 25,
+    }
+    assert mirrored["matches"] == [{"path": {"type": "PathPrefix", "value": "/nlp/sentiment/predict"}}]
+    assert default["matches"] == [{"path": {"type": "PathPrefix", "value": "/nlp/sentiment"}}]
+    assert route["parentRefs"][0] == {
+        "group": "gateway.networking.k8s.io",
+        "kind": "Gateway",
+        "name": "models",
+        "namespace": "envoy-gateway-system",
+        "sectionName": "http",
+    }
+    shadow = graph.find("kubernetes:apps/v1:Deployment", "sentiment-v2-deployment").inputs
+    assert shadow["spec"]["template"]["metadata"]["labels"]["mlops-platform.io/traffic"] == "shadow"
+    assert (
+        graph.outputs["url"]
+        == platform_outputs()["acme/mlops-platform/dev"]["gatewayUrl"] + "/nlp/sentiment/"
+    )
     deployment = graph.find("kubernetes:apps/v1:Deployment", "sentiment-v1-deployment").inputs
     pod = deployment["spec"]["template"]["spec"]
     assert pod["nodeSelector"]["mlops-platform.io/gpu-pool"] == "gpu-spot"
@@ -44,10 +70,20 @@ def test_team_example_synthesizes_one_endpoint_from_platform_outputs():
     platform = stack("dev").graph.outputs
     assert f"s3://{platform['artifactBucket']}/models/nlp/sentiment/v1/" in str(pod["containers"][0]["env"])
     assert graph.outputs["repositoryUrl"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/nlp/sentiment"
+    custom = []
     for resource in kubernetes_objects(graph):
         group = resource.inputs["apiVersion"].split("/")[0]
-        if "." not in group or group.endswith("k8s.io"):
+        if "." not in group or (group.endswith("k8s.io") and group != "gateway.networking.k8s.io"):
             kubernetes_validate.validate(resource.inputs, "1.35", strict=True)
+        else:
+            custom.append(resource)
+    # The custom resources (HTTPRoute, Rollout...) against the CRDs the platform's releases install.
+    from tests.helm_render import RELEASE, check_stack
+
+    dev = stack("dev").graph
+    engines = [r for r in dev.of_type(RELEASE) if r.inputs["name"] in ("argo-rollouts", "gateway-helm")]
+    report = check_stack(replace(dev, resources=[*dev.of_type("aws:eks/cluster:Cluster"), *engines, *custom]))
+    assert report.problems == [] and report.custom_resources >= len(custom) >= 5
 
 
 def test_team_example_refuses_an_unknown_gpu_pool(tmp_path):

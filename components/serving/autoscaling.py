@@ -26,13 +26,15 @@ from mlops_platform.components.observability.alerting import Alert, Severity, pr
 from mlops_platform.components.observability.monitors import monitor
 from mlops_platform.components.observability.stack import NAMESPACE as MONITORING
 from mlops_platform.components.refs import PlatformDependencies
-from mlops_platform.components.serving.model_endpoint.delivery import COLD_START_LIMIT_SECONDS
 from mlops_platform.components.support import helm, kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
 
 NAMESPACE = "keda"
+COLD_START_LIMIT_SECONDS = 900
+"""The longest cold start any endpoint may budget: the interceptor's timeouts and the gateway's load
+balancer idle timeout are set to it, so no hop gives up before the first request is answered."""
 INTERCEPTOR_SERVICE = "keda-add-ons-http-interceptor-proxy"
 """The interceptor's proxy Service: a scaled-to-zero model's HTTPRoute sends its requests here."""
 INTERCEPTOR_PORT = 8080

@@ -34,7 +34,7 @@ from mlops_platform.components.observability.alerting import Alert, Severity, pr
 from mlops_platform.components.observability.monitors import monitor
 from mlops_platform.components.observability.stack import NAMESPACE as MONITORING
 from mlops_platform.components.refs import PlatformDependencies
-from mlops_platform.components.serving.model_endpoint.delivery import COLD_START_LIMIT_SECONDS
+from mlops_platform.components.serving.autoscaling import COLD_START_LIMIT_SECONDS
 from mlops_platform.components.support import helm, kube
 from mlops_platform.components.support.aws import certificate_problem
 from mlops_platform.components.support.component import PlatformComponent

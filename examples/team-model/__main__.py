@@ -3,8 +3,12 @@
 Copy this folder into your repository, set the values in Pulumi.<stack>.yaml, and run
 ``pulumi up``. Everything the endpoint needs from the platform (cluster, registry key, artifact
 bucket, GPU pools) comes in one typed handle, a ``PlatformRef`` read from the platform stack's
-outputs; the endpoint itself (namespace objects, role, repository, Deployment, autoscaler, SLO
-alerts, Ingress) belongs to this project and this team.
+outputs; the endpoint itself (namespace objects, role, repository, Rollout, autoscaler, SLO alerts,
+its route on the platform's model gateway) belongs to this project and this team.
+
+Optional config: ``shadowTag`` runs a candidate as a shadow on a copy of the ``/predict`` requests;
+``abHeader``/``abValue`` send the requests that carry that header value to the shadow's version
+instead, ahead of the split (an A/B test).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import pulumi
 
 from mlops_platform.components import (
+    AbTest,
     ComputeResources,
     Environment,
     ModelEndpoint,
@@ -20,6 +25,7 @@ from mlops_platform.components import (
     PlatformRef,
     Replicas,
     ServiceLevel,
+    Shadow,
 )
 
 config = pulumi.Config()
@@ -34,6 +40,13 @@ async def main() -> pulumi.Inputs:
         cost_center=config.require("costCenter"),
     )
     gpu_pool = config.get("gpuPool") or None
+    shadow_tag, ab_header = config.get("shadowTag"), config.get("abHeader")
+    shadow = (
+        Shadow(version=ModelVersion(name="v2", image_tag=shadow_tag), percent=25, paths=["/predict"])
+        if shadow_tag
+        else None
+    )
+    ab_tests = [AbTest(header=ab_header, value=config.require("abValue"), version="v2")] if ab_header else []
     endpoint = ModelEndpoint(
         config.get("model") or "sentiment",
         ModelEndpointSpec(
@@ -46,6 +59,8 @@ async def main() -> pulumi.Inputs:
                 Environment.PROD: Replicas(min=2, max=6),
             }[platform.environment],
             slo=ServiceLevel(availability_target=99.5, latency_p95_ms=400),
+            shadow=shadow,
+            ab_tests=ab_tests,
             # The server's histogram bounds (it reads them from LATENCY_BUCKETS); 0.4 is the SLO's.
             latency_buckets=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
         ),

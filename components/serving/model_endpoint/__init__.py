@@ -1,7 +1,14 @@
-"""``ModelEndpoint`` and its spec: ``spec`` (what is served and how), ``workloads`` (one version's
-Deployment, Service and autoscaler), ``component`` (the endpoint itself)."""
+"""``ModelEndpoint`` and its spec: ``spec`` (what is served and how), ``version`` (one version),
+``delivery`` (canary, shadow, A/B rules, scale to zero), ``workloads`` (one version's Deployment and
+Service), ``rollout`` (the Rollout and its analysis), ``routing`` (the HTTPRoute and KEDA's objects),
+``dashboard`` (its Grafana dashboard), ``component`` (the endpoint itself)."""
 
 from mlops_platform.components.serving.model_endpoint.component import ModelEndpoint as ModelEndpoint
+from mlops_platform.components.serving.model_endpoint.delivery import AbTest as AbTest
+from mlops_platform.components.serving.model_endpoint.delivery import CanaryAnalysis as CanaryAnalysis
+from mlops_platform.components.serving.model_endpoint.delivery import CanaryVersion as CanaryVersion
+from mlops_platform.components.serving.model_endpoint.delivery import ScaleToZero as ScaleToZero
+from mlops_platform.components.serving.model_endpoint.delivery import Shadow as Shadow
 from mlops_platform.components.serving.model_endpoint.spec import Autoscaling as Autoscaling
 from mlops_platform.components.serving.model_endpoint.spec import ComputeResources as ComputeResources
 from mlops_platform.components.serving.model_endpoint.spec import HealthChecks as HealthChecks

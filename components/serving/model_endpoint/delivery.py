@@ -11,6 +11,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING
 
 from mlops_platform.components.refs import GpuPoolInfo
+from mlops_platform.components.serving.autoscaling import COLD_START_LIMIT_SECONDS
 from mlops_platform.components.serving.model_endpoint.version import ModelVersion
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.spec import spec
@@ -25,9 +26,6 @@ DEFAULT_MAX_ERROR_RATIO = 0.01
 """A canary's error ratio limit when its model has no SLO to take one from."""
 DEFAULT_BURN_RATE = 14.4
 """The fast-burn page threshold of the SLO alerts (1h window): a canary that burns this fast aborts."""
-COLD_START_LIMIT_SECONDS = 900
-"""The longest cold start any endpoint may budget: the gateway's load balancer idle timeout and the
-interceptor's timeouts are set to it, so no hop gives up before the first request is answered."""
 RESERVED_VERSION_NAMES = ("stable", "canary")
 """Names of the Services Argo Rollouts points at the stable and canary pods (``<model>-stable``)."""
 
