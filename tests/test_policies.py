@@ -822,7 +822,7 @@ def test_model_capacity_is_mandatory_in_prod_only():
     (found,) = violations(graph, "prod", "model-gpu-capacity")
     assert found.message == (
         "model risk/fraud-scorer may run 13 GPUs (fraud-scorer-v3: 8 x 1, fraud-scorer-v4: 4 x 1, "
-        "fraud-scorer-v5: 1 x 1) but pool gpu-baseline holds at most 6 (6 nodes x 1)"
+        "fraud-scorer-v6: 1 x 1) but pool gpu-baseline holds at most 6 (6 nodes x 1)"
     )
 
 
