@@ -1,7 +1,8 @@
 """Benchmark: how offline synthesis of prod scales with the number of models.
 
-For N models (every other one on a GPU, each with a canary), synthesize the prod stack and record
-the resources, the wall time of the synthesis and the peak RSS of the process.
+For N models (every other one on a GPU, each with a canary walked by steps, a shadow and one A/B
+rule), synthesize the prod stack and record the resources, the wall time of the synthesis and the
+peak RSS of the process.
 
 The floor is a bare program on the same mock runtime that registers the same resources through
 their own typed constructors: the same types, names and input values, as literals, flat under the
@@ -35,6 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 COUNTS = (1, 25, 100, 200)
 
 
+def _digest(i: int, version: int) -> str:
+    return f"sha256:{(f'{i:04d}{version}' * 13)[:64]}"
+
+
 def models(count: int) -> list[dict]:
     result = []
     for i in range(count):
@@ -43,16 +48,28 @@ def models(count: int) -> list[dict]:
             {
                 "name": f"model-{i:03d}",
                 "team": f"team-{i % 10}",
-                "stable": {"name": "v1", "imageTag": "1.0.0", "weight": 90},
-                "canary": {"name": "v2", "imageTag": "2.0.0", "weight": 10},
+                "stable": {"name": "v1", "imageTag": "1.0.0", "imageDigest": _digest(i, 1)},
+                "canary": {"name": "v2", "imageTag": "2.0.0", "imageDigest": _digest(i, 2), "steps": [10, 50, 100]},
+                "shadow": {
+                    "version": {"name": "v3", "imageTag": "3.0.0", "imageDigest": _digest(i, 3)},
+                    "percent": 10,
+                    "paths": ["/predict"],
+                },
+                "abTests": [{"header": "x-cohort", "value": "b", "version": "v2"}],
                 "resources": {"cpu": "2", "memory": "8Gi", "gpus": 1, "gpuPool": "gpu-baseline"}
                 if gpu
                 else {"cpu": "1", "memory": "2Gi"},
-                "replicas": {"min": 2, "max": 6},
+                # A GPU model fits gpu-baseline (6 GPUs): 3 stable, 2 canary at 50%, 1 shadow.
+                "replicas": {"min": 2, "max": 3},
                 "slo": {"availabilityTarget": 99.9, "latencyP95Ms": 250},
             }
         )
     return result
+
+
+def overrides(count: int) -> dict:
+    """The prod stack with ``count`` generated models (and no traffic assumptions for its own)."""
+    return {"mlops-platform:models": models(count), "mlops-platform:costAssumptions": {}}
 
 
 def child_program(count: int, replay_file: str) -> dict:
@@ -60,10 +77,9 @@ def child_program(count: int, replay_file: str) -> dict:
     from mlops_platform.infra.offline.values import unwrap
 
     # Warm up (module imports and first-use caches), so the clock measures synthesis alone.
-    synthesize("prod", ROOT, config_overrides={"mlops-platform:models": models(1)})
-    overrides = {"mlops-platform:models": models(count)}
+    synthesize("prod", ROOT, config_overrides=overrides(1))
     start = time.perf_counter()
-    result = synthesize("prod", ROOT, config_overrides=overrides)
+    result = synthesize("prod", ROOT, config_overrides=overrides(count))
     seconds = time.perf_counter() - start
     Path(replay_file).write_text(
         json.dumps(
