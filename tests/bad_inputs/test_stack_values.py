@@ -171,6 +171,52 @@ CASES = {
         {"registry": {"repositories": ["other"]}},
         ["mlops-platform:registry.repositories", "mlflow-server"],
     ),
+    # progressive delivery: each message on the key as written
+    "canary-steps-decrease": (
+        {"models": model(canary={"name": "v2", "imageTag": "2.0.0", "steps": [50, 25]})},
+        [
+            "mlops-platform:models[0].canary.steps: must increase strictly, e.g. [5, 25, 50, 100] (got [50, 25])"
+        ],
+    ),
+    "canary-steps-past-100": (
+        {"models": model(canary={"name": "v2", "imageTag": "2.0.0", "steps": [50, 150]})},
+        ["mlops-platform:models[0].canary.steps: each step must be a percentage in 1..100 (got [50, 150])"],
+    ),
+    "canary-analysis-unknown-key": (
+        {"models": model(canary={"name": "v2", "imageTag": "2.0.0", "analysis": {"maxErrors": 0.1}})},
+        ["mlops-platform:models[0].canary.analysis.maxErrors"],
+    ),
+    "shadow-percent-past-100": (
+        {
+            "models": model(
+                shadow={"version": {"name": "v2", "imageTag": "2"}, "percent": 120, "paths": ["/p"]}
+            )
+        },
+        ["mlops-platform:models[0].shadow.percent: must be a percentage in 0..100 (got 120)"],
+    ),
+    "shadow-is-the-stable": (
+        {"models": model(shadow={"version": {"name": "v1", "imageTag": "1.0.0"}, "paths": ["/predict"]})},
+        ["mlops-platform:models[0].shadow.version.name: must differ from stable.name (both 'v1')"],
+    ),
+    "ab-test-to-unknown-version": (
+        {"models": model(abTests=[{"header": "x-cohort", "value": "b", "version": "v9"}])},
+        ["mlops-platform:models[0].abTests[0].version: unknown version 'v9'; this model serves v1"],
+    ),
+    "scale-to-zero-cold-start-under-node-start": (
+        {
+            "models": model(
+                resources={"gpus": 1, "gpuPool": "gpu-spot"}, scaleToZero={"coldStartSeconds": 120}
+            )
+        },
+        [
+            "mlops-platform:models[0].scaleToZero.coldStartSeconds: 120 s is shorter than GPU pool "
+            "'gpu-spot' takes to start a node (300 s, its nodeStartSeconds)"
+        ],
+    ),
+    "gateway-waf-not-an-arn": (
+        {"gateway": {"wafAclArn": "my-acl"}},
+        ["mlops-platform:gateway.wafAclArn: must be a WAFv2 web ACL ARN"],
+    ),
 }
 
 
@@ -194,6 +240,25 @@ def test_prod_refuses_a_model_that_outgrows_its_pool(project: Project):
         "mlops-platform:models[0].replicas.max",
         "pool 'gpu-spot' holds at most 2",
     )
+
+
+def test_prod_refuses_scale_to_zero_without_a_reason(project: Project):
+    document = project.stack_with(environment="prod", models=model(scaleToZero={"idleMinutes": 30}))
+    project.write_stack(document)
+    assert_refused(
+        project.run("synth", "t", output=True),
+        "mlops-platform:models[0].scaleToZero.reason: is required in prod",
+    )
+    document = project.stack_with(
+        environment="prod",
+        models=model(
+            stable={"name": "v1", "imageTag": "1.0.0", "imageDigest": "sha256:" + "a" * 64},
+            scaleToZero={"idleMinutes": 30, "reason": "batch-only model, scored once a night"},
+        ),
+    )
+    project.write_stack(document)
+    outcome = project.run("synth", "t", output=True)
+    assert outcome.code == 0 and outcome.written, outcome.err  # with a reason, prod may
 
 
 def test_a_refused_config_registers_no_resource(project: Project):
