@@ -49,7 +49,12 @@ def models(count: int) -> list[dict]:
                 "name": f"model-{i:03d}",
                 "team": f"team-{i % 10}",
                 "stable": {"name": "v1", "imageTag": "1.0.0", "imageDigest": _digest(i, 1)},
-                "canary": {"name": "v2", "imageTag": "2.0.0", "imageDigest": _digest(i, 2), "steps": [10, 50, 100]},
+                "canary": {
+                    "name": "v2",
+                    "imageTag": "2.0.0",
+                    "imageDigest": _digest(i, 2),
+                    "steps": [10, 50, 100],
+                },
                 "shadow": {
                     "version": {"name": "v3", "imageTag": "3.0.0", "imageDigest": _digest(i, 3)},
                     "percent": 10,
@@ -68,8 +73,21 @@ def models(count: int) -> list[dict]:
 
 
 def overrides(count: int) -> dict:
-    """The prod stack with ``count`` generated models (and no traffic assumptions for its own)."""
-    return {"mlops-platform:models": models(count), "mlops-platform:costAssumptions": {}}
+    """The prod stack with ``count`` generated models (and no traffic assumptions for its own), and
+    node pools large enough for their minimum replicas (the cost model refuses a stack whose pools
+    cannot hold them)."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())["config"]
+    pools = [
+        {**pool, "maxSize": max(pool["maxSize"], 6 * count)} for pool in config["mlops-platform:gpuNodePools"]
+    ]
+    return {
+        "mlops-platform:models": models(count),
+        "mlops-platform:costAssumptions": {},
+        "mlops-platform:gpuNodePools": pools,
+        "mlops-platform:systemNodes": {"maxSize": max(6, count)},
+    }
 
 
 def child_program(count: int, replay_file: str) -> dict:
