@@ -12,6 +12,8 @@ from mlops_platform.policies.graph import Graph, Resource
 from tests.harness import STACKS, stack
 from tests.helm_render import RELEASE, check_stack
 
+ANALYSIS = "kubernetes:argoproj.io/v1alpha1:AnalysisTemplate"
+
 
 @pytest.mark.parametrize("name", STACKS)
 def test_every_release_renders_and_every_object_validates(name):
@@ -23,6 +25,20 @@ def test_every_release_renders_and_every_object_validates(name):
     assert len(report.objects) > 200
     # The platform's own custom resources and the charts' (ServiceMonitors, stores, rules) were checked.
     assert report.custom_resources > 50
+    kinds = {manifest.get("kind") for _, manifest in report.objects}
+    delivery = {
+        "Gateway",
+        "GatewayClass",
+        "HTTPRoute",
+        "Rollout",
+        "EnvoyProxy",
+        "ReferenceGrant",
+    }
+    assert delivery <= kinds
+    # dev and prod run a canary: its AnalysisTemplate is checked too (stage has none)
+    assert (name == "stage") or ("AnalysisTemplate" in kinds and graph.of_type(ANALYSIS))
+    if name == "dev":  # fraud-scorer scales to zero there
+        assert {"ScaledObject", "InterceptorRoute", "BackendTrafficPolicy"} <= kinds
 
 
 def _with(resource_type: str, name: str, change) -> Graph:
@@ -91,6 +107,48 @@ def test_a_custom_resource_with_a_field_its_crd_lacks_fails():
         "PrometheusRule" in p and "spec.groups.0.rules.0" in p and "'severity' was unexpected" in p
         for p in problems
     ), problems
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "change", "where"),
+    [
+        (
+            "kubernetes:argoproj.io/v1alpha1:Rollout",
+            "fraud-scorer-rollout",
+            lambda spec: spec["strategy"]["canary"].update(stepz=[]),
+            "spec.strategy.canary",
+        ),
+        (
+            "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
+            "fraud-scorer-route",
+            lambda spec: spec["rules"][0]["backendRefs"][0].update(weight="half"),
+            "spec.rules.0.backendRefs.0.weight",
+        ),
+        (
+            "kubernetes:keda.sh/v1alpha1:ScaledObject",
+            "fraud-scorer-scaled-object",
+            lambda spec: spec.update(minReplicaCount="zero"),
+            "spec.minReplicaCount",
+        ),
+    ],
+)
+def test_a_delivery_object_its_crd_rejects_fails(kind, name, change, where):
+    """The CRDs come from the releases (Argo's and KEDA's render theirs; Envoy Gateway ships the
+    Gateway API's), so the dev releases render alongside."""
+    graph = stack("dev").graph
+    broken = copy.deepcopy(graph.find(kind, name))
+    change(broken.inputs["spec"])
+    engines = [
+        r for r in graph.of_type(RELEASE) if r.inputs["name"] in ("argo-rollouts", "gateway-helm", "keda")
+    ]
+    subset = Graph(
+        project=graph.project,
+        stack=graph.stack,
+        resources=[*graph.of_type("aws:eks/cluster:Cluster"), *engines, broken],
+        outputs=graph.outputs,
+    )
+    problems = [p for p in check_stack(subset).problems if p.startswith(name)]
+    assert problems and all(where in p for p in problems), problems
 
 
 def test_a_custom_resource_without_a_vendored_crd_and_a_removed_api_fail():

@@ -482,3 +482,111 @@ def test_slo_alerts_carry_the_labels_inhibition_matches_on(dev):
                     grouping = rule["expr"].split("by (", 1)[1].split(")", 1)[0]
                     assert {"model", "namespace"} <= {g.strip() for g in grouping.split(",")}, rule["record"]
     assert {"model", "namespace", "slo_service"} <= set(INHIBIT_EQUAL)
+
+
+def test_delivery_alerts(dev, tmp_path):
+    """The engines' alerts fire on the series their exporters write (names from exporter-metrics.json)."""
+    rollout = {"namespace": "risk", "name": "fraud-scorer"}
+    analysis = {"namespace": "risk", "name": "fraud-scorer-6f9c", "metric": "error-ratio"}
+    cluster = 'envoy_cluster_name="httproute/risk/fraud-scorer/rule/0"'
+    _unit_test(
+        tmp_path,
+        dev,
+        [
+            {
+                "input_series": [
+                    {
+                        "series": 'rollout_phase{namespace="risk",name="fraud-scorer",strategy="Canary",phase="Abort"}',
+                        "values": "0x2 1x10",
+                    },
+                    {
+                        "series": 'analysis_run_metric_phase{namespace="risk",name="fraud-scorer-6f9c",'
+                        'metric="error-ratio",type="Prometheus",dry_run="false",phase="Error"}',
+                        "values": "1x12",
+                    },
+                    {
+                        "series": f'envoy_cluster_upstream_rq_xx{{{cluster},envoy_response_code_class="5"}}',
+                        "values": "0+10x30",
+                    },
+                    {"series": f"envoy_cluster_upstream_rq_total{{{cluster}}}", "values": "0+100x30"},
+                    {
+                        "series": f"envoy_cluster_upstream_rq_pending_overflow{{{cluster}}}",
+                        "values": "0x3 1+1x10",
+                    },
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "2m", "alertname": "ModelRolloutAborted", "exp_alerts": []},
+                    {
+                        "eval_time": "5m",
+                        "alertname": "ModelRolloutAborted",
+                        "exp_alerts": [_expected(dev, "ModelRolloutAborted", rollout)],
+                    },
+                    {
+                        "eval_time": "6m",
+                        "alertname": "ModelAnalysisErroring",
+                        "exp_alerts": [_expected(dev, "ModelAnalysisErroring", analysis)],
+                    },
+                    {"eval_time": "8m", "alertname": "ModelGateway5xx", "exp_alerts": []},
+                    {
+                        "eval_time": "20m",
+                        "alertname": "ModelGateway5xx",
+                        "exp_alerts": [
+                            _expected(
+                                dev,
+                                "ModelGateway5xx",
+                                {"envoy_cluster_name": "httproute/risk/fraud-scorer/rule/0"},
+                            )
+                        ],
+                    },
+                    {
+                        "eval_time": "7m",
+                        "alertname": "InterceptorQueueFull",
+                        "exp_alerts": [
+                            _expected(
+                                dev,
+                                "InterceptorQueueFull",
+                                {"envoy_cluster_name": "httproute/risk/fraud-scorer/rule/0"},
+                            )
+                        ],
+                    },
+                ],
+            }
+        ],
+    )
+
+
+def test_the_canary_is_measured_per_version_and_the_shadow_never_burns_the_slo(dev, tmp_path):
+    """What the analysis reads: a version's own error ratio. What the SLO reads: live traffic only."""
+    _unit_test(
+        tmp_path,
+        dev,
+        [
+            {
+                "input_series": [
+                    *_requests("0+100x60", "0+0x60", version="v7"),
+                    *_requests("0+50x60", "0+50x60", version="v8"),
+                    # the shadow fails every request: nobody gets its answers, the SLO must not move
+                    *_requests("0+0x600", "0+100x600", traffic="shadow", version="v9"),
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": 'model_version:http_errors:ratio_rate5m{model="churn-classifier"}',
+                        "eval_time": "30m",
+                        "exp_samples": [
+                            {"labels": f"model_version:http_errors:ratio_rate5m{{{labels}}}", "value": value}
+                            for labels, value in (
+                                ('model="churn-classifier",namespace="growth",version="v7"', 0),
+                                ('model="churn-classifier",namespace="growth",version="v8"', 0.5),
+                            )
+                        ],
+                    }
+                ],
+            },
+            {
+                "input_series": _requests("0+0x600", "0+100x600", traffic="shadow", version="v9"),
+                "alert_rule_test": [
+                    {"eval_time": "9h", "alertname": "SLOAvailabilityBudgetBurn", "exp_alerts": []}
+                ],
+            },
+        ],
+    )
