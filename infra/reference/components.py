@@ -30,6 +30,9 @@ COMPONENT_MODULES = (
     "observability.alarms",
     "serving.team_namespace",
     "serving.kyverno",
+    "serving.gateway",
+    "serving.rollouts",
+    "serving.autoscaling",
     "serving.model_endpoint.component",
 )
 """Modules documented in docs/components.md, in reading order."""
