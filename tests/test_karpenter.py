@@ -187,7 +187,10 @@ def test_dev_cost_prices_the_karpenter_pool_by_the_nodes_pods_force():
 def test_a_model_on_a_shared_gpu_is_charged_one_slice_directly():
     import pulumi_aws as aws
 
-    from tests.test_cost_model import Model, estimate
+    from dataclasses import replace
+
+    from mlops_platform.infra.cost.assumptions import SharedCostKey
+    from tests.test_cost_model import ASSUMED, Model, estimate
 
     def build():
         aws.eks.NodeGroup(
@@ -202,15 +205,18 @@ def test_a_model_on_a_shared_gpu_is_charged_one_slice_directly():
         )
         Model("scorer", "shared", gpus=1, min_replicas=1)
 
-    doc = estimate(build)
-    hours = [i for i in doc["lineItems"] if i["resource"] == "shared-ng" and i["unit"] == "instance-hours"]
-    by_allocation = {i["allocation"]: i["monthly"]["idle"] for i in hours}
+    doc = estimate(build, replace(ASSUMED, shared_cost_key=SharedCostKey.REQUESTS))
+    lines = [
+        i for i in doc["lineItems"] if i["resource"] == "shared-ng" and i["unit"] in ("instance-hours", "USD")
+    ]
+    by_allocation = {i["allocation"]: (i["unit"], i["monthly"]["idle"]) for i in lines}
     # g5.xlarge 1.006 x 730 = 734.38 a month for the node; the replica holds 1 of its 4 slices.
-    assert by_allocation["direct"] == 183.60
-    # The other three slices are unrequested capacity: platform cost, shared by the key (here, back
-    # to the only model), so every dollar still has an owner.
-    assert by_allocation["shared:requests"] == 550.78
-    assert {i["model"] for i in hours} == {"scorer"}
+    assert by_allocation["direct"] == ("instance-hours", 183.60)
+    # The other three slices are unrequested capacity: platform cost, pooled with the pool's other
+    # platform cost and shared by the key (here, back to the only model): every dollar has an owner.
+    # 550.78 of the node plus 1.20 of its volume (3/4 of 20 GiB gp3 at 0.08).
+    assert by_allocation["shared:requests"] == ("USD", 551.98)
+    assert {i["model"] for i in lines} == {"scorer"}
 
 
 def test_shared_gpu_must_match_the_pool():

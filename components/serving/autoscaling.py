@@ -69,10 +69,9 @@ def autoscaling_alerts(runbook_base_url: str) -> list[dict[str, Any]]:
 class KedaAutoscaling(PlatformComponent):
     """KEDA, the HTTP add-on, the ReferenceGrant to its interceptor, scrape targets and alerts."""
 
-    release: pulumi.Resource
-    """The HTTP add-on's release (InterceptorRoute CRD); it waits for KEDA's (ScaledObject CRD)."""
     releases: list[pulumi.Resource]
-    """Both releases: ScaledObjects and InterceptorRoutes wait for them."""
+    """KEDA's release (ScaledObject CRD) and its HTTP add-on's (InterceptorRoute CRD, after KEDA's):
+    ScaledObjects and InterceptorRoutes wait for them."""
 
     def __init__(
         self,
@@ -110,7 +109,7 @@ class KedaAutoscaling(PlatformComponent):
             footprint=helm.Footprint(system_pods=((3 * replicas, KEDA_RESOURCES),)),
         )
         cold_start = f"{COLD_START_LIMIT_SECONDS}s"
-        self.release = helm.release(
+        add_on = helm.release(
             f"{name}-http-add-on",
             "keda-add-ons-http",
             namespace=NAMESPACE,
@@ -135,7 +134,7 @@ class KedaAutoscaling(PlatformComponent):
                 )
             ),
         )
-        self.releases = [keda, self.release]
+        self.releases = [keda, add_on]
         labels = kube.labels("keda-add-ons-http", "autoscaling")
         k8s.apiextensions.CustomResource(
             f"{name}-interceptor-grant",
@@ -149,9 +148,9 @@ class KedaAutoscaling(PlatformComponent):
                 ],
                 "to": [{"group": "", "kind": "Service", "name": INTERCEPTOR_SERVICE}],
             },
-            opts=self.after(dependencies.gateway, [self.release]),
+            opts=self.after(dependencies.gateway, [add_on]),
         )
-        telemetry = self.after(dependencies.prometheus_operator, [self.release])
+        telemetry = self.after(dependencies.prometheus_operator, [add_on])
         monitor(
             f"{name}-interceptor-monitor",
             "PodMonitor",

@@ -13,7 +13,7 @@ copies it to mirrored requests, so the shadow's predictions join the stable's.
 
 Example::
 
-    ModelGateway("model-gateway", ModelGatewaySpec(), context, on_cluster,
+    ModelGateway("model-gateway", ModelGatewaySpec(), context, on_cluster, runbook_base_url=url,
                  dependencies=PlatformDependencies(load_balancer_controller=[lbc.release],
                                                    prometheus_operator=[observability.prometheus_operator]))
 """

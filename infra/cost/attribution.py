@@ -16,6 +16,9 @@ from mlops_platform.infra.cost.scenarios import CENT, DAYS_PER_MONTH, HOURS_PER_
 from mlops_platform.infra.cost.workloads import Workload
 
 PER_1K_PRECISION = Decimal("0.0001")
+SHARED_RESOURCE_TYPE = "mlops:cost:SharedPlatformCost"
+"""The resource type of a pooled share of a component's platform cost (byResourceType reads the
+lines before pooling)."""
 
 
 Part = tuple[Owner, str, Mapping[str, Decimal]]
@@ -49,8 +52,12 @@ def split(item: Any, parts: list[Part]) -> list[Any]:
 
 
 def spread_shared(items: list[Any], key: str) -> list[Any]:
-    """Every platform-owned line split over the model versions in proportion to their direct cost in
-    the same scenario (key ``requests``); kept on the platform where no model has any (or key ``none``)."""
+    """Platform-owned cost split over the model versions in proportion to their direct cost in the
+    same scenario (key ``requests``); kept on the platform where no model has any (or key ``none``).
+
+    The platform's lines are pooled per component before the split, so a version gets one shared
+    line per component (not one per platform resource): the estimate grows with models plus
+    components, not with their product."""
     if key == "none":
         return items
     weights: dict[Owner, dict[str, Decimal]] = {}
@@ -67,9 +74,26 @@ def spread_shared(items: list[Any], key: str) -> list[Any]:
     kept = {s: Decimal(0) if totals[s] else Decimal(1) for s in SCENARIOS}
     if any(kept.values()):
         parts.append((PLATFORM, "platform", kept))
+    pools: dict[str, list[Any]] = {}
     spread: list[Any] = []
     for item in items:
-        spread += split(item, parts) if item.allocation == "platform" else [item]
+        if item.allocation == "platform":
+            pools.setdefault(item.component, []).append(item)
+        else:
+            spread.append(item)
+    for component, pooled in pools.items():
+        resources = sorted({i.resource for i in pooled})
+        whole = replace(
+            pooled[0],
+            resource_type=SHARED_RESOURCE_TYPE,
+            resource=", ".join(resources) if len(resources) <= 3 else f"{len(resources)} resources",
+            description=f"platform cost of {component}, shared by {key}",
+            unit="USD",
+            unit_price=Decimal(1),
+            quantity={s: sum((i.monthly(s) for i in pooled), Decimal(0)) for s in SCENARIOS},
+            cents=None,
+        )
+        spread += split(whole, parts)
     return spread
 
 
@@ -136,10 +160,14 @@ def unit_costs(
     for workload in workloads:
         if workload.owner.is_model:
             models.setdefault(model_key(workload.owner), []).append(workload)
+    lines: dict[str, list[Any]] = {}
+    for item in items:
+        if item.owner.is_model:
+            lines.setdefault(model_key(item.owner), []).append(item)
     result: dict[str, dict[str, Any]] = {}
     for key, versions in sorted(models.items()):
         owner = versions[0].owner
-        mine = [i for i in items if i.owner.is_model and model_key(i.owner) == key]
+        mine = lines.get(key, [])
         full = sum((i.monthly("expected") for i in mine), Decimal(0))
         direct = sum((i.monthly("expected") for i in mine if i.allocation == "direct"), Decimal(0))
         if owner.model in requests_per_second:

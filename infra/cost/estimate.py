@@ -547,7 +547,8 @@ def estimate(
         assumptions.gpu_busy_hours_per_day,
         table,
     )
-    return _document(items, pricer.unpriced, table, assumptions, units, pricer.add_ons)
+    by_type = attribution.grouped(pricer.items, lambda i: i.resource_type)  # before pooling
+    return _document(items, pricer.unpriced, table, assumptions, units, pricer.add_ons, by_type)
 
 
 def _document(
@@ -557,6 +558,7 @@ def _document(
     assumptions: CostAssumptions,
     units: dict[str, dict[str, Any]],
     add_ons: dict[str, Any],
+    by_resource_type: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
     by_model = attribution.grouped(
         (i for i in items if i.owner.is_model), lambda i: attribution.model_key(i.owner)
@@ -569,7 +571,7 @@ def _document(
         "hoursPerMonth": int(HOURS_PER_MONTH),
         "monthly": attribution.totals(items),
         "byComponent": attribution.grouped(items, lambda i: i.component),
-        "byResourceType": attribution.grouped(items, lambda i: i.resource_type),
+        "byResourceType": by_resource_type,
         "byTeam": attribution.grouped(items, lambda i: i.owner.team),
         "byModel": {key: {**by_model.get(key, {}), **unit} for key, unit in units.items()},
         "sharedCostKey": assumptions.shared_cost_key.value,

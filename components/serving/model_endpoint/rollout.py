@@ -174,7 +174,7 @@ def model_rollout(
         f"{name}-rollout",
         api_version="argoproj.io/v1alpha1",
         kind="Rollout",
-        metadata={**metadata, "annotations": {f"{kube.LABEL_DOMAIN}/serves": target.name}},
+        metadata=metadata,
         spec={
             # No replica count: the autoscaler (HPA or KEDA) owns it through /scale.
             "workloadRef": {
