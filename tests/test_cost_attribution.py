@@ -191,3 +191,23 @@ def test_from_outputs_names_the_stack_and_rolls_up_with_a_named_stack(tmp_path, 
     assert "Roll-up of stacks stage, dev" in capsys.readouterr().out
     assert main(["cost", "stage", "--from-outputs", str(tmp_path / "outputs.json")]) == 2
     assert "each stack may be named once (got stage, stage)" in capsys.readouterr().err
+
+
+def test_shared_platform_cost_reaches_each_version_once_per_component(dev_estimate):
+    """Pooled per component before it is shared: the estimate grows with models plus components."""
+    shared = [i for i in dev_estimate["lineItems"] if i["allocation"].startswith("shared:")]
+    keys = [(i["team"], i["model"], i["version"], i["component"]) for i in shared]
+    assert shared and len(keys) == len(set(keys))
+    assert all(i["unit"] == "USD" and i["resourceType"] == "mlops:cost:SharedPlatformCost" for i in shared)
+    # Nothing is lost in the pooling: per component, direct, shared and kept lines add up to it.
+    for component, total in dev_estimate["byComponent"].items():
+        lines = [i for i in dev_estimate["lineItems"] if i["component"] == component]
+        assert sum(_cents(i["monthly"]["idle"]) for i in lines) == _cents(total["idle"]), component
+
+
+def test_a_models_own_resources_are_its_direct_cost(dev_estimate):
+    """Its repository, role and grants are the model's, not platform cost shared by everyone."""
+    own = [i for i in dev_estimate["lineItems"] if i["component"] == "churn-classifier"]
+    assert own and {(i["team"], i["model"], i["allocation"]) for i in own} == {
+        ("growth", "churn-classifier", "direct")
+    }

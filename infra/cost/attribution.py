@@ -51,49 +51,67 @@ def split(item: Any, parts: list[Part]) -> list[Any]:
     return lines
 
 
-def spread_shared(items: list[Any], key: str) -> list[Any]:
-    """Platform-owned cost split over the model versions in proportion to their direct cost in the
-    same scenario (key ``requests``); kept on the platform where no model has any (or key ``none``).
+def _parts(
+    owners: list[Owner], weights: Mapping[Owner, Mapping[str, Decimal]], allocation: str
+) -> list[Part]:
+    """Fractions of a line per owner, by weight in each scenario (evenly where none has any)."""
+    parts: list[Part] = []
+    for owner in owners:
+        fraction = {}
+        for s in SCENARIOS:
+            total = sum((weights[o][s] for o in owners), Decimal(0))
+            fraction[s] = weights[owner][s] / total if total else Decimal(1) / len(owners)
+        parts.append((owner, allocation, fraction))
+    return parts
 
-    The platform's lines are pooled per component before the split, so a version gets one shared
-    line per component (not one per platform resource): the estimate grows with models plus
-    components, not with their product."""
-    if key == "none":
-        return items
+
+def spread_shared(items: list[Any], key: str, models: Mapping[str, Owner]) -> list[Any]:
+    """Every platform-owned line given an owner. A model's own resources (its role, repository, key
+    grants: lines of its component) go to its versions directly. The rest, the platform's, is split
+    over the model versions in proportion to their direct cost in the same scenario (key
+    ``requests``), and kept on the platform where no model has any (or key ``none``). ``models``:
+    each model component's name -> an owner of that model (its workloads').
+
+    Lines are pooled per component before they are split, so a version gets one line per component
+    (not one per resource): the estimate grows with models plus components, not with their product."""
     weights: dict[Owner, dict[str, Decimal]] = {}
+    own: dict[str, set[Owner]] = {}
+    model_components = {(o.team, o.model): component for component, o in models.items()}
     for item in items:
         if item.allocation == "direct":
+            component = model_components.get((item.owner.team, item.owner.model))
+            if component is not None:
+                own.setdefault(component, set()).add(item.owner)
             for s in SCENARIOS:
                 weights.setdefault(item.owner, dict.fromkeys(SCENARIOS, Decimal(0)))[s] += item.monthly(s)
+    ordered = sorted(weights, key=lambda o: (o.team, o.model, o.version))
+    shared = _parts(ordered, weights, f"shared:{key}")
     totals = {s: sum((w[s] for w in weights.values()), Decimal(0)) for s in SCENARIOS}
-    ordered = sorted(weights.items(), key=lambda kv: (kv[0].team, kv[0].model, kv[0].version))
-    parts: list[Part] = [
-        (owner, f"shared:{key}", {s: w[s] / totals[s] if totals[s] else Decimal(0) for s in SCENARIOS})
-        for owner, w in ordered
-    ]
     kept = {s: Decimal(0) if totals[s] else Decimal(1) for s in SCENARIOS}
     if any(kept.values()):
-        parts.append((PLATFORM, "platform", kept))
+        shared = [(o, a, {s: f[s] if totals[s] else Decimal(0) for s in SCENARIOS}) for o, a, f in shared]
+        shared.append((PLATFORM, "platform", kept))
     pools: dict[str, list[Any]] = {}
     spread: list[Any] = []
     for item in items:
-        if item.allocation == "platform":
+        if item.allocation == "platform" and (item.component in own or key != "none"):
             pools.setdefault(item.component, []).append(item)
         else:
             spread.append(item)
     for component, pooled in pools.items():
-        resources = sorted({i.resource for i in pooled})
+        owners = sorted(own.get(component, ()), key=lambda o: (o.team, o.model, o.version))
         whole = replace(
             pooled[0],
             resource_type=SHARED_RESOURCE_TYPE,
-            resource=", ".join(resources) if len(resources) <= 3 else f"{len(resources)} resources",
-            description=f"platform cost of {component}, shared by {key}",
+            resource=", ".join(sorted({i.resource for i in pooled})[:3])
+            + (f" and {len(pooled) - 3} more" if len(pooled) > 3 else ""),
+            description=f"cost of {component} " + ("for its own versions" if owners else f"shared by {key}"),
             unit="USD",
             unit_price=Decimal(1),
             quantity={s: sum((i.monthly(s) for i in pooled), Decimal(0)) for s in SCENARIOS},
             cents=None,
         )
-        spread += split(whole, parts)
+        spread += split(whole, _parts(owners, weights, "direct") if owners else shared)
     return spread
 
 

@@ -538,7 +538,8 @@ def estimate(
     pricer.load_balancers()
     if pricer.problems:
         raise PricingError(pricer.problems)
-    items = attribution.spread_shared(pricer.items, assumptions.shared_cost_key.value)
+    owners = {w.component: w.owner for w in pricer.workloads if w.owner.is_model}
+    items = attribution.spread_shared(pricer.items, assumptions.shared_cost_key.value, owners)
     units = attribution.unit_costs(
         items,
         pricer.workloads,
