@@ -193,16 +193,26 @@ def test_from_outputs_names_the_stack_and_rolls_up_with_a_named_stack(tmp_path, 
     assert "each stack may be named once (got stage, stage)" in capsys.readouterr().err
 
 
-def test_shared_platform_cost_reaches_each_version_once_per_component(dev_estimate):
-    """Pooled per component before it is shared: the estimate grows with models plus components."""
+def test_shared_platform_cost_reaches_each_version_in_one_line(dev_estimate):
+    """Pooled before it is shared: the estimate grows with the models, not with models x resources."""
     shared = [i for i in dev_estimate["lineItems"] if i["allocation"].startswith("shared:")]
-    keys = [(i["team"], i["model"], i["version"], i["component"]) for i in shared]
+    keys = [(i["team"], i["model"], i["version"]) for i in shared]
     assert shared and len(keys) == len(set(keys))
-    assert all(i["unit"] == "USD" and i["resourceType"] == "mlops:cost:SharedPlatformCost" for i in shared)
-    # Nothing is lost in the pooling: per component, direct, shared and kept lines add up to it.
-    for component, total in dev_estimate["byComponent"].items():
-        lines = [i for i in dev_estimate["lineItems"] if i["component"] == component]
-        assert sum(_cents(i["monthly"]["idle"]) for i in lines) == _cents(total["idle"]), component
+    assert {(i["component"], i["unit"], i["resourceType"]) for i in shared} == {
+        ("platform", "USD", "mlops:cost:PooledCost")
+    }
+    # Nothing is lost in the pooling: the shared lines hold what the platform's components cost
+    # beyond what models pay for directly there (their pods' share of the nodes).
+    models = {i["model"] for i in dev_estimate["lineItems"]}
+    platform = [c for c in dev_estimate["byComponent"] if c not in models]
+    for scenario in ("idle", "peak"):
+        direct = sum(
+            _cents(i["monthly"][scenario])
+            for i in dev_estimate["lineItems"]
+            if i["allocation"] == "direct" and i["component"] in platform
+        )
+        owed = sum(_cents(dev_estimate["byComponent"][c][scenario]) for c in platform) - direct
+        assert sum(_cents(i["monthly"][scenario]) for i in shared) == owed > 0
 
 
 def test_a_models_own_resources_are_its_direct_cost(dev_estimate):

@@ -207,13 +207,15 @@ def test_a_model_on_a_shared_gpu_is_charged_one_slice_directly():
 
     doc = estimate(build, replace(ASSUMED, shared_cost_key=SharedCostKey.REQUESTS))
     lines = [
-        i for i in doc["lineItems"] if i["resource"] == "shared-ng" and i["unit"] in ("instance-hours", "USD")
+        i
+        for i in doc["lineItems"]
+        if (i["resource"], i["unit"]) == ("shared-ng", "instance-hours") or i["allocation"] == "shared:requests"
     ]
     by_allocation = {i["allocation"]: (i["unit"], i["monthly"]["idle"]) for i in lines}
     # g5.xlarge 1.006 x 730 = 734.38 a month for the node; the replica holds 1 of its 4 slices.
     assert by_allocation["direct"] == ("instance-hours", 183.60)
-    # The other three slices are unrequested capacity: platform cost, pooled with the pool's other
-    # platform cost and shared by the key (here, back to the only model): every dollar has an owner.
+    # The other three slices are unrequested capacity: platform cost, pooled with the rest of the
+    # platform's and shared by the key (here, back to the only model): every dollar has an owner.
     # 550.78 of the node plus 1.20 of its volume (3/4 of 20 GiB gp3 at 0.08).
     assert by_allocation["shared:requests"] == ("USD", 551.98)
     assert {i["model"] for i in lines} == {"scorer"}

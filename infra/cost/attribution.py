@@ -16,9 +16,10 @@ from mlops_platform.infra.cost.scenarios import CENT, DAYS_PER_MONTH, HOURS_PER_
 from mlops_platform.infra.cost.workloads import Workload
 
 PER_1K_PRECISION = Decimal("0.0001")
-SHARED_RESOURCE_TYPE = "mlops:cost:SharedPlatformCost"
-"""The resource type of a pooled share of a component's platform cost (byResourceType reads the
-lines before pooling)."""
+SHARED_RESOURCE_TYPE = "mlops:cost:PooledCost"
+"""The resource type of a pooled line: a model's own resources, or its share of the platform's."""
+SHARED_COMPONENT = "platform"
+"""The component of a version's share of platform cost (byComponent reads the lines before pooling)."""
 
 
 Part = tuple[Owner, str, Mapping[str, Decimal]]
@@ -66,14 +67,14 @@ def _parts(
 
 
 def spread_shared(items: list[Any], key: str, models: Mapping[str, Owner]) -> list[Any]:
-    """Every platform-owned line given an owner. A model's own resources (its role, repository, key
-    grants: lines of its component) go to its versions directly. The rest, the platform's, is split
-    over the model versions in proportion to their direct cost in the same scenario (key
-    ``requests``), and kept on the platform where no model has any (or key ``none``). ``models``:
-    each model component's name -> an owner of that model (its workloads').
+    """Every platform-owned line given an owner. A model's own resources (its role, repository: the
+    lines of its component) go to its versions directly, pooled into one line per version. The rest,
+    the platform's, is pooled into one line per model version and split in proportion to their
+    direct cost in the same scenario (key ``requests``); kept on the platform where no model has any
+    (or key ``none``). ``models``: each model component's name -> an owner of that model.
 
-    Lines are pooled per component before they are split, so a version gets one line per component
-    (not one per resource): the estimate grows with models plus components, not with their product."""
+    Pooling keeps the estimate linear in the number of models (one shared line per version, not one
+    per version and platform resource); byComponent and byResourceType are read before it."""
     weights: dict[Owner, dict[str, Decimal]] = {}
     own: dict[str, set[Owner]] = {}
     model_components = {(o.team, o.model): component for component, o in models.items()}
@@ -94,18 +95,21 @@ def spread_shared(items: list[Any], key: str, models: Mapping[str, Owner]) -> li
     pools: dict[str, list[Any]] = {}
     spread: list[Any] = []
     for item in items:
-        if item.allocation == "platform" and (item.component in own or key != "none"):
-            pools.setdefault(item.component, []).append(item)
-        else:
+        if item.allocation != "platform" or (key == "none" and item.component not in own):
             spread.append(item)
+        else:
+            pools.setdefault(item.component if item.component in own else SHARED_COMPONENT, []).append(item)
     for component, pooled in pools.items():
         owners = sorted(own.get(component, ()), key=lambda o: (o.team, o.model, o.version))
+        components = sorted({i.component for i in pooled})
         whole = replace(
             pooled[0],
+            component=component,
             resource_type=SHARED_RESOURCE_TYPE,
-            resource=", ".join(sorted({i.resource for i in pooled})[:3])
-            + (f" and {len(pooled) - 3} more" if len(pooled) > 3 else ""),
-            description=f"cost of {component} " + ("for its own versions" if owners else f"shared by {key}"),
+            resource=f"{len(pooled)} line items of {', '.join(components)}",
+            description=f"cost of {component}, its own versions'"
+            if owners
+            else f"platform cost shared by {key}",
             unit="USD",
             unit_price=Decimal(1),
             quantity={s: sum((i.monthly(s) for i in pooled), Decimal(0)) for s in SCENARIOS},

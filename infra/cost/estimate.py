@@ -548,8 +548,12 @@ def estimate(
         assumptions.gpu_busy_hours_per_day,
         table,
     )
-    by_type = attribution.grouped(pricer.items, lambda i: i.resource_type)  # before pooling
-    return _document(items, pricer.unpriced, table, assumptions, units, pricer.add_ons, by_type)
+    # What each component and resource type costs, read before attribution pools platform lines.
+    by = {
+        "byComponent": attribution.grouped(pricer.items, lambda i: i.component),
+        "byResourceType": attribution.grouped(pricer.items, lambda i: i.resource_type),
+    }
+    return _document(items, pricer.unpriced, table, assumptions, units, pricer.add_ons, by)
 
 
 def _document(
@@ -559,7 +563,7 @@ def _document(
     assumptions: CostAssumptions,
     units: dict[str, dict[str, Any]],
     add_ons: dict[str, Any],
-    by_resource_type: dict[str, dict[str, float]],
+    by_kind: dict[str, dict[str, dict[str, float]]],
 ) -> dict[str, Any]:
     by_model = attribution.grouped(
         (i for i in items if i.owner.is_model), lambda i: attribution.model_key(i.owner)
@@ -571,8 +575,7 @@ def _document(
         "priceTableSource": table.source,
         "hoursPerMonth": int(HOURS_PER_MONTH),
         "monthly": attribution.totals(items),
-        "byComponent": attribution.grouped(items, lambda i: i.component),
-        "byResourceType": by_resource_type,
+        **by_kind,
         "byTeam": attribution.grouped(items, lambda i: i.owner.team),
         "byModel": {key: {**by_model.get(key, {}), **unit} for key, unit in units.items()},
         "sharedCostKey": assumptions.shared_cost_key.value,
