@@ -185,9 +185,9 @@ def test_dev_cost_prices_the_karpenter_pool_by_the_nodes_pods_force():
 
 
 def test_a_model_on_a_shared_gpu_is_charged_one_slice_directly():
-    import pulumi_aws as aws
-
     from dataclasses import replace
+
+    import pulumi_aws as aws
 
     from mlops_platform.infra.cost.assumptions import SharedCostKey
     from tests.test_cost_model import ASSUMED, Model, estimate
