@@ -192,6 +192,7 @@ class ModelEndpoint(PlatformComponent):
             )
 
         base_path = f"/{spec.team}/{name}"
+        uris = {v.name: artifact_uri(platform, prefix, v) for v in spec.all_versions()}
         for version in spec.all_versions():
             version_workload(
                 name,
@@ -200,7 +201,7 @@ class ModelEndpoint(PlatformComponent):
                 version,
                 labels=labels,
                 namespace=namespace_name,
-                prefix=prefix,
+                model_uri=uris[version.name],
                 base_path=base_path,
                 repository_url=self.repository_url,
                 secret_name=secret_name,
@@ -250,10 +251,7 @@ class ModelEndpoint(PlatformComponent):
         )
         self.url = pulumi.Output.concat(host, base_path, "/")
         self.role_arn = role.arn
-        self.lineage = {
-            v.name: {**v.lineage(), "artifact-uri": artifact_uri(platform, prefix, v)}
-            for v in spec.all_versions()
-        }
+        self.lineage = {v.name: {**v.lineage(), "artifact-uri": uris[v.name]} for v in spec.all_versions()}
         self.register_outputs(
             {
                 "url": self.url,

@@ -58,7 +58,7 @@ def version_workload(
     *,
     labels: dict[str, str],
     namespace: str,
-    prefix: str,
+    model_uri: pulumi.Input[str],
     base_path: str,
     repository_url: pulumi.Input[str],
     secret_name: str | None,
@@ -106,7 +106,6 @@ def version_workload(
             }
         ]
     latency_buckets = ",".join(bucket_label(b) for b in spec.latency_buckets)
-    model_uri = artifact_uri(platform, prefix, version)
     env = [
         {"name": "MODEL_NAME", "value": name},
         {"name": "MODEL_VERSION", "value": version.name},
