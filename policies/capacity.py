@@ -11,7 +11,11 @@ from mlops_platform.components.support import instance_catalog, kube
 from mlops_platform.policies.rule import as_list, get
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-AUTOSCALERS = ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:keda.sh/v1alpha1:ScaledObject")
+ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
+AUTOSCALERS = (
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+    "kubernetes:keda.sh/v1alpha1:ScaledObject",
+)
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 CAPACITY_TYPES = (NODE_GROUP, NODE_POOL)
@@ -84,9 +88,23 @@ def capacity(props: Mapping[str, Any]) -> Capacity | None:
     return None
 
 
-def workload_replicas(resources: Sequence[Any]) -> dict[tuple[str, str], tuple[int, int]]:
-    """(namespace, Deployment) -> (min, max) replicas it runs: its own autoscaler's range or count, or,
-    for a Rollout's pod template (``scaled-by``), its percentage of what scales the Rollout."""
+@dataclass(frozen=True)
+class Pods:
+    """Pods a workload runs: a Deployment's, or one live version's of a Rollout."""
+
+    resource: Any
+    """The Deployment or Rollout."""
+    namespace: str
+    name: str
+    """The Deployment's name, or ``<rollout>-<version>``."""
+    template: Mapping[str, Any]
+    """Its pod template (``spec.template``)."""
+    replicas: tuple[int, int]
+    """(min, max) replicas: its autoscaler's range or its count; a Rollout's version its share."""
+
+
+def pod_sets(resources: Sequence[Any]) -> list[Pods]:
+    """Every Deployment's pods, and every live version's of a Rollout, with the replicas each runs."""
     ranges: dict[tuple[str, str, str], tuple[int, int]] = {}
     for scaler in resources:
         if scaler.resource_type not in AUTOSCALERS:
@@ -100,18 +118,27 @@ def workload_replicas(resources: Sequence[Any]) -> dict[tuple[str, str], tuple[i
             low, high = get(spec, "minReplicaCount", default=0), get(spec, "maxReplicaCount", default=100)
         namespace = get(scaler.props, "metadata", "namespace")
         ranges[(namespace, get(target, "kind", default="Deployment"), get(target, "name"))] = (low, high)
-    found = {}
-    for deployment in resources:
-        if deployment.resource_type != DEPLOYMENT:
+    found = []
+    for carrier in resources:
+        if carrier.resource_type not in (DEPLOYMENT, ROLLOUT):
             continue
-        metadata = get(deployment.props, "metadata", default={})
+        metadata = get(carrier.props, "metadata", default={})
         namespace, name = get(metadata, "namespace"), get(metadata, "name")
-        annotations = get(metadata, "annotations", default={})
-        kind, _, target = str(annotations.get(kube.SCALED_BY_ANNOTATION, f"Deployment/{name}")).partition("/")
-        count = get(deployment.props, "spec", "replicas", default=1)
-        low, high = ranges.get((namespace, kind, target), (count, count))
-        if kube.SCALED_BY_ANNOTATION in annotations:
-            percent = int(annotations.get(kube.REPLICA_PERCENT_ANNOTATION, "100"))
-            low, high = kube.scaled_replicas(int(low), int(high), percent)
-        found[(namespace, name)] = (int(low), int(high))
+        template = get(carrier.props, "spec", "template", default={})
+        count = get(carrier.props, "spec", "replicas", default=1)
+        if carrier.resource_type == DEPLOYMENT:
+            found.append(
+                Pods(
+                    carrier,
+                    namespace,
+                    name,
+                    template,
+                    ranges.get((namespace, "Deployment", name), (count, count)),
+                )
+            )
+            continue
+        low, high = ranges.get((namespace, "Rollout", name), (count, count))
+        for version, share in kube.rollout_versions(get(metadata, "annotations", default={})).items():
+            replicas = kube.scaled_replicas(int(low), int(high), int(share.get("replicas", 100)))
+            found.append(Pods(carrier, namespace, f"{name}-{version}", template, replicas))
     return found

@@ -14,7 +14,7 @@ from pulumi_policy import PolicyResource, Severity
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.exporters import EXPORTERS, bucket_label, metric_names
 from mlops_platform.components.support.instance_catalog import gpus_per_node
-from mlops_platform.policies.capacity import CAPACITY_TYPES, workload_replicas
+from mlops_platform.policies.capacity import CAPACITY_TYPES, ROLLOUT, Pods, pod_sets
 from mlops_platform.policies.documents import of_type
 from mlops_platform.policies.rule import Area, RuleSet, as_list, get
 
@@ -141,12 +141,14 @@ def _pool_capacity(resources: Sequence[PolicyResource]) -> dict[str, tuple[int, 
     return pools
 
 
-def _model_deployments(resources: Sequence[PolicyResource]) -> dict[tuple[str, str], list[PolicyResource]]:
-    models: dict[tuple[str, str], list[PolicyResource]] = defaultdict(list)
-    for deployment in of_type(resources, "kubernetes:apps/v1:Deployment"):
-        model = get(deployment.props, "metadata", "labels", kube.MODEL_LABEL)
+def _model_pods(resources: Sequence[PolicyResource]) -> dict[tuple[str, str], list[Pods]]:
+    """(namespace, model) -> the pods of its versions (a Rollout's live ones, a shadow's Deployment)."""
+    models: dict[tuple[str, str], list[Pods]] = defaultdict(list)
+    # The Rollout's live versions first (stable, canary), then the shadow's Deployment.
+    for pods in sorted(pod_sets(resources), key=lambda p: p.resource.resource_type != ROLLOUT):
+        model = get(pods.template, "metadata", "labels", kube.MODEL_LABEL)
         if isinstance(model, str):
-            models[(get(deployment.props, "metadata", "namespace"), model)].append(deployment)
+            models[(pods.namespace, model)].append(pods)
     return models
 
 
@@ -159,12 +161,11 @@ def model_gpu_capacity(resources: Sequence[PolicyResource], config: Mapping[str,
     Fix: Lower the model's replicas.max, or raise the pool's maxSize (gpuNodePools[].maxSize).
     """
     pools = _pool_capacity(resources)
-    replicas = workload_replicas(resources)
-    for (namespace, model), deployments in sorted(_model_deployments(resources).items()):
+    for (namespace, model), versions in sorted(_model_pods(resources).items()):
         demand: dict[str, list[str]] = defaultdict(list)
         totals: dict[str, int] = defaultdict(int)
-        for deployment in deployments:
-            pod = get(deployment.props, "spec", "template", "spec", default={})
+        for pods in versions:
+            pod = get(pods.template, "spec", default={})
             pool = get(pod, "nodeSelector", kube.GPU_POOL_LABEL)
             gpus = sum(
                 int(get(c, "resources", "limits", "nvidia.com/gpu", default=0) or 0)
@@ -172,15 +173,14 @@ def model_gpu_capacity(resources: Sequence[PolicyResource], config: Mapping[str,
             )
             if not isinstance(pool, str) or not gpus or pool not in pools:
                 continue  # CPU-only, or the pool is another stack's (checked at config from its outputs)
-            name = get(deployment.props, "metadata", "name")
-            most_replicas = replicas[(namespace, name)][1]
+            most_replicas = pods.replicas[1]
             totals[pool] += most_replicas * gpus
-            demand[pool].append(f"{name}: {most_replicas} x {gpus}")
+            demand[pool].append(f"{pods.name}: {most_replicas} x {gpus}")
         for pool, total in totals.items():
             most, made_of = pools[pool]
             if total > most:
                 yield (
-                    deployments[0].urn,
+                    versions[0].resource.urn,
                     f"model {namespace}/{model} may run {total} GPUs ({', '.join(demand[pool])}) but pool {pool} "
                     f"holds at most {most} ({made_of})",
                 )
@@ -199,16 +199,9 @@ def slo_latency_bucket(resources: Sequence[PolicyResource], config: Mapping[str,
     slo.latencyP95Ms to one of the buckets.
     """
     declared: dict[tuple[str, str], set[str]] = {}
-    for (namespace, model), deployments in _model_deployments(resources).items():
-        for deployment in deployments:
-            text = get(
-                deployment.props,
-                "spec",
-                "template",
-                "metadata",
-                "annotations",
-                kube.LATENCY_BUCKETS_ANNOTATION,
-            )
+    for (namespace, model), versions in _model_pods(resources).items():
+        for pods in versions:
+            text = get(pods.template, "metadata", "annotations", kube.LATENCY_BUCKETS_ANNOTATION)
             if isinstance(text, str):
                 bounds = {bucket_label(float(b)) for b in text.split(",") if b.strip()}
                 declared.setdefault((namespace, model), set()).update(bounds)

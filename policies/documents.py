@@ -37,7 +37,7 @@ def is_write(action: str) -> bool:
 def pod_spec(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The pod template of a workload object, or None for other types."""
     kind = resource_type.rsplit(":", 1)[-1]
-    if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+    if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Rollout"):
         return get(props, "spec", "template", "spec")
     if kind == "CronJob":
         return get(props, "spec", "jobTemplate", "spec", "template", "spec")
@@ -54,6 +54,7 @@ WORKLOAD_TYPES = (
     "kubernetes:batch/v1:Job",
     "kubernetes:batch/v1:CronJob",
     "kubernetes:core/v1:Pod",
+    "kubernetes:argoproj.io/v1alpha1:Rollout",
 )
 
 

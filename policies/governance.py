@@ -105,7 +105,9 @@ def model_buckets_audited(resources: Sequence[PolicyResource], config: Mapping[s
             yield bucket.urn, f"bucket {bucket.name} holds models but no trail records its data events"
 
 
-@_rule("model-image-digest", types=("kubernetes:apps/v1:Deployment",))
+@_rule(
+    "model-image-digest", types=("kubernetes:apps/v1:Deployment", "kubernetes:argoproj.io/v1alpha1:Rollout")
+)
 def model_image_digest(props: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
     """In stage and prod, a model server's image is referred to by digest: a tag can be moved to
     another image after review, a digest cannot.

@@ -8,6 +8,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
+from mlops_platform.policies.capacity import ROLLOUT
 from mlops_platform.policies.documents import WORKLOAD_TYPES, containers, pod_spec
 from mlops_platform.policies.rule import Area, RuleSet, get
 
@@ -141,7 +142,7 @@ def model_namespaces(
         if r.resource_type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
     }
     for deployment in resources:
-        if deployment.resource_type != "kubernetes:apps/v1:Deployment":
+        if deployment.resource_type not in ("kubernetes:apps/v1:Deployment", ROLLOUT):
             continue
         labels = get(deployment.props, "metadata", "labels", default={})
         namespace = get(deployment.props, "metadata", "namespace")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity
 
-from mlops_platform.policies.capacity import CAPACITY_TYPES, capacity, workload_replicas
+from mlops_platform.policies.capacity import CAPACITY_TYPES, capacity, pod_sets
 from mlops_platform.policies.documents import descendants
 from mlops_platform.policies.rule import (
     Area,
@@ -98,32 +98,28 @@ def _selector_matches(selector: Mapping[str, Any], labels: Mapping[str, Any]) ->
 
 @_rule("pdb-for-multi-replica-prod", stack=True)
 def pdb_prod(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
-    """In prod every Deployment that runs two or more replicas has a PodDisruptionBudget, so a node drain never takes all of them down.
+    """In prod every Deployment, and every live version of a Rollout, that runs two or more replicas has a PodDisruptionBudget, so a node drain never takes all of them down.
 
     Fix: Add a PodDisruptionBudget selecting the Deployment's pods (ModelEndpoint does when replicas.min >= 2).
     """
     if config["environment"] != "prod":
         return
-    running = workload_replicas(resources)
     budgets = [r for r in resources if r.resource_type == "kubernetes:policy/v1:PodDisruptionBudget"]
-    for deployment in (r for r in resources if r.resource_type == "kubernetes:apps/v1:Deployment"):
-        namespace, name = (
-            get(deployment.props, "metadata", "namespace"),
-            get(deployment.props, "metadata", "name"),
-        )
-        replicas = running[(namespace, name)][0]
+    for pods in pod_sets(resources):
+        replicas = pods.replicas[0]
         if replicas < 2:
             continue
-        labels = get(deployment.props, "spec", "template", "metadata", "labels", default={})
+        labels = get(pods.template, "metadata", "labels", default={})
         covered = any(
-            get(b.props, "metadata", "namespace") == namespace
+            get(b.props, "metadata", "namespace") == pods.namespace
             and _selector_matches(get(b.props, "spec", "selector", default={}), labels)
             for b in budgets
         )
         if not covered:
+            kind = pods.resource.resource_type.rsplit(":", 1)[1]
             yield (
-                deployment.urn,
-                f"Deployment {namespace}/{name} runs {replicas} replicas without a PodDisruptionBudget",
+                pods.resource.urn,
+                f"{kind} {pods.namespace}/{pods.name} runs {replicas} replicas without a PodDisruptionBudget",
             )
 
 

@@ -221,3 +221,62 @@ def test_a_models_own_resources_are_its_direct_cost(dev_estimate):
     assert own and {(i["team"], i["model"], i["allocation"]) for i in own} == {
         ("growth", "churn-classifier", "direct")
     }
+
+
+def test_a_rollouts_live_versions_each_run_their_share_of_its_replicas():
+    """ModelEndpoint's Rollout runs stable and canary from one template: the cost model prices each
+    version at its share of what the Rollout's autoscaler keeps (Argo's setCanaryScale)."""
+    import json as _json
+
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    from mlops_platform.components.support import kube
+    from tests.test_cost_model import Pool, estimate
+
+    def build():
+        Pool("gpu", "g5.xlarge", "SPOT", 0, 8)
+        endpoint = pulumi.ComponentResource("mlops:model_endpoint:ModelEndpoint", "scorer")
+        child = pulumi.ResourceOptions(parent=endpoint)
+        versions = {"v3": {"traffic": 90, "replicas": 100}, "v4": {"traffic": 10, "replicas": 50}}
+        k8s.apiextensions.CustomResource(
+            "scorer-rollout",
+            api_version="argoproj.io/v1alpha1",
+            kind="Rollout",
+            metadata={
+                "name": "scorer",
+                "namespace": "risk",
+                "labels": {kube.MODEL_LABEL: "scorer", kube.TEAM_LABEL: "risk"},
+                "annotations": {kube.ROLLOUT_VERSIONS_ANNOTATION: _json.dumps(versions)},
+            },
+            spec={
+                "template": {
+                    "metadata": {"labels": {kube.MODEL_LABEL: "scorer", kube.VERSION_LABEL: "v4"}},
+                    "spec": {
+                        "nodeSelector": {kube.GPU_POOL_LABEL: "gpu"},
+                        "containers": [{"name": "m", "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+                    },
+                }
+            },
+            opts=child,
+        )
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            "scorer-hpa",
+            metadata={"name": "scorer", "namespace": "risk"},
+            spec={
+                "scaleTargetRef": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "scorer"},
+                "minReplicas": 3,
+                "maxReplicas": 5,
+            },
+            opts=child,
+        )
+
+    doc = estimate(build)
+    hours = {
+        i["version"]: i["quantity"]
+        for i in doc["lineItems"]
+        if i["unit"] == "instance-hours" and i["model"] == "scorer"
+    }
+    # stable: all 3..5 replicas; canary at 50%: ceil(3 x 0.5) = 2 .. ceil(5 x 0.5) = 3; one GPU node each
+    assert (hours["v3"]["idle"], hours["v3"]["peak"]) == (3 * 730, 5 * 730)
+    assert (hours["v4"]["idle"], hours["v4"]["peak"]) == (2 * 730, 3 * 730)

@@ -25,7 +25,7 @@ VERSION = ModelVersion(
 )
 
 
-def test_lineage_reaches_the_deployment_the_pods_and_the_output():
+def test_lineage_reaches_the_rollout_the_pods_and_the_output():
     def program():
         endpoint = ModelEndpoint(
             "scorer",
@@ -124,7 +124,8 @@ def test_every_stage_and_prod_model_pod_names_its_digest_and_registry_version():
         graph = stack(name).graph
         models = [
             d
-            for d in graph.of_type("kubernetes:apps/v1:Deployment")
+            for kind in ("kubernetes:apps/v1:Deployment", "kubernetes:argoproj.io/v1alpha1:Rollout")
+            for d in graph.of_type(kind)
             if kube.MODEL_LABEL in d.inputs["metadata"]["labels"]
         ]
         assert models, name

@@ -55,7 +55,14 @@ def rejected(name="scorer", environment=Environment.DEV, **overrides) -> Invalid
 
 
 def deployments(graph):
-    return {d.inputs["metadata"]["name"]: d.inputs for d in graph.of_type("kubernetes:apps/v1:Deployment")}
+    """What runs each version's pods, by ``<model>-<version>``: the Rollout (its template is the newest
+    live version's) and the shadow's Deployment."""
+    found = {d.inputs["metadata"]["name"]: d.inputs for d in graph.of_type("kubernetes:apps/v1:Deployment")}
+    for rollout in graph.of_type("kubernetes:argoproj.io/v1alpha1:Rollout"):
+        found[rollout.inputs["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"]] = (
+            rollout.inputs
+        )
+    return found
 
 
 def test_role_reads_only_its_prefix_and_pulls_only_its_repository():
@@ -94,18 +101,22 @@ def test_a_legacy_canary_weight_is_held_by_the_rollout_behind_the_gateway():
         stable=ModelVersion(name="v3", image_tag="3.2.0", weight=90),
         canary=ModelVersion(name="v4", image_digest="sha256:" + "a" * 64, weight=10),
     )
-    rollout = only(graph, "kubernetes:argoproj.io/v1alpha1:Rollout").inputs["spec"]
+    rollout = only(graph, "kubernetes:argoproj.io/v1alpha1:Rollout").inputs
     # The weight the stack file sets is the step the canary holds until someone promotes it.
-    assert rollout["strategy"]["canary"]["steps"] == [
+    assert rollout["spec"]["strategy"]["canary"]["steps"] == [
         {"setCanaryScale": {"weight": 10}},
         {"setWeight": 10},
         {"pause": {}},
     ]
-    assert rollout["workloadRef"] == {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "name": "scorer-v4",
-        "scaleDown": "never",
+    # The Rollout's template is the canary's: Argo keeps the stable's pods from its earlier revision.
+    template = rollout["spec"]["template"]
+    assert template["metadata"]["labels"]["app.kubernetes.io/version"] == "v4"
+    assert template["spec"]["containers"][0]["image"] == (
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/risk/scorer@sha256:" + "a" * 64
+    )
+    assert json.loads(rollout["metadata"]["annotations"]["mlops-platform.io/versions"]) == {
+        "v3": {"traffic": 90, "replicas": 100},
+        "v4": {"traffic": 10, "replicas": 10},
     }
     route = only(graph, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
     [default] = route.inputs["spec"]["rules"]
@@ -120,17 +131,9 @@ def test_a_legacy_canary_weight_is_held_by_the_rollout_behind_the_gateway():
     ]
     assert route.inputs["spec"]["parentRefs"][0]["name"] == "models"
     assert graph.of_type("kubernetes:networking.k8s.io/v1:Ingress") == []
+    assert graph.of_type("kubernetes:apps/v1:Deployment") == []  # Argo runs the live versions
     services = {s.inputs["metadata"]["name"] for s in graph.of_type("kubernetes:core/v1:Service")}
     assert services == {"scorer", "scorer-v3", "scorer-v4", "scorer-stable", "scorer-canary"}
-    images = {
-        n: d["spec"]["template"]["spec"]["containers"][0]["image"] for n, d in deployments(graph).items()
-    }
-    assert images == {
-        "scorer-v3": "123456789012.dkr.ecr.us-east-1.amazonaws.com/risk/scorer:3.2.0",
-        "scorer-v4": "123456789012.dkr.ecr.us-east-1.amazonaws.com/risk/scorer@sha256:" + "a" * 64,
-    }
-    # The Deployments are the Rollout's pod templates: Argo runs the pods.
-    assert {d["spec"]["replicas"] for d in deployments(graph).values()} == {0}
     assert graph.outputs["url"] == "http://models.internal.example.com/risk/scorer/"
 
 
@@ -195,11 +198,12 @@ def test_one_autoscaler_scales_the_rollout_and_the_canary_runs_its_share():
     }
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)
     assert hpa["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
-    annotations = {n: d["metadata"]["annotations"] for n, d in deployments(graph).items()}
-    assert annotations["scorer-v3"]["mlops-platform.io/scaled-by"] == "Rollout/scorer"
-    assert annotations["scorer-v3"]["mlops-platform.io/replica-percent"] == "100"
-    assert annotations["scorer-v4"]["mlops-platform.io/replica-percent"] == "20"
-    assert annotations["scorer-v4"]["mlops-platform.io/traffic-percent"] == "20"
+    rollout = only(graph, "kubernetes:argoproj.io/v1alpha1:Rollout").inputs
+    # Each version runs its share of the Rollout's replicas: the canary its 20% (setCanaryScale).
+    assert json.loads(rollout["metadata"]["annotations"]["mlops-platform.io/versions"]) == {
+        "v3": {"traffic": 80, "replicas": 100},
+        "v4": {"traffic": 20, "replicas": 20},
+    }
     assert "replicas" not in only(graph, "kubernetes:argoproj.io/v1alpha1:Rollout").inputs["spec"]
 
 

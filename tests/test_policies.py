@@ -39,10 +39,14 @@ def drop(graph: Graph, resource_type: str, where: Callable[[Resource], bool] = l
     graph.resources = [r for r in graph.resources if not (r.type == resource_type and where(r))]
 
 
+ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
+
+
 def model_server(graph: Graph) -> Resource:
+    """A model's Rollout: the workload that runs its live pods (pod rules read its template)."""
     return first(
         graph,
-        "kubernetes:apps/v1:Deployment",
+        ROLLOUT,
         lambda r: r.inputs["metadata"]["labels"].get("app.kubernetes.io/component") == "model-server",
     )
 
@@ -233,11 +237,11 @@ def outgrow_the_pool(graph: Graph) -> str:
         lambda r: r.name == "fraud-scorer-autoscaler",  # the Rollout's: stable and canary scale with it
     )
     autoscaler.inputs["spec"]["maxReplicas"] = 8
-    return first(graph, "kubernetes:apps/v1:Deployment", lambda r: r.name == "fraud-scorer-v3-deployment").urn
+    return first(graph, ROLLOUT, lambda r: r.name == "fraud-scorer-rollout").urn
 
 
 def drop_the_slo_bucket(graph: Graph) -> str:
-    server = first(graph, "kubernetes:apps/v1:Deployment", lambda r: r.name.startswith("churn-classifier-"))
+    server = first(graph, ROLLOUT, lambda r: r.name.startswith("churn-classifier-"))
     server.inputs["spec"]["template"]["metadata"]["annotations"]["mlops-platform.io/latency-buckets"] = (
         "0.1,0.25"
     )
@@ -426,7 +430,7 @@ BREAKAGES = [
         "pdb-for-multi-replica-prod",
         "prod",
         multi_replica_without_budget,
-        subject="kubernetes:apps/v1:Deployment",
+        subject=ROLLOUT,
     ),
     Breakage(
         "stateful-resources-protected-prod", "prod", unprotect_database, subject="aws:rds/instance:Instance"
@@ -517,7 +521,7 @@ BREAKAGES = [
         "k8s-network-policy-in-model-namespaces",
         "dev",
         namespace_without_network_policy,
-        subject="kubernetes:apps/v1:Deployment",
+        subject=ROLLOUT,
     ),
 ]
 

@@ -92,7 +92,9 @@ def test_prod_fraud_scorer_walks_its_steps_analysed_at_each_and_in_the_backgroun
         "fraud-scorer-stable",
         "fraud-scorer-canary",
     )
-    assert rollout["workloadRef"]["name"] == "fraud-scorer-v4"  # the canary's pod template
+    # The template is the canary's; Argo keeps v3's pods from the revision before.
+    assert rollout["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "v4"
+    assert "@sha256:" in rollout["template"]["spec"]["containers"][0]["image"]
     assert rollout["progressDeadlineAbort"] is True
     # Argo owns the selector hash of the Services it steers; Pulumi leaves it alone.
     for role in ("stable", "canary"):

@@ -226,7 +226,6 @@ def test_observability_outputs_and_log_retention(name):
 
 
 MODEL_KINDS = {
-    "Deployment",
     "Service",
     "NetworkPolicy",
     "ServiceMonitor",
@@ -254,7 +253,7 @@ def test_every_model_renders_its_serving_objects(name):
         pods = [
             r.inputs["spec"]["template"]["spec"]
             for r in graph.descendants(endpoint.urn)
-            if r.type == "kubernetes:apps/v1:Deployment"
+            if r.type in ("kubernetes:apps/v1:Deployment", "kubernetes:argoproj.io/v1alpha1:Rollout")
         ]
         gpu_models += any("nvidia.com/gpu" in p["containers"][0]["resources"]["limits"] for p in pods)
     assert gpu_models >= 1

@@ -32,7 +32,7 @@ def test_team_example_synthesizes_one_endpoint_from_platform_outputs():
         "Namespace",
         "Role",
         "Repository",
-        "Deployment",
+        "Deployment",  # the shadow's
         "Rollout",
         "HorizontalPodAutoscaler",
         "NetworkPolicy",
@@ -63,8 +63,8 @@ def test_team_example_synthesizes_one_endpoint_from_platform_outputs():
         graph.outputs["url"]
         == platform_outputs()["acme/mlops-platform/dev"]["gatewayUrl"] + "/nlp/sentiment/"
     )
-    deployment = graph.find("kubernetes:apps/v1:Deployment", "sentiment-v1-deployment").inputs
-    pod = deployment["spec"]["template"]["spec"]
+    rollout = graph.find("kubernetes:argoproj.io/v1alpha1:Rollout", "sentiment-rollout").inputs
+    pod = rollout["spec"]["template"]["spec"]
     assert pod["nodeSelector"]["mlops-platform.io/gpu-pool"] == "gpu-spot"
     assert pod["containers"][0]["image"].endswith("/nlp/sentiment:1.4.0")
     platform = stack("dev").graph.outputs

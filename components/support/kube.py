@@ -52,12 +52,19 @@ TRAFFIC_PERCENT_ANNOTATION = f"{LABEL_DOMAIN}/traffic-percent"
 """On a model version's Deployment: the percentage of its model's requests routed to it."""
 TRAFFIC_LABEL = f"{LABEL_DOMAIN}/traffic"
 """On a model's pods: ``live`` (stable and canary: the Rollout, the SLO) or ``shadow`` (mirrored copies)."""
-SCALED_BY_ANNOTATION = f"{LABEL_DOMAIN}/scaled-by"
-"""On a model version's Deployment that is only a pod template: ``Rollout/<name>``, whose autoscaler
-sets the replicas (the Deployment itself stays at 0)."""
-REPLICA_PERCENT_ANNOTATION = f"{LABEL_DOMAIN}/replica-percent"
-"""With ``scaled-by``: the percentage of the Rollout's replicas this version runs (100 for the stable,
-the canary's ``setCanaryScale`` weight)."""
+ROLLOUT_VERSIONS_ANNOTATION = f"{LABEL_DOMAIN}/versions"
+"""On a model's Rollout: its live versions as JSON, ``{"<version>": {"traffic": <percent of the
+requests>, "replicas": <percent of the Rollout's replicas>}}``, stable first. The cost model and the
+capacity policies read the replicas each version runs from it and the Rollout's autoscaler."""
+
+
+def rollout_versions(annotations: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """The versions a Rollout declares (``ROLLOUT_VERSIONS_ANNOTATION``); none when absent or malformed."""
+    try:
+        found = json.loads(str(annotations.get(ROLLOUT_VERSIONS_ANNOTATION, "{}")))
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def scaled_replicas(low: int, high: int, percent: int) -> tuple[int, int]:

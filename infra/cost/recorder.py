@@ -35,6 +35,7 @@ PRICED_TYPES = frozenset(
         "kubernetes:networking.k8s.io/v1:Ingress",
         "kubernetes:core/v1:Service",
         "kubernetes:apps/v1:Deployment",
+        "kubernetes:argoproj.io/v1alpha1:Rollout",
         "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
         "kubernetes:keda.sh/v1alpha1:ScaledObject",
         "kubernetes:karpenter.sh/v1:NodePool",

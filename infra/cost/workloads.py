@@ -1,6 +1,6 @@
-"""The pods a program asks for, read from the Deployments and autoscalers it registers.
+"""The pods a program asks for, read from the Deployments, Rollouts and autoscalers it registers.
 
-Each Deployment becomes a ``Workload``: who owns it (team, model and version labels), which pool
+Each Deployment, and each live version of a Rollout, becomes a ``Workload``: who owns it (team, model and version labels), which pool
 its pods select, one replica's requests, and the replicas each cost scenario implies.
 """
 
@@ -17,6 +17,8 @@ from mlops_platform.infra.cost.placement import PLATFORM, PLATFORM_TEAM, Owner, 
 from mlops_platform.infra.cost.recorder import RELEASE, UNKNOWN, Observed, _get
 from mlops_platform.infra.cost.scenarios import SCENARIOS
 
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 SYSTEM_POOL = ""
@@ -126,65 +128,61 @@ def read_workloads(
     component_of: Any,
     requests_per_second: Mapping[str, float],
 ) -> tuple[list[Workload], list[Observed]]:
-    """Every Deployment as a Workload (a Rollout's pod template with the replicas its share of the
-    Rollout's autoscaler implies), and the Deployments whose requests are only known at deploy time.
+    """Every Deployment as a Workload, every live version of a Rollout as one (the replicas its share
+    of the Rollout's autoscaler implies), and the ones whose requests are only known at deploy time.
 
     ``component_of`` names a resource's top-level component; ``requests_per_second`` is the
     expected traffic per model (``costAssumptions.requestsPerSecond``)."""
-    ranges = {
-        (a.parent, *_target(a.props)): _range(a)
-        for a in observed
-        if a.type in (HPA, SCALED_OBJECT)
-    }
+    ranges = {(a.parent, *_target(a.props)): _range(a) for a in observed if a.type in (HPA, SCALED_OBJECT)}
     workloads: list[Workload] = []
     unknown: list[Observed] = []
-    for deployment in (o for o in observed if o.type == "kubernetes:apps/v1:Deployment"):
-        metadata = _get(deployment.props, "metadata", default={})
-        pod_spec = _get(deployment.props, "spec", "template", "spec", default={})
-        requested = _requests(pod_spec)
-        labels = _get(metadata, "labels", default={})
+    for carrier in (o for o in observed if o.type in (DEPLOYMENT, ROLLOUT)):
+        metadata = _get(carrier.props, "metadata", default={})
         annotations = _get(metadata, "annotations", default={})
-        if requested is None or not isinstance(labels, Mapping) or not isinstance(annotations, Mapping):
-            unknown.append(deployment)
+        template = _get(carrier.props, "spec", "template", default={})
+        labels = _get(metadata, "labels", default={})
+        pod_labels = _get(template, "metadata", "labels", default={})
+        requested = _requests(_get(template, "spec", default={}))
+        if requested is None or not all(isinstance(x, Mapping) for x in (labels, pod_labels, annotations)):
+            unknown.append(carrier)
             continue
+        kind = "Rollout" if carrier.type == ROLLOUT else "Deployment"
+        count = _get(carrier.props, "spec", "replicas", default=1)
+        low, high = ranges.get((carrier.parent, kind, str(_get(metadata, "name"))), (count, count))
+        if UNKNOWN in (low, high):
+            unknown.append(carrier)
+            continue
+        labels = {**labels, **pod_labels}  # the pods' own (a Rollout's name its newest version)
         model = labels.get(kube.MODEL_LABEL, "")
-        owner = Owner(
-            labels.get(kube.TEAM_LABEL, PLATFORM_TEAM),
-            model,
-            labels.get("app.kubernetes.io/version", "") if model else "",
-        )
-        selector = _get(pod_spec, "node_selector", default={})
+        version = labels.get(kube.VERSION_LABEL, "") if model else ""
+        # A Rollout runs its live versions from one template: each its share of the replicas.
+        shares = kube.rollout_versions(annotations) if kind == "Rollout" else {}
+        if not shares:
+            traffic = annotations.get(kube.TRAFFIC_PERCENT_ANNOTATION, 100)
+            shares = {version: {"traffic": traffic, "replicas": 100}}
+        selector = _get(template, "spec", "node_selector", default={})
         pool = (
             selector.get(kube.GPU_POOL_LABEL, SYSTEM_POOL) if isinstance(selector, Mapping) else SYSTEM_POOL
         )
-        # A Rollout's pod template: its replicas are its share of what scales the Rollout.
-        scaled_by = str(annotations.get(kube.SCALED_BY_ANNOTATION, "Deployment/" + str(_get(metadata, "name"))))
-        low, high = ranges.get(
-            (deployment.parent, *scaled_by.split("/", 1)),
-            (_get(deployment.props, "spec", "replicas", default=1),) * 2,
-        )
-        if kube.SCALED_BY_ANNOTATION in annotations and UNKNOWN not in (low, high):
-            percent = int(annotations.get(kube.REPLICA_PERCENT_ANNOTATION, "100"))
-            low, high = kube.scaled_replicas(int(low), int(high), percent)
-        if UNKNOWN in (low, high):
-            unknown.append(deployment)
-            continue
         throughput = annotations.get(kube.THROUGHPUT_ANNOTATION)
-        share = _decimal(annotations.get(kube.TRAFFIC_PERCENT_ANNOTATION), "100") / 100
         per_replica = _decimal(throughput, "0") if throughput is not None else None
-        expected = int(low)
-        if model in requests_per_second and per_replica:
-            wanted = math.ceil(Decimal(str(requests_per_second[model])) * share / per_replica)
-            expected = min(max(wanted, int(low)), int(high))
-        workloads.append(
-            Workload(
-                owner,
-                component_of(deployment),
-                str(pool),
-                Pod(owner, *requested),
-                {"idle": int(low), "expected": expected, "peak": int(high)},
-                per_replica,
-                share,
+        for name, share in shares.items():
+            owner = Owner(labels.get(kube.TEAM_LABEL, PLATFORM_TEAM), model, name)
+            least, most = kube.scaled_replicas(int(low), int(high), int(share["replicas"]))
+            fraction = _decimal(share["traffic"], "100") / 100
+            expected = least
+            if model in requests_per_second and per_replica:
+                wanted = math.ceil(Decimal(str(requests_per_second[model])) * fraction / per_replica)
+                expected = min(max(wanted, least), most)
+            workloads.append(
+                Workload(
+                    owner,
+                    component_of(carrier),
+                    str(pool),
+                    Pod(owner, *requested),
+                    {"idle": least, "expected": expected, "peak": most},
+                    per_replica,
+                    fraction,
+                )
             )
-        )
     return workloads, unknown

@@ -2,9 +2,9 @@
 autoscaling or scale to zero, SLO alerts and least privilege built in.
 
 It renders, in the team's namespace: a ServiceAccount whose Pod Identity role reads only the model's
-artifact prefix and pulls only the model's ECR repository; per version a Deployment (for the stable
-and the canary a pod template at 0 replicas) and a Service; a Rollout that runs the live versions and
-walks the canary through its steps with an AnalysisTemplate on the SLO signals; an HPA on the Rollout,
+artifact prefix and pulls only the model's ECR repository; a Service per version; a Rollout that runs
+the live versions (its template is the newest one's) and walks the canary through its steps with an
+AnalysisTemplate on the SLO signals; an HPA on the Rollout,
 or KEDA's ScaledObject and InterceptorRoute when it scales to zero; the shadow's Deployment and HPA; a
 PodDisruptionBudget when at least two replicas must stay up; a NetworkPolicy admitting only the model
 gateway, the KEDA interceptor and Prometheus; a ServiceMonitor; per-version recording rules and
@@ -64,7 +64,9 @@ from mlops_platform.components.serving.model_endpoint.workloads import (
     artifact_uri,
     autoscaler,
     model_service,
-    version_workload,
+    pod_template,
+    shadow_workload,
+    version_service,
 )
 from mlops_platform.components.serving.team_namespace import TeamNamespace, TeamSpec
 from mlops_platform.components.support import iam, kube
@@ -193,26 +195,39 @@ class ModelEndpoint(PlatformComponent):
 
         base_path = f"/{spec.team}/{name}"
         uris = {v.name: artifact_uri(platform, prefix, v) for v in spec.all_versions()}
-        for version in spec.all_versions():
-            version_workload(
+        templates = {
+            v.name: pod_template(
                 name,
                 spec,
                 platform,
-                version,
+                v,
                 labels=labels,
-                namespace=namespace_name,
-                model_uri=uris[version.name],
+                model_uri=uris[v.name],
                 base_path=base_path,
                 repository_url=self.repository_url,
                 secret_name=secret_name,
-                opts=in_namespace,
+            )
+            for v in spec.all_versions()
+        }
+        for version in spec.versions():
+            version_service(name, version, templates[version.name], namespace_name, False, in_namespace)
+        if spec.shadow is not None:
+            shadow_workload(
+                name, spec, templates[spec.shadow.version.name], namespace=namespace_name, opts=in_namespace
             )
         metadata = {"name": name, "namespace": namespace_name, "labels": labels}
         # Every live pod, stable and canary: in-cluster callers and the KEDA interceptor use it.
         model_service(f"{name}-stable-service", metadata, "stable", live_selector(name), in_namespace)
         routed = spec.scale_to_zero is None
+        newest = spec.canary or spec.stable
         rollout = model_rollout(
-            name, spec, labels=labels, namespace=namespace_name, routed=routed, opts=after(depends.rollouts)
+            name,
+            spec,
+            labels=labels,
+            namespace=namespace_name,
+            pods=templates[newest.name],
+            routed=routed,
+            opts=after(depends.rollouts),
         )
         if routed:
             autoscaler(

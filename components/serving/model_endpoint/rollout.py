@@ -1,6 +1,7 @@
-"""A model's Rollout: Argo Rollouts runs the live versions from their Deployments' pod templates
-(``workloadRef``), walks the canary through its steps, and analyses it on Prometheus at every step
-and in the background; a failed analysis aborts the rollout and sends all traffic back to stable.
+"""A model's Rollout: Argo Rollouts runs the live versions (its template is the newest one's: the
+canary's, else the stable's), walks the canary through its steps, and analyses it on Prometheus at
+every step and in the background; a failed analysis aborts the rollout and sends all traffic back to
+stable.
 
 The analysis reads recording rules the endpoint's PrometheusRule writes per version
 (``version_recording_rules``) and the SLO's own error-ratio record, so what judges a canary is what
@@ -9,6 +10,7 @@ the SLO alerts see.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
@@ -17,7 +19,7 @@ import pulumi_kubernetes as k8s
 from mlops_platform.components.observability.metrics import PROMETHEUS_URL
 from mlops_platform.components.serving.model_endpoint.delivery import DEFAULT_MAX_ERROR_RATIO
 from mlops_platform.components.serving.model_endpoint.spec import ModelEndpointSpec
-from mlops_platform.components.serving.model_endpoint.workloads import model_service
+from mlops_platform.components.serving.model_endpoint.workloads import PodTemplate, model_service
 from mlops_platform.components.serving.rollouts import PLUGIN
 from mlops_platform.components.support import kube
 
@@ -129,12 +131,14 @@ def model_rollout(
     *,
     labels: dict[str, str],
     namespace: str,
+    pods: PodTemplate,
     routed: bool,
     opts: pulumi.ResourceOptions,
 ) -> k8s.apiextensions.CustomResource:
     """The Rollout, the stable and canary Services it steers, and the canary's AnalysisTemplate.
-    ``routed``: the HTTPRoute splits traffic by weight (else the interceptor forwards to every live
-    pod and the canary's share follows its replicas)."""
+    ``pods``: the newest live version's pod template. ``routed``: the HTTPRoute splits traffic by
+    weight (else the interceptor forwards to every live pod and the canary's share follows its
+    replicas)."""
     metadata = {"name": name, "namespace": namespace, "labels": labels}
     # Argo adds its pod-template hash to these selectors; Pulumi must not take it away again.
     steered = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["spec.selector"]))
@@ -150,7 +154,6 @@ def model_rollout(
     if routed:
         strategy["trafficRouting"] = {"plugins": {PLUGIN: {"httpRoute": name, "namespace": namespace}}}
         strategy["scaleDownDelaySeconds"] = 30
-    target = spec.canary or spec.stable
     if spec.canary is not None:
         metrics = analysis_metrics(name, namespace, spec)
         k8s.apiextensions.CustomResource(
@@ -170,20 +173,23 @@ def model_rollout(
             **analysis_reference(name, spec.canary.name, BACKGROUND),
             "startingStep": 2 if routed else 1,
         }
+    versions = {
+        v.name: {"traffic": spec.share(v), "replicas": spec.replica_percent(v)} for v in spec.versions()
+    }
+    annotations = {
+        kube.ROLLOUT_VERSIONS_ANNOTATION: json.dumps(versions),
+        kube.THROUGHPUT_ANNOTATION: f"{spec.throughput_per_replica:g}",
+        **pods.lineage,
+    }
     return k8s.apiextensions.CustomResource(
         f"{name}-rollout",
         api_version="argoproj.io/v1alpha1",
         kind="Rollout",
-        metadata=metadata,
+        metadata={**metadata, "annotations": annotations},
         spec={
             # No replica count: the autoscaler (HPA or KEDA) owns it through /scale.
-            "workloadRef": {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": f"{name}-{target.name}",
-                "scaleDown": "never",  # the Deployment is a template at 0 replicas, set by Pulumi
-            },
             "selector": {"matchLabels": live_selector(name)},
+            "template": pods.template,
             "revisionHistoryLimit": 3,
             # A new revision must be ready within its startup budget plus a node's start, or it aborts.
             "progressDeadlineSeconds": spec.health.startup_seconds + 600,

@@ -273,10 +273,10 @@ class ModelEndpointSpec:
         return roles
 
     def share(self, version: ModelVersion) -> int:
-        """Percentage of live requests a version takes as the stack file states it: the canary its
-        first step (or held weight), the stable the rest; a shadow's copies are not live traffic."""
+        """Percentage of the model's requests a version serves as the stack file states it: the canary
+        its first step (or held weight), the stable the rest, a shadow the share copied to it."""
         if self.shadow is not None and version is self.shadow.version:
-            return 0
+            return self.shadow.percent
         canary = self.canary.share() if self.canary is not None else 0
         return canary if version is self.canary else 100 - canary
 

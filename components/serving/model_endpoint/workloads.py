@@ -1,8 +1,9 @@
-"""The workload of one model version: its Deployment (the Rollout's pod template for a live version,
-a running Deployment for the shadow), its Service, and the shadow's autoscaler."""
+"""The pods of one model version (``pod_template``: the Rollout carries the live versions', a
+Deployment the shadow's), its Service, and autoscalers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -50,25 +51,35 @@ def artifact_uri(platform: PlatformRef, prefix: str, version: ModelVersion) -> p
     )
 
 
-def version_workload(
+@dataclass(frozen=True)
+class PodTemplate:
+    """One version's pod template, as its Rollout or Deployment carries it."""
+
+    labels: dict[str, str]
+    """The version's labels (model, team, instance ``<model>-<version>``, version, traffic)."""
+    selector: dict[str, str]
+    """What selects this version's pods: model and instance."""
+    lineage: dict[str, pulumi.Input[str]]
+    """``lineage.mlops-platform.io/*`` annotations: what the version is made of."""
+    template: dict[str, Any]
+    """``spec.template``: metadata and pod spec."""
+
+
+def pod_template(
     name: str,
     spec: ModelEndpointSpec,
     platform: PlatformRef,
     version: ModelVersion,
     *,
     labels: dict[str, str],
-    namespace: str,
     model_uri: pulumi.Input[str],
     base_path: str,
     repository_url: pulumi.Input[str],
     secret_name: str | None,
-    opts: pulumi.ResourceOptions,
-) -> None:
-    """One version: its Deployment and Service; the shadow also its autoscaler (the live versions'
-    replicas are the Rollout's)."""
+) -> PodTemplate:
+    """The pods of one version: hardened, probed, scheduled on its GPU pool, told who they are."""
     resource = f"{name}-{version.name}"
-    shadow = spec.shadow is not None and version is spec.shadow.version
-    traffic = "shadow" if shadow else "live"
+    traffic = "shadow" if spec.shadow is not None and version is spec.shadow.version else "live"
     version_labels = {
         **labels,
         "app.kubernetes.io/instance": resource,
@@ -142,64 +153,82 @@ def version_workload(
     }
     if secret_name:
         container["envFrom"] = [{"secretRef": {"name": secret_name}}]
-    lineage = {f"{kube.LINEAGE_PREFIX}{k}": v for k, v in version.lineage().items()}
-    lineage[f"{kube.LINEAGE_PREFIX}artifact-uri"] = model_uri
-    cost_annotations = {
-        kube.THROUGHPUT_ANNOTATION: f"{spec.throughput_per_replica:g}",
-        kube.TRAFFIC_PERCENT_ANNOTATION: str(spec.share(version)),
-        **lineage,
+    lineage: dict[str, pulumi.Input[str]] = {
+        f"{kube.LINEAGE_PREFIX}{k}": v for k, v in version.lineage().items()
     }
-    # A live version's Deployment is the Rollout's pod template (workloadRef): Argo Rollouts runs its
-    # pods, so the Deployment itself runs none.
-    template_only: dict[str, Any] = {}
-    if not shadow:
-        template_only = {"replicas": 0}
-        cost_annotations[kube.SCALED_BY_ANNOTATION] = f"Rollout/{name}"
-        cost_annotations[kube.REPLICA_PERCENT_ANNOTATION] = str(spec.replica_percent(version))
+    lineage[f"{kube.LINEAGE_PREFIX}artifact-uri"] = model_uri
+    template = {
+        "metadata": {
+            "labels": version_labels,
+            "annotations": {kube.LATENCY_BUCKETS_ANNOTATION: latency_buckets, **lineage},
+        },
+        "spec": {
+            "serviceAccountName": name,
+            "automountServiceAccountToken": spec.needs_service_account_token,
+            "securityContext": kube.restricted_pod_security(),
+            "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "4Gi"}}],
+            "terminationGracePeriodSeconds": 60,
+            **scheduling,
+        },
+    }
+    return PodTemplate(version_labels, selector, lineage, template)
+
+
+def version_service(
+    name: str,
+    version: ModelVersion,
+    pods: PodTemplate,
+    namespace: str,
+    shadow: bool,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """A version's own Service (A/B rules route to it, the ServiceMonitor scrapes through it)."""
+    resource = f"{name}-{version.name}"
+    metadata = {"name": resource, "namespace": namespace, "labels": pods.labels}
+    model_service(f"{resource}-service", metadata, "shadow" if shadow else "version", pods.selector, opts)
+
+
+def shadow_workload(
+    name: str,
+    spec: ModelEndpointSpec,
+    pods: PodTemplate,
+    *,
+    namespace: str,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """The shadow's own Deployment and autoscaler: outside the Rollout, sized to its mirrored share."""
+    assert spec.shadow is not None
+    version = spec.shadow.version
+    resource = f"{name}-{version.name}"
+    metadata = {"name": resource, "namespace": namespace, "labels": pods.labels}
     k8s.apps.v1.Deployment(
         f"{resource}-deployment",
         metadata={
-            "name": resource,
-            "namespace": namespace,
-            "labels": version_labels,
-            "annotations": cost_annotations,
+            **metadata,
+            "annotations": {
+                kube.THROUGHPUT_ANNOTATION: f"{spec.throughput_per_replica:g}",
+                kube.TRAFFIC_PERCENT_ANNOTATION: str(spec.share(version)),
+                **pods.lineage,
+            },
         },
         spec={
-            # No replica count for the shadow: its autoscaler owns it, and a count would reset it.
-            **template_only,
-            "selector": {"matchLabels": selector},
+            # No replica count: the autoscaler owns it, and a count here would reset it on every update.
+            "selector": {"matchLabels": pods.selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {
-                "metadata": {
-                    "labels": version_labels,
-                    "annotations": {kube.LATENCY_BUCKETS_ANNOTATION: latency_buckets, **lineage},
-                },
-                "spec": {
-                    "serviceAccountName": name,
-                    "automountServiceAccountToken": spec.needs_service_account_token,
-                    "securityContext": kube.restricted_pod_security(),
-                    "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "4Gi"}}],
-                    "terminationGracePeriodSeconds": 60,
-                    **scheduling,
-                },
-            },
+            "template": pods.template,
         },
         opts=opts,
     )
-    metadata = {"name": resource, "namespace": namespace, "labels": version_labels}
-    model_service(f"{resource}-service", metadata, traffic if shadow else "version", selector, opts)
-    if shadow:
-        minimum, maximum = spec.replica_range(version)
-        autoscaler(
-            f"{resource}-autoscaler",
-            spec,
-            metadata,
-            {"apiVersion": "apps/v1", "kind": "Deployment", "name": resource},
-            minimum,
-            maximum,
-            opts,
-        )
+    version_service(name, version, pods, namespace, True, opts)
+    autoscaler(
+        f"{resource}-autoscaler",
+        spec,
+        metadata,
+        {"apiVersion": "apps/v1", "kind": "Deployment", "name": resource},
+        *spec.replica_range(version),
+        opts,
+    )
 
 
 def autoscaler(
