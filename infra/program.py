@@ -151,7 +151,9 @@ def main() -> None:
         dependencies=monitored,
         model_certificate_arns=[m.certificate_arn for m in spec.models if m.certificate_arn],
     )
-    rollouts = ArgoRollouts("rollouts", context, on_cluster, runbook_base_url=runbooks, dependencies=monitored)
+    rollouts = ArgoRollouts(
+        "rollouts", context, on_cluster, runbook_base_url=runbooks, dependencies=monitored
+    )
     autoscaling = KedaAutoscaling(
         "autoscaling",
         context,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlops_platform.components.support import instance_catalog, kube
 from mlops_platform.policies.rule import as_list, get
@@ -88,19 +88,16 @@ def capacity(props: Mapping[str, Any]) -> Capacity | None:
     return None
 
 
-@dataclass(frozen=True)
-class Pods:
-    """Pods a workload runs: a Deployment's, or one live version's of a Rollout."""
+class Pods(NamedTuple):
+    """Pods a workload runs: a Deployment's, or one live version's of a Rollout (``name`` is then
+    ``<rollout>-<version>``), with its pod template (``spec.template``) and the (min, max) replicas
+    it runs: its autoscaler's range or its count; a Rollout's version its share of them."""
 
     resource: Any
-    """The Deployment or Rollout."""
     namespace: str
     name: str
-    """The Deployment's name, or ``<rollout>-<version>``."""
     template: Mapping[str, Any]
-    """Its pod template (``spec.template``)."""
     replicas: tuple[int, int]
-    """(min, max) replicas: its autoscaler's range or its count; a Rollout's version its share."""
 
 
 def pod_sets(resources: Sequence[Any]) -> list[Pods]:

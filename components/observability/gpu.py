@@ -6,6 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops_platform.components.observability.monitors import monitor
 from mlops_platform.components.support import helm, kube
 
 DCGM_PORT = 9400
@@ -50,16 +51,15 @@ def gpu_telemetry(name: str, *, namespace: str, opts: pulumi.ResourceOptions) ->
         },
         opts=after,
     )
-    k8s.apiextensions.CustomResource(
+    monitor(
         f"{name}-dcgm-service-monitor",
-        api_version="monitoring.coreos.com/v1",
-        kind="ServiceMonitor",
-        metadata={"name": "dcgm-exporter", "namespace": namespace, "labels": service_labels},
-        spec={
-            "selector": {"matchLabels": kube.selector_labels(service_labels)},
-            "namespaceSelector": {"matchNames": [namespace]},
-            "endpoints": [{"port": "metrics", "interval": "30s", "path": "/metrics"}],
-        },
+        "ServiceMonitor",
+        namespace=namespace,
+        labels=service_labels,
+        selector=kube.selector_labels(service_labels),
+        endpoints=[{"port": "metrics", "interval": "30s", "path": "/metrics"}],
+        object_name="dcgm-exporter",
+        namespaces=[namespace],
         opts=after,
     )
     return release

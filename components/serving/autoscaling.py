@@ -17,15 +17,13 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mlops_platform.components.observability.alerting import Alert, Severity, prometheus_rule, rule_labels
 from mlops_platform.components.observability.monitors import monitor
-from mlops_platform.components.observability.stack import NAMESPACE as MONITORING
 from mlops_platform.components.refs import PlatformDependencies
+from mlops_platform.components.serving.delivery_alerts import engine_alerts
 from mlops_platform.components.support import helm, kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
@@ -47,23 +45,6 @@ KEDA_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"me
 ADD_ON_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
 INTERCEPTOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 """Held requests live in the interceptor's memory through a cold start: well above the chart's 64Mi."""
-
-
-def autoscaling_alerts(runbook_base_url: str) -> list[dict[str, Any]]:
-    """Requests refused because too many already wait on a route (Envoy's circuit breaker, which
-    bounds what waits at the interceptor during a cold start)."""
-    return [
-        Alert(
-            name="InterceptorQueueFull",
-            expr="sum by (envoy_cluster_name) (increase(envoy_cluster_upstream_rq_pending_overflow[5m])) > 0",
-            duration="1m",
-            severity=Severity.WARNING,
-            summary="Route {{ $labels.envoy_cluster_name }}: requests refused, its wait queue is full",
-            description="More requests waited for the model (usually through a cold start at the KEDA "
-            "interceptor) than scaleToZero.maxPendingRequests allows; the surplus got 503 at once.",
-            runbook="interceptor-queue-full",
-        ).rule(runbook_base_url)
-    ]
 
 
 class KedaAutoscaling(PlatformComponent):
@@ -161,12 +142,5 @@ class KedaAutoscaling(PlatformComponent):
             object_name="keda-http-interceptor",
             opts=telemetry,
         )
-        prometheus_rule(
-            f"{name}-alerts",
-            namespace=MONITORING,
-            groups=[{"name": "model-autoscaling", "rules": autoscaling_alerts(runbook_base_url)}],
-            labels=rule_labels("model-autoscaling"),
-            object_name="model-autoscaling",
-            opts=telemetry,
-        )
+        engine_alerts(name, "model-autoscaling", runbook_base_url, telemetry)
         self.register_outputs({})

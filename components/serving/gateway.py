@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -30,11 +29,10 @@ from mlops_platform.components.foundation.load_balancer_controller import (
     internal_ingress,
     load_balancer_hostname,
 )
-from mlops_platform.components.observability.alerting import Alert, Severity, prometheus_rule, rule_labels
 from mlops_platform.components.observability.monitors import monitor
-from mlops_platform.components.observability.stack import NAMESPACE as MONITORING
 from mlops_platform.components.refs import PlatformDependencies
 from mlops_platform.components.serving.autoscaling import COLD_START_LIMIT_SECONDS
+from mlops_platform.components.serving.delivery_alerts import engine_alerts
 from mlops_platform.components.support import helm, kube
 from mlops_platform.components.support.aws import certificate_problem
 from mlops_platform.components.support.component import PlatformComponent
@@ -87,11 +85,8 @@ class ModelGatewaySpec:
     waf_acl_arn: str | None = None
     """A WAFv2 web ACL to put in front of the models (an ALB). Default: none."""
 
-    def replicas_in(self, environment: Environment) -> int:
-        return self.replicas if self.replicas is not None else DEFAULT_REPLICAS[environment]
-
-    def problems(self, environment: Environment) -> list[Problem]:
-        found = range_problems("replicas", self.replicas_in(environment), 1, 20)
+    def problems(self) -> list[Problem]:
+        found = [] if self.replicas is None else range_problems("replicas", self.replicas, 1, 20)
         found += [
             p
             for i, arn in enumerate(self.certificate_arns)
@@ -105,26 +100,6 @@ class ModelGatewaySpec:
                 )
             )
         return found
-
-
-def gateway_alerts(runbook_base_url: str) -> list[dict[str, Any]]:
-    """Routes whose upstreams answer 5xx (Envoy's per-cluster counters: one cluster per HTTPRoute rule)."""
-    ratio = (
-        'sum by (envoy_cluster_name) (rate(envoy_cluster_upstream_rq_xx{envoy_response_code_class="5"}[5m]))'
-        " / sum by (envoy_cluster_name) (rate(envoy_cluster_upstream_rq_total[5m]))"
-    )
-    return [
-        Alert(
-            name="ModelGateway5xx",
-            expr=f"{ratio} > 0.05",
-            duration="10m",
-            severity=Severity.WARNING,
-            summary="Gateway route {{ $labels.envoy_cluster_name }}: over 5% of requests end in 5xx",
-            description="Envoy sees 5xx answers (from the model, the interceptor, or its own timeouts and "
-            "circuit breaker) on more than 5% of this route's requests for 10 minutes.",
-            runbook="gateway-5xx",
-        ).rule(runbook_base_url)
-    ]
 
 
 class ModelGateway(PlatformComponent):
@@ -151,11 +126,9 @@ class ModelGateway(PlatformComponent):
         """``model_certificate_arns``: the ``certificateArn`` of the models served here, added to the
         load balancer's certificates (served by SNI)."""
         environment = context.environment
-        super().__init__(
-            "mlops:gateway:ModelGateway", name, "ModelGatewaySpec", spec.problems(environment), opts
-        )
+        super().__init__("mlops:gateway:ModelGateway", name, "ModelGatewaySpec", spec.problems(), opts)
         certificates = sorted({*spec.certificate_arns, *model_certificate_arns})
-        replicas = spec.replicas_in(environment)
+        replicas = spec.replicas or DEFAULT_REPLICAS[environment]
         on_system = {"nodeSelector": kube.SYSTEM_NODE_SELECTOR}
         self.release = helm.release(
             f"{name}-release",
@@ -350,11 +323,4 @@ class ModelGateway(PlatformComponent):
             object_name="envoy-proxies",
             opts=opts,
         )
-        prometheus_rule(
-            f"{name}-alerts",
-            namespace=MONITORING,
-            groups=[{"name": "model-gateway", "rules": gateway_alerts(runbook_base_url)}],
-            labels=rule_labels("model-gateway"),
-            object_name="model-gateway",
-            opts=opts,
-        )
+        engine_alerts(name, "model-gateway", runbook_base_url, opts)

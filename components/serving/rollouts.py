@@ -15,13 +15,10 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 
-from mlops_platform.components.observability.alerting import Alert, Severity, prometheus_rule, rule_labels
-from mlops_platform.components.observability.stack import NAMESPACE as MONITORING
 from mlops_platform.components.refs import PlatformDependencies
+from mlops_platform.components.serving.delivery_alerts import engine_alerts
 from mlops_platform.components.support import helm, kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
@@ -31,36 +28,12 @@ from mlops_platform.components.support.pins import ROLLOUTS_GATEWAY_API_PLUGIN_I
 NAMESPACE = "argo-rollouts"
 PLUGIN = "argoproj-labs/gatewayAPI"
 """The traffic router a Rollout names in ``trafficRouting.plugins``."""
-PLUGIN_DIR = "/plugins"
-PLUGIN_BINARY = "rollouts-plugin-trafficrouter-gatewayapi"
-CONTROLLER_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
-PLUGIN_COPY_RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}}
-
-
-def rollout_alerts(runbook_base_url: str) -> list[dict[str, Any]]:
-    """A canary aborted by its analysis; an analysis that errs instead of measuring."""
-    return [
-        Alert(
-            name="ModelRolloutAborted",
-            expr='max by (namespace, name) (rollout_phase{phase="Abort"}) == 1',
-            duration="1m",
-            severity=Severity.WARNING,
-            summary="Canary of {{ $labels.namespace }}/{{ $labels.name }} aborted: all traffic is back on stable",
-            description="Its analysis failed (error ratio, p95 latency or burn rate over the threshold) and Argo "
-            "Rollouts sent 100% of traffic back to the stable version. Make the revert permanent in the stack file.",
-            runbook="rollout-aborted",
-        ).rule(runbook_base_url),
-        Alert(
-            name="ModelAnalysisErroring",
-            expr='max by (namespace, name, metric) (analysis_run_metric_phase{phase="Error"}) == 1',
-            duration="5m",
-            severity=Severity.WARNING,
-            summary="Analysis {{ $labels.namespace }}/{{ $labels.name }} cannot measure {{ $labels.metric }}",
-            description="The canary's analysis gets errors from Prometheus instead of measurements; after its "
-            "error limit the rollout aborts, so a canary is never promoted unmeasured.",
-            runbook="analysis-erroring",
-        ).rule(runbook_base_url),
-    ]
+PLUGIN_PATH = "/plugins/rollouts-plugin-trafficrouter-gatewayapi"
+"""Where the init container puts the plugin's binary (from ``/bin`` of its image)."""
+RESOURCES = {
+    "controller": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+    "plugin-copy": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+}
 
 
 class ArgoRollouts(PlatformComponent):
@@ -81,65 +54,60 @@ class ArgoRollouts(PlatformComponent):
         super().__init__("mlops:rollouts:ArgoRollouts", name, "ArgoRollouts", context.problems(), opts)
         # Two in prod: leader election keeps one active, the other takes over within seconds.
         replicas = 2 if context.environment is Environment.PROD else 1
-        plugins = {"name": "plugins", "mountPath": PLUGIN_DIR}
+        plugin_dir, _, binary = PLUGIN_PATH.rpartition("/")
+        plugins = {"name": "plugins", "mountPath": plugin_dir}
+        values = {
+            "controller": {
+                "replicas": replicas,
+                "resources": RESOURCES["controller"],
+                "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
+                "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
+                # The plugin binary comes from its pinned image, not from a URL at start-up.
+                "initContainers": [
+                    {
+                        "name": "copy-gateway-api-plugin",
+                        "image": ROLLOUTS_GATEWAY_API_PLUGIN_IMAGE,
+                        "command": ["/bin/sh", "-c"],
+                        "args": [f"cp /bin/{binary} {plugin_dir}/"],
+                        "volumeMounts": [plugins],
+                        "resources": RESOURCES["plugin-copy"],
+                        "securityContext": kube.restricted_container_security(),
+                    }
+                ],
+                "trafficRouterPlugins": [{"name": PLUGIN, "location": f"file://{PLUGIN_PATH}"}],
+                "volumes": [{"name": "plugins", "emptyDir": {}}],
+                "volumeMounts": [plugins],
+            },
+            # RBAC for the one traffic router in use, the Gateway API's.
+            "providerRBAC": {
+                "providers": {
+                    provider: provider == "gatewayAPI"
+                    for provider in (
+                        "istio",
+                        "smi",
+                        "ambassador",
+                        "awsLoadBalancerController",
+                        "awsAppMesh",
+                        "traefik",
+                        "apisix",
+                        "contour",
+                        "glooPlatform",
+                        "gatewayAPI",
+                    )
+                }
+            },
+            "dashboard": {"enabled": False},
+        }
+        controller = helm.Footprint(system_pods=((replicas, RESOURCES["controller"]),))
+        monitored = self.after(dependencies.prometheus_operator)
         self.release = helm.release(
             f"{name}-release",
             "argo-rollouts",
             namespace=NAMESPACE,
             create_namespace=True,
-            values={
-                "controller": {
-                    "replicas": replicas,
-                    "resources": CONTROLLER_RESOURCES,
-                    "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
-                    "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
-                    # The plugin binary comes from its pinned image, not from a URL at start-up.
-                    "initContainers": [
-                        {
-                            "name": "copy-gateway-api-plugin",
-                            "image": ROLLOUTS_GATEWAY_API_PLUGIN_IMAGE,
-                            "command": ["/bin/sh", "-c"],
-                            "args": [f"cp /bin/{PLUGIN_BINARY} {PLUGIN_DIR}/"],
-                            "volumeMounts": [plugins],
-                            "resources": PLUGIN_COPY_RESOURCES,
-                            "securityContext": kube.restricted_container_security(),
-                        }
-                    ],
-                    "trafficRouterPlugins": [
-                        {"name": PLUGIN, "location": f"file://{PLUGIN_DIR}/{PLUGIN_BINARY}"}
-                    ],
-                    "volumes": [{"name": "plugins", "emptyDir": {}}],
-                    "volumeMounts": [plugins],
-                },
-                # RBAC for the one traffic router in use, the Gateway API's.
-                "providerRBAC": {
-                    "providers": {
-                        provider: provider == "gatewayAPI"
-                        for provider in (
-                            "istio",
-                            "smi",
-                            "ambassador",
-                            "awsLoadBalancerController",
-                            "awsAppMesh",
-                            "traefik",
-                            "apisix",
-                            "contour",
-                            "glooPlatform",
-                            "gatewayAPI",
-                        )
-                    }
-                },
-                "dashboard": {"enabled": False},
-            },
-            opts=self.after(dependencies.prometheus_operator),
-            footprint=helm.Footprint(system_pods=((replicas, CONTROLLER_RESOURCES),)),
+            values=values,
+            opts=monitored,
+            footprint=controller,
         )
-        prometheus_rule(
-            f"{name}-alerts",
-            namespace=MONITORING,
-            groups=[{"name": "model-rollouts", "rules": rollout_alerts(runbook_base_url)}],
-            labels=rule_labels("model-rollouts"),
-            object_name="model-rollouts",
-            opts=self.after(dependencies.prometheus_operator),
-        )
+        engine_alerts(name, "model-rollouts", runbook_base_url, monitored)
         self.register_outputs({})

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import pulumi
+import pulumi_kubernetes as k8s
+
 PART_OF = "mlops-platform"
 LABEL_DOMAIN = "mlops-platform.io"
 SYSTEM_NODE_SELECTOR = {f"{LABEL_DOMAIN}/node-role": "system"}
@@ -180,3 +183,18 @@ def quantity(value: str | int | float) -> Decimal:
         raise ValueError(f"not a Kubernetes quantity: {value!r}")
     number, suffix = Decimal(match.group(1)), match.group(2) or ""
     return number * (_BINARY.get(suffix) or _UNITS[suffix])
+
+
+Body = Mapping[str, Any]
+
+
+def custom_resource(
+    name: str, kind: str, metadata: Body, spec: Body, opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """An instance of an engine's CRD, ``kind`` as ``<group>/<version>/<Kind>``
+    (``argoproj.io/v1alpha1/Rollout``): one resource the engine, the mocks and the policies all see,
+    validated against its CRD by tests/test_helm_render.py."""
+    api_version, _, kind_name = kind.rpartition("/")
+    return k8s.apiextensions.CustomResource(
+        name, api_version=api_version, kind=kind_name, metadata=dict(metadata), spec=dict(spec), opts=opts
+    )

@@ -143,7 +143,7 @@ class StackSpec:
             )
         secret_names = [e.name for e in self.secrets.entries]
         found += [p.nested("observability") for p in self.observability.problems(secret_names)]
-        found += [p.nested("gateway") for p in self.gateway.problems(environment)]
+        found += [p.nested("gateway") for p in self.gateway.problems()]
         for i, team in enumerate(self.teams):
             found += [p.nested(f"teams[{i}]") for p in team.problems()]
         found += duplicates("teams", [t.name for t in self.teams], "duplicate team {name!r}")

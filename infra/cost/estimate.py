@@ -493,7 +493,9 @@ class _Pricer:
             if _get(ingress.props, "spec", "ingress_class_name") == INGRESS_CLASS:
                 annotations = _get(ingress.props, "metadata", "annotations", default={})
                 group = annotations.get("alb.ingress.kubernetes.io/group.name")
-                balancers.setdefault(f"alb:{group if isinstance(group, str) else ingress.name}", (ingress, True))
+                balancers.setdefault(
+                    f"alb:{group if isinstance(group, str) else ingress.name}", (ingress, True)
+                )
         for service in self.of_type("kubernetes:core/v1:Service"):
             if _get(service.props, "spec", "load_balancer_class") == NLB_CLASS:
                 balancers[service.name] = (service, False)

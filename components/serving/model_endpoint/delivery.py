@@ -132,13 +132,8 @@ class Shadow:
         found = [p.nested("version") for p in self.version.problems() if p.field != "weight"]
         if not 0 <= self.percent <= 100:
             found.append(Problem("percent", f"must be a percentage in 0..100 (got {self.percent})"))
-        if not self.paths:
-            found.append(
-                Problem(
-                    "paths",
-                    "list the idempotent paths to mirror, e.g. [/predict]: mirrored requests run twice",
-                )
-            )
+        twice = "list the idempotent paths to mirror, e.g. [/predict]: mirrored requests run twice"
+        found += [] if self.paths else [Problem("paths", twice)]
         for i, path in enumerate(self.paths):
             if not path.startswith("/") or path != path.strip() or "*" in path:
                 found.append(

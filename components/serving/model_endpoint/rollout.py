@@ -23,6 +23,7 @@ from mlops_platform.components.serving.model_endpoint.workloads import PodTempla
 from mlops_platform.components.serving.rollouts import PLUGIN
 from mlops_platform.components.support import kube
 
+ARGO = "argoproj.io/v1alpha1"
 ERROR_RATIO_RECORD = "model_version:http_errors:ratio_rate5m"
 LATENCY_P95_RECORD = "model_version:http_request_duration_seconds:p95_5m"
 BACKGROUND = "0"
@@ -156,17 +157,9 @@ def model_rollout(
         strategy["scaleDownDelaySeconds"] = 30
     if spec.canary is not None:
         metrics = analysis_metrics(name, namespace, spec)
-        k8s.apiextensions.CustomResource(
-            f"{name}-analysis",
-            api_version="argoproj.io/v1alpha1",
-            kind="AnalysisTemplate",
-            metadata=metadata,
-            spec={
-                "args": [{"name": "version"}, {"name": "measurements", "value": BACKGROUND}],
-                "metrics": metrics,
-            },
-            opts=opts,
-        )
+        arguments = [{"name": "version"}, {"name": "measurements", "value": BACKGROUND}]
+        template = {"args": arguments, "metrics": metrics}
+        kube.custom_resource(f"{name}-analysis", f"{ARGO}/AnalysisTemplate", metadata, template, opts)
         strategy["steps"] = canary_steps(name, spec, routed=routed)
         # In the background from the first pause: every minute of the canary is watched.
         strategy["analysis"] = {
@@ -181,20 +174,16 @@ def model_rollout(
         kube.THROUGHPUT_ANNOTATION: f"{spec.throughput_per_replica:g}",
         **pods.lineage,
     }
-    return k8s.apiextensions.CustomResource(
-        f"{name}-rollout",
-        api_version="argoproj.io/v1alpha1",
-        kind="Rollout",
-        metadata={**metadata, "annotations": annotations},
-        spec={
-            # No replica count: the autoscaler (HPA or KEDA) owns it through /scale.
-            "selector": {"matchLabels": live_selector(name)},
-            "template": pods.template,
-            "revisionHistoryLimit": 3,
-            # A new revision must be ready within its startup budget plus a node's start, or it aborts.
-            "progressDeadlineSeconds": spec.health.startup_seconds + 600,
-            "progressDeadlineAbort": True,
-            "strategy": {"canary": strategy},
-        },
-        opts=opts,
+    rollout = {
+        # No replica count: the autoscaler (HPA or KEDA) owns it through /scale.
+        "selector": {"matchLabels": live_selector(name)},
+        "template": pods.template,
+        "revisionHistoryLimit": 3,
+        # A new revision must be ready within its startup budget plus a node's start, or it aborts.
+        "progressDeadlineSeconds": spec.health.startup_seconds + 600,
+        "progressDeadlineAbort": True,
+        "strategy": {"canary": strategy},
+    }
+    return kube.custom_resource(
+        f"{name}-rollout", f"{ARGO}/Rollout", {**metadata, "annotations": annotations}, rollout, opts
     )

@@ -25,6 +25,7 @@ from mlops_platform.components.serving.autoscaling import NAMESPACE as KEDA_NAME
 from mlops_platform.components.serving.gateway import GATEWAY, LISTENER
 from mlops_platform.components.serving.gateway import NAMESPACE as GATEWAY_NAMESPACE
 from mlops_platform.components.serving.model_endpoint.spec import ModelEndpointSpec
+from mlops_platform.components.support import kube
 
 REQUEST_TIMEOUT_SECONDS = 60
 """Gateway timeout of a request to a running model (the ALB's idle timeout the endpoints had before)."""
@@ -137,14 +138,10 @@ def http_route(
     }
     if spec.hostname:
         route["hostnames"] = [spec.hostname]
-    return k8s.apiextensions.CustomResource(
-        f"{name}-route",
-        api_version="gateway.networking.k8s.io/v1",
-        kind="HTTPRoute",
-        metadata=metadata,
-        spec=route,
-        # Argo Rollouts' plugin sets these while a canary runs; Pulumi must not set them back.
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=weights)),
+    # Argo Rollouts' plugin sets the weights while a canary runs; Pulumi must not set them back.
+    ignored = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=weights))
+    return kube.custom_resource(
+        f"{name}-route", "gateway.networking.k8s.io/v1/HTTPRoute", metadata, route, ignored
     )
 
 
@@ -165,50 +162,36 @@ def scale_to_zero(
     rule: dict[str, Any] = {"paths": [{"value": base_path}]}
     if spec.hostname:
         rule["hosts"] = [spec.hostname]
-    k8s.apiextensions.CustomResource(
-        f"{name}-interceptor-route",
-        api_version="http.keda.sh/v1beta1",
-        kind="InterceptorRoute",
-        metadata=metadata,
-        spec={
-            "target": {"service": name, "port": 80},
-            "rules": [rule],
-            "scalingMetric": {"requestRate": {"targetValue": max(1, int(spec.throughput_per_replica))}},
-            "timeouts": {"readiness": cold_start, "responseHeader": cold_start},
-        },
-        opts=opts,
-    )
-    k8s.apiextensions.CustomResource(
-        f"{name}-scaled-object",
-        api_version="keda.sh/v1alpha1",
-        kind="ScaledObject",
-        metadata=metadata,
-        spec={
-            "scaleTargetRef": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": name},
-            "minReplicaCount": 0,
-            "maxReplicaCount": spec.replicas.max,
-            "cooldownPeriod": elastic.idle_minutes * 60,
-            "triggers": [
-                {
-                    "type": "external-push",
-                    "metadata": {"scalerAddress": EXTERNAL_SCALER, "interceptorRoute": name},
-                }
-            ],
-        },
-        opts=opts,
-    )
+    interceptor_route = {
+        "target": {"service": name, "port": 80},
+        "rules": [rule],
+        "scalingMetric": {"requestRate": {"targetValue": max(1, int(spec.throughput_per_replica))}},
+        "timeouts": {"readiness": cold_start, "responseHeader": cold_start},
+    }
+    scaled_object = {
+        "scaleTargetRef": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": name},
+        "minReplicaCount": 0,
+        "maxReplicaCount": spec.replicas.max,
+        "cooldownPeriod": elastic.idle_minutes * 60,
+        "triggers": [
+            {
+                "type": "external-push",
+                "metadata": {"scalerAddress": EXTERNAL_SCALER, "interceptorRoute": name},
+            }
+        ],
+    }
     # Requests beyond the bound get a 503 at once instead of piling up in the interceptor.
-    k8s.apiextensions.CustomResource(
-        f"{name}-cold-start-queue",
-        api_version="gateway.envoyproxy.io/v1alpha1",
-        kind="BackendTrafficPolicy",
-        metadata=metadata,
-        spec={
-            "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": name}],
-            "circuitBreaker": {
-                "maxPendingRequests": elastic.max_pending_requests,
-                "maxParallelRequests": elastic.max_pending_requests,
-            },
+    queue = {
+        "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": name}],
+        "circuitBreaker": {
+            "maxPendingRequests": elastic.max_pending_requests,
+            "maxParallelRequests": elastic.max_pending_requests,
         },
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[route])),
-    )
+    }
+    after_route = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[route]))
+    for suffix, kind, body, options in (
+        ("interceptor-route", "http.keda.sh/v1beta1/InterceptorRoute", interceptor_route, opts),
+        ("scaled-object", "keda.sh/v1alpha1/ScaledObject", scaled_object, opts),
+        ("cold-start-queue", "gateway.envoyproxy.io/v1alpha1/BackendTrafficPolicy", queue, after_route),
+    ):
+        kube.custom_resource(f"{name}-{suffix}", kind, metadata, body, options)
