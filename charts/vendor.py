@@ -56,6 +56,8 @@ gateway-helm                     envoyproxy/gateway                            c
 argo-rollouts                    argoproj/argo-helm                            charts/argo-rollouts
 keda                             kedacore/charts                               keda
 keda-add-ons-http                kedacore/charts                               http-add-on
+argo-workflows                   argoproj/argo-helm                            charts/argo-workflows
+kueue                            kubernetes-sigs/kueue                         charts/kueue
 """
 SOURCES: dict[str, tuple[str, str]] = {
     name: (repository, path)

@@ -88,6 +88,9 @@ CHARTS = {
     # checked 2026-12): Envoy's circuit breaker on each model's route bounds the requests waiting
     # through a cold start instead (scaleToZero.maxPendingRequests, docs/adr/0002).
     "keda-add-ons-http": Chart("keda-add-ons-http", "0.15.0", "https://kedacore.github.io/charts"),
+    # Pipelines: training, retraining and batch scoring workflows, and GPU queues with team quotas.
+    "argo-workflows": Chart("argo-workflows", "1.0.18", "https://argoproj.github.io/argo-helm"),
+    "kueue": Chart("kueue", "0.19.2", "oci://registry.k8s.io/kueue/charts"),
 }
 
 ROLLOUTS_GATEWAY_API_PLUGIN_IMAGE = "ghcr.io/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi:v0.15.0"
