@@ -1,5 +1,6 @@
-"""The alerts of the delivery engines (the model gateway, Argo Rollouts, KEDA's HTTP add-on), each with
-its runbook under docs/runbooks/, and the one way an engine's component registers them."""
+"""The alerts of the platform's engines (the model gateway, Argo Rollouts, KEDA's HTTP add-on, Argo
+Workflows), each with its runbook under docs/runbooks/, and the one way an engine's component
+registers them."""
 
 from __future__ import annotations
 
