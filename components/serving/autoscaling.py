@@ -21,9 +21,9 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops_platform.components.observability.engine_alerts import engine_alerts
 from mlops_platform.components.observability.monitors import monitor
 from mlops_platform.components.refs import PlatformDependencies
-from mlops_platform.components.observability.engine_alerts import engine_alerts
 from mlops_platform.components.support import helm, kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext

@@ -29,10 +29,10 @@ from mlops_platform.components.foundation.load_balancer_controller import (
     internal_ingress,
     load_balancer_hostname,
 )
+from mlops_platform.components.observability.engine_alerts import engine_alerts
 from mlops_platform.components.observability.monitors import monitor
 from mlops_platform.components.refs import PlatformDependencies
 from mlops_platform.components.serving.autoscaling import COLD_START_LIMIT_SECONDS
-from mlops_platform.components.observability.engine_alerts import engine_alerts
 from mlops_platform.components.support import helm, kube
 from mlops_platform.components.support.aws import certificate_problem
 from mlops_platform.components.support.component import PlatformComponent

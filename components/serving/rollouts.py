@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import pulumi
 
-from mlops_platform.components.refs import PlatformDependencies
 from mlops_platform.components.observability.engine_alerts import engine_alerts
+from mlops_platform.components.refs import PlatformDependencies
 from mlops_platform.components.support import helm, kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
