@@ -185,12 +185,49 @@ def _envoy_gateway(repo: Path) -> dict:
 
 def _keda_http_interceptor(repo: Path) -> dict:
     tag = "v" + _chart_app_version("keda-add-ons-http").removeprefix("v")
-    path = "interceptor/metrics/prometheus_test.go"  # the Prometheus exposition the interceptor's tests expect
+    path = (
+        "interceptor/metrics/prometheus_test.go"  # the Prometheus exposition the interceptor's tests expect
+    )
     return {
         "version": tag,
         "source": f"https://github.com/kedacore/http-add-on/blob/{tag}/{path}",
         # The expected expositions sit indented in Go raw strings.
-        "metrics": _types("\n".join(line.strip() for line in _git(repo, "show", f"{tag}:{path}").splitlines())),
+        "metrics": _types(
+            "\n".join(line.strip() for line in _git(repo, "show", f"{tag}:{path}").splitlines())
+        ),
+    }
+
+
+def _histogram_suffixes(names: list[str], histograms: set[str]) -> list[str]:
+    return [*names, *(f"{h}_{suffix}" for h in sorted(histograms) for suffix in ("bucket", "sum", "count"))]
+
+
+def _argo_workflows(repo: Path) -> dict:
+    tag = _chart_app_version("argo-workflows")
+    path = "docs/metrics.md"  # generated from the controller's metric definitions
+    text = _git(repo, "show", f"{tag}:{path}")
+    sections = re.findall(r"^#### `([a-z0-9_]+)`\n\n(.*?)(?=^#### |^### |\Z)", text, re.M | re.S)
+    names = [f"argo_workflows_{name}" for name, _ in sections]
+    histograms = {
+        f"argo_workflows_{name}" for name, body in sections if "histogram" in body.split("\n")[0].lower()
+    }
+    return {
+        "version": tag,
+        "source": f"https://github.com/argoproj/argo-workflows/blob/{tag}/{path}",
+        "metrics": _histogram_suffixes(names, histograms),
+    }
+
+
+def _kueue(repo: Path) -> dict:
+    tag = "v" + _chart_app_version("kueue").removeprefix("v")
+    path = "site/content/en/docs/reference/metrics.md"  # tables generated from pkg/metrics
+    rows = re.findall(r"^\| `(kueue_[a-z_]+)` \| (\w+) \|", _git(repo, "show", f"{tag}:{path}"), re.M)
+    return {
+        "version": tag,
+        "source": f"https://github.com/kubernetes-sigs/kueue/blob/{tag}/{path}",
+        "metrics": _histogram_suffixes(
+            [name for name, _ in rows], {name for name, kind in rows if kind == "Histogram"}
+        ),
     }
 
 
@@ -210,6 +247,8 @@ EXTRACTORS: dict[str, tuple[str, Callable[[Path], dict]]] = {
     "argo-rollouts": ("argoproj/argo-rollouts", _argo_rollouts),
     "envoy-gateway": ("envoyproxy/gateway", _envoy_gateway),
     "keda-http-interceptor": ("kedacore/http-add-on", _keda_http_interceptor),
+    "argo-workflows": ("argoproj/argo-workflows", _argo_workflows),
+    "kueue": ("kubernetes-sigs/kueue", _kueue),
 }
 """Exporter -> (its repository, how to read its metric names at the installed version)."""
 

@@ -76,6 +76,9 @@ class GpuPoolInfo:
     node_start_seconds: int | None = None
     """Seconds from scale-up to a Ready node; None when the outputs predate it (a cold-start budget is
     then not checked against it)."""
+    spot: bool = False
+    """Spot capacity: nodes may be reclaimed at two minutes' notice (training checkpoints, batch
+    retries); pipelines' GPU quotas land on spot pools first."""
 
     @property
     def gpu_sharing(self) -> int:
@@ -102,6 +105,8 @@ class PlatformDependencies:
     """Argo Rollouts' release: Rollout and AnalysisTemplate CRDs."""
     autoscaling: Sequence[pulumi.Resource] = ()
     """KEDA's and its HTTP add-on's releases: ScaledObject and InterceptorRoute CRDs."""
+    pipelines: Sequence[pulumi.Resource] = ()
+    """Argo Workflows' and Kueue's releases: WorkflowTemplate, CronWorkflow and queue CRDs."""
 
 
 _PLAIN_OUTPUTS = {
@@ -176,6 +181,7 @@ class PlatformRef:
                         if pool.node_start_seconds is not None
                         else {}
                     ),
+                    "capacityType": "SPOT" if pool.spot else "ON_DEMAND",
                 }
                 for name, pool in self.gpu_pools.items()
             },
@@ -304,6 +310,7 @@ class PlatformRef:
                         int(pool["gpusPerNode"]),
                         None if maximum is None else int(maximum),
                         None if start is None else int(start),
+                        pool.get("capacityType") == "SPOT",
                     )
                 except (KeyError, TypeError, ValueError):
                     problems.append(

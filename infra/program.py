@@ -26,6 +26,7 @@ from mlops_platform.components.foundation.load_balancer_controller import (
 )
 from mlops_platform.components.foundation.logs import logs_key
 from mlops_platform.components.foundation.network import Network
+from mlops_platform.components.lifecycle.pipelines import Pipelines
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
 from mlops_platform.components.observability.costs import cost_dashboard
 from mlops_platform.components.observability.stack import Observability
@@ -216,6 +217,21 @@ def main() -> None:
     teams = {
         team: TeamNamespace(f"team-{team}", team_spec, on_cluster) for team, team_spec in cfg.teams().items()
     }
+    if spec.pipelines.enabled:
+        Pipelines(
+            "pipelines",
+            spec.pipelines,
+            context,
+            on_cluster,
+            artifacts=artifacts.ref,
+            teams={team: team_spec.quota for team, team_spec in cfg.teams().items()},
+            gpu_pools=cfg.gpu_pools(),
+            runbook_base_url=runbooks,
+            dependencies=dependencies,
+            secrets_path_prefix=context.secrets_path_prefix,
+            team_namespaces=[t.namespace for t in teams.values()],
+            mlflow_database_host=mlflow.database_address,
+        )
     endpoints = {
         model.name: ModelEndpoint(model.name, model, platform, namespace=teams[model.team], opts=on_cluster)
         for model in spec.models

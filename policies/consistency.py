@@ -245,6 +245,10 @@ def installed_exporters(resources: Sequence[PolicyResource]) -> set[str]:
                     found.add(exporter)
         if chart == "argo-rollouts" and get(values, "controller", "metrics", "serviceMonitor", "enabled"):
             found.add("argo-rollouts")
+        if chart == "argo-workflows" and get(values, "controller", "serviceMonitor", "enabled"):
+            found.add("argo-workflows")
+        if chart == "kueue" and get(values, "enablePrometheus"):
+            found.add("kueue")
     for monitor in [*of_type(resources, SERVICE_MONITOR), *of_type(resources, POD_MONITOR)]:
         labels = get(monitor.props, "metadata", "labels", default={})
         if labels.get("app.kubernetes.io/name") in MONITORED_BY_NAME:

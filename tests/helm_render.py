@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import gzip
+import json
 import re
 import tarfile
 from collections.abc import Iterator
@@ -74,6 +76,19 @@ def _crd_schemas(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, An
         for version in spec["versions"]
         if version.get("served", True) and "schema" in version
     }
+
+
+CRD_SCHEMAS_DIR = ROOT / "tests" / "crds"
+"""Full CRD schemas of engines whose charts install schema-less ones (tests/crds/refresh.py)."""
+
+
+@functools.cache
+def _full_crds() -> dict[tuple[str, str], dict[str, Any]]:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(CRD_SCHEMAS_DIR.glob("*.json.gz")):
+        for document in json.loads(gzip.decompress(path.read_bytes())):
+            found.update(_crd_schemas(document))
+    return found
 
 
 @functools.cache
@@ -223,9 +238,9 @@ def rendered_footprint(manifests: list[dict[str, Any]]) -> dict[str, tuple[Decim
     system, every, gpu = [Decimal(0)] * 3, [Decimal(0)] * 2, [Decimal(0)] * 2
     # A Deployment a ScaledObject of the same chart scales runs at least its minReplicaCount.
     scaled = {
-        (m["spec"]["scaleTargetRef"].get("kind", "Deployment"), m["spec"]["scaleTargetRef"]["name"]): m["spec"].get(
-            "minReplicaCount", 1
-        )
+        (m["spec"]["scaleTargetRef"].get("kind", "Deployment"), m["spec"]["scaleTargetRef"]["name"]): m[
+            "spec"
+        ].get("minReplicaCount", 1)
         for m in manifests
         if m.get("kind") == "ScaledObject"
     }
@@ -303,6 +318,7 @@ def check_stack(graph: Graph, program_dir: Path = PROGRAM_DIR) -> Report:
             report.problems += _footprint_problems(resource.name, manifests, add_ons.get(resource.name))
         elif resource.type.startswith("kubernetes:") and resource.custom and "apiVersion" in resource.inputs:
             report.objects.append((resource.name, resource.inputs))
+    crds.update(_full_crds())  # over the schema-less ones the chart installs
     for source, manifest in report.objects:
         kind = (manifest.get("apiVersion"), manifest.get("kind"))
         group = str(kind[0]).split("/")[0]

@@ -76,9 +76,10 @@ def test_adding_a_gpu_pool_shows_its_resources_and_a_cost_increase(with_one_pool
         ("aws:eks/nodeGroup:NodeGroup", "gpu-large-nodes"),
         ("aws:ec2/launchTemplate:LaunchTemplate", "gpu-large-nodes-lt"),
     } <= added
-    # Nothing else moves but the cost dashboard, whose estimate panel shows the new figure.
+    # Nothing else moves but the cost dashboard, whose estimate panel shows the new figure, and the
+    # teams' Kueue queues, which gain the pool as a flavor.
     moved = [c.resource.name for c in changes if c.kind != "add"]
-    assert moved == ["observability-dashboard-cost"]
+    assert moved == ["observability-dashboard-cost", "pipelines-queue-growth", "pipelines-queue-risk"]
     cost = diff.cost_delta(base, with_new_pool)
     # One always-on g6e.xlarge: 1.861 x 730 = 1358.53 plus its 100 GiB gp3 volume, 8.00.
     assert cost.change("idle") == pytest.approx(1358.53 + 8.00)

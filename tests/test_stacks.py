@@ -22,8 +22,8 @@ def test_stack_synthesizes_with_the_foundation_outputs(name):
     assert graph.outputs["clusterName"] == f"mlops-platform-{name}"
 
 
-CRD_GROUPS_UNDER_K8S_IO = {"gateway.networking.k8s.io"}
-"""The Gateway API is a set of CRDs (tests/test_helm_render.py checks them), in a k8s.io group."""
+CRD_GROUPS_UNDER_K8S_IO = {"gateway.networking.k8s.io", "kueue.x-k8s.io"}
+"""CRDs in a k8s.io group (the Gateway API, Kueue): tests/test_helm_render.py checks them."""
 
 
 @pytest.mark.parametrize("name", STACKS)

@@ -214,6 +214,7 @@ class GpuNodePoolSpec:
             gpus_per_node=gpus_per_node(self.instance_types) * self.time_slicing_replicas,
             max_nodes=self.max_size,
             node_start_seconds=self.node_start_seconds,
+            spot=self.capacity_type is CapacityType.SPOT,
         )
 
 

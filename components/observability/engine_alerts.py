@@ -59,6 +59,44 @@ ALERTS: dict[str, list[tuple[str, str, str, str, str, str]]] = {
             "interceptor-queue-full",
         )
     ],
+    "pipelines": [
+        (
+            "WorkflowsFailing",
+            'sum by (namespace) (increase(argo_workflows_total_count{phase=~"Failed|Error"}[15m])) > 0',
+            "1m",
+            "Workflows in {{ $labels.namespace }} failed in the last 15 minutes",
+            "Argo Workflows moved workflows of this team into Failed or Error: a step exited non-zero after "
+            "its retries, a training run missed its evaluation threshold, or a pod was lost.",
+            "workflows-failing",
+        ),
+        (
+            "WorkflowControllerErrors",
+            "sum by (cause) (increase(argo_workflows_error_count[15m])) > 0",
+            "5m",
+            "The workflow controller reports {{ $labels.cause }} errors",
+            "The controller panicked, or a CronWorkflow could not be submitted or has an invalid spec: "
+            "scheduled retraining and batch runs may not start.",
+            "workflow-controller-errors",
+        ),
+        (
+            "WorkflowPodsStuckPending",
+            '(sum(argo_workflows_pods_gauge{phase="Pending"}) - (sum(kueue_pending_workloads) or vector(0))) > 0',
+            "30m",
+            "Workflow pods admitted by Kueue have not started for 30 minutes",
+            "More workflow pods are Pending than Kueue holds back for quota: admitted pods find no node "
+            "(a GPU pool at maxSize, no spot capacity) or cannot pull their image.",
+            "workflow-pods-stuck",
+        ),
+        (
+            "PipelineQueueInadmissible",
+            'sum by (cluster_queue) (kueue_pending_workloads{status="inadmissible"}) > 0',
+            "30m",
+            "Queue {{ $labels.cluster_queue }} holds workloads that its quota can never admit",
+            "Kueue found workflow pods that ask for more than the team's queue and the whole cohort can "
+            "lend (or a flavor they cannot use): they wait forever unless the request or the quota changes.",
+            "pipeline-queue-inadmissible",
+        ),
+    ],
 }
 """Engine -> its alerts."""
 

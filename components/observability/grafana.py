@@ -23,21 +23,29 @@ def dashboard(name: str) -> str:
     return (Path(__file__).parent / "dashboards" / f"{name}.json").read_text()
 
 
-def dashboard_config_maps(name: str, *, namespace: str, opts: pulumi.ResourceOptions) -> None:
-    for dashboard_name in DASHBOARDS:
-        k8s.core.v1.ConfigMap(
-            f"{name}-dashboard-{dashboard_name}",
-            metadata={
-                "name": f"dashboard-{dashboard_name}",
-                "namespace": namespace,
-                "labels": {
-                    **kube.labels(f"dashboard-{dashboard_name}", "dashboard"),
-                    "grafana_dashboard": "1",
-                },
+def dashboard_config_map(
+    name: str, dashboard_name: str, *, namespace: str, opts: pulumi.ResourceOptions
+) -> k8s.core.v1.ConfigMap:
+    """One packaged dashboard as a ConfigMap Grafana's sidecar loads (the ``grafana_dashboard`` label)."""
+    return k8s.core.v1.ConfigMap(
+        f"{name}-dashboard-{dashboard_name}",
+        metadata={
+            "name": f"dashboard-{dashboard_name}",
+            "namespace": namespace,
+            "labels": {
+                **kube.labels(f"dashboard-{dashboard_name}", "dashboard"),
+                "grafana_dashboard": "1",
             },
-            data={f"{dashboard_name}.json": dashboard(dashboard_name)},
-            opts=opts,
-        )
+        },
+        data={f"{dashboard_name}.json": dashboard(dashboard_name)},
+        opts=opts,
+    )
+
+
+def dashboard_config_maps(name: str, *, namespace: str, opts: pulumi.ResourceOptions) -> None:
+    """The observability stack's own dashboards (engines add theirs with ``dashboard_config_map``)."""
+    for dashboard_name in DASHBOARDS:
+        dashboard_config_map(name, dashboard_name, namespace=namespace, opts=opts)
 
 
 def grafana_ingress(

@@ -98,6 +98,10 @@ ROLLOUTS_GATEWAY_API_PLUGIN_IMAGE = "ghcr.io/argoproj-labs/rollouts-plugin-traff
 controller (argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi docs/installation.md), so the
 controller downloads nothing at start. v0.15.0 sets weights on every rule of a multi-rule HTTPRoute."""
 
+KUEUE_IMAGE = "registry.k8s.io/kueue/kueue:v0.19.2"
+"""Kueue's manager. Its chart defaults to a staging image (``release-0.19``, pulled Always); the
+released image of the vendored chart's appVersion replaces it."""
+
 COSIGN_VERSION = "v2.5.2"
 """cosign that CI signs model images with (examples/team-model/.github/workflows/image.yml). 2.x writes
 signatures as ``sha256-<digest>.sig`` tags, which Kyverno 3.6's Cosign verifier reads; cosign 3's

@@ -8,7 +8,7 @@ for library users, camelCase stack-config keys for the platform program.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -135,4 +135,58 @@ def image_problems(field: str, image: str) -> list[Problem]:
                 field, f"must not use the mutable tag 'latest'; pin a version or a digest (got {image!r})"
             )
         ]
+    return []
+
+
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    ("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+_CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+def _cron_value(text: str, low: int, names: Sequence[str]) -> int | None:
+    if text.isdigit():
+        return int(text)
+    lowered = text.lower()
+    # Month names count from 1 (jan), weekday names from 0 (sun).
+    return names.index(lowered) + (low if names and low == 1 else 0) if lowered in names else None
+
+
+def _cron_field_ok(text: str, low: int, high: int, names: Sequence[str]) -> bool:
+    for part in text.split(","):
+        body, _, step = part.partition("/")
+        if step and not (step.isdigit() and int(step) >= 1):
+            return False
+        if body == "*":
+            continue
+        first, _, last = body.partition("-")
+        values = [_cron_value(first, low, names), *([_cron_value(last, low, names)] if last else [])]
+        if any(v is None or not low <= v <= high for v in values):
+            return False
+        if last and values[0] > values[1]:  # type: ignore[operator]
+            return False
+    return True
+
+
+def cron_problems(field: str, schedule: str) -> list[Problem]:
+    """A standard five-field cron expression (minute hour day-of-month month day-of-week, as Argo's
+    CronWorkflow and Kubernetes read it) or a descriptor such as @daily."""
+    text = schedule.strip()
+    if text in _CRON_DESCRIPTORS:
+        return []
+    parts = text.split()
+    example = "e.g. '0 3 * * *' for 03:00 every day, or @daily"
+    if len(parts) != 5:
+        return [Problem(field, f"must be a cron expression of 5 fields, {example} (got {schedule!r})")]
+    bad = [
+        f"{name} {part!r} (allowed {low}-{high})"
+        for part, (name, low, high, names) in zip(parts, _CRON_FIELDS, strict=True)
+        if not _cron_field_ok(part, low, high, names)
+    ]
+    if bad:
+        return [Problem(field, f"is not valid cron: {', '.join(bad)}; {example} (got {schedule!r})")]
     return []

@@ -16,6 +16,7 @@ from mlops_platform.components.data.platform_secrets import PlatformSecretsSpec
 from mlops_platform.components.foundation.cluster import ClusterSpec, SystemNodesSpec
 from mlops_platform.components.foundation.gpu_node_pool import GpuNodePoolSpec
 from mlops_platform.components.foundation.network import NetworkSpec
+from mlops_platform.components.lifecycle.pipelines import PipelinesSpec, quota_problems
 from mlops_platform.components.observability.spec import ObservabilitySpec
 from mlops_platform.components.refs import GpuPoolInfo
 from mlops_platform.components.serving.gateway import ModelGatewaySpec
@@ -92,6 +93,8 @@ class StackSpec:
     """The model gateway (Envoy Gateway) and its internal load balancer."""
     teams: Sequence[TeamSpec] = ()
     """Team namespaces and their quotas. A team with a model and no entry gets the default quota."""
+    pipelines: PipelinesSpec = field(default_factory=PipelinesSpec)
+    """Argo Workflows and Kueue: training pipelines, batch scoring and the teams' GPU queues."""
     models: Sequence[ModelEntry] = ()
     """Model endpoints the platform serves. Default: none."""
     cost_assumptions: CostAssumptions = field(default_factory=CostAssumptions)
@@ -144,8 +147,11 @@ class StackSpec:
         secret_names = [e.name for e in self.secrets.entries]
         found += [p.nested("observability") for p in self.observability.problems(secret_names)]
         found += [p.nested("gateway") for p in self.gateway.problems()]
+        found += [p.nested("pipelines") for p in self.pipelines.problems(secret_names)]
         for i, team in enumerate(self.teams):
             found += [p.nested(f"teams[{i}]") for p in team.problems()]
+            if self.pipelines.enabled:
+                found += [p.nested(f"teams[{i}].quota") for p in quota_problems(team.quota, self.gpu_pools())]
         found += duplicates("teams", [t.name for t in self.teams], "duplicate team {name!r}")
         found += self._model_problems(secret_names)
         found += [p.nested("cost_assumptions") for p in self.cost_assumptions.problems()]

@@ -34,6 +34,7 @@ COMPONENT_MODULES = (
     "serving.rollouts",
     "serving.autoscaling",
     "serving.model_endpoint.component",
+    "lifecycle.pipelines",
 )
 """Modules documented in docs/components.md, in reading order."""
 

@@ -213,6 +213,28 @@ CASES = {
             "'gpu-spot' takes to start a node (300 s, its nodeStartSeconds)"
         ],
     ),
+    # pipelines: each message on the key as written
+    "team-gpu-quota-over-the-pools": (
+        {"teams": [{"name": "growth", "quota": {"gpus": 3}}]},
+        [
+            "mlops-platform:teams[0].quota.gpus: is 3 but the GPU pools can hold at most 2 (gpu-spot: 2); "
+            "lower it or raise a pool's maxSize"
+        ],
+    ),
+    "pipelines-sso-half-configured": (
+        {"pipelines": {"ui": "sso", "ssoIssuer": "http://login.example.com", "ssoSecret": "nope"}},
+        [
+            "mlops-platform:pipelines.ssoIssuer: must be an https:// OIDC issuer with ui: sso "
+            "(got 'http://login.example.com')",
+            "mlops-platform:pipelines.ssoSecret: must name an entry of secrets.entries (got 'nope')",
+            "mlops-platform:pipelines.hostname: is required with ui: sso",
+            "mlops-platform:pipelines.certificateArn: is required with ui: sso",
+        ],
+    ),
+    "pipelines-ui-unknown": (
+        {"pipelines": {"ui": "open"}},
+        ["mlops-platform:pipelines.ui: must be one of none or sso"],
+    ),
     "gateway-waf-not-an-arn": (
         {"gateway": {"wafAclArn": "my-acl"}},
         ["mlops-platform:gateway.wafAclArn: must be a WAFv2 web ACL ARN"],
