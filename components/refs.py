@@ -126,6 +126,7 @@ _OUTPUTS = {
     "registryKmsKeyArn": "registry_kms_key_arn",
     "kubeconfig": "kubeconfig",
     "gatewayUrl": "gateway_url",
+    "mlflowUrl": "mlflow_url",
 }
 """Platform outputs a ref passes on as ``Output``s."""
 
@@ -154,6 +155,8 @@ class PlatformRef:
     """Base URL of the model gateway (``http(s)://host``); endpoints are served under it."""
     kubeconfig: pulumi.Input[str] | None = None
     """Exec-based kubeconfig of the cluster (secret), for ``provider()``."""
+    mlflow_url: pulumi.Input[str] | None = None
+    """URL of the MLflow tracking server and registry (training pipelines log and register there)."""
     dependencies: PlatformDependencies = field(default_factory=PlatformDependencies)
 
     @property

@@ -6,6 +6,8 @@ gets its spec straight from the stack config and its wiring from the components 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pulumi
 import pulumi_aws as aws
 
@@ -27,6 +29,7 @@ from mlops_platform.components.foundation.load_balancer_controller import (
 from mlops_platform.components.foundation.logs import logs_key
 from mlops_platform.components.foundation.network import Network
 from mlops_platform.components.lifecycle.pipelines import Pipelines
+from mlops_platform.components.lifecycle.training_pipeline import TrainingPipeline
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
 from mlops_platform.components.observability.costs import cost_dashboard
 from mlops_platform.components.observability.stack import Observability
@@ -197,6 +200,27 @@ def main() -> None:
         opts=aws_only,
     )
 
+    # --- teams and their pipelines -----------------------------------------------------------------
+    teams = {
+        team: TeamNamespace(f"team-{team}", team_spec, on_cluster) for team, team_spec in cfg.teams().items()
+    }
+    pipeline_engines: list[pulumi.Resource] = []
+    if spec.pipelines.enabled:
+        pipeline_engines = Pipelines(
+            "pipelines",
+            spec.pipelines,
+            context,
+            on_cluster,
+            artifacts=artifacts.ref,
+            teams={team: team_spec.quota for team, team_spec in cfg.teams().items()},
+            gpu_pools=cfg.gpu_pools(),
+            runbook_base_url=runbooks,
+            dependencies=dependencies,
+            secrets_path_prefix=context.secrets_path_prefix,
+            team_namespaces=[t.namespace for t in teams.values()],
+            mlflow_database_host=mlflow.database_address,
+        ).releases
+
     # --- models ---------------------------------------------------------------------------------
     platform = PlatformRef(
         context=context,
@@ -211,27 +235,22 @@ def main() -> None:
         secrets_path_prefix=context.secrets_path_prefix,
         runbook_base_url=spec.observability.runbook_base_url,
         gateway_url=gateway.url,
+        mlflow_url=mlflow.tracking_url,
         kubeconfig=cluster.kubeconfig,
-        dependencies=dependencies,
+        dependencies=replace(dependencies, pipelines=pipeline_engines),
     )
-    teams = {
-        team: TeamNamespace(f"team-{team}", team_spec, on_cluster) for team, team_spec in cfg.teams().items()
-    }
-    if spec.pipelines.enabled:
-        Pipelines(
-            "pipelines",
-            spec.pipelines,
-            context,
-            on_cluster,
-            artifacts=artifacts.ref,
-            teams={team: team_spec.quota for team, team_spec in cfg.teams().items()},
-            gpu_pools=cfg.gpu_pools(),
-            runbook_base_url=runbooks,
-            dependencies=dependencies,
-            secrets_path_prefix=context.secrets_path_prefix,
-            team_namespaces=[t.namespace for t in teams.values()],
-            mlflow_database_host=mlflow.database_address,
+    training = {
+        f"{team.name}/{pipeline.name}": TrainingPipeline(
+            f"{team.name}-{pipeline.name}",
+            pipeline,
+            platform,
+            team=team.name,
+            namespace_ready=[teams[team.name].namespace],
+            opts=on_cluster,
         )
+        for team in spec.teams
+        for pipeline in team.pipelines
+    }
     endpoints = {
         model.name: ModelEndpoint(model.name, model, platform, namespace=teams[model.team], opts=on_cluster)
         for model in spec.models
@@ -266,7 +285,6 @@ def main() -> None:
             "keyAlias": signing.alias_name,
             "admission": admission.mode.value,
         },
-        "mlflowUrl": mlflow.tracking_url,
         "mlflowDatabaseIdentifier": mlflow.database_identifier,
         "secretsKmsKeyArn": secrets.kms_key_arn,
         "models": {
@@ -279,6 +297,15 @@ def main() -> None:
             for name, endpoint in endpoints.items()
         },
         "lineage": {name: endpoint.lineage for name, endpoint in endpoints.items()},
+        # What a team submits (docs/pipelines.md): the WorkflowTemplate and the role it runs as.
+        "pipelines": {
+            name: {
+                "workflowTemplate": p.template_name,
+                "roleArn": p.role_arn,
+                "artifactPrefix": p.artifact_prefix,
+            }
+            for name, p in training.items()
+        },
         "grafanaUrl": observability.grafana_url,
         "alertTopicArn": observability.alert_topic_arn,
         "logGroupNames": [

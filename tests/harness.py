@@ -68,6 +68,7 @@ def platform(environment: Environment = Environment.DEV, **overrides: Any) -> Pl
         "secrets_path_prefix": f"mlops-platform/{environment.value}",
         "runbook_base_url": "https://github.com/acme/mlops-platform/blob/main/docs/runbooks",
         "gateway_url": "http://models.internal.example.com",
+        "mlflow_url": "https://mlflow.internal.example.com",
         **overrides,
     }
     return PlatformRef(**values)

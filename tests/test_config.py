@@ -273,12 +273,16 @@ def test_reports_every_problem_at_once_even_beside_structural_errors():
         }
     )
     # Structural errors first, then every semantic problem of the parts that are well-formed; the dev
-    # models still ask for the gpu-spot pool this change removed.
+    # team's quota no longer fits the pools, and its pipeline and models still ask for the gpu-spot
+    # pool this change removed.
     assert problems == [
         'mlops-platform:network.natGateways: must be one of single or perAz (got "many")',
         'mlops-platform:gpuNodePools[0].capacityType: must be one of ON_DEMAND or SPOT (got "x")',
         "mlops-platform:network.azCount: must be between 2 and 6 (got 9)",
         "mlops-platform:gpuNodePools[0].maxSize: must be >= minSize (got 1 < 3)",
+        "mlops-platform:teams[0].quota.gpus: is 2 but the GPU pools can hold at most 1 (p: 1); lower it or "
+        "raise a pool's maxSize",
+        "mlops-platform:teams[0].pipelines[0].train.pool: unknown GPU pool 'gpu-spot'; pools: p",
         "mlops-platform:models[1].resources.gpuPool: unknown GPU pool 'gpu-spot'; known pools: p",
     ]
 
@@ -353,7 +357,7 @@ CROSS_SECTION = [
     ),
     pytest.param(
         {"mlops-platform:observability": {"receivers": [{"name": "r", "kind": "slack", "secret": "nope"}]}},
-        "mlops-platform:observability.receivers[0].secret: must name an entry of secrets.entries (got 'nope'; known: huggingface-token, slack-webhook)",
+        "mlops-platform:observability.receivers[0].secret: must name an entry of secrets.entries (got 'nope'; known: huggingface-token, mlflow-risk, slack-webhook)",
         id="receiver-secret",
     ),
     pytest.param(

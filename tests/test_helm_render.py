@@ -39,6 +39,13 @@ def test_every_release_renders_and_every_object_validates(name):
     assert (name == "stage") or ("AnalysisTemplate" in kinds and graph.of_type(ANALYSIS))
     if name == "dev":  # fraud-scorer scales to zero there
         assert {"ScaledObject", "InterceptorRoute", "BackendTrafficPolicy"} <= kinds
+    # Pipelines: the queues everywhere; dev and prod declare a pipeline (prod's on a schedule) and a
+    # batch job.
+    assert {"ClusterQueue", "LocalQueue", "ResourceFlavor", "Cohort"} <= kinds
+    if name != "stage":
+        assert "WorkflowTemplate" in kinds
+    if name == "prod":
+        assert "CronWorkflow" in kinds
 
 
 def _with(resource_type: str, name: str, change) -> Graph:
@@ -130,6 +137,18 @@ def test_a_custom_resource_with_a_field_its_crd_lacks_fails():
             lambda spec: spec.update(minReplicaCount="zero"),
             "spec.minReplicaCount",
         ),
+        (
+            "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate",
+            "risk-fraud-train-template",
+            lambda spec: spec["templates"][0]["dag"]["tasks"][1].update(dependecies=["start-run"]),
+            "spec.templates.0.dag.tasks.1",
+        ),
+        (
+            "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue",
+            "pipelines-queue-risk",
+            lambda spec: spec.update(cohort="mlops-teams"),
+            "spec",
+        ),
     ],
 )
 def test_a_delivery_object_its_crd_rejects_fails(kind, name, change, where):
@@ -139,7 +158,9 @@ def test_a_delivery_object_its_crd_rejects_fails(kind, name, change, where):
     broken = copy.deepcopy(graph.find(kind, name))
     change(broken.inputs["spec"])
     engines = [
-        r for r in graph.of_type(RELEASE) if r.inputs["name"] in ("argo-rollouts", "gateway-helm", "keda")
+        r
+        for r in graph.of_type(RELEASE)
+        if r.inputs["name"] in ("argo-rollouts", "gateway-helm", "keda", "argo-workflows", "kueue")
     ]
     subset = Graph(
         project=graph.project,

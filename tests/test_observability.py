@@ -184,7 +184,12 @@ def test_gpu_idle_alert_uses_the_configured_hours():
 def test_every_alert_and_dashboard_query_reads_known_metrics():
     graph = stack("dev").graph  # with its models, whose SLO recording rules the dashboards read
     expressions = [rule["expr"] for _, _, rule in alert_rules(graph)]
-    for dashboard in graph.of_type("kubernetes:core/v1:ConfigMap"):
+    dashboards = [
+        c
+        for c in graph.of_type("kubernetes:core/v1:ConfigMap")
+        if c.inputs["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+    ]
+    for dashboard in dashboards:
         for text in dashboard.inputs["data"].values():
             board = json.loads(text)
             assert board["uid"] and board["panels"]

@@ -69,6 +69,20 @@ def prefix_problem(prefix: str, example: str, field: str = "prefix") -> Problem:
     return Problem(field, f"must be a key prefix ending in '/', such as {example} (got {prefix!r})")
 
 
+def store_prefix_problems(field: str, prefix: str, example: str) -> list[Problem]:
+    """A prefix inside the artifact store, as workloads that read or write it name it: no bucket, no
+    URI, no path outside it."""
+    if "://" in prefix or prefix.startswith("/") or ".." in prefix.split("/"):
+        return [
+            Problem(
+                field,
+                f"must be a key prefix inside the artifact store, such as {example}; a URI or a path "
+                f"outside it cannot be granted (got {prefix!r})",
+            )
+        ]
+    return [] if _PREFIX.match(prefix) else [prefix_problem(prefix, example, field)]
+
+
 @spec
 class ArtifactStoreSpec:
     """The artifact bucket (models, datasets, MLflow runs)."""

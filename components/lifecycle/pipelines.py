@@ -66,6 +66,7 @@ RESOURCES = {
     "controller": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     "server": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
     "kueue": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+    "executor": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
 }
 
 
@@ -313,6 +314,12 @@ class Pipelines(PlatformComponent):
                         region,
                         ARTIFACT_PREFIX + "{{workflow.namespace}}/adhoc/{{workflow.name}}/{{pod.name}}",
                     ),
+                },
+                # Argo's init and wait containers in every workflow pod: the team namespaces enforce
+                # the restricted Pod Security Standard.
+                "executor": {
+                    "securityContext": kube.restricted_container_security(),
+                    "resources": RESOURCES["executor"],
                 },
                 # Each pod uses its pipeline's Pod Identity role: the SDK's default chain, no keys.
                 "useStaticCredentials": False,

@@ -102,6 +102,24 @@ def s3_write_statements(bucket_arn: str, prefix: str, kms_key_arn: str | None = 
     return result
 
 
+def s3_prefixes_statements(
+    bucket_arn: str, kms_key_arn: str, *, read: Sequence[str], write: Sequence[str] = ()
+) -> list[Statement]:
+    """Read under each ``read`` prefix, read and write under each ``write`` prefix, nothing else in
+    the bucket; the key's decrypt (and encrypt, with a write) once. Sids are numbered per prefix, as
+    one policy may not repeat a Sid."""
+    result: list[Statement] = []
+    for i, prefix in enumerate([*read, *write]):
+        granted = s3_read_statements(bucket_arn, prefix)
+        if i >= len(read):
+            granted += s3_write_statements(bucket_arn, prefix)
+        result += [{**s, "Sid": f"{s['Sid']}{i}"} for s in granted]
+    result.append(statement("DecryptObjects", ["kms:Decrypt"], kms_key_arn))
+    if write:
+        result.append(statement("EncryptObjects", ["kms:Encrypt", "kms:GenerateDataKey"], kms_key_arn))
+    return result
+
+
 ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 ECR_PUSH_ACTIONS = (
     "ecr:CompleteLayerUpload",

@@ -138,6 +138,16 @@ def image_problems(field: str, image: str) -> list[Problem]:
     return []
 
 
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?$")
+
+
+def quantity_problems(field: str, value: str) -> list[Problem]:
+    """A Kubernetes resource quantity (CPU or memory)."""
+    if _QUANTITY.match(value):
+        return []
+    return [Problem(field, f"must be a Kubernetes quantity such as 500m, 2 or 4Gi (got {value!r})")]
+
+
 _CRON_FIELDS = (
     ("minute", 0, 59, ()),
     ("hour", 0, 23, ()),

@@ -99,9 +99,11 @@ class PlatformConfig:
         return self.spec.gpu_pools()
 
     def teams(self) -> dict[str, TeamSpec]:
-        """Every team that has a model, with its configured quota or the default one."""
+        """Every team that has a model or a training pipeline, with its configured quota or the
+        default one."""
         configured = {t.name: t for t in self.spec.teams}
-        return {m.team: configured.get(m.team, TeamSpec(name=m.team)) for m in self.spec.models}
+        named = [m.team for m in self.spec.models] + [t.name for t in self.spec.teams if t.pipelines]
+        return {team: configured.get(team, TeamSpec(name=team)) for team in sorted(set(named))}
 
 
 def parse(raw: Mapping[str, Any], *, project: str, stack: str) -> PlatformConfig:

@@ -17,6 +17,7 @@ from mlops_platform.components.foundation.cluster import ClusterSpec, SystemNode
 from mlops_platform.components.foundation.gpu_node_pool import GpuNodePoolSpec
 from mlops_platform.components.foundation.network import NetworkSpec
 from mlops_platform.components.lifecycle.pipelines import PipelinesSpec, quota_problems
+from mlops_platform.components.lifecycle.training_pipeline import TrainingPipelineSpec
 from mlops_platform.components.observability.spec import ObservabilitySpec
 from mlops_platform.components.refs import GpuPoolInfo
 from mlops_platform.components.serving.gateway import ModelGatewaySpec
@@ -37,6 +38,14 @@ class GpuNodePoolEntry(GpuNodePoolSpec):
 
     name: str
     """Pool name: node label value and the name models use to pick the pool."""
+
+
+@spec
+class TeamEntry(TeamSpec):
+    """A team of the stack: its namespace, quota and training pipelines."""
+
+    pipelines: Sequence[TrainingPipelineSpec] = ()
+    """Training pipelines that run in the team's namespace (docs/pipelines.md). Default: none."""
 
 
 @spec
@@ -91,8 +100,9 @@ class StackSpec:
     """Metrics, dashboards, alerts, logs and the budget."""
     gateway: ModelGatewaySpec = field(default_factory=ModelGatewaySpec)
     """The model gateway (Envoy Gateway) and its internal load balancer."""
-    teams: Sequence[TeamSpec] = ()
-    """Team namespaces and their quotas. A team with a model and no entry gets the default quota."""
+    teams: Sequence[TeamEntry] = ()
+    """Team namespaces, their quotas and training pipelines. A team with a model and no entry gets
+    the default quota."""
     pipelines: PipelinesSpec = field(default_factory=PipelinesSpec)
     """Argo Workflows and Kueue: training pipelines, batch scoring and the teams' GPU queues."""
     models: Sequence[ModelEntry] = ()
@@ -152,6 +162,7 @@ class StackSpec:
             found += [p.nested(f"teams[{i}]") for p in team.problems()]
             if self.pipelines.enabled:
                 found += [p.nested(f"teams[{i}].quota") for p in quota_problems(team.quota, self.gpu_pools())]
+            found += self._pipeline_problems(i, team, secret_names)
         found += duplicates("teams", [t.name for t in self.teams], "duplicate team {name!r}")
         found += self._model_problems(secret_names)
         found += [p.nested("cost_assumptions") for p in self.cost_assumptions.problems()]
@@ -164,6 +175,31 @@ class StackSpec:
                         f"no model named {model!r} (models: {', '.join(models) or 'none'})",
                     )
                 )
+        return found
+
+    def _pipeline_problems(self, i: int, team: TeamEntry, secret_names: list[str]) -> list[Problem]:
+        found = []
+        if team.pipelines and not self.pipelines.enabled:
+            found.append(
+                Problem(
+                    f"teams[{i}].pipelines", "needs pipelines.enabled (Argo Workflows and Kueue run them)"
+                )
+            )
+        for j, pipeline in enumerate(team.pipelines):
+            where = f"teams[{i}].pipelines[{j}]"
+            found += [p.nested(where) for p in pipeline.problems(self.gpu_pools())]
+            if pipeline.mlflow_secret not in secret_names:
+                found.append(
+                    Problem(
+                        f"{where}.mlflow_secret",
+                        f"must name an entry of secrets.entries (got {pipeline.mlflow_secret!r})",
+                    )
+                )
+        found += duplicates(
+            f"teams[{i}].pipelines",
+            [p.name for p in team.pipelines],
+            "duplicate pipeline name {name!r}; names must be unique in a team",
+        )
         return found
 
     def _model_problems(self, secret_names: list[str]) -> list[Problem]:
