@@ -17,6 +17,7 @@ from mlops_platform.components.support import files
 from mlops_platform.infra.governance import commands as governance
 from mlops_platform.infra.offline import preview
 from mlops_platform.infra.offline.runner import SynthError, synthesize
+from mlops_platform.infra.ops import batch
 from mlops_platform.policies.graph import Graph
 
 
@@ -553,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only report stale pages (exit 1 if any)")
     p.set_defaults(func=cmd_docs)
     governance.add_commands(commands)
+    batch.add_commands(commands, _Parser)
     return parser
 
 
@@ -564,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SynthError as exc:
         print(f"blueprint {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (UsageError, governance.GovernanceInputError, files.FileInputError) as exc:
+    except (UsageError, governance.GovernanceInputError, files.FileInputError, batch.BatchInputError) as exc:
         print(f"blueprint {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

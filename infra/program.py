@@ -28,6 +28,7 @@ from mlops_platform.components.foundation.load_balancer_controller import (
 )
 from mlops_platform.components.foundation.logs import logs_key
 from mlops_platform.components.foundation.network import Network
+from mlops_platform.components.lifecycle.batch_scoring import BatchScoring
 from mlops_platform.components.lifecycle.pipelines import Pipelines
 from mlops_platform.components.lifecycle.training_pipeline import TrainingPipeline
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
@@ -256,6 +257,21 @@ def main() -> None:
         for model in spec.models
     }
 
+    batch = {
+        model.name: BatchScoring(
+            f"{model.name}-batch",
+            model.batch,
+            platform,
+            model=model.name,
+            model_spec=model,
+            repository_url=endpoints[model.name].repository_url,
+            namespace_ready=[teams[model.team].namespace],
+            opts=on_cluster,
+        )
+        for model in spec.models
+        if model.batch is not None
+    }
+
     # Everything a team's own project reads back into a PlatformRef (examples/team-model); the GPU
     # pools in full, for people too.
     shared = platform.to_outputs()
@@ -297,7 +313,16 @@ def main() -> None:
             for name, endpoint in endpoints.items()
         },
         "lineage": {name: endpoint.lineage for name, endpoint in endpoints.items()},
-        # What a team submits (docs/pipelines.md): the WorkflowTemplate and the role it runs as.
+        # What a team submits (docs/pipelines.md): the WorkflowTemplates and the roles they run as.
+        "batchScoring": {
+            name: {
+                "workflowTemplate": job.template_name,
+                "namespace": job.namespace,
+                "version": job.version,
+                "roleArn": job.role_arn,
+            }
+            for name, job in batch.items()
+        },
         "pipelines": {
             name: {
                 "workflowTemplate": p.template_name,

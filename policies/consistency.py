@@ -246,7 +246,7 @@ def installed_exporters(resources: Sequence[PolicyResource]) -> set[str]:
         if chart == "argo-rollouts" and get(values, "controller", "metrics", "serviceMonitor", "enabled"):
             found.add("argo-rollouts")
         if chart == "argo-workflows" and get(values, "controller", "serviceMonitor", "enabled"):
-            found.add("argo-workflows")
+            found |= {"argo-workflows", "batch-scoring"}
         if chart == "kueue" and get(values, "enablePrometheus"):
             found.add("kueue")
     for monitor in [*of_type(resources, SERVICE_MONITOR), *of_type(resources, POD_MONITOR)]:

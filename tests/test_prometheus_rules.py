@@ -590,3 +590,66 @@ def test_the_canary_is_measured_per_version_and_the_shadow_never_burns_the_slo(d
             },
         ],
     )
+
+
+def test_pipeline_and_batch_alerts(dev, tmp_path):
+    """The pipeline engines' alerts and a batch job's fire on the series Argo and Kueue write (and the
+    batch template's own custom metrics), and not before their time."""
+    batch = 'team="growth",model="churn-classifier"'
+    _unit_test(
+        tmp_path,
+        dev,
+        [
+            {
+                "input_series": [
+                    {"series": 'argo_workflows_total_count{namespace="risk",phase="Failed"}', "values": "0x5 1x20"},
+                    {"series": 'argo_workflows_error_count{cause="CronWorkflowSubmissionError"}', "values": "0x2 1x20"},
+                    # 3 pods pending, 1 of them held back by Kueue for quota: 2 admitted pods find no node.
+                    {"series": 'argo_workflows_pods_gauge{phase="Pending"}', "values": "3x60"},
+                    {"series": 'kueue_pending_workloads{cluster_queue="risk",status="active"}', "values": "1x60"},
+                    {"series": 'kueue_pending_workloads{cluster_queue="growth",status="inadmissible"}', "values": "1x60"},
+                    {"series": f"argo_workflows_batch_scoring_failed{{{batch}}}", "values": "0x10 1x10"},
+                    {"series": f"argo_workflows_batch_scoring_duration_seconds{{{batch}}}", "values": "0+60x40"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "4m", "alertname": "WorkflowsFailing", "exp_alerts": []},
+                    {
+                        "eval_time": "8m",
+                        "alertname": "WorkflowsFailing",
+                        "exp_alerts": [_expected(dev, "WorkflowsFailing", {"namespace": "risk"})],
+                    },
+                    {
+                        "eval_time": "9m",
+                        "alertname": "WorkflowControllerErrors",
+                        "exp_alerts": [
+                            _expected(dev, "WorkflowControllerErrors", {"cause": "CronWorkflowSubmissionError"})
+                        ],
+                    },
+                    {"eval_time": "20m", "alertname": "WorkflowPodsStuckPending", "exp_alerts": []},
+                    {
+                        "eval_time": "31m",
+                        "alertname": "WorkflowPodsStuckPending",
+                        "exp_alerts": [_expected(dev, "WorkflowPodsStuckPending", {})],
+                    },
+                    {
+                        "eval_time": "31m",
+                        "alertname": "PipelineQueueInadmissible",
+                        "exp_alerts": [_expected(dev, "PipelineQueueInadmissible", {"cluster_queue": "growth"})],
+                    },
+                    {"eval_time": "9m", "alertname": "BatchScoringFailed", "exp_alerts": []},
+                    {
+                        "eval_time": "12m",
+                        "alertname": "BatchScoringFailed",
+                        "exp_alerts": [_expected(dev, "BatchScoringFailed", {})],
+                    },
+                    # expectedMinutes 30: the duration passes 1800 s after 30 minutes.
+                    {"eval_time": "30m", "alertname": "BatchScoringOverdue", "exp_alerts": []},
+                    {
+                        "eval_time": "32m",
+                        "alertname": "BatchScoringOverdue",
+                        "exp_alerts": [_expected(dev, "BatchScoringOverdue", {})],
+                    },
+                ],
+            }
+        ],
+    )

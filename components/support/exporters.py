@@ -78,6 +78,13 @@ MLFLOW_METRICS = frozenset(
 real server and checks these names)."""
 
 
+BATCH_SCORING_METRICS = frozenset(
+    {"argo_workflows_batch_scoring_failed", "argo_workflows_batch_scoring_duration_seconds"}
+)
+"""The custom metrics every batch scoring WorkflowTemplate declares (components/lifecycle/
+batch_scoring.py), which Argo's controller serves with the ``argo_workflows_`` prefix."""
+
+
 def _load() -> dict[str, Exporter]:
     document = json.loads((Path(__file__).parent / "exporter-metrics.json").read_text(encoding="utf-8"))
     found = {
@@ -92,6 +99,9 @@ def _load() -> dict[str, Exporter]:
     )
     found["model-server"] = Exporter(
         "model-server", "contract", "docs/serving-metrics.md", frozenset(SERVING_METRICS)
+    )
+    found["batch-scoring"] = Exporter(
+        "batch-scoring", "contract", "components/lifecycle/batch_scoring.py", BATCH_SCORING_METRICS
     )
     found["prometheus"] = Exporter(
         "prometheus", "any", "https://prometheus.io/docs/concepts/jobs_instances/", PROMETHEUS_SYNTHETIC

@@ -16,6 +16,7 @@ from mlops_platform.components.data.platform_secrets import PlatformSecretsSpec
 from mlops_platform.components.foundation.cluster import ClusterSpec, SystemNodesSpec
 from mlops_platform.components.foundation.gpu_node_pool import GpuNodePoolSpec
 from mlops_platform.components.foundation.network import NetworkSpec
+from mlops_platform.components.lifecycle.batch_scoring import BatchScoringSpec
 from mlops_platform.components.lifecycle.pipelines import PipelinesSpec, quota_problems
 from mlops_platform.components.lifecycle.training_pipeline import TrainingPipelineSpec
 from mlops_platform.components.observability.spec import ObservabilitySpec
@@ -54,6 +55,9 @@ class ModelEntry(ModelEndpointSpec):
 
     name: str
     """Model name, unique in the stack (a DNS label of at most 40 characters)."""
+    batch: BatchScoringSpec | None = None
+    """Batch scoring by one of its versions: an input prefix into an output prefix, on a schedule
+    or on demand (docs/pipelines.md). Default: none."""
 
 
 def duplicates(field_name: str, names: Sequence[str], what: str) -> list[Problem]:
@@ -208,6 +212,12 @@ class StackSpec:
         for i, model in enumerate(self.models):
             where = f"models[{i}]"
             found += [p.nested(where) for p in model.problems(model.name, self.environment, pools)]
+            if model.batch is not None:
+                found += [p.nested(f"{where}.batch") for p in model.batch.problems(model, list(pools))]
+                if not self.pipelines.enabled:
+                    found.append(
+                        Problem(f"{where}.batch", "needs pipelines.enabled (Argo Workflows runs it)")
+                    )
             for j, secret in enumerate(model.secrets):
                 if secret.secret not in secret_names:
                     found.append(

@@ -23,6 +23,7 @@ from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG
 from mlops_platform.components.support.validation import to_camel
 from mlops_platform.infra.cost import attribution
 from mlops_platform.infra.cost.assumptions import CostAssumptions
+from mlops_platform.infra.cost.batch import WORKFLOW_TEMPLATE, batch_runs
 from mlops_platform.infra.cost.placement import (
     PLATFORM,
     NodeShape,
@@ -146,6 +147,8 @@ class _Pricer:
         """Release -> the pods it declares (``helm.Footprint``), for the document."""
         self.pool_types: dict[str, str] = {}
         """Pool label value -> the instance type its nodes are priced as."""
+        self.pool_nodes: dict[str, tuple[NodeShape, Decimal]] = {}
+        """Pool label value -> what one node offers pods, and its hourly price (spot-discounted)."""
 
     def table(self, resource: Observed) -> PriceTable:
         return PriceTable.load(resource.region or self.region, self.prices_dir)
@@ -314,6 +317,7 @@ class _Pricer:
                 return
             factor = Decimal(str(self.assumptions.spot_price_factors[family]))
         self.pool_types[pool] = instance_type
+        self.pool_nodes[pool] = (shape, table.instance_hour(instance_type) * factor)
         residents = [w for w in self.workloads if w.pool == pool]
         try:
             placed = {s: pack([p for w in residents for p in w.pods(s)], shape) for s in SCENARIOS}
@@ -555,6 +559,14 @@ def estimate(
         "byComponent": attribution.grouped(pricer.items, lambda i: i.component),
         "byResourceType": attribution.grouped(pricer.items, lambda i: i.resource_type),
     }
+    runs, unpriced_runs, problems = batch_runs(observed, pricer.pool_nodes)
+    if problems:
+        raise PricingError(problems)
+    pricer.unpriced += [
+        {"resourceType": WORKFLOW_TEMPLATE, "resource": key, "reason": reason}
+        for key, _, reason in (line.partition(": ") for line in unpriced_runs)
+    ]
+    by["batchRuns"] = runs  # type: ignore[assignment]
     return _document(items, pricer.unpriced, table, assumptions, units, pricer.add_ons, by)
 
 

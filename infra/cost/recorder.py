@@ -40,6 +40,7 @@ PRICED_TYPES = frozenset(
         "kubernetes:keda.sh/v1alpha1:ScaledObject",
         "kubernetes:karpenter.sh/v1:NodePool",
         "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",
+        "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate",
     }
 )
 """Types whose inputs the recorder keeps; everything else only counts for attribution."""

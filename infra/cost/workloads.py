@@ -50,7 +50,7 @@ def _decimal(value: Any, default: str) -> Decimal:
         return Decimal(default)
 
 
-def _requests(pod_spec: Mapping[str, Any]) -> tuple[Decimal, Decimal, Decimal] | None:
+def requests_of(pod_spec: Mapping[str, Any]) -> tuple[Decimal, Decimal, Decimal] | None:
     """Summed container requests (cores, bytes, GPUs), or None where one is only known at deploy time."""
     cpu = memory = gpus = Decimal(0)
     for container in _get(pod_spec, "containers", default=[]):
@@ -142,7 +142,7 @@ def read_workloads(
         template = _get(carrier.props, "spec", "template", default={})
         labels = _get(metadata, "labels", default={})
         pod_labels = _get(template, "metadata", "labels", default={})
-        requested = _requests(_get(template, "spec", default={}))
+        requested = requests_of(_get(template, "spec", default={}))
         if requested is None or not all(isinstance(x, Mapping) for x in (labels, pod_labels, annotations)):
             unknown.append(carrier)
             continue

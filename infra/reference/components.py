@@ -35,6 +35,8 @@ COMPONENT_MODULES = (
     "serving.autoscaling",
     "serving.model_endpoint.component",
     "lifecycle.pipelines",
+    "lifecycle.training_pipeline",
+    "lifecycle.batch_scoring",
 )
 """Modules documented in docs/components.md, in reading order."""
 

@@ -19,6 +19,22 @@ def model(**changes):
     return [{**MODEL, **changes}]
 
 
+BATCH = {"inputPrefix": "datasets/growth/in/", "outputPrefix": "scores/growth/churn/", "command": ["score"]}
+
+
+def pipeline(**changes):
+    return {
+        "name": "churn-train",
+        "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/growth/trainer:1.0.0",
+        "registeredModel": "churn",
+        "dataPrefixes": ["datasets/growth/"],
+        "train": {"command": ["python", "train.py"]},
+        "evaluate": {"metric": "auc", "threshold": 0.8},
+        "mlflowSecret": "hf-token",
+        **changes,
+    }
+
+
 CASES = {
     # types
     "owner-is-a-list": ({"owner": ["a", "b"]}, ["mlops-platform:owner"]),
@@ -229,6 +245,67 @@ CASES = {
             "mlops-platform:pipelines.ssoSecret: must name an entry of secrets.entries (got 'nope')",
             "mlops-platform:pipelines.hostname: is required with ui: sso",
             "mlops-platform:pipelines.certificateArn: is required with ui: sso",
+        ],
+    ),
+    "batch-shards-below-one": (
+        {"models": model(batch={**BATCH, "shards": 0})},
+        ["mlops-platform:models[0].batch.shards: must be at least 1 (got 0)"],
+    ),
+    "batch-input-outside-the-artifact-store": (
+        {"models": model(batch={**BATCH, "inputPrefix": "s3://elsewhere/in/"})},
+        [
+            "mlops-platform:models[0].batch.inputPrefix: must be a key prefix inside the artifact store, such "
+            "as datasets/risk/transactions/; a URI or a path outside it cannot be granted (got 's3://elsewhere/in/')"
+        ],
+    ),
+    "batch-schedule-not-cron": (
+        {"models": model(batch={**BATCH, "schedule": "every night"})},
+        [
+            "mlops-platform:models[0].batch.schedule: must be a cron expression of 5 fields, e.g. '0 3 * * *' "
+            "for 03:00 every day, or @daily (got 'every night')"
+        ],
+    ),
+    "batch-unknown-version": (
+        {"models": model(batch={**BATCH, "version": "v9"})},
+        ["mlops-platform:models[0].batch.version: unknown version 'v9'; this model serves v1"],
+    ),
+    "pipeline-unknown-pool": (
+        {
+            "teams": [
+                {
+                    "name": "growth",
+                    "quota": {"gpus": 1},
+                    "pipelines": [pipeline(train={"command": ["t"], "pool": "gpu-h100"})],
+                }
+            ]
+        },
+        ["mlops-platform:teams[0].pipelines[0].train.pool: unknown GPU pool 'gpu-h100'; pools: gpu-spot"],
+    ),
+    "pipeline-schedule-not-cron": (
+        {"teams": [{"name": "growth", "quota": {"gpus": 1}, "pipelines": [pipeline(schedule="0 3 * * 8")]}]},
+        [
+            "mlops-platform:teams[0].pipelines[0].schedule: is not valid cron: day of week '8' (allowed 0-7); "
+            "e.g. '0 3 * * *' for 03:00 every day, or @daily (got '0 3 * * 8')"
+        ],
+    ),
+    "pipeline-data-outside-the-artifact-store": (
+        {
+            "teams": [
+                {"name": "growth", "quota": {"gpus": 1}, "pipelines": [pipeline(dataPrefixes=["/mnt/data/"])]}
+            ]
+        },
+        [
+            "mlops-platform:teams[0].pipelines[0].dataPrefixes[0]: must be a key prefix inside the artifact store"
+        ],
+    ),
+    "pipeline-mlflow-secret-undeclared": (
+        {
+            "teams": [
+                {"name": "growth", "quota": {"gpus": 1}, "pipelines": [pipeline(mlflowSecret="mlflow-x")]}
+            ]
+        },
+        [
+            "mlops-platform:teams[0].pipelines[0].mlflowSecret: must name an entry of secrets.entries (got 'mlflow-x')"
         ],
     ),
     "pipelines-ui-unknown": (
