@@ -219,7 +219,8 @@ def main() -> None:
             dependencies=dependencies,
             secrets_path_prefix=context.secrets_path_prefix,
             team_namespaces=[t.namespace for t in teams.values()],
-            mlflow_database_host=mlflow.database_address,
+            # The endpoint is host:port; Argo takes the two apart.
+            mlflow_database_host=mlflow.database_endpoint.apply(lambda endpoint: endpoint.rsplit(":", 1)[0]),
         ).releases
 
     # --- models ---------------------------------------------------------------------------------

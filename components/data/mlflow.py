@@ -131,8 +131,6 @@ class MlflowTracking(PlatformComponent):
     """Bucket holding the artifacts (under ``mlflow/``)."""
     database_endpoint: pulumi.Output[str]
     """Endpoint of the PostgreSQL instance (host:port); the password is never an output."""
-    database_address: pulumi.Output[str]
-    """Host name of the database (without the port)."""
     database_identifier: pulumi.Output[str]
     """RDS instance identifier (for alarms and dashboards)."""
     role_arn: pulumi.Output[str]
@@ -315,7 +313,6 @@ class MlflowTracking(PlatformComponent):
         self.tracking_url = pulumi.Output.concat(scheme, "://", host)
         self.artifact_bucket = pulumi.Output.from_input(artifacts.bucket_name)
         self.database_endpoint = database.endpoint
-        self.database_address = database.address
         self.database_identifier = database.identifier
         if spec.service_monitor:
             self._service_monitor(name, spec, labels, [*depends.prometheus_operator, syncs["metrics"]])

@@ -159,6 +159,18 @@ def generated_value(
     return password.result.apply(lambda p: json.dumps({"username": username, "password": p}, sort_keys=True))
 
 
+def undeclared_secret_problems(field: str, secret: str, declared: Sequence[str]) -> list[Problem]:
+    """A platform secret a setting names that the stack does not declare (``secrets.entries``)."""
+    if secret in declared:
+        return []
+    return [Problem(field, f"must name an entry of secrets.entries (got {secret!r})")]
+
+
+def properties(path: str, keys: Mapping[str, str]) -> dict[str, SecretRef]:
+    """``external_secret`` entries from one platform secret: each Secret key -> the property it holds."""
+    return {key: SecretRef(path, prop) for key, prop in keys.items()}
+
+
 def external_secret(
     name: str,
     *,

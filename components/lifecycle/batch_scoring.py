@@ -33,28 +33,21 @@ from typing import Any
 import pulumi
 
 from mlops_platform.components.data.artifact_store import store_prefix_problems
-from mlops_platform.components.lifecycle.workflows import (
-    WORKFLOW_LABEL,
-    container,
-    scratch_volume,
-    template_and_schedule,
-    workflow_identity,
-    workflow_spec,
-)
+from mlops_platform.components.lifecycle import workflows
 from mlops_platform.components.observability.alerting import Alert, Severity, prometheus_rule, rule_labels
 from mlops_platform.components.observability.stack import NAMESPACE as MONITORING
 from mlops_platform.components.refs import PlatformRef
 from mlops_platform.components.serving.model_endpoint.spec import ModelEndpointSpec
 from mlops_platform.components.serving.model_endpoint.version import ModelVersion
 from mlops_platform.components.serving.model_endpoint.workloads import artifact_uri
-from mlops_platform.components.support import iam, kube
+from mlops_platform.components.support import kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import (
     Problem,
+    bounds_problems,
     cron_problems,
     quantity_problems,
-    range_problems,
 )
 
 FAILED_METRIC = "batch_scoring_failed"
@@ -124,9 +117,8 @@ class BatchScoringSpec:
             found += quantity_problems(key, value) if value is not None else []
         if self.shards < 1:
             found.append(Problem("shards", f"must be at least 1 (got {self.shards})"))
-        found += range_problems("shards", self.shards, 1, 1000) if self.shards >= 1 else []
-        found += range_problems("expected_minutes", self.expected_minutes, 1, 7 * 24 * 60)
-        found += range_problems("retries", self.retries, 0, 20)
+        bounds = {"expected_minutes": (1, 7 * 24 * 60), "retries": (0, 20)}
+        found += bounds_problems(self, {**bounds, **({"shards": (1, 1000)} if self.shards >= 1 else {})})
         if self.schedule is not None:
             found += cron_problems("schedule", self.schedule)
         names = [v.name for v in model.all_versions()]
@@ -182,30 +174,18 @@ class BatchScoring(PlatformComponent):
             **kube.labels(self.template_name, "batch-scoring"),
             kube.TEAM_LABEL: team,
             kube.MODEL_LABEL: model,
-            WORKFLOW_LABEL: self.template_name,
+            workflows.WORKFLOW_LABEL: self.template_name,
             BATCH_LABEL: "true",
         }
         in_namespace = self.after(namespace_ready)
         model_prefix = model_spec.artifact_prefix or f"models/{team}/{model}/"
         model_files = f"{model_prefix}{version.model_path or version.name}/"
-        bucket_arn = pulumi.Output.concat("arn:aws:s3:::", platform.artifact_bucket_name)
-        policy = pulumi.Output.all(bucket_arn, platform.artifact_kms_key_arn).apply(
-            lambda a: iam.document(
-                iam.s3_prefixes_statements(
-                    a[0], a[1], read=[spec.input_prefix, model_files], write=[spec.output_prefix]
-                )
-            )
-        )
         service_account = f"{model}-batch"
-        role = workflow_identity(
-            name,
-            namespace=team,
-            service_account=service_account,
-            labels=labels,
-            cluster_name=platform.cluster_name,
-            tags=context.tags,
-            policy=policy,
-            opts=in_namespace,
+        runner = workflows.Runner(team, service_account, labels, context.tags)
+        # Its input and its version's model files; its output: nothing else in the bucket.
+        read = [spec.input_prefix, model_files]
+        role = workflows.workflow_identity(
+            name, runner, platform, read=read, write=[spec.output_prefix], opts=in_namespace
         )
         self.role_arn = role.arn
         bucket = platform.artifact_bucket_name
@@ -237,7 +217,7 @@ class BatchScoring(PlatformComponent):
         shard = {
             "name": "shard",
             "inputs": {"parameters": [{"name": "shard"}]},
-            "container": container(
+            "container": workflows.container(
                 image, spec.command, env=env, resources={"requests": requests, "limits": limits}
             ),
             # A shard that fails (or loses its spot node) runs again: its writes overwrite, never add.
@@ -272,14 +252,14 @@ class BatchScoring(PlatformComponent):
                 "gauge": {"value": value, "realtime": False},
             }
 
-        workflow = workflow_spec(
+        workflow = workflows.workflow_spec(
             team=team,
             workflow=self.template_name,
             service_account=service_account,
             entrypoint="score",
             templates=[fan_out, shard],
             extra={
-                "volumes": [scratch_volume("20Gi")],
+                "volumes": [workflows.scratch_volume("20Gi")],
                 # A run is cut at four times its expectation (the alert fires at one).
                 "activeDeadlineSeconds": spec.expected_minutes * 60 * 4,
                 "metrics": {
@@ -305,7 +285,7 @@ class BatchScoring(PlatformComponent):
                 EXPECTED_MINUTES_ANNOTATION: str(spec.expected_minutes),
             },
         }
-        template_and_schedule(
+        workflows.template_and_schedule(
             name,
             metadata=metadata,
             spec=workflow,

@@ -33,7 +33,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mlops_platform.components.data.platform_secrets import SecretRef, external_secret
+from mlops_platform.components.data.platform_secrets import (
+    external_secret,
+    properties,
+    undeclared_secret_problems,
+)
 from mlops_platform.components.foundation.load_balancer_controller import internal_ingress
 from mlops_platform.components.observability.engine_alerts import engine_alerts
 from mlops_platform.components.observability.grafana import dashboard_config_map
@@ -63,10 +67,10 @@ ARCHIVE_SECRET = "argo-archive-database"
 SSO_SECRET = "argo-server-sso"
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
 RESOURCES = {
-    "controller": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
-    "server": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-    "kueue": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-    "executor": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+    "controller": kube.container_resources("100m", "256Mi", "1Gi"),
+    "server": kube.container_resources("50m", "128Mi", "512Mi"),
+    "kueue": kube.container_resources("100m", "256Mi", "512Mi"),
+    "executor": kube.container_resources("10m", "64Mi", "256Mi"),
 }
 
 
@@ -75,13 +79,6 @@ class PipelinesUi(StrEnum):
     """No Argo server: workflows are submitted and read through the Kubernetes API only."""
     SSO = "sso"
     """The Argo server (UI and API) on the internal ALB, behind the organisation's OIDC provider."""
-
-
-class WorkflowArchive(StrEnum):
-    NONE = "none"
-    """Finished workflows stay as objects until their TTL; no history beyond it."""
-    MLFLOW_DATABASE = "mlflowDatabase"
-    """Archived in the MLflow database (Argo's own ``argo_*`` tables, MLflow's database user)."""
 
 
 @spec
@@ -100,8 +97,9 @@ class PipelinesSpec:
     """OIDC issuer URL for ``ui: sso``, e.g. ``https://login.example.com``."""
     sso_secret: str | None = None
     """Platform secret (``secrets.entries``) with ``client-id`` and ``client-secret`` for ``ui: sso``."""
-    archive: WorkflowArchive = WorkflowArchive.NONE
-    """``none`` or ``mlflowDatabase``: keep finished workflows in the MLflow database. Default: none."""
+    archive: bool = False
+    """Keep finished workflows beyond their TTL in the MLflow database (Argo's own ``argo_*`` tables
+    beside MLflow's, with its database user). Default: off."""
     workflow_ttl_days: int = 7
     """Days finished workflows (and their pods) stay as objects. Default: 7."""
 
@@ -120,10 +118,8 @@ class PipelinesSpec:
                 found.append(
                     Problem("sso_secret", "must name the platform secret holding client-id and client-secret")
                 )
-            elif secret_names is not None and self.sso_secret not in secret_names:
-                found.append(
-                    Problem("sso_secret", f"must name an entry of secrets.entries (got {self.sso_secret!r})")
-                )
+            elif secret_names is not None:
+                found += undeclared_secret_problems("sso_secret", self.sso_secret, secret_names)
             for key in ("hostname", "certificate_arn"):
                 if not getattr(self, key):
                     found.append(Problem(key, "is required with ui: sso (the OIDC redirect needs HTTPS)"))
@@ -265,29 +261,26 @@ class Pipelines(PlatformComponent):
     ):
         """``teams``: each team's namespace quota (the namespaces exist: ``team_namespaces``).
         ``gpu_pools``: the pools Kueue offers. ``mlflow_database_host``: the MLflow database, for
-        ``archive: mlflowDatabase``."""
+        ``archive``."""
         # A quota the pools could never hold is refused in the stack config (``quota_problems``);
         # here the nominal quotas are fitted to the pools whatever the quotas say.
         problems = [*spec.problems(), *context.problems()]
-        if spec.archive is WorkflowArchive.MLFLOW_DATABASE and mlflow_database_host is None:
-            problems.append(
-                Problem("archive", "mlflowDatabase needs the MLflow database (mlflow_database_host)")
-            )
+        if spec.archive and mlflow_database_host is None:
+            problems.append(Problem("archive", "needs the MLflow database (mlflow_database_host)"))
         super().__init__("mlops:pipelines:Pipelines", name, "PipelinesSpec", problems, opts)
         secrets_after = self.after(dependencies.external_secrets)
         controller = self._controller_values(spec, sorted(teams), mlflow_database_host)
         server, secrets = self._server_values(name, spec, secrets_path_prefix, secrets_after)
-        if spec.archive is WorkflowArchive.MLFLOW_DATABASE:
+        if spec.archive:
             database = f"{secrets_path_prefix}/mlflow/database"
+            user = {"username": "username", "password": "password"}
+            entries = properties(database, user)
             secrets.append(
                 external_secret(
                     f"{name}-archive-secret",
                     namespace=ARGO_NAMESPACE,
                     target=ARCHIVE_SECRET,
-                    entries={
-                        "username": SecretRef(database, "username"),
-                        "password": SecretRef(database, "password"),
-                    },
+                    entries=entries,
                     opts=secrets_after,
                 )
             )
@@ -404,7 +397,7 @@ class Pipelines(PlatformComponent):
                 "spec": {"ttlStrategy": {"secondsAfterCompletion": spec.workflow_ttl_days * 86400}}
             },
         }
-        if spec.archive is WorkflowArchive.MLFLOW_DATABASE:
+        if spec.archive:
             controller["persistence"] = {
                 "archive": True,
                 "archiveTTL": f"{spec.workflow_ttl_days * 10}d",
@@ -426,16 +419,11 @@ class Pipelines(PlatformComponent):
     ) -> tuple[dict[str, Any], list[pulumi.Resource]]:
         if spec.ui is not PipelinesUi.SSO:
             return {"enabled": False}, []
-        sso = f"{secrets_path_prefix}/{spec.sso_secret}"
+        client = {"client-id": "client-id", "client-secret": "client-secret"}
+        path = f"{secrets_path_prefix}/{spec.sso_secret}"
+        entries = properties(path, client)
         synced = external_secret(
-            f"{name}-sso-secret",
-            namespace=ARGO_NAMESPACE,
-            target=SSO_SECRET,
-            entries={
-                "client-id": SecretRef(sso, "client-id"),
-                "client-secret": SecretRef(sso, "client-secret"),
-            },
-            opts=opts,
+            f"{name}-sso-secret", namespace=ARGO_NAMESPACE, target=SSO_SECRET, entries=entries, opts=opts
         )
         server = {
             "enabled": True,

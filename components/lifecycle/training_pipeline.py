@@ -42,28 +42,20 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops_platform.components.data.artifact_store import store_prefix_problems
-from mlops_platform.components.data.platform_secrets import SecretRef, external_secret
-from mlops_platform.components.lifecycle import mlflow_steps
+from mlops_platform.components.data.platform_secrets import external_secret, properties
+from mlops_platform.components.lifecycle import mlflow_steps, workflows
 from mlops_platform.components.lifecycle.pipelines import ARTIFACT_PREFIX, artifact_repository
-from mlops_platform.components.lifecycle.workflows import (
-    WORKFLOW_LABEL,
-    container,
-    scratch_volume,
-    template_and_schedule,
-    workflow_identity,
-    workflow_spec,
-)
 from mlops_platform.components.refs import GpuPoolInfo, PlatformRef
-from mlops_platform.components.support import iam, kube
+from mlops_platform.components.support import kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import (
     Problem,
+    bounds_problems,
     cron_problems,
     dns_label_problem,
     image_problems,
     quantity_problems,
-    range_problems,
 )
 
 
@@ -102,11 +94,8 @@ class TrainStep(PipelineStep):
     """The step fails after this long. Default: 24."""
 
     def problems(self) -> list[Problem]:
-        found = super().problems()
-        found += range_problems("gpus", self.gpus, 1, 16) if self.pool else []
-        found += range_problems("retries", self.retries, 0, 20)
-        found += range_problems("timeout_hours", self.timeout_hours, 1, 168)
-        return found
+        bounds = {"retries": (0, 20), "timeout_hours": (1, 168), **({"gpus": (1, 16)} if self.pool else {})}
+        return [*super().problems(), *bounds_problems(self, bounds)]
 
 
 @spec
@@ -165,6 +154,21 @@ class TrainingPipelineSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment of every step. Default: none."""
 
+    def artifact_prefix(self, team: str) -> str:
+        """What the pipeline writes: ``pipelines/<team>/<name>/`` (checkpoints, step logs)."""
+        return f"{ARTIFACT_PREFIX}{team}/{self.name}/"
+
+    def service_account(self) -> str:
+        return f"{self.name}-pipeline"
+
+    def credentials_secret(self) -> str:
+        """The Secret with the team's MLflow user, as the client's environment variables."""
+        return f"{self.name}-mlflow"
+
+    def repository_config_map(self) -> str:
+        """The ConfigMap of the pipeline's artifact repository (key ``repository``)."""
+        return f"{self.name}-artifacts"
+
     def problems(self, gpu_pools: Mapping[str, GpuPoolInfo] | None = None) -> list[Problem]:
         """``gpu_pools``: the platform's pools, when known (an unknown ``train.pool`` is refused)."""
         found = [p for p in [dns_label_problem("name", self.name, max_length=40)] if p]
@@ -220,53 +224,33 @@ class TrainingPipeline(PlatformComponent):
         super().__init__("mlops:pipelines:TrainingPipeline", name, "TrainingPipelineSpec", problems, opts)
         depends = platform.dependencies
         context = platform.context.tagged(team=team, pipeline=spec.name)
-        prefix = f"{ARTIFACT_PREFIX}{team}/{spec.name}/"
+        prefix = spec.artifact_prefix(team)
         self.artifact_prefix, self.template_name = prefix, spec.name
-        service_account = f"{spec.name}-pipeline"
+        service_account = spec.service_account()
         labels = {
             **kube.labels(spec.name, "training-pipeline"),
             kube.TEAM_LABEL: team,
-            WORKFLOW_LABEL: spec.name,
+            workflows.WORKFLOW_LABEL: spec.name,
         }
         in_namespace = self.after(namespace_ready)
-        bucket_arn = pulumi.Output.concat("arn:aws:s3:::", platform.artifact_bucket_name)
-        policy = pulumi.Output.all(bucket_arn, platform.artifact_kms_key_arn).apply(
-            lambda a: iam.document(
-                iam.s3_prefixes_statements(a[0], a[1], read=spec.data_prefixes, write=[prefix])
-            )
-        )
-        role = workflow_identity(
-            name,
-            namespace=team,
-            service_account=service_account,
-            labels=labels,
-            cluster_name=platform.cluster_name,
-            tags=context.tags,
-            policy=policy,
-            opts=in_namespace,
+        runner = workflows.Runner(team, service_account, labels, context.tags)
+        role = workflows.workflow_identity(
+            name, runner, platform, read=spec.data_prefixes, write=[prefix], opts=in_namespace
         )
         self.role_arn = role.arn
-        credentials = f"{spec.name}-mlflow"
-        mlflow_path = f"{platform.secrets_path_prefix}/{spec.mlflow_secret}"
+        # The MLflow client reads its basic-auth user from these two variables.
+        login = {"MLFLOW_TRACKING_USERNAME": "username", "MLFLOW_TRACKING_PASSWORD": "password"}
         synced = external_secret(
             f"{name}-mlflow-credentials",
             namespace=team,
-            target=credentials,
-            entries={
-                "MLFLOW_TRACKING_USERNAME": SecretRef(mlflow_path, "username"),
-                "MLFLOW_TRACKING_PASSWORD": SecretRef(mlflow_path, "password"),
-            },
+            target=spec.credentials_secret(),
+            entries=properties(f"{platform.secrets_path_prefix}/{spec.mlflow_secret}", login),
             labels=labels,
             opts=self.after(namespace_ready, depends.external_secrets),
         )
-        repository = f"{spec.name}-artifacts"
         repository_map = k8s.core.v1.ConfigMap(
             f"{name}-artifact-repository",
-            metadata={
-                "name": repository,
-                "namespace": team,
-                "labels": labels,
-            },
+            metadata={"name": spec.repository_config_map(), "namespace": team, "labels": labels},
             data={
                 "repository": pulumi.Output.all(
                     platform.artifact_bucket_name, platform.artifact_kms_key_arn
@@ -284,25 +268,10 @@ class TrainingPipeline(PlatformComponent):
             },
             opts=in_namespace,
         )
-        bucket = platform.artifact_bucket_name
-        dataset = (
-            pulumi.Output.concat("s3://", bucket, "/", spec.data_prefixes[0]) if spec.data_prefixes else ""
-        )
-        workflow = training_workflow_spec(
-            spec,
-            team=team,
-            service_account=service_account,
-            repository=repository,
-            credentials=credentials,
-            mlflow_url=platform.mlflow_url,
-            output_uri=pulumi.Output.concat("s3://", bucket, "/", prefix),
-            dataset_uri=dataset,
-            region=platform.region,
-        )
-        template_and_schedule(
+        workflows.template_and_schedule(
             name,
             metadata={"name": spec.name, "namespace": team, "labels": labels},
-            spec=workflow,
+            spec=training_workflow_spec(spec, platform, team),
             schedule=spec.schedule,
             timezone=spec.timezone,
             opts=self.after(namespace_ready, depends.pipelines, [synced, repository_map]),
@@ -310,22 +279,13 @@ class TrainingPipeline(PlatformComponent):
         self.register_outputs({"roleArn": self.role_arn, "templateName": self.template_name})
 
 
-def training_workflow_spec(
-    spec: TrainingPipelineSpec,
-    *,
-    team: str,
-    service_account: str,
-    repository: str,
-    credentials: str,
-    mlflow_url: pulumi.Input[str],
-    output_uri: pulumi.Input[str],
-    dataset_uri: pulumi.Input[str],
-    region: str,
-) -> dict[str, Any]:
+def training_workflow_spec(spec: TrainingPipelineSpec, platform: PlatformRef, team: str) -> dict[str, Any]:
     """The WorkflowTemplate's spec: the DAG, its parameters and every step's container."""
     run_id = "{{tasks.start-run.outputs.parameters.run-id}}"
+    bucket = platform.artifact_bucket_name
+    output_uri = pulumi.Output.concat("s3://", bucket, "/", spec.artifact_prefix(team))
     common_env = [
-        {"name": "MLFLOW_TRACKING_URI", "value": mlflow_url},
+        {"name": "MLFLOW_TRACKING_URI", "value": platform.mlflow_url},
         {"name": "MLOPS_EXPERIMENT", "value": f"{team}/{spec.name}"},
         {"name": "MLOPS_WORKFLOW", "value": "{{workflow.name}}"},
         {"name": "DATASET_URI", "value": "{{workflow.parameters.dataset-uri}}"},
@@ -336,11 +296,11 @@ def training_workflow_spec(
             "value": pulumi.Output.concat(output_uri, "checkpoints/{{workflow.name}}/"),
         },
         {"name": "MLOPS_OUTPUTS", "value": "/tmp/outputs"},
-        {"name": "AWS_DEFAULT_REGION", "value": region},
+        {"name": "AWS_DEFAULT_REGION", "value": platform.region},
         {"name": "HOME", "value": "/tmp"},
         *({"name": k, "value": v} for k, v in sorted(spec.env.items())),
     ]
-    secrets = [{"secretRef": {"name": credentials}}]
+    secrets = [{"secretRef": {"name": spec.credentials_secret()}}]
 
     def step(
         name: str, command: Sequence[str], cpu: str, memory: str, *, run: bool = True, **extra: Any
@@ -356,7 +316,9 @@ def training_workflow_spec(
             )
         body: dict[str, Any] = {
             "name": name,
-            "container": container(spec.image, command, env=env, resources=resources, env_from=secrets),
+            "container": workflows.container(
+                spec.image, command, env=env, resources=resources, env_from=secrets
+            ),
             **extra,
         }
         if run:
@@ -438,18 +400,21 @@ def training_workflow_spec(
     templates.append(register)
     task("register")
     templates.insert(0, {"name": "pipeline", "dag": {"tasks": tasks}})
-    return workflow_spec(
+    return workflows.workflow_spec(
         team=team,
         workflow=spec.name,
-        service_account=service_account,
+        service_account=spec.service_account(),
         entrypoint="pipeline",
         templates=templates,
         arguments=[
-            {"name": "dataset-uri", "value": dataset_uri},
+            {
+                "name": "dataset-uri",
+                "value": pulumi.Output.concat("s3://", bucket, "/", spec.data_prefixes[0]),
+            },
             {"name": "code-commit", "value": spec.code_commit},
         ],
         extra={
-            "artifactRepositoryRef": {"configMap": repository, "key": "repository"},
-            "volumes": [scratch_volume("50Gi")],
+            "artifactRepositoryRef": {"configMap": spec.repository_config_map(), "key": "repository"},
+            "volumes": [workflows.scratch_volume("50Gi")],
         },
     )

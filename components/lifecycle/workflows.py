@@ -5,6 +5,7 @@ identity (a service account with a Pod Identity role and the executor's binding)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -12,7 +13,8 @@ import pulumi_kubernetes as k8s
 
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.lifecycle.pipelines import EXECUTOR_ROLE, LOCAL_QUEUE, QUEUE_LABEL
-from mlops_platform.components.support import kube
+from mlops_platform.components.refs import PlatformRef
+from mlops_platform.components.support import iam, kube
 
 WORKFLOWS_API = "argoproj.io/v1alpha1"
 WORKFLOW_LABEL = f"{kube.LABEL_DOMAIN}/workflow"
@@ -20,36 +22,55 @@ WORKFLOW_LABEL = f"{kube.LABEL_DOMAIN}/workflow"
 RUN_AS_USER = 65532
 
 
+@dataclass(frozen=True)
+class Runner:
+    """Who a workflow's pods run as: a service account in the team's namespace."""
+
+    namespace: str
+    service_account: str
+    labels: Mapping[str, str]
+    tags: Mapping[str, str]
+    """AWS tags of its role (the team's, and the model or pipeline it serves)."""
+
+
 def workflow_identity(
     name: str,
+    runner: Runner,
+    platform: PlatformRef,
     *,
-    namespace: str,
-    service_account: str,
-    labels: Mapping[str, str],
-    cluster_name: pulumi.Input[str],
-    tags: Mapping[str, str],
-    policy: pulumi.Input[str],
+    read: Sequence[str],
+    write: Sequence[str],
     opts: pulumi.ResourceOptions,
 ) -> PodIdentityRole:
-    """The workflow's service account, its Pod Identity role with ``policy`` (and nothing else), and
-    the binding that lets Argo's executor in its pods report their results."""
+    """The runner's service account, its Pod Identity role that reads under ``read`` and reads and
+    writes under ``write`` in the artifact store (and nothing else), and the binding that lets Argo's
+    executor in its pods report their results."""
+    labels = dict(runner.labels)
     k8s.core.v1.ServiceAccount(
         f"{name}-service-account",
-        metadata={"name": service_account, "namespace": namespace, "labels": dict(labels)},
+        metadata={"name": runner.service_account, "namespace": runner.namespace, "labels": labels},
         opts=opts,
     )
     k8s.rbac.v1.RoleBinding(
         f"{name}-executor",
-        metadata={"name": f"{service_account}-executor", "namespace": namespace, "labels": dict(labels)},
+        metadata={
+            "name": f"{runner.service_account}-executor",
+            "namespace": runner.namespace,
+            "labels": labels,
+        },
         role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": EXECUTOR_ROLE},
-        subjects=[{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
+        subjects=[{"kind": "ServiceAccount", "name": runner.service_account, "namespace": runner.namespace}],
         opts=opts,
+    )
+    bucket_arn = pulumi.Output.concat("arn:aws:s3:::", platform.artifact_bucket_name)
+    policy = pulumi.Output.all(bucket_arn, platform.artifact_kms_key_arn).apply(
+        lambda a: iam.document(iam.s3_prefixes_statements(a[0], a[1], read=read, write=write))
     )
     return PodIdentityRole(
         f"{name}-identity",
-        PodIdentitySpec(namespace=namespace, service_account=service_account),
-        cluster_name=cluster_name,
-        tags=tags,
+        PodIdentitySpec(namespace=runner.namespace, service_account=runner.service_account),
+        cluster_name=platform.cluster_name,
+        tags=runner.tags,
         policy=policy,
         opts=opts,
     )

@@ -3,6 +3,7 @@ on the shared internal ALB."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pulumi
@@ -23,21 +24,39 @@ def dashboard(name: str) -> str:
     return (Path(__file__).parent / "dashboards" / f"{name}.json").read_text()
 
 
+def grafana_dashboard(
+    name: str,
+    *,
+    object_name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    dashboards: Mapping[str, pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.ConfigMap:
+    """A ConfigMap of dashboards (file name -> JSON) that Grafana's sidecar loads, wherever it is:
+    the ``grafana_dashboard`` label is what it watches."""
+    return k8s.core.v1.ConfigMap(
+        name,
+        metadata={
+            "name": object_name,
+            "namespace": namespace,
+            "labels": {**labels, "grafana_dashboard": "1"},
+        },
+        data=dict(dashboards),
+        opts=opts,
+    )
+
+
 def dashboard_config_map(
     name: str, dashboard_name: str, *, namespace: str, opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.ConfigMap:
-    """One packaged dashboard as a ConfigMap Grafana's sidecar loads (the ``grafana_dashboard`` label)."""
-    return k8s.core.v1.ConfigMap(
+    """One packaged dashboard (``dashboards/<dashboard_name>.json``)."""
+    return grafana_dashboard(
         f"{name}-dashboard-{dashboard_name}",
-        metadata={
-            "name": f"dashboard-{dashboard_name}",
-            "namespace": namespace,
-            "labels": {
-                **kube.labels(f"dashboard-{dashboard_name}", "dashboard"),
-                "grafana_dashboard": "1",
-            },
-        },
-        data={f"{dashboard_name}.json": dashboard(dashboard_name)},
+        object_name=f"dashboard-{dashboard_name}",
+        namespace=namespace,
+        labels=kube.labels(f"dashboard-{dashboard_name}", "dashboard"),
+        dashboards={f"{dashboard_name}.json": dashboard(dashboard_name)},
         opts=opts,
     )
 

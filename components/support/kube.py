@@ -148,6 +148,11 @@ def exec_kubeconfig(*, cluster_name: str, endpoint: str, certificate_authority: 
     return json.dumps(config, sort_keys=True, indent=2)
 
 
+def container_resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
+    """Requests, and a memory limit (no CPU limit: throttling hurts more than sharing)."""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit}}
+
+
 def restricted_pod_security(run_as_user: int = 65532) -> dict[str, Any]:
     """Pod-level security context meeting the Kubernetes "restricted" Pod Security Standard."""
     return {

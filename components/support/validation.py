@@ -8,7 +8,7 @@ for library users, camelCase stack-config keys for the platform program.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -71,6 +71,15 @@ def range_problems(field: str, value: float, low: float, high: float, unit: str 
     if low <= value <= high:
         return []
     return [Problem(field, f"must be between {low} and {high}{unit} (got {value})")]
+
+
+def bounds_problems(spec: object, bounds: Mapping[str, tuple[float, float]]) -> list[Problem]:
+    """``range_problems`` for each field of ``spec`` that ``bounds`` names: ``{field: (low, high)}``."""
+    return [
+        p
+        for name, (low, high) in bounds.items()
+        for p in range_problems(name, getattr(spec, name), low, high)
+    ]
 
 
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -12,7 +12,7 @@ from mlops_platform.components.data.audit_trail import AuditTrailSpec
 from mlops_platform.components.data.container_registry import ContainerRegistrySpec
 from mlops_platform.components.data.mlflow import REPOSITORY as MLFLOW_REPOSITORY
 from mlops_platform.components.data.mlflow import MlflowSpec
-from mlops_platform.components.data.platform_secrets import PlatformSecretsSpec
+from mlops_platform.components.data.platform_secrets import PlatformSecretsSpec, undeclared_secret_problems
 from mlops_platform.components.foundation.cluster import ClusterSpec, SystemNodesSpec
 from mlops_platform.components.foundation.gpu_node_pool import GpuNodePoolSpec
 from mlops_platform.components.foundation.network import NetworkSpec
@@ -192,13 +192,9 @@ class StackSpec:
         for j, pipeline in enumerate(team.pipelines):
             where = f"teams[{i}].pipelines[{j}]"
             found += [p.nested(where) for p in pipeline.problems(self.gpu_pools())]
-            if pipeline.mlflow_secret not in secret_names:
-                found.append(
-                    Problem(
-                        f"{where}.mlflow_secret",
-                        f"must name an entry of secrets.entries (got {pipeline.mlflow_secret!r})",
-                    )
-                )
+            found += undeclared_secret_problems(
+                f"{where}.mlflow_secret", pipeline.mlflow_secret, secret_names
+            )
         found += duplicates(
             f"teams[{i}].pipelines",
             [p.name for p in team.pipelines],
@@ -219,13 +215,9 @@ class StackSpec:
                         Problem(f"{where}.batch", "needs pipelines.enabled (Argo Workflows runs it)")
                     )
             for j, secret in enumerate(model.secrets):
-                if secret.secret not in secret_names:
-                    found.append(
-                        Problem(
-                            f"{where}.secrets[{j}].secret",
-                            f"must name an entry of secrets.entries (got {secret.secret!r})",
-                        )
-                    )
+                found += undeclared_secret_problems(
+                    f"{where}.secrets[{j}].secret", secret.secret, secret_names
+                )
         found += duplicates(
             "models",
             [m.name for m in self.models],

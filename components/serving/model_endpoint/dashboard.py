@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlops_platform.components.observability.grafana import grafana_dashboard
 from mlops_platform.components.serving.model_endpoint.rollout import ERROR_RATIO_RECORD, LATENCY_P95_RECORD
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -120,13 +121,11 @@ def delivery_dashboard(namespace: str, name: str) -> dict[str, Any]:
 def dashboard_config_map(
     name: str, *, namespace: str, labels: dict[str, str], opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.ConfigMap:
-    return k8s.core.v1.ConfigMap(
+    return grafana_dashboard(
         f"{name}-dashboard",
-        metadata={
-            "name": f"{name}-delivery-dashboard",
-            "namespace": namespace,
-            "labels": {**labels, "grafana_dashboard": "1"},
-        },
-        data={f"{name}-delivery.json": json.dumps(delivery_dashboard(namespace, name), sort_keys=True)},
+        object_name=f"{name}-delivery-dashboard",
+        namespace=namespace,
+        labels=labels,
+        dashboards={f"{name}-delivery.json": json.dumps(delivery_dashboard(namespace, name), sort_keys=True)},
         opts=opts,
     )
