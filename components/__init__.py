@@ -51,6 +51,15 @@ from mlops_platform.components.foundation.network import (
     NetworkSpec,
 )
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
+from mlops_platform.components.lifecycle.batch_scoring import BatchScoring, BatchScoringSpec
+from mlops_platform.components.lifecycle.pipelines import Pipelines, PipelinesSpec, PipelinesUi
+from mlops_platform.components.lifecycle.training_pipeline import (
+    EvaluateStep,
+    PipelineStep,
+    TrainingPipeline,
+    TrainingPipelineSpec,
+    TrainStep,
+)
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
 from mlops_platform.components.observability.budgets import BudgetSpec
 from mlops_platform.components.observability.spec import AlertReceiver, ObservabilitySpec, ReceiverKind
@@ -102,6 +111,8 @@ __all__ = [
     "AuditTrail",
     "AuditTrailSpec",
     "Autoscaling",
+    "BatchScoring",
+    "BatchScoringSpec",
     "BudgetSpec",
     "CanaryAnalysis",
     "CanaryVersion",
@@ -118,6 +129,7 @@ __all__ = [
     "ContainerRegistrySpec",
     "EksCluster",
     "Environment",
+    "EvaluateStep",
     "ExistingNetwork",
     "FlowLogs",
     "GpuAmiType",
@@ -150,6 +162,10 @@ __all__ = [
     "NetworkSpec",
     "Observability",
     "ObservabilitySpec",
+    "PipelineStep",
+    "Pipelines",
+    "PipelinesSpec",
+    "PipelinesUi",
     "PlatformDependencies",
     "PlatformRef",
     "PlatformSecrets",
@@ -172,6 +188,9 @@ __all__ = [
     "SystemNodesSpec",
     "TeamNamespace",
     "TeamSpec",
+    "TrainStep",
+    "TrainingPipeline",
+    "TrainingPipelineSpec",
     "WatchedDatabase",
     "external_secret",
     "platform_tags",

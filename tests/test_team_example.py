@@ -81,9 +81,30 @@ def test_team_example_synthesizes_one_endpoint_from_platform_outputs():
     from tests.helm_render import RELEASE, check_stack
 
     dev = stack("dev").graph
-    engines = [r for r in dev.of_type(RELEASE) if r.inputs["name"] in ("argo-rollouts", "gateway-helm")]
+    charts = ("argo-rollouts", "gateway-helm", "argo-workflows", "external-secrets")
+    engines = [r for r in dev.of_type(RELEASE) if r.inputs["name"] in charts]
     report = check_stack(replace(dev, resources=[*dev.of_type("aws:eks/cluster:Cluster"), *engines, *custom]))
     assert report.problems == [] and report.custom_resources >= len(custom) >= 5
+
+
+def test_team_example_declares_its_training_pipeline():
+    graph = synthesize("dev", EXAMPLE, stack_outputs=platform_outputs()).graph
+    (pipeline,) = graph.of_type("mlops:pipelines:TrainingPipeline")
+    kinds = {r.type.rsplit(":", 1)[1] for r in graph.descendants(pipeline.urn)}
+    assert {"WorkflowTemplate", "CronWorkflow", "ServiceAccount", "Role", "PodIdentityAssociation"} <= kinds
+    template = graph.find(
+        "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate", "sentiment-train-template"
+    ).inputs
+    assert template["metadata"]["namespace"] == "nlp"
+    assert template["spec"]["podMetadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "pipelines"
+    env = {
+        e["name"]: e["value"]
+        for t in template["spec"]["templates"]
+        if "container" in t
+        for e in t["container"]["env"]
+    }
+    assert env["MLFLOW_TRACKING_URI"] == platform_outputs()["acme/mlops-platform/dev"]["mlflowUrl"]
+    assert graph.outputs["pipelineRoleArn"].startswith("arn:aws:iam::")
 
 
 def test_team_example_refuses_an_unknown_gpu_pool(tmp_path):

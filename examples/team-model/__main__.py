@@ -8,7 +8,9 @@ its route on the platform's model gateway) belongs to this project and this team
 
 Optional config: ``shadowTag`` runs a candidate as a shadow on a copy of the ``/predict`` requests;
 ``abHeader``/``abValue`` send the requests that carry that header value to the shadow's version
-instead, ahead of the split (an A/B test).
+instead, ahead of the split (an A/B test); ``trainImage`` declares the team's training pipeline
+(weekly retraining that registers a version when its evaluation passes, docs/pipelines.md), and
+``mlflowSecret`` names the platform secret with the team's MLflow user.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from mlops_platform.components import (
     AbTest,
     ComputeResources,
     Environment,
+    EvaluateStep,
     ModelEndpoint,
     ModelEndpointSpec,
     ModelVersion,
@@ -26,6 +29,9 @@ from mlops_platform.components import (
     Replicas,
     ServiceLevel,
     Shadow,
+    TrainingPipeline,
+    TrainingPipelineSpec,
+    TrainStep,
 )
 
 config = pulumi.Config()
@@ -47,6 +53,7 @@ async def main() -> pulumi.Inputs:
         else None
     )
     ab_tests = [AbTest(header=ab_header, value=config.require("abValue"), version="v2")] if ab_header else []
+    provider = platform.provider()
     endpoint = ModelEndpoint(
         config.get("model") or "sentiment",
         ModelEndpointSpec(
@@ -65,9 +72,30 @@ async def main() -> pulumi.Inputs:
             latency_buckets=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
         ),
         platform,
-        opts=pulumi.ResourceOptions(provider=platform.provider()),
+        opts=pulumi.ResourceOptions(provider=provider),
     )
-    return {"url": endpoint.url, "repositoryUrl": endpoint.repository_url, "roleArn": endpoint.role_arn}
+    outputs = {"url": endpoint.url, "repositoryUrl": endpoint.repository_url, "roleArn": endpoint.role_arn}
+    train_image = config.get("trainImage")
+    if train_image:
+        team = config.require("team")
+        pipeline = TrainingPipeline(
+            "sentiment-train",
+            TrainingPipelineSpec(
+                name="sentiment-train",
+                image=train_image,
+                registered_model=config.get("model") or "sentiment",
+                data_prefixes=[f"datasets/{team}/sentiment/"],
+                train=TrainStep(command=["python", "-m", "sentiment.train"], pool=gpu_pool),
+                evaluate=EvaluateStep(metric="val_f1", threshold=0.85),
+                mlflow_secret=config.require("mlflowSecret"),
+                schedule="0 4 * * 1",
+            ),
+            platform,
+            team=team,
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+        outputs["pipelineRoleArn"] = pipeline.role_arn
+    return outputs
 
 
 pulumi.run(main)
