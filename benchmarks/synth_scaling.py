@@ -1,8 +1,8 @@
 """Benchmark: how offline synthesis of prod scales with the number of models.
 
-For N models (every other one on a GPU, each with a canary walked by steps, a shadow and one A/B
-rule), synthesize the prod stack and record the resources, the wall time of the synthesis and the
-peak RSS of the process.
+For N models (every other one on a GPU, each with a canary walked by steps, a shadow, one A/B rule
+and a batch scoring job) and 20 training pipelines (two per team), synthesize the prod stack and
+record the resources, the wall time of the synthesis and the peak RSS of the process.
 
 The floor is a bare program on the same mock runtime that registers the same resources through
 their own typed constructors: the same types, names and input values, as literals, flat under the
@@ -67,9 +67,40 @@ def models(count: int) -> list[dict]:
                 # A GPU model fits gpu-baseline (6 GPUs): 3 stable, 2 canary at 50%, 1 shadow.
                 "replicas": {"min": 2, "max": 3},
                 "slo": {"availabilityTarget": 99.9, "latencyP95Ms": 250},
+                "batch": {
+                    "inputPrefix": f"datasets/team-{i % 10}/model-{i:03d}/",
+                    "outputPrefix": f"scores/team-{i % 10}/model-{i:03d}/",
+                    "command": ["python", "-m", "batch"],
+                    "shards": 4,
+                    "schedule": "0 2 * * *",
+                },
             }
         )
     return result
+
+
+PIPELINES = 20
+
+
+def teams(count: int) -> list[dict]:
+    """The models' teams, with PIPELINES training pipelines spread over them."""
+    names = sorted({f"team-{i % 10}" for i in range(count)}) or ["team-0"]
+    pipelines: dict[str, list[dict]] = {name: [] for name in names}
+    for p in range(PIPELINES):
+        team = names[p % len(names)]
+        pipelines[team].append(
+            {
+                "name": f"train-{p:02d}",
+                "image": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{team}/trainer:1.0.{p}",
+                "registeredModel": f"model-{p:03d}",
+                "dataPrefixes": [f"datasets/{team}/train-{p:02d}/"],
+                "train": {"command": ["python", "-m", "train"], "pool": "gpu-burst"},
+                "evaluate": {"metric": "auc", "threshold": 0.9},
+                "mlflowSecret": "mlflow-risk",
+                "schedule": "0 3 * * 1",
+            }
+        )
+    return [{"name": name, "quota": {"gpus": 4}, "pipelines": pipelines[name]} for name in names]
 
 
 def overrides(count: int) -> dict:
@@ -84,6 +115,7 @@ def overrides(count: int) -> dict:
     ]
     return {
         "mlops-platform:models": models(count),
+        "mlops-platform:teams": teams(count),
         "mlops-platform:costAssumptions": {},
         "mlops-platform:gpuNodePools": pools,
         "mlops-platform:systemNodes": {"maxSize": max(6, count)},

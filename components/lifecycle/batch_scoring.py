@@ -39,7 +39,6 @@ from mlops_platform.components.observability.stack import NAMESPACE as MONITORIN
 from mlops_platform.components.refs import PlatformRef
 from mlops_platform.components.serving.model_endpoint.spec import ModelEndpointSpec
 from mlops_platform.components.serving.model_endpoint.version import ModelVersion
-from mlops_platform.components.serving.model_endpoint.workloads import artifact_uri
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.spec import spec
@@ -188,22 +187,24 @@ class BatchScoring(PlatformComponent):
             name, runner, platform, read=read, write=[spec.output_prefix], opts=in_namespace
         )
         self.role_arn = role.arn
-        bucket = platform.artifact_bucket_name
-        env = [
+        plain = [
             {"name": "MODEL_NAME", "value": model},
             {"name": "MODEL_VERSION", "value": version.name},
-            {"name": "MODEL_URI", "value": artifact_uri(platform, model_prefix, version)},
-            {"name": "INPUT_URI", "value": pulumi.Output.concat("s3://", bucket, "/", spec.input_prefix)},
-            {
-                "name": "OUTPUT_URI",
-                "value": pulumi.Output.concat("s3://", bucket, "/", spec.output_prefix, version.name, "/"),
-            },
             {"name": "SHARD_INDEX", "value": "{{inputs.parameters.shard}}"},
             {"name": "SHARD_COUNT", "value": str(spec.shards)},
             {"name": "AWS_DEFAULT_REGION", "value": platform.region},
             {"name": "HOME", "value": "/tmp"},
             *({"name": k, "value": v} for k, v in sorted(model_spec.env.items())),
         ]
+        # Where it reads and writes, in one Output: a model per job makes hundreds of these.
+        env = pulumi.Output.from_input(platform.artifact_bucket_name).apply(
+            lambda bucket: [
+                {"name": "MODEL_URI", "value": f"s3://{bucket}/{model_files}"},
+                {"name": "INPUT_URI", "value": f"s3://{bucket}/{spec.input_prefix}"},
+                {"name": "OUTPUT_URI", "value": f"s3://{bucket}/{spec.output_prefix}{version.name}/"},
+                *plain,
+            ]
+        )
         resources = model_spec.resources
         memory = spec.memory or resources.memory
         requests: dict[str, Any] = {"cpu": spec.cpu or resources.cpu, "memory": memory}

@@ -62,9 +62,10 @@ def workflow_identity(
         subjects=[{"kind": "ServiceAccount", "name": runner.service_account, "namespace": runner.namespace}],
         opts=opts,
     )
-    bucket_arn = pulumi.Output.concat("arn:aws:s3:::", platform.artifact_bucket_name)
-    policy = pulumi.Output.all(bucket_arn, platform.artifact_kms_key_arn).apply(
-        lambda a: iam.document(iam.s3_prefixes_statements(a[0], a[1], read=read, write=write))
+    policy = pulumi.Output.all(platform.artifact_bucket_name, platform.artifact_kms_key_arn).apply(
+        lambda a: iam.document(
+            iam.s3_prefixes_statements(f"arn:aws:s3:::{a[0]}", a[1], read=read, write=write)
+        )
     )
     return PodIdentityRole(
         f"{name}-identity",
@@ -109,7 +110,7 @@ def container(
     image: pulumi.Input[str],
     command: Sequence[str],
     *,
-    env: Sequence[Mapping[str, Any]],
+    env: pulumi.Input[Sequence[Mapping[str, Any]]],
     resources: Mapping[str, Any],
     env_from: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
@@ -117,7 +118,7 @@ def container(
     body: dict[str, Any] = {
         "image": image,
         "command": list(command),
-        "env": [dict(e) for e in env],
+        "env": env if isinstance(env, pulumi.Output) else [dict(e) for e in env],
         "resources": dict(resources),
         "securityContext": kube.restricted_container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
