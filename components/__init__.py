@@ -60,6 +60,7 @@ from mlops_platform.components.lifecycle.training_pipeline import (
     TrainingPipelineSpec,
     TrainStep,
 )
+from mlops_platform.components.lifecycle.workflow_archive import ArchiveDatabaseSpec, ArchiveLocation
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
 from mlops_platform.components.observability.budgets import BudgetSpec
 from mlops_platform.components.observability.spec import AlertReceiver, ObservabilitySpec, ReceiverKind
@@ -103,6 +104,8 @@ __all__ = [
     "AbTest",
     "AdmissionMode",
     "AlertReceiver",
+    "ArchiveDatabaseSpec",
+    "ArchiveLocation",
     "ArgoRollouts",
     "ArtifactGrant",
     "ArtifactStore",

@@ -31,6 +31,7 @@ from mlops_platform.components.foundation.network import Network
 from mlops_platform.components.lifecycle.batch_scoring import BatchScoring
 from mlops_platform.components.lifecycle.pipelines import Pipelines
 from mlops_platform.components.lifecycle.training_pipeline import TrainingPipeline
+from mlops_platform.components.lifecycle.workflow_archive import ArchiveDatabaseWiring
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
 from mlops_platform.components.observability.costs import cost_dashboard
 from mlops_platform.components.observability.stack import Observability
@@ -189,25 +190,14 @@ def main() -> None:
         dependencies=dependencies,
         opts=on_cluster,
     )
-    CloudWatchAlarms(
-        "observability-alarms",
-        context,
-        topic_arn=observability.alert_topic_arn,
-        runbook_base_url=spec.observability.runbook_base_url,
-        databases=[WatchedDatabase(mlflow.database_identifier, spec.mlflow.database.allocated_storage_gib)],
-        nat_gateway_ids=network.nat_gateway_ids,
-        nat_gateway_count=network.nat_gateway_count,
-        moved_from=observability,
-        opts=aws_only,
-    )
-
     # --- teams and their pipelines -----------------------------------------------------------------
     teams = {
         team: TeamNamespace(f"team-{team}", team_spec, on_cluster) for team, team_spec in cfg.teams().items()
     }
     pipeline_engines: list[pulumi.Resource] = []
+    databases = [WatchedDatabase(mlflow.database_identifier, spec.mlflow.database.allocated_storage_gib)]
     if spec.pipelines.enabled:
-        pipeline_engines = Pipelines(
+        engines = Pipelines(
             "pipelines",
             spec.pipelines,
             context,
@@ -221,7 +211,26 @@ def main() -> None:
             team_namespaces=[t.namespace for t in teams.values()],
             # The endpoint is host:port; Argo takes the two apart.
             mlflow_database_host=mlflow.database_endpoint.apply(lambda endpoint: endpoint.rsplit(":", 1)[0]),
-        ).releases
+            database=ArchiveDatabaseWiring(network.ref, cluster.ref, secrets),
+        )
+        pipeline_engines = engines.releases
+        if engines.archive_database_identifier is not None:
+            archive = spec.pipelines.archive_database
+            databases.append(
+                WatchedDatabase(engines.archive_database_identifier, archive.allocated_storage_gib)
+            )
+
+    CloudWatchAlarms(
+        "observability-alarms",
+        context,
+        topic_arn=observability.alert_topic_arn,
+        runbook_base_url=spec.observability.runbook_base_url,
+        databases=databases,
+        nat_gateway_ids=network.nat_gateway_ids,
+        nat_gateway_count=network.nat_gateway_count,
+        moved_from=observability,
+        opts=aws_only,
+    )
 
     # --- models ---------------------------------------------------------------------------------
     platform = PlatformRef(

@@ -464,6 +464,18 @@ def prod_problems(changes):
             id="model-slo",
         ),
         pytest.param(
+            {"mlops-platform:pipelines": {"archiveDatabase": {"multiAz": False}}},
+            "mlops-platform:pipelines.archiveDatabase.multiAz: must be true in prod: the workflow archive "
+            "must survive an AZ outage",
+            id="archive-multi-az",
+        ),
+        pytest.param(
+            {"mlops-platform:pipelines": {"archive": "elsewhere"}},
+            "mlops-platform:pipelines.archive: must be one of none, mlflowDatabase or ownDatabase "
+            '(got "elsewhere")',
+            id="archive-location",
+        ),
+        pytest.param(
             {"mlops-platform:imageAdmission": {"mode": "audit"}},
             "mlops-platform:imageAdmission.mode: must be enforce in prod: stage and prod run signed images only",
             id="admission-audit",

@@ -209,7 +209,8 @@ def test_a_model_on_a_shared_gpu_is_charged_one_slice_directly():
     lines = [
         i
         for i in doc["lineItems"]
-        if (i["resource"], i["unit"]) == ("shared-ng", "instance-hours") or i["allocation"] == "shared:requests"
+        if (i["resource"], i["unit"]) == ("shared-ng", "instance-hours")
+        or i["allocation"] == "shared:requests"
     ]
     by_allocation = {i["allocation"]: (i["unit"], i["monthly"]["idle"]) for i in lines}
     # g5.xlarge 1.006 x 730 = 734.38 a month for the node; the replica holds 1 of its 4 slices.

@@ -4,20 +4,26 @@ and quotas, the executor Role, the engines' alerts and dashboard; and the quota 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pulumi
 import pytest
 
 from mlops_platform.components.lifecycle.pipelines import (
     COHORT,
     CPU_FLAVOR,
     LOCAL_QUEUE,
+    Pipelines,
+    PipelinesSpec,
     nominal_gpu_quotas,
     quota_problems,
 )
-from mlops_platform.components.refs import GpuPoolInfo
+from mlops_platform.components.lifecycle.workflow_archive import ArchiveLocation
+from mlops_platform.components.refs import GpuPoolInfo, PlatformDependencies
 from mlops_platform.components.serving.team_namespace import NamespaceQuota
+from mlops_platform.components.support.validation import InvalidArgs
 from mlops_platform.policies.graph import Graph, Resource
-from tests.harness import stack
+from tests.harness import ARTIFACTS, GPU_POOLS, context, only, run, stack
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 KUEUE = "kubernetes:kueue.x-k8s.io/v1beta2"
@@ -185,3 +191,94 @@ def test_pipeline_alerts_each_link_a_runbook_and_the_dashboard_ships():
     ]
     board = json.loads(dashboard.inputs["data"]["pipelines.json"])
     assert board["title"] == "Pipelines" and len(board["panels"]) == 8
+
+
+def test_prod_archives_workflows_in_a_database_of_its_own_reachable_only_from_the_cluster():
+    graph = stack("prod").graph
+    databases = {r.name: r for r in graph.of_type("aws:rds/instance:Instance")}
+    archive, mlflow = databases["pipelines-archive-db"], databases["mlflow-db"]
+    assert (archive.inputs["dbName"], archive.inputs["username"]) == ("argo", "argo")
+    assert archive.inputs["instanceClass"] == "db.t4g.micro"
+    assert archive.inputs["multiAz"] and archive.inputs["deletionProtection"]
+    assert archive.inputs["storageEncrypted"] and archive.inputs["publiclyAccessible"] is False
+    assert archive.inputs["kmsKeyId"] != mlflow.inputs["kmsKeyId"]  # a key of its own
+    (group,) = [
+        g for g in graph.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "pipelines-archive-db-sg"
+    ]
+    (ingress,) = group.inputs["ingress"]
+    assert (ingress["fromPort"], ingress["toPort"], "cidrBlocks" in ingress) == (5432, 5432, False)
+    assert group.property_dependencies["ingress"] == [only(graph, "aws:eks/cluster:Cluster").urn]
+    postgresql = release(graph, "argo-workflows").inputs["values"]["controller"]["persistence"]["postgresql"]
+    assert postgresql["database"] == "argo" and postgresql["sslMode"] == "require"
+    assert postgresql["host"].startswith("pipelines-archive-db-")  # the archive's address, not MLflow's
+    (synced,) = [
+        s
+        for s in graph.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
+        if s.name == "pipelines-archive-secret"
+    ]
+    assert {d["remoteRef"]["key"] for d in synced.inputs["spec"]["data"]} == {
+        "mlops-platform/prod/pipelines/archive-database"
+    }
+    alarms = {a.name: a for a in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    for role in ("cpu", "free-storage", "connections"):
+        (watched,) = alarms[f"observability-alarms-rds-1-{role}"].inputs["dimensions"].values()
+        assert watched.startswith("pipelines-archive-db-")
+
+
+def one_pipelines(spec: PipelinesSpec, **wiring: Any) -> Pipelines:
+    """One Pipelines component on its own, for one team."""
+    return Pipelines(
+        "pipelines",
+        spec,
+        context(),
+        pulumi.ResourceOptions(),
+        artifacts=ARTIFACTS,
+        teams={"risk": NamespaceQuota(gpus=1)},
+        gpu_pools=GPU_POOLS,
+        runbook_base_url="https://runbooks.example.com",
+        dependencies=PlatformDependencies(),
+        secrets_path_prefix="mlops-platform/dev",
+        **wiring,
+    )
+
+
+def pipelines(spec: PipelinesSpec, **wiring: Any) -> Graph:
+    return run(lambda: one_pipelines(spec, **wiring)).graph
+
+
+def test_the_archive_can_live_in_the_mlflow_database_with_its_credentials_or_nowhere():
+    in_mlflow = pipelines(
+        PipelinesSpec(archive=ArchiveLocation.MLFLOW_DATABASE), mlflow_database_host="mlflow-db.example"
+    )
+    postgresql = release(in_mlflow, "argo-workflows").inputs["values"]["controller"]["persistence"][
+        "postgresql"
+    ]
+    assert (postgresql["host"], postgresql["database"]) == ("mlflow-db.example", "mlflow")
+    (synced,) = in_mlflow.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
+    assert {d["remoteRef"]["key"] for d in synced.inputs["spec"]["data"]} == {
+        "mlops-platform/dev/mlflow/database"
+    }
+    assert not in_mlflow.of_type("aws:rds/instance:Instance")
+
+    nowhere = pipelines(PipelinesSpec(), mlflow_database_host="mlflow-db.example")
+    assert "persistence" not in release(nowhere, "argo-workflows").inputs["values"]["controller"]
+    assert not nowhere.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        (
+            ArchiveLocation.MLFLOW_DATABASE,
+            "archive: mlflowDatabase needs the MLflow database (mlflow_database_host)",
+        ),
+        (
+            ArchiveLocation.OWN_DATABASE,
+            "archive: ownDatabase needs the network, cluster and secrets (database)",
+        ),
+    ],
+)
+def test_an_archive_without_its_database_is_refused_before_anything_registers(archive, message):
+    with pytest.raises(InvalidArgs) as raised:
+        one_pipelines(PipelinesSpec(archive=archive))
+    assert message in str(raised.value)

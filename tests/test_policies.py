@@ -225,8 +225,9 @@ def model_rule_set(graph: Graph, model: str) -> Resource:
     return first(
         graph,
         "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
-        lambda r: r.inputs["metadata"]["labels"].get("mlops-platform.io/model") == model
-        and r.name.endswith("-slo"),
+        lambda r: (
+            r.inputs["metadata"]["labels"].get("mlops-platform.io/model") == model and r.name.endswith("-slo")
+        ),
     )
 
 

@@ -602,14 +602,29 @@ def test_pipeline_and_batch_alerts(dev, tmp_path):
         [
             {
                 "input_series": [
-                    {"series": 'argo_workflows_total_count{namespace="risk",phase="Failed"}', "values": "0x5 1x20"},
-                    {"series": 'argo_workflows_error_count{cause="CronWorkflowSubmissionError"}', "values": "0x2 1x20"},
+                    {
+                        "series": 'argo_workflows_total_count{namespace="risk",phase="Failed"}',
+                        "values": "0x5 1x20",
+                    },
+                    {
+                        "series": 'argo_workflows_error_count{cause="CronWorkflowSubmissionError"}',
+                        "values": "0x2 1x20",
+                    },
                     # 3 pods pending, 1 of them held back by Kueue for quota: 2 admitted pods find no node.
                     {"series": 'argo_workflows_pods_gauge{phase="Pending"}', "values": "3x60"},
-                    {"series": 'kueue_pending_workloads{cluster_queue="risk",status="active"}', "values": "1x60"},
-                    {"series": 'kueue_pending_workloads{cluster_queue="growth",status="inadmissible"}', "values": "1x60"},
+                    {
+                        "series": 'kueue_pending_workloads{cluster_queue="risk",status="active"}',
+                        "values": "1x60",
+                    },
+                    {
+                        "series": 'kueue_pending_workloads{cluster_queue="growth",status="inadmissible"}',
+                        "values": "1x60",
+                    },
                     {"series": f"argo_workflows_batch_scoring_failed{{{batch}}}", "values": "0x10 1x10"},
-                    {"series": f"argo_workflows_batch_scoring_duration_seconds{{{batch}}}", "values": "0+60x40"},
+                    {
+                        "series": f"argo_workflows_batch_scoring_duration_seconds{{{batch}}}",
+                        "values": "0+60x40",
+                    },
                 ],
                 "alert_rule_test": [
                     {"eval_time": "4m", "alertname": "WorkflowsFailing", "exp_alerts": []},
@@ -622,7 +637,9 @@ def test_pipeline_and_batch_alerts(dev, tmp_path):
                         "eval_time": "9m",
                         "alertname": "WorkflowControllerErrors",
                         "exp_alerts": [
-                            _expected(dev, "WorkflowControllerErrors", {"cause": "CronWorkflowSubmissionError"})
+                            _expected(
+                                dev, "WorkflowControllerErrors", {"cause": "CronWorkflowSubmissionError"}
+                            )
                         ],
                     },
                     {"eval_time": "20m", "alertname": "WorkflowPodsStuckPending", "exp_alerts": []},
@@ -634,7 +651,9 @@ def test_pipeline_and_batch_alerts(dev, tmp_path):
                     {
                         "eval_time": "31m",
                         "alertname": "PipelineQueueInadmissible",
-                        "exp_alerts": [_expected(dev, "PipelineQueueInadmissible", {"cluster_queue": "growth"})],
+                        "exp_alerts": [
+                            _expected(dev, "PipelineQueueInadmissible", {"cluster_queue": "growth"})
+                        ],
                     },
                     {"eval_time": "9m", "alertname": "BatchScoringFailed", "exp_alerts": []},
                     {

@@ -159,7 +159,11 @@ def test_every_gate_passes_and_the_target_serves_the_sources_digest_as_its_canar
     ][1]["canary"]
     assert canary["imageDigest"] == STAGE_DIGEST
     # The target's canary settings stay: its steps and pause.
-    assert (canary["registryVersion"], canary["steps"], canary["pauseMinutes"]) == ("5", [10, 25, 50, 100], 10)
+    assert (canary["registryVersion"], canary["steps"], canary["pauseMinutes"]) == (
+        "5",
+        [10, 25, 50, 100],
+        10,
+    )
     # Nothing but the version's lines changed; comments stay.
     before = (ROOT / "stacks" / "Pulumi.prod.yaml").read_text().splitlines()
     after = (root / "stacks" / "Pulumi.prod.yaml").read_text().splitlines()

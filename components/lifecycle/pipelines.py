@@ -4,10 +4,10 @@
 ``BatchScoring``): the controller always, the server (UI and API) only behind SSO, as config decides.
 Its default artifact repository is the artifact store's ``pipelines/<team>/`` prefixes (KMS-encrypted),
 and each pipeline narrows it to its own ``pipelines/<team>/<pipeline>/``; every workflow pod writes with
-its pipeline's own Pod Identity role, never static keys. The workflow archive, when on, lives in the
-MLflow database (Argo's own tables beside MLflow's). Prometheus scrapes the controller; a dashboard
-shows workflows, pods and queues; alerts say when workflows fail, the controller errs, or pods stay
-pending.
+its pipeline's own Pod Identity role, never static keys. The workflow archive, when on, lives in a
+small database of its own or in MLflow's (``workflow_archive.py``). Prometheus scrapes the
+controller; a dashboard shows workflows, pods and queues; alerts say when workflows fail, the
+controller errs, or pods stay pending.
 
 **Kueue** from its vendored chart admits workflow pods by team quota: one ResourceFlavor per GPU pool
 (and one for CPU-only steps), one ClusterQueue per team, all in one Cohort so idle quota can be
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
@@ -39,6 +40,15 @@ from mlops_platform.components.data.platform_secrets import (
     undeclared_secret_problems,
 )
 from mlops_platform.components.foundation.load_balancer_controller import internal_ingress
+from mlops_platform.components.lifecycle.workflow_archive import (
+    ARCHIVE_SECRET,
+    ArchiveConnection,
+    ArchiveDatabaseSpec,
+    ArchiveDatabaseWiring,
+    ArchiveLocation,
+    own_database,
+    persistence_values,
+)
 from mlops_platform.components.observability.engine_alerts import engine_alerts
 from mlops_platform.components.observability.grafana import dashboard_config_map
 from mlops_platform.components.observability.stack import NAMESPACE as MONITORING
@@ -47,6 +57,7 @@ from mlops_platform.components.serving.team_namespace import NamespaceQuota
 from mlops_platform.components.support import helm, kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
+from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.pins import KUEUE_IMAGE
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem
@@ -63,7 +74,6 @@ CPU_FLAVOR = "cpu"
 """The ResourceFlavor of steps that need no GPU (any untainted node)."""
 EXECUTOR_ROLE = "argo-workflow-executor"
 """The Role in each team namespace that lets a workflow pod report its results (bound per pipeline)."""
-ARCHIVE_SECRET = "argo-archive-database"
 SSO_SECRET = "argo-server-sso"
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
 RESOURCES = {
@@ -97,15 +107,20 @@ class PipelinesSpec:
     """OIDC issuer URL for ``ui: sso``, e.g. ``https://login.example.com``."""
     sso_secret: str | None = None
     """Platform secret (``secrets.entries``) with ``client-id`` and ``client-secret`` for ``ui: sso``."""
-    archive: bool = False
-    """Keep finished workflows beyond their TTL in the MLflow database (Argo's own ``argo_*`` tables
-    beside MLflow's, with its database user). Default: off."""
+    archive: ArchiveLocation = ArchiveLocation.NONE
+    """Where finished workflows are kept beyond their TTL: ``none``, ``mlflowDatabase`` or
+    ``ownDatabase``. Default: none."""
+    archive_database: ArchiveDatabaseSpec = field(default_factory=ArchiveDatabaseSpec)
+    """The archive's own PostgreSQL, for ``archive: ownDatabase`` (checked only then). Default: a
+    db.t4g.micro with 20 GiB."""
     workflow_ttl_days: int = 7
     """Days finished workflows (and their pods) stay as objects. Default: 7."""
 
-    def problems(self, secret_names: Sequence[str] | None = None) -> list[Problem]:
+    def problems(self, environment: Environment, secret_names: Sequence[str] | None = None) -> list[Problem]:
         """``secret_names``: the stack's platform secrets, when known (stack config)."""
         found = []
+        if self.archive is ArchiveLocation.OWN_DATABASE:
+            found += [p.nested("archive_database") for p in self.archive_database.problems(environment)]
         if self.ui is PipelinesUi.SSO:
             if not (self.sso_issuer or "").startswith("https://"):
                 found.append(
@@ -242,6 +257,8 @@ class Pipelines(PlatformComponent):
     """Argo Workflows' and Kueue's releases: workflow objects and queues wait for their CRDs."""
     ui_url: pulumi.Output[str] | None
     """URL of the Argo UI (``ui: sso``), else None."""
+    archive_database_identifier: pulumi.Output[str] | None
+    """RDS identifier of the archive's own database (``archive: ownDatabase``), for alarms; else None."""
 
     def __init__(
         self,
@@ -258,29 +275,43 @@ class Pipelines(PlatformComponent):
         secrets_path_prefix: str,
         team_namespaces: Sequence[pulumi.Resource] = (),
         mlflow_database_host: pulumi.Input[str] | None = None,
+        database: ArchiveDatabaseWiring | None = None,
     ):
         """``teams``: each team's namespace quota (the namespaces exist: ``team_namespaces``).
         ``gpu_pools``: the pools Kueue offers. ``mlflow_database_host``: the MLflow database, for
-        ``archive``."""
+        ``archive: mlflowDatabase``; ``database``: what ``archive: ownDatabase`` builds its database
+        with."""
         # A quota the pools could never hold is refused in the stack config (``quota_problems``);
         # here the nominal quotas are fitted to the pools whatever the quotas say.
-        problems = [*spec.problems(), *context.problems()]
-        if spec.archive and mlflow_database_host is None:
-            problems.append(Problem("archive", "needs the MLflow database (mlflow_database_host)"))
+        problems = [*spec.problems(context.environment), *context.problems()]
+        if spec.archive is ArchiveLocation.MLFLOW_DATABASE and mlflow_database_host is None:
+            problems.append(
+                Problem("archive", "mlflowDatabase needs the MLflow database (mlflow_database_host)")
+            )
+        if spec.archive is ArchiveLocation.OWN_DATABASE and database is None:
+            problems.append(
+                Problem("archive", "ownDatabase needs the network, cluster and secrets (database)")
+            )
         super().__init__("mlops:pipelines:Pipelines", name, "PipelinesSpec", problems, opts)
         secrets_after = self.after(dependencies.external_secrets)
-        controller = self._controller_values(spec, sorted(teams), mlflow_database_host)
+        archive: ArchiveConnection | None = None
+        if spec.archive is ArchiveLocation.MLFLOW_DATABASE and mlflow_database_host is not None:
+            archive = ArchiveConnection(
+                mlflow_database_host, "mlflow", f"{secrets_path_prefix}/mlflow/database"
+            )
+        elif spec.archive is ArchiveLocation.OWN_DATABASE and database is not None:
+            archive = own_database(name, spec.archive_database, context, database, self.child)
+        self.archive_database_identifier = archive.database_identifier if archive else None
+        controller = self._controller_values(spec, sorted(teams), archive)
         server, secrets = self._server_values(name, spec, secrets_path_prefix, secrets_after)
-        if spec.archive:
-            database = f"{secrets_path_prefix}/mlflow/database"
+        if archive is not None:
             user = {"username": "username", "password": "password"}
-            entries = properties(database, user)
             secrets.append(
                 external_secret(
                     f"{name}-archive-secret",
                     namespace=ARGO_NAMESPACE,
                     target=ARCHIVE_SECRET,
-                    entries=entries,
+                    entries=properties(archive.secret_path, user),
                     opts=secrets_after,
                 )
             )
@@ -384,7 +415,7 @@ class Pipelines(PlatformComponent):
 
     @staticmethod
     def _controller_values(
-        spec: PipelinesSpec, teams: Sequence[str], database_host: pulumi.Input[str] | None
+        spec: PipelinesSpec, teams: Sequence[str], archive: ArchiveConnection | None
     ) -> dict[str, Any]:
         controller: dict[str, Any] = {
             "replicas": 1,
@@ -397,21 +428,8 @@ class Pipelines(PlatformComponent):
                 "spec": {"ttlStrategy": {"secondsAfterCompletion": spec.workflow_ttl_days * 86400}}
             },
         }
-        if spec.archive:
-            controller["persistence"] = {
-                "archive": True,
-                "archiveTTL": f"{spec.workflow_ttl_days * 10}d",
-                "postgresql": {
-                    "host": database_host,
-                    "port": 5432,
-                    "database": "mlflow",
-                    "tableName": "argo_workflows",
-                    "userNameSecret": {"name": ARCHIVE_SECRET, "key": "username"},
-                    "passwordSecret": {"name": ARCHIVE_SECRET, "key": "password"},
-                    "ssl": True,
-                    "sslMode": "require",
-                },
-            }
+        if archive is not None:
+            controller["persistence"] = persistence_values(archive, spec.workflow_ttl_days * 10)
         return controller
 
     def _server_values(

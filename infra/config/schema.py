@@ -161,7 +161,7 @@ class StackSpec:
         secret_names = [e.name for e in self.secrets.entries]
         found += [p.nested("observability") for p in self.observability.problems(secret_names)]
         found += [p.nested("gateway") for p in self.gateway.problems()]
-        found += [p.nested("pipelines") for p in self.pipelines.problems(secret_names)]
+        found += [p.nested("pipelines") for p in self.pipelines.problems(environment, secret_names)]
         for i, team in enumerate(self.teams):
             found += [p.nested(f"teams[{i}]") for p in team.problems()]
             if self.pipelines.enabled:
