@@ -58,6 +58,7 @@ keda                             kedacore/charts                               k
 keda-add-ons-http                kedacore/charts                               http-add-on
 argo-workflows                   argoproj/argo-helm                            charts/argo-workflows
 kueue                            kubernetes-sigs/kueue                         charts/kueue
+prometheus-pushgateway           prometheus-community/helm-charts              charts/prometheus-pushgateway
 """
 SOURCES: dict[str, tuple[str, str]] = {
     name: (repository, path)

@@ -109,6 +109,26 @@ class PlatformDependencies:
     """Argo Workflows' and Kueue's releases: WorkflowTemplate, CronWorkflow and queue CRDs."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class MonitoringRef:
+    """The platform's model monitoring (``PredictionCapture`` and the Pushgateway), for the
+    ``monitor`` block of a model."""
+
+    capture_database: str
+    """Glue database of the capture tables."""
+    pushgateway_url: str
+    """Where monitor jobs push their figures, inside the cluster."""
+    monitor_image: pulumi.Input[str]
+    """The platform's model monitor image (infra/images/model-monitor), by tag."""
+
+    def to_outputs(self) -> dict[str, Any]:
+        return {
+            "captureDatabase": self.capture_database,
+            "pushgatewayUrl": self.pushgateway_url,
+            "monitorImage": self.monitor_image,
+        }
+
+
 _PLAIN_OUTPUTS = {
     "environment": "environment",
     "region": "region",
@@ -129,6 +149,8 @@ _OUTPUTS = {
     "mlflowUrl": "mlflow_url",
 }
 """Platform outputs a ref passes on as ``Output``s."""
+MONITORING_OUTPUT = "modelMonitoring"
+"""Optional: a platform without model monitoring does not export it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,6 +179,8 @@ class PlatformRef:
     """Exec-based kubeconfig of the cluster (secret), for ``provider()``."""
     mlflow_url: pulumi.Input[str] | None = None
     """URL of the MLflow tracking server and registry (training pipelines log and register there)."""
+    monitoring: MonitoringRef | None = None
+    """The platform's model monitoring; None where it has none (a model's ``monitor`` is refused)."""
     dependencies: PlatformDependencies = field(default_factory=PlatformDependencies)
 
     @property
@@ -192,7 +216,8 @@ class PlatformRef:
             "secretsPathPrefix": self.secrets_path_prefix,
             "runbookBaseUrl": self.runbook_base_url,
         }
-        return {**plain, **{output: getattr(self, attr) for output, attr in _OUTPUTS.items()}}
+        monitoring = {} if self.monitoring is None else {MONITORING_OUTPUT: self.monitoring.to_outputs()}
+        return {**plain, **monitoring, **{output: getattr(self, attr) for output, attr in _OUTPUTS.items()}}
 
     def for_consumer(self, *, project: str, stack: str, owner: str, cost_center: str) -> PlatformRef:
         """The same platform, seen from another project with its own tags."""
@@ -223,7 +248,7 @@ class PlatformRef:
             raise InvalidArgs("platform outputs", problems)
         values = {attr: outputs[name] for name, attr in _OUTPUTS.items()}
         return cls._from_plain(
-            {name: outputs[name] for name in _PLAIN_OUTPUTS},
+            {name: outputs.get(name) for name in (*_PLAIN_OUTPUTS, MONITORING_OUTPUT)},
             values,
             origin,
             project,
@@ -265,13 +290,13 @@ class PlatformRef:
         """From the platform stack itself. Plain values are awaited, so a spec is checked against
         the real platform (its GPU pools, its environment) before anything is registered."""
         plain = {}
-        for name in _PLAIN_OUTPUTS:
+        for name in (*_PLAIN_OUTPUTS, MONITORING_OUTPUT):
             details = await reference.get_output_details(name)
             plain[name] = details.value if details.value is not None else details.secret_value
         missing = [
             Problem(name, "missing from the platform stack's outputs")
             for name, v in plain.items()
-            if v is None
+            if v is None and name != MONITORING_OUTPUT
         ]
         if missing:
             raise InvalidArgs("platform stack reference", missing)
@@ -322,6 +347,21 @@ class PlatformRef:
         for name in ("region", "vpcCidr", "secretsPathPrefix", "runbookBaseUrl"):
             if not isinstance(plain[name], str):
                 problems.append(Problem(name, f"in {origin} must be a string (got {plain[name]!r})"))
+        monitoring = None
+        if (found := plain.get(MONITORING_OUTPUT)) is not None:
+            try:
+                monitoring = MonitoringRef(
+                    capture_database=str(found["captureDatabase"]),
+                    pushgateway_url=str(found["pushgatewayUrl"]),
+                    monitor_image=found["monitorImage"],
+                )
+            except (KeyError, TypeError):
+                problems.append(
+                    Problem(
+                        MONITORING_OUTPUT,
+                        f"in {origin} needs captureDatabase, pushgatewayUrl and monitorImage",
+                    )
+                )
         if problems:
             raise InvalidArgs("platform outputs", problems)
         context = StackContext.create(
@@ -334,5 +374,6 @@ class PlatformRef:
             vpc_cidr=plain["vpcCidr"],
             secrets_path_prefix=plain["secretsPathPrefix"],
             runbook_base_url=plain["runbookBaseUrl"],
+            monitoring=monitoring,
             **values,
         )

@@ -123,7 +123,7 @@ def _environment(args: argparse.Namespace, graph_outputs: dict[str, Any], stack:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from mlops_platform.policies import offline, registry
+    from mlops_platform.policies import governance, offline, registry
 
     config = None
     if args.policy_config:  # read first: a bad config fails before the (slower) synthesis
@@ -142,8 +142,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     if config is None:
         config = registry.policy_config(_environment(args, graph.outputs, graph.stack))
     violations = offline.evaluate(graph, config)
-    render = offline.render_json if args.format == "json" else offline.render_table
-    sys.stdout.write(render(graph.stack, violations, len(registry.RULES)))
+    coverage = governance.monitoring_coverage(governance.monitored_models(offline.policy_resources(graph)))
+    if args.format == "json":
+        doc = json.loads(offline.render_json(graph.stack, violations, len(registry.RULES)))
+        doc["monitoringCoverage"] = {str(tier): row for tier, row in coverage.items()}
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(offline.render_table(graph.stack, violations, len(registry.RULES)))
+        sys.stdout.write(governance.coverage_table(coverage))
     return 1 if offline.blocking(violations) else 0
 
 

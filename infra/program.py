@@ -29,19 +29,23 @@ from mlops_platform.components.foundation.load_balancer_controller import (
 from mlops_platform.components.foundation.logs import logs_key
 from mlops_platform.components.foundation.network import Network
 from mlops_platform.components.lifecycle.batch_scoring import BatchScoring
+from mlops_platform.components.lifecycle.capture import PredictionCapture
+from mlops_platform.components.lifecycle.model_monitor import REPOSITORY as MONITOR_REPOSITORY
 from mlops_platform.components.lifecycle.pipelines import Pipelines
 from mlops_platform.components.lifecycle.training_pipeline import TrainingPipeline
 from mlops_platform.components.lifecycle.workflow_archive import ArchiveDatabaseWiring
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
 from mlops_platform.components.observability.costs import cost_dashboard
+from mlops_platform.components.observability.pushgateway import pushgateway_url
 from mlops_platform.components.observability.stack import Observability
-from mlops_platform.components.refs import PlatformDependencies, PlatformRef
+from mlops_platform.components.refs import MonitoringRef, PlatformDependencies, PlatformRef
 from mlops_platform.components.serving.autoscaling import KedaAutoscaling
 from mlops_platform.components.serving.gateway import ModelGateway
 from mlops_platform.components.serving.kyverno import Kyverno
 from mlops_platform.components.serving.model_endpoint import ModelEndpoint
 from mlops_platform.components.serving.rollouts import ArgoRollouts
 from mlops_platform.components.serving.team_namespace import TeamNamespace
+from mlops_platform.components.support import pins
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.infra import config
 from mlops_platform.infra.cost.placement import PLATFORM_TEAM
@@ -132,6 +136,11 @@ def main() -> None:
         network.ref,
         on_cluster,
     )
+    capture = (
+        PredictionCapture("capture", spec.monitoring, context, artifacts=artifacts.ref, opts=aws_only)
+        if spec.monitoring.enabled
+        else None
+    )
     observability = Observability(
         "observability",
         spec.observability,
@@ -139,6 +148,7 @@ def main() -> None:
         cluster.ref,
         secrets,
         log_kms_key_arn=logs.arn,
+        capture_stream=capture.ref.stream_name if capture else None,
         dependencies=PlatformDependencies(load_balancer_controller=[load_balancers.release]),
         opts=on_cluster,
     )
@@ -247,6 +257,15 @@ def main() -> None:
         runbook_base_url=spec.observability.runbook_base_url,
         gateway_url=gateway.url,
         mlflow_url=mlflow.tracking_url,
+        monitoring=MonitoringRef(
+            capture_database=capture.ref.database_name,
+            pushgateway_url=pushgateway_url(observability.namespace),
+            monitor_image=pulumi.Output.concat(
+                registry.repository_urls[MONITOR_REPOSITORY], ":", pins.MODEL_MONITOR_VERSION
+            ),
+        )
+        if capture is not None and MONITOR_REPOSITORY in registry.repository_urls
+        else None,
         kubeconfig=cluster.kubeconfig,
         dependencies=replace(dependencies, pipelines=pipeline_engines),
     )

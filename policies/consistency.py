@@ -249,6 +249,9 @@ def installed_exporters(resources: Sequence[PolicyResource]) -> set[str]:
             found |= {"argo-workflows", "batch-scoring"}
         if chart == "kueue" and get(values, "enablePrometheus"):
             found.add("kueue")
+        # What the model monitor jobs push is scraped from the Pushgateway.
+        if chart == "prometheus-pushgateway" and get(values, "serviceMonitor", "enabled"):
+            found.add("model-monitor")
     for monitor in [*of_type(resources, SERVICE_MONITOR), *of_type(resources, POD_MONITOR)]:
         labels = get(monitor.props, "metadata", "labels", default={})
         if labels.get("app.kubernetes.io/name") in MONITORED_BY_NAME:

@@ -122,3 +122,58 @@ def model_image_digest(props: Mapping[str, Any], config: Mapping[str, Any]) -> I
         image = str(container.get("image", ""))
         if "@sha256:" not in image:
             yield f"model container {container.get('name')} runs {image!r}, not an image digest"
+
+
+ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
+MONITORING_KINDS = ("capture", "drift", "quality")
+
+
+def monitored_models(resources: Sequence[PolicyResource]) -> list[tuple[str, int, set[str]]]:
+    """(model, tier, what watches it) for every model the stack serves, from its Rollout's
+    annotations (``ModelEndpoint`` writes them from ``tier`` and ``monitor``)."""
+    found = []
+    for rollout in of_type(resources, ROLLOUT):
+        annotations = get(rollout.props, "metadata", "annotations", default={}) or {}
+        tier = str(annotations.get(kube.TIER_ANNOTATION, "2"))
+        kinds = {k for k in str(annotations.get(kube.MONITORING_ANNOTATION, "")).split(",") if k}
+        name = get(rollout.props, "metadata", "name", default=rollout.name)
+        found.append((str(name), int(tier) if tier.isdigit() else 2, kinds))
+    return sorted(found)
+
+
+def monitoring_coverage(models: Sequence[tuple[str, int, set[str]]]) -> dict[int, dict[str, Any]]:
+    """Tier -> the number of models and, per kind of monitoring, how many have it."""
+    coverage: dict[int, dict[str, Any]] = {}
+    for _, tier, kinds in models:
+        row = coverage.setdefault(tier, {"models": 0, **dict.fromkeys(MONITORING_KINDS, 0)})
+        row["models"] += 1
+        for kind in kinds & set(MONITORING_KINDS):
+            row[kind] += 1
+    return dict(sorted(coverage.items()))
+
+
+def coverage_table(coverage: Mapping[int, Mapping[str, Any]]) -> str:
+    """The coverage figure as ``blueprint check`` prints it."""
+    if not coverage:
+        return "Monitoring coverage: the stack serves no model.\n"
+    lines = ["Monitoring coverage (models with each kind of monitoring, by tier):"]
+    for tier, row in coverage.items():
+        cells = [f"{kind} {row[kind]}/{row['models']} ({row[kind] / row['models']:.0%})" for kind in MONITORING_KINDS]
+        lines.append(f"  tier {tier}: {row['models']} model(s): " + ", ".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+@_rule("model-monitoring-tier-1", stack=True)
+def model_monitoring_tier_1(resources: Sequence[PolicyResource], config: Mapping[str, Any]) -> Pairs:
+    """In prod, every tier-1 model has prediction capture, drift and quality monitoring.
+
+    Fix: Give the model a monitor block with labels: true (models[].monitor; docs/monitoring.md), or
+    lower its tier.
+    """
+    if config["environment"] != "prod":
+        return
+    urns = {get(r.props, "metadata", "name", default=r.name): r.urn for r in of_type(resources, ROLLOUT)}
+    for name, tier, kinds in monitored_models(resources):
+        missing = [k for k in MONITORING_KINDS if k not in kinds]
+        if tier == 1 and missing:
+            yield urns.get(name, ""), f"tier-1 model {name} lacks {', '.join(missing)} monitoring"

@@ -102,10 +102,13 @@ def read_only_root(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterab
 
 @_rule("k8s-probes")
 def probes(spec: Mapping[str, Any], config: Mapping[str, Any]) -> Iterable[str]:
-    """Every long-running container has readiness and liveness probes.
+    """Every long-running container has readiness and liveness probes (a pod that runs to completion,
+    restartPolicy Never or OnFailure as Jobs have, is not long-running).
 
     Fix: Add readinessProbe and livenessProbe (ModelEndpoint's health settings).
     """
+    if spec.get("restartPolicy") in ("Never", "OnFailure"):
+        return
     for container in containers(spec, init=False):
         missing = [p for p in ("readinessProbe", "livenessProbe") if not container.get(p)]
         if missing:

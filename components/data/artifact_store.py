@@ -91,6 +91,8 @@ class ArtifactStoreSpec:
     """Days an overwritten or deleted object version is kept. Default: 90."""
     abort_incomplete_multipart_days: int = 7
     """Days before an unfinished multipart upload is aborted. Default: 7."""
+    captures_expiration_days: int = 90
+    """Days captured predictions (``captures/``, model monitoring) are kept. Default: 90."""
     intelligent_tiering_after_days: int | None = None
     """Move objects to Intelligent-Tiering after this many days; null keeps them in Standard.
     Default: off."""
@@ -109,6 +111,7 @@ class ArtifactStoreSpec:
             "noncurrent_version_expiration_days",
             "abort_incomplete_multipart_days",
             "access_log_retention_days",
+            "captures_expiration_days",
         ):
             if not 1 <= getattr(self, name) <= 36500:
                 found.append(Problem(name, f"must be between 1 and 36500 (got {getattr(self, name)})"))
@@ -270,6 +273,15 @@ class ArtifactStore(PlatformComponent):
                 },
             ),
         ]
+        # Captured predictions hold request features: kept no longer than monitoring needs them.
+        for prefix in ("captures/", "captures-errors/"):
+            rules.append(
+                lifecycle_rule(
+                    f"expire-{prefix.rstrip('/')}",
+                    expiration={"days": spec.captures_expiration_days},
+                    prefix=prefix,
+                )
+            )
         if spec.intelligent_tiering_after_days is not None:
             transition = {"days": spec.intelligent_tiering_after_days, "storage_class": "INTELLIGENT_TIERING"}
             rules.append(lifecycle_rule("intelligent-tiering", transitions=[transition]))

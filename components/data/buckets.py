@@ -12,9 +12,10 @@ from mlops_platform.components.support import iam
 from mlops_platform.components.support.tagging import ACCESS_LOG_PURPOSE_TAG, with_tags
 
 
-def lifecycle_rule(rule_id: str, **action: Any) -> dict[str, Any]:
-    """An enabled lifecycle rule over the whole bucket."""
-    return {"id": rule_id, "status": "Enabled", "filter": {}, **action}
+def lifecycle_rule(rule_id: str, *, prefix: str | None = None, **action: Any) -> dict[str, Any]:
+    """An enabled lifecycle rule over the whole bucket, or over one key prefix."""
+    where = {"prefix": prefix} if prefix else {}
+    return {"id": rule_id, "status": "Enabled", "filter": where, **action}
 
 
 def platform_bucket(

@@ -7,6 +7,8 @@ retention CloudWatch accepts. A stack usually shares one key (``logs_key``) acro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_aws as aws
 
@@ -71,6 +73,8 @@ def encrypted_log_group(
     )
 
 
-def write_policy(group: aws.cloudwatch.LogGroup, sid: str) -> pulumi.Output[str]:
-    """A policy document to create streams in and put events to this one group."""
-    return group.arn.apply(lambda arn: iam.document(iam.logs_write_statements(arn, sid)))
+def write_policy(
+    group: aws.cloudwatch.LogGroup, sid: str, extra: Sequence[iam.Statement] = ()
+) -> pulumi.Output[str]:
+    """A policy document to create streams in and put events to this one group (and ``extra``)."""
+    return group.arn.apply(lambda arn: iam.document([*iam.logs_write_statements(arn, sid), *extra]))

@@ -3,8 +3,9 @@ on the shared internal ALB."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -22,6 +23,54 @@ DASHBOARDS = ("gpu", "model-serving", "platform")
 def dashboard(name: str) -> str:
     """A dashboard's JSON, shipped as package data next to this module."""
     return (Path(__file__).parent / "dashboards" / f"{name}.json").read_text()
+
+
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+"""The platform dashboards' convention: a data-source variable that defaults to Prometheus."""
+
+
+def timeseries_panel(
+    title: str, y: int, x: int, targets: Sequence[tuple[str, str]], unit: str = "short"
+) -> dict[str, Any]:
+    """A half-width time series of ``(PromQL, legend)`` targets at row ``y``, column ``x``."""
+    return {
+        "type": "timeseries",
+        "title": title,
+        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
+        "datasource": DATASOURCE,
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "targets": [
+            {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": chr(65 + i)}
+            for i, (expr, legend) in enumerate(targets)
+        ],
+    }
+
+
+def dashboard_document(
+    uid: str, title: str, tags: Sequence[str], panels: Sequence[dict[str, Any]], time_from: str = "now-6h"
+) -> dict[str, Any]:
+    """A dashboard with the data-source variable and the given panels."""
+    return {
+        "uid": uid[:40],
+        "title": title,
+        "tags": ["mlops-platform", *tags],
+        "schemaVersion": 39,
+        "time": {"from": time_from, "to": "now"},
+        "refresh": "1m",
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Data source",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {"text": "Prometheus", "value": "prometheus"},
+                    "hide": 0,
+                }
+            ]
+        },
+        "panels": list(panels),
+    }
 
 
 def grafana_dashboard(

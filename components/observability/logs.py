@@ -6,7 +6,8 @@ import pulumi
 
 from mlops_platform.components.foundation.logs import encrypted_log_group, write_policy
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
-from mlops_platform.components.support import helm
+from mlops_platform.components.lifecycle.capture import capture_log_filters
+from mlops_platform.components.support import helm, iam
 from mlops_platform.components.support.context import StackContext
 
 LOGGING_NAMESPACE = "logging"
@@ -23,8 +24,11 @@ def container_logs(
     account_id: str,
     region: str,
     opts: pulumi.ResourceOptions,
+    capture_stream: str | None = None,
 ) -> pulumi.Output[str]:
-    """The log group ``/aws/eks/<cluster>/containers``, Fluent Bit and its role; returns the group's name."""
+    """The log group ``/aws/eks/<cluster>/containers``, Fluent Bit and its role; returns the group's
+    name. With ``capture_stream``, capture records go to that Firehose stream instead of the group
+    (``capture.capture_log_filters``)."""
     tags = dict(context.tags)
     group_name = pulumi.Output.concat("/aws/eks/", cluster_name, "/containers")
     group = encrypted_log_group(
@@ -39,12 +43,19 @@ def container_logs(
         region=region,
         opts=opts,
     )
+    capture_values: dict[str, object] = {"firehose": {"enabled": False}}
+    capture_statements = []
+    if capture_stream is not None:
+        filters, output = capture_log_filters(capture_stream, region)
+        capture_values = {"additionalFilters": filters, "firehose": {"enabled": True, **output}}
+        stream_arn = f"arn:aws:firehose:{region}:{account_id}:deliverystream/{capture_stream}"
+        capture_statements = [iam.statement("ShipCaptures", ["firehose:PutRecordBatch"], stream_arn)]
     role = PodIdentityRole(
         f"{name}-fluent-bit",
         PodIdentitySpec(namespace=LOGGING_NAMESPACE, service_account=FLUENT_BIT_SERVICE_ACCOUNT),
         cluster_name=cluster_name,
         tags=tags,
-        policy=write_policy(group, "ShipContainerLogs"),
+        policy=write_policy(group, "ShipContainerLogs", extra=capture_statements),
         opts=opts,
     )
     resources = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
@@ -61,8 +72,10 @@ def container_logs(
                 "logGroupName": group_name,
                 "logStreamPrefix": "container-",
                 "autoCreateGroup": False,
+                # Container logs only: capture records have their own stream.
+                "match": "kube.*",
             },
-            "firehose": {"enabled": False},
+            **capture_values,
             "kinesis": {"enabled": False},
             "elasticsearch": {"enabled": False},
             # Logs from every node, GPU nodes included.

@@ -42,6 +42,7 @@ from mlops_platform.components.observability.metrics import (
     stack_footprint,
     stack_values,
 )
+from mlops_platform.components.observability.pushgateway import metrics_push_gateway
 from mlops_platform.components.observability.rules import PLATFORM_RULES, platform_alerts
 from mlops_platform.components.observability.spec import AlertReceiver, ObservabilitySpec
 from mlops_platform.components.observability.tracing import trace_collector
@@ -77,11 +78,14 @@ class Observability(PlatformComponent):
         secrets: PlatformSecrets,
         *,
         log_kms_key_arn: pulumi.Input[str] | None = None,
+        capture_stream: str | None = None,
         dependencies: PlatformDependencies | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         """``secrets`` creates the Grafana admin secret and holds the receivers' secrets;
         ``log_kms_key_arn`` encrypts the container log group (default: a dedicated key);
+        ``capture_stream``: with model monitoring, the Firehose stream Fluent Bit ships capture
+        records to, and a Pushgateway for the monitor jobs;
         ``dependencies.load_balancer_controller`` is what the Grafana Ingress waits for."""
         super().__init__(
             "mlops:observability:Observability",
@@ -179,8 +183,13 @@ class Observability(PlatformComponent):
                 account_id=account_id,
                 region=region,
                 opts=child,
+                capture_stream=capture_stream,
             )
         ]
+        if capture_stream is not None:
+            metrics_push_gateway(
+                name, namespace=NAMESPACE, storage_class=spec.storage_class, opts=after_operator
+            )
         if spec.tracing:
             trace_collector(name, context=context, cluster_name=cluster.name, region=region, opts=child)
         if spec.budget is not None:

@@ -85,6 +85,27 @@ BATCH_SCORING_METRICS = frozenset(
 batch_scoring.py), which Argo's controller serves with the ``argo_workflows_`` prefix."""
 
 
+MODEL_MONITOR_METRICS = frozenset(
+    {
+        "mlops_monitor_rows",
+        "mlops_monitor_feature_drift",
+        "mlops_monitor_drifted_features_share",
+        "mlops_monitor_prediction_drift",
+        "mlops_monitor_data_quality_share",
+        "mlops_monitor_unexpected_features",
+        "mlops_monitor_labelled_rows",
+        "mlops_monitor_model_quality",
+        "mlops_monitor_shadow_agreement",
+        "mlops_monitor_batch_agreement",
+        "mlops_monitor_retrain_submitted_timestamp_seconds",
+        "mlops_monitor_last_success_timestamp_seconds",
+    }
+)
+"""What the model monitor job pushes to the Pushgateway (infra/images/model-monitor/model_monitor.py;
+components/lifecycle/model_monitor.py alerts on them). tests/test_model_monitor_job.py runs the job
+and compares what it pushed with this set."""
+
+
 def _load() -> dict[str, Exporter]:
     document = json.loads((Path(__file__).parent / "exporter-metrics.json").read_text(encoding="utf-8"))
     found = {
@@ -102,6 +123,9 @@ def _load() -> dict[str, Exporter]:
     )
     found["batch-scoring"] = Exporter(
         "batch-scoring", "contract", "components/lifecycle/batch_scoring.py", BATCH_SCORING_METRICS
+    )
+    found["model-monitor"] = Exporter(
+        "model-monitor", "contract", "infra/images/model-monitor/model_monitor.py", MODEL_MONITOR_METRICS
     )
     found["prometheus"] = Exporter(
         "prometheus", "any", "https://prometheus.io/docs/concepts/jobs_instances/", PROMETHEUS_SYNTHETIC

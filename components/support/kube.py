@@ -51,6 +51,10 @@ def sharing_replicas(labels: Mapping[str, Any]) -> int:
 
 THROUGHPUT_ANNOTATION = f"{LABEL_DOMAIN}/throughput-per-replica"
 """On a model version's Deployment: requests per second one replica sustains (the cost model's unit)."""
+TIER_ANNOTATION = f"{LABEL_DOMAIN}/tier"
+"""On a model's Rollout: its business tier, 1 to 3 (the monitoring coverage figure and policy)."""
+MONITORING_ANNOTATION = f"{LABEL_DOMAIN}/monitoring"
+"""On a model's Rollout: what watches it, comma-separated: capture, drift, quality (may be empty)."""
 TRAFFIC_PERCENT_ANNOTATION = f"{LABEL_DOMAIN}/traffic-percent"
 """On a model version's Deployment: the percentage of its model's requests routed to it."""
 TRAFFIC_LABEL = f"{LABEL_DOMAIN}/traffic"

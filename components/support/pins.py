@@ -91,6 +91,10 @@ CHARTS = {
     # Pipelines: training, retraining and batch scoring workflows, and GPU queues with team quotas.
     "argo-workflows": Chart("argo-workflows", "1.0.18", "https://argoproj.github.io/argo-helm"),
     "kueue": Chart("kueue", "0.19.2", "oci://registry.k8s.io/kueue/charts"),
+    # Model monitoring: the monitor jobs push their figures here for Prometheus to scrape.
+    "prometheus-pushgateway": Chart(
+        "prometheus-pushgateway", "3.8.0", "https://prometheus-community.github.io/helm-charts"
+    ),
 }
 
 ROLLOUTS_GATEWAY_API_PLUGIN_IMAGE = "ghcr.io/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi:v0.15.0"
@@ -125,6 +129,20 @@ MLFLOW_IMAGE_REQUIREMENTS = (
 )
 """What the image installs on top of the upstream one, and exactly what tests/test_mlflow_server.py
 installs to run the server: one list (`blueprint mlflow-image` passes it to the build)."""
+
+MODEL_MONITOR_BASE_IMAGE = "python:3.12.12-slim-bookworm"
+"""Base of the model monitor image (infra/images/model-monitor)."""
+MODEL_MONITOR_VERSION = "0.1.0"
+"""Tag of the platform's model monitor image; bump it when the job or its requirements change."""
+MODEL_MONITOR_REQUIREMENTS = (
+    "evidently==0.7.23",  # drift (PSI per feature and prediction) and the HTML report
+    "pandas==2.3.3",  # Evidently 0.7 does not import under pandas 3
+    "pyarrow==26.0.1",  # the Parquet Firehose writes
+    "scikit-learn==1.9.1",  # accuracy, AUC, MAE, RMSE
+    "boto3==1.42.30",
+)
+"""What the monitor image installs, and what the `monitor` extra installs to run the job in tests
+(pyproject.toml; tests/test_model_monitor_job.py checks that the two agree)."""
 
 POSTGRES_ENGINE_VERSION = "17.6"
 """RDS PostgreSQL engine version for the MLflow backend store."""

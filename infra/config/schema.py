@@ -17,8 +17,11 @@ from mlops_platform.components.foundation.cluster import ClusterSpec, SystemNode
 from mlops_platform.components.foundation.gpu_node_pool import GpuNodePoolSpec
 from mlops_platform.components.foundation.network import NetworkSpec
 from mlops_platform.components.lifecycle.batch_scoring import BatchScoringSpec
+from mlops_platform.components.lifecycle.capture import PredictionCaptureSpec
+from mlops_platform.components.lifecycle.model_monitor import REPOSITORY as MONITOR_REPOSITORY
 from mlops_platform.components.lifecycle.pipelines import PipelinesSpec, quota_problems
 from mlops_platform.components.lifecycle.training_pipeline import TrainingPipelineSpec
+from mlops_platform.components.lifecycle.workflow_archive import ArchiveLocation
 from mlops_platform.components.observability.spec import ObservabilitySpec
 from mlops_platform.components.refs import GpuPoolInfo
 from mlops_platform.components.serving.gateway import ModelGatewaySpec
@@ -91,7 +94,7 @@ class StackSpec:
     audit: AuditTrailSpec = field(default_factory=AuditTrailSpec)
     """The CloudTrail audit trail and its Object Lock bucket."""
     registry: ContainerRegistrySpec = field(
-        default_factory=lambda: ContainerRegistrySpec(repositories=[MLFLOW_REPOSITORY])
+        default_factory=lambda: ContainerRegistrySpec(repositories=[MLFLOW_REPOSITORY, MONITOR_REPOSITORY])
     )
     """The platform's ECR repositories."""
     image_admission: KyvernoSpec = field(default_factory=KyvernoSpec)
@@ -111,6 +114,8 @@ class StackSpec:
     """Argo Workflows and Kueue: training pipelines, batch scoring and the teams' GPU queues."""
     models: Sequence[ModelEntry] = ()
     """Model endpoints the platform serves. Default: none."""
+    monitoring: PredictionCaptureSpec = field(default_factory=PredictionCaptureSpec)
+    """Prediction capture (Firehose, Glue, Athena) and the Pushgateway of the models' monitor jobs."""
     cost_assumptions: CostAssumptions = field(default_factory=CostAssumptions)
     """Usage the cost estimate assumes (docs/cost-model.md)."""
     promotion: PromotionSpec = field(default_factory=PromotionSpec)
@@ -218,11 +223,41 @@ class StackSpec:
                 found += undeclared_secret_problems(
                     f"{where}.secrets[{j}].secret", secret.secret, secret_names
                 )
+            if model.monitor is not None:
+                found += self._monitor_problems(f"{where}.monitor", model, secret_names)
         found += duplicates(
             "models",
             [m.name for m in self.models],
             "duplicate model name {name!r}; model names must be unique in a stack",
         )
+        return found
+
+    def _monitor_problems(self, where: str, model: ModelEntry, secret_names: list[str]) -> list[Problem]:
+        monitor = model.monitor
+        assert monitor is not None
+        found = []
+        if not self.monitoring.enabled:
+            found.append(Problem(where, "needs monitoring.enabled (capture and the monitor jobs)"))
+        if MONITOR_REPOSITORY not in self.registry.repositories:
+            found.append(
+                Problem(
+                    "registry.repositories",
+                    f"must include {MONITOR_REPOSITORY!r} while a model has monitor (the monitor image lives there)",
+                )
+            )
+        if monitor.mlflow_secret is not None:
+            found += undeclared_secret_problems(f"{where}.mlflow_secret", monitor.mlflow_secret, secret_names)
+        if monitor.retrain_pipeline is not None:
+            team = next((t for t in self.teams if t.name == model.team), None)
+            names = [p.name for p in team.pipelines] if team else []
+            if monitor.retrain_pipeline not in names:
+                found.append(
+                    Problem(
+                        f"{where}.retrain_pipeline",
+                        f"team {model.team!r} has no pipeline {monitor.retrain_pipeline!r}; its pipelines: "
+                        f"{', '.join(names) or 'none'}",
+                    )
+                )
         return found
 
     def priced_things(self) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
@@ -234,6 +269,8 @@ class StackSpec:
             for j, instance_type in enumerate(pool.instance_types):
                 instance_types[f"gpuNodePools[{i}].instanceTypes[{j}]"] = instance_type
         rds = {"mlflow.database.instanceClass": self.mlflow.database.instance_class}
+        if self.pipelines.enabled and self.pipelines.archive is ArchiveLocation.OWN_DATABASE:
+            rds["pipelines.archiveDatabase.instanceClass"] = self.pipelines.archive_database.instance_class
         regions = (
             {"artifacts.replicationRegion": self.artifacts.replication_region}
             if self.artifacts.replication_region

@@ -38,6 +38,7 @@ import pulumi_kubernetes as k8s
 from mlops_platform.components.data.container_registry import ContainerRegistry, ContainerRegistrySpec
 from mlops_platform.components.data.platform_secrets import SecretRef, external_secret
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
+from mlops_platform.components.lifecycle.model_monitor import ModelMonitor, monitoring_problems
 from mlops_platform.components.observability.alerting import (
     ServiceLevelObjective,
     prometheus_rule,
@@ -111,7 +112,11 @@ class ModelEndpoint(PlatformComponent):
             "mlops:model_endpoint:ModelEndpoint",
             name,
             "ModelEndpointSpec",
-            [*spec.problems(name, platform.environment, platform.gpu_pools), *platform.context.problems()],
+            [
+                *spec.problems(name, platform.environment, platform.gpu_pools),
+                *platform.context.problems(),
+                *(monitoring_problems(platform) if spec.monitor is not None else []),
+            ],
             opts,
         )
         child = self.child
@@ -264,6 +269,16 @@ class ModelEndpoint(PlatformComponent):
             if spec.hostname
             else pulumi.Output.from_input(platform.gateway_url)
         )
+        if spec.monitor is not None:
+            ModelMonitor(
+                name,
+                spec.monitor,
+                platform,
+                team=spec.team,
+                versions=[v.name for v in spec.all_versions()],
+                namespace_ready=namespace_ready,
+                opts=child,
+            )
         self.url = pulumi.Output.concat(host, base_path, "/")
         self.role_arn = role.arn
         self.lineage = {v.name: {**v.lineage(), "artifact-uri": uris[v.name]} for v in spec.all_versions()}

@@ -9,25 +9,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mlops_platform.components.observability.grafana import grafana_dashboard
+from mlops_platform.components.observability.grafana import (
+    dashboard_document,
+    grafana_dashboard,
+    timeseries_panel,
+)
 from mlops_platform.components.serving.model_endpoint.rollout import ERROR_RATIO_RECORD, LATENCY_P95_RECORD
-
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-"""The platform dashboards' convention: a data-source variable that defaults to Prometheus."""
-
-
-def _panel(title: str, y: int, x: int, targets: list[tuple[str, str]], unit: str = "short") -> dict[str, Any]:
-    return {
-        "type": "timeseries",
-        "title": title,
-        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
-        "datasource": DATASOURCE,
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "targets": [
-            {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": chr(65 + i)}
-            for i, (expr, legend) in enumerate(targets)
-        ],
-    }
 
 
 def delivery_dashboard(namespace: str, name: str) -> dict[str, Any]:
@@ -35,35 +22,22 @@ def delivery_dashboard(namespace: str, name: str) -> dict[str, Any]:
     model = f'namespace="{namespace}",model="{name}"'
     rollout = f'namespace="{namespace}",name="{name}"'
     requests = f'sum by (version) (rate(http_requests_total{{{model},traffic="live"}}[5m]))'
-    return {
-        "uid": f"delivery-{namespace}-{name}"[:40],
-        "title": f"Model delivery: {namespace}/{name}",
-        "tags": ["mlops-platform", "model-delivery"],
-        "schemaVersion": 39,
-        "time": {"from": "now-6h", "to": "now"},
-        "refresh": "1m",
-        "templating": {
-            "list": [
-                {
-                    "name": "datasource",
-                    "label": "Data source",
-                    "type": "datasource",
-                    "query": "prometheus",
-                    "current": {"text": "Prometheus", "value": "prometheus"},
-                    "hide": 0,
-                }
-            ]
-        },
-        "panels": [
-            _panel("Live requests per second, by version", 0, 0, [(requests, "{{version}}")], "reqps"),
-            _panel(
+    return dashboard_document(
+        f"delivery-{namespace}-{name}",
+        f"Model delivery: {namespace}/{name}",
+        ["model-delivery"],
+        [
+            timeseries_panel(
+                "Live requests per second, by version", 0, 0, [(requests, "{{version}}")], "reqps"
+            ),
+            timeseries_panel(
                 "Traffic split (share of live requests)",
                 0,
                 12,
                 [(f"{requests} / ignoring(version) group_left sum({requests})", "{{version}}")],
                 "percentunit",
             ),
-            _panel(
+            timeseries_panel(
                 "Canary step: updated replicas of desired",
                 8,
                 0,
@@ -73,7 +47,7 @@ def delivery_dashboard(namespace: str, name: str) -> dict[str, Any]:
                     (f"max by (phase) (rollout_phase{{{rollout}}})", "phase {{phase}}"),
                 ],
             ),
-            _panel(
+            timeseries_panel(
                 "Analysis results (1 = current phase)",
                 8,
                 12,
@@ -84,21 +58,21 @@ def delivery_dashboard(namespace: str, name: str) -> dict[str, Any]:
                     )
                 ],
             ),
-            _panel(
+            timeseries_panel(
                 "Error ratio by version (what the analysis reads)",
                 16,
                 0,
                 [(f"{ERROR_RATIO_RECORD}{{{model}}}", "{{version}}")],
                 "percentunit",
             ),
-            _panel(
+            timeseries_panel(
                 "p95 latency by version (what the analysis reads)",
                 16,
                 12,
                 [(f"{LATENCY_P95_RECORD}{{{model}}}", "{{version}}")],
                 "s",
             ),
-            _panel(
+            timeseries_panel(
                 "Shadow: mirrored requests and its errors",
                 24,
                 0,
@@ -115,7 +89,7 @@ def delivery_dashboard(namespace: str, name: str) -> dict[str, Any]:
                 "reqps",
             ),
         ],
-    }
+    )
 
 
 def dashboard_config_map(

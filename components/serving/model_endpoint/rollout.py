@@ -172,6 +172,8 @@ def model_rollout(
     annotations = {
         kube.ROLLOUT_VERSIONS_ANNOTATION: json.dumps(versions),
         kube.THROUGHPUT_ANNOTATION: f"{spec.throughput_per_replica:g}",
+        kube.TIER_ANNOTATION: str(spec.tier),
+        kube.MONITORING_ANNOTATION: ",".join(spec.monitoring_kinds()),
         **pods.lineage,
     }
     rollout = {

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import field
 from enum import StrEnum
 
+from mlops_platform.components.lifecycle.monitor_spec import ModelMonitorSpec
 from mlops_platform.components.observability.alerting import ServiceLevelObjective
 from mlops_platform.components.refs import GpuPoolInfo
 from mlops_platform.components.serving.model_endpoint.delivery import (
@@ -41,6 +42,7 @@ RESERVED_ENV = (
     "LATENCY_BUCKETS",
     "MODEL_TRAFFIC",
     "REQUEST_ID_HEADER",
+    "CAPTURE_SAMPLE_RATE",
 )
 """Environment variables the platform sets itself; user env may not override them."""
 
@@ -238,6 +240,18 @@ class ModelEndpointSpec:
     throughput_per_replica: float = 10
     """Requests per second one replica serves within its SLO, from a load test. The cost model
     turns traffic into replicas and cost per 1,000 inferences with it. Default: 10."""
+    tier: int = 2
+    """Business criticality: 1 (critical), 2 or 3. Prod requires capture, drift and quality
+    monitoring of every tier-1 model (policy ``model-monitoring-tier-1``). Default: 2."""
+    monitor: ModelMonitorSpec | None = None
+    """Prediction capture with a sampling rate, and the scheduled monitor job: drift, data quality,
+    quality from late labels, shadow and batch agreement (docs/monitoring.md). Default: none."""
+
+    def monitoring_kinds(self) -> list[str]:
+        """What watches the model: ``capture``, ``drift``, ``quality`` (the coverage figure's terms)."""
+        if self.monitor is None:
+            return []
+        return ["capture", "drift", *(["quality"] if self.monitor.labels else [])]
 
     def __post_init__(self) -> None:
         # A plain ModelVersion as canary (the API before steps): the legacy fixed split at its weight.
@@ -334,6 +348,10 @@ class ModelEndpointSpec:
                 )
             )
         found += delivery_problems(self, environment, gpu_pools)
+        if self.tier not in (1, 2, 3):
+            found.append(Problem("tier", f"must be 1, 2 or 3 (got {self.tier})"))
+        if self.monitor is not None:
+            found += [p.nested("monitor") for p in self.monitor.problems()]
         found += [p.nested("resources") for p in self.resources.problems()]
         pool = self.resources.gpu_pool
         if pool and gpu_pools is not None:

@@ -128,6 +128,8 @@ def pod_template(
         # Live or shadow, and the header that carries the request ID the gateway propagates.
         {"name": "MODEL_TRAFFIC", "value": traffic},
         {"name": "REQUEST_ID_HEADER", "value": REQUEST_ID_HEADER},
+        # Share of predictions the server prints as capture records (0: none; docs/monitoring.md).
+        {"name": "CAPTURE_SAMPLE_RATE", "value": f"{spec.monitor.sampling_rate:g}" if spec.monitor else "0"},
         {"name": "AWS_DEFAULT_REGION", "value": platform.region},
         {"name": "HOME", "value": "/tmp"},
         *({"name": k, "value": v} for k, v in sorted(spec.env.items())),
