@@ -388,26 +388,60 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_mlflow_image(args: argparse.Namespace) -> int:
-    from mlops_platform.components.support import pins
-
+def _image_build(
+    args: argparse.Namespace,
+    *,
+    repository: str,
+    tag: str,
+    context: str,
+    requirements: Sequence[str],
+    build_args: dict[str, str],
+) -> int:
+    """Print the packages an image adds (``--requirements``), or the commands that build and push it."""
     if args.requirements:
-        print("\n".join(pins.MLFLOW_IMAGE_REQUIREMENTS))
+        print("\n".join(requirements))
         return 0
     if not args.registry:
         raise UsageError("--registry is required (or pass --requirements to list the image's packages)")
     registry = args.registry.rstrip("/")
-    image = f"{registry}/mlflow-server:{pins.MLFLOW_VERSION}"
-    requirements = " ".join(pins.MLFLOW_IMAGE_REQUIREMENTS)
-    build_args = f"--build-arg MLFLOW_VERSION={pins.MLFLOW_VERSION} --build-arg 'REQUIREMENTS={requirements}'"
+    image = f"{registry}/{repository}:{tag}"
+    arguments = " ".join(f"--build-arg {k}={v}" for k, v in build_args.items())
+    arguments += f" --build-arg 'REQUIREMENTS={' '.join(requirements)}'"
     host = registry.split("/")[0]
     region = host.split(".")[3] if host.count(".") >= 5 else "<region>"
     print(
         f"aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin {host}"
     )
-    print(f"docker build {build_args} -t {image} infra/images/mlflow")
+    print(f"docker build {arguments} -t {image} {context}")
     print(f"docker push {image}")
     return 0
+
+
+def cmd_mlflow_image(args: argparse.Namespace) -> int:
+    from mlops_platform.components.support import pins
+
+    return _image_build(
+        args,
+        repository="mlflow-server",
+        tag=pins.MLFLOW_VERSION,
+        context="infra/images/mlflow",
+        requirements=pins.MLFLOW_IMAGE_REQUIREMENTS,
+        build_args={"MLFLOW_VERSION": pins.MLFLOW_VERSION},
+    )
+
+
+def cmd_monitor_image(args: argparse.Namespace) -> int:
+    from mlops_platform.components.lifecycle.model_monitor import REPOSITORY
+    from mlops_platform.components.support import pins
+
+    return _image_build(
+        args,
+        repository=REPOSITORY,
+        tag=pins.MODEL_MONITOR_VERSION,
+        context="infra/images/model-monitor",
+        requirements=pins.MODEL_MONITOR_REQUIREMENTS,
+        build_args={"BASE_IMAGE": pins.MODEL_MONITOR_BASE_IMAGE},
+    )
 
 
 REFERENCE_HELP = (
@@ -544,15 +578,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prices-dir", help="directory of the tables (default: infra/cost/prices)")
     p.set_defaults(func=cmd_refresh_prices)
 
-    p = commands.add_parser(
-        "mlflow-image", help="print the commands that build and push the pinned MLflow server image"
-    )
-    image = p.add_mutually_exclusive_group()
-    image.add_argument("--registry", help="registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com")
-    image.add_argument(
-        "--requirements", action="store_true", help="only print the packages the image adds, one per line"
-    )
-    p.set_defaults(func=cmd_mlflow_image)
+    for command, what, func in (
+        ("mlflow-image", "the pinned MLflow server image", cmd_mlflow_image),
+        ("monitor-image", "the pinned model monitor image", cmd_monitor_image),
+    ):
+        p = commands.add_parser(command, help=f"print the commands that build and push {what}")
+        image = p.add_mutually_exclusive_group()
+        image.add_argument(
+            "--registry", help="registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com"
+        )
+        image.add_argument(
+            "--requirements", action="store_true", help="only print the packages the image adds, one per line"
+        )
+        p.set_defaults(func=func)
 
     p = commands.add_parser(
         "docs", help="regenerate the reference pages generated from code (docs/configuration.md, ...)"

@@ -158,7 +158,10 @@ def coverage_table(coverage: Mapping[int, Mapping[str, Any]]) -> str:
         return "Monitoring coverage: the stack serves no model.\n"
     lines = ["Monitoring coverage (models with each kind of monitoring, by tier):"]
     for tier, row in coverage.items():
-        cells = [f"{kind} {row[kind]}/{row['models']} ({row[kind] / row['models']:.0%})" for kind in MONITORING_KINDS]
+        cells = [
+            f"{kind} {row[kind]}/{row['models']} ({row[kind] / row['models']:.0%})"
+            for kind in MONITORING_KINDS
+        ]
         lines.append(f"  tier {tier}: {row['models']} model(s): " + ", ".join(cells))
     return "\n".join(lines) + "\n"
 

@@ -20,3 +20,17 @@ def project_copy(tmp_path):
     (tmp_path / "infra").mkdir()
     shutil.copy(ROOT / "infra" / "__main__.py", tmp_path / "infra" / "__main__.py")
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """moto's S3 as a server, for programs run as subprocesses (they reach it via AWS_ENDPOINT_URL)."""
+    from moto.server import ThreadedMotoServer
+
+    from tests.mlflow_server import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

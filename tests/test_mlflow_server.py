@@ -17,19 +17,6 @@ from tests.harness import stack
 from tests.mlflow_server import Server, mlflow_venv, postgres, run_server
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    from tests.mlflow_server import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 def request(
     server: Server,
     path: str,

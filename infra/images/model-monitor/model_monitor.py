@@ -129,7 +129,10 @@ def keys_under(s3: Any, bucket: str, prefix: str) -> list[str]:
 
 
 def read_captures(s3: Any, config: Config, now: datetime) -> pd.DataFrame:
-    days = {(now - timedelta(days=d)).strftime("%Y-%m-%d") for d in range(config.window_days)}
+    """The records of the last ``window_days`` (the day partitions that window touches, then each
+    record's own timestamp)."""
+    start = now - timedelta(days=config.window_days)
+    days = {(start + timedelta(days=d)).strftime("%Y-%m-%d") for d in range(config.window_days + 1)}
     keys = [
         k
         for k in keys_under(s3, config.bucket, config.captures_prefix)
@@ -137,17 +140,20 @@ def read_captures(s3: Any, config: Config, now: datetime) -> pd.DataFrame:
     ]
     frames = [read_table(s3, config.bucket, k) for k in keys]
     frames = [f for f in frames if len(f)]
-    if not frames:
+    captures = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    missing = [f for f in CAPTURE_FIELDS if f not in captures.columns]
+    if frames and missing:
+        raise MonitorError(
+            4, f"captures lack the contract's fields {missing} (docs/monitoring.md#record-contract)"
+        )
+    if frames:
+        stamps = pd.to_datetime(captures["timestamp"], utc=True, errors="coerce")
+        captures = captures[(stamps >= start) & (stamps <= now)].reset_index(drop=True)
+    if captures.empty:
         raise MonitorError(
             3,
             f"no captured predictions for {config.model} in the last {config.window_days} day(s) under "
             f"s3://{config.bucket}/{config.captures_prefix}: is capture on and the model serving?",
-        )
-    captures = pd.concat(frames, ignore_index=True)
-    missing = [f for f in CAPTURE_FIELDS if f not in captures.columns]
-    if missing:
-        raise MonitorError(
-            4, f"captures lack the contract's fields {missing} (docs/monitoring.md#record-contract)"
         )
     return captures
 
@@ -390,11 +396,14 @@ def run(config: Config, now: datetime) -> dict[str, Any]:
     ref["prediction"] = typed(reference["prediction"], prediction_kind)
     cur = current[online_mask].copy()
     cur["prediction"] = typed(cur["prediction"], prediction_kind)
-    scores, snapshot = drift(
-        cur, ref, {**config.features, "prediction": prediction_kind}, config.drift_threshold
-    )
+    # A feature no captured row carries has no distribution to compare: data quality reports it
+    # (missing in every row), drift is measured on the others.
+    measured = {f: k for f, k in config.features.items() if cur[f].notna().any() and ref[f].notna().any()}
+    scores, snapshot = drift(cur, ref, {**measured, "prediction": prediction_kind}, config.drift_threshold)
     feature_scores = {f: s for f, s in scores.items() if f != "prediction"}
-    drifted_share = sum(s > config.drift_threshold for s in feature_scores.values()) / len(feature_scores)
+    drifted_share = sum(s > config.drift_threshold for s in feature_scores.values()) / max(
+        1, len(feature_scores)
+    )
     quality_checks = data_quality(cur, raw[online_mask], reference, config.features)
 
     labels_summary: dict[str, float] = {}
