@@ -52,6 +52,14 @@ from mlops_platform.components.foundation.network import (
 )
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.lifecycle.batch_scoring import BatchScoring, BatchScoringSpec
+from mlops_platform.components.lifecycle.capture import PredictionCapture, PredictionCaptureSpec
+from mlops_platform.components.lifecycle.model_monitor import ModelMonitor
+from mlops_platform.components.lifecycle.monitor_spec import (
+    FeatureKind,
+    ModelMonitorSpec,
+    ModelTask,
+    RetrainOn,
+)
 from mlops_platform.components.lifecycle.pipelines import Pipelines, PipelinesSpec, PipelinesUi
 from mlops_platform.components.lifecycle.training_pipeline import (
     EvaluateStep,
@@ -69,6 +77,7 @@ from mlops_platform.components.refs import (
     ArtifactsRef,
     ClusterRef,
     GpuPoolInfo,
+    MonitoringRef,
     NetworkRef,
     PlatformDependencies,
     PlatformRef,
@@ -134,6 +143,7 @@ __all__ = [
     "Environment",
     "EvaluateStep",
     "ExistingNetwork",
+    "FeatureKind",
     "FlowLogs",
     "GpuAmiType",
     "GpuNodePool",
@@ -157,7 +167,11 @@ __all__ = [
     "ModelEndpointSpec",
     "ModelGateway",
     "ModelGatewaySpec",
+    "ModelMonitor",
+    "ModelMonitorSpec",
+    "ModelTask",
     "ModelVersion",
+    "MonitoringRef",
     "NamespaceQuota",
     "NatGateways",
     "Network",
@@ -175,10 +189,13 @@ __all__ = [
     "PlatformSecretsSpec",
     "PodIdentityRole",
     "PodIdentitySpec",
+    "PredictionCapture",
+    "PredictionCaptureSpec",
     "Provisioner",
     "PullThroughCache",
     "ReceiverKind",
     "Replicas",
+    "RetrainOn",
     "ScaleToZero",
     "ScalingMetric",
     "Scanning",

@@ -92,7 +92,7 @@ BAD_CONFIGS = [
     pytest.param(
         {"mlops-platform:netwrk": {}},
         "mlops-platform:netwrk: unknown key; valid keys: artifacts, audit, cluster, costAssumptions, costCenter, environment, gateway, gpuNodePools, imageAdmission, "
-        "mlflow, models, network, observability, owner, pipelines, promotion, registry, secrets, systemNodes, "
+        "mlflow, models, monitoring, network, observability, owner, pipelines, promotion, registry, secrets, systemNodes, "
         "teams",
         id="unknown-top-level-key",
     ),

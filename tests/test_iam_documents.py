@@ -47,6 +47,8 @@ SERVICES = {
     "ecr": "ecr",
     "eks": "eks",
     "elbv2": "elasticloadbalancing",
+    "firehose": "firehose",
+    "glue": "glue",
     "iam": "iam",
     "kms": "kms",
     "logs": "logs",

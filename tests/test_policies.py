@@ -458,6 +458,17 @@ BREAKAGES = [
     ),
     Breakage("required-tags", "dev", untag_vpc, subject="aws:ec2/vpc:Vpc"),
     Breakage("audit-trail-prod", "prod", shorten_the_object_lock, subject="aws:cloudtrail/trail:Trail"),
+    Breakage(
+        "model-monitoring-tier-1",
+        "prod",
+        on(
+            lambda g: first(g, ROLLOUT, lambda r: r.inputs["metadata"]["name"] == "fraud-scorer"),
+            lambda r: r.inputs["metadata"]["annotations"].update(
+                {"mlops-platform.io/monitoring": "capture,drift"}
+            ),
+        ),
+        subject=ROLLOUT,
+    ),
     Breakage("model-buckets-audited", "dev", stop_recording_data_events, subject="aws:s3/bucket:Bucket"),
     Breakage(
         "model-image-digest",
@@ -917,3 +928,20 @@ def test_model_images_by_digest_is_required_in_stage_and_prod_only():
         container_of(model_server(graph)).update(image="123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1.0")
         found = violations(graph, environment, "model-image-digest")
         assert bool(found) == (environment != "dev"), environment
+
+
+def test_tier_one_monitoring_is_required_in_prod_only_and_tier_two_never():
+    for environment in ("dev", "prod"):
+        graph = graph_of(environment)
+        for rollout in graph.of_type(ROLLOUT):
+            rollout.inputs["metadata"]["annotations"].update(
+                {"mlops-platform.io/tier": "1", "mlops-platform.io/monitoring": ""}
+            )
+        found = violations(graph, environment, "model-monitoring-tier-1")
+        assert len(found) == (2 if environment == "prod" else 0), environment
+    graph = graph_of("prod")
+    for rollout in graph.of_type(ROLLOUT):
+        rollout.inputs["metadata"]["annotations"].update(
+            {"mlops-platform.io/tier": "2", "mlops-platform.io/monitoring": ""}
+        )
+    assert violations(graph, "prod", "model-monitoring-tier-1") == []

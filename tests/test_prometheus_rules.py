@@ -672,3 +672,128 @@ def test_pipeline_and_batch_alerts(dev, tmp_path):
             }
         ],
     )
+
+
+def test_model_monitor_alerts(tmp_path):
+    """Prod's fraud-scorer monitor alerts fire on what the job pushes (thresholds from its spec) and on
+    kube-state-metrics' view of its CronJob, and not before."""
+    prod = stack("prod").graph
+    pushed = 'job="model-monitor",model="fraud-scorer",version="v3"'
+    job = 'namespace="risk",job_name="fraud-scorer-monitor-29012345"'
+    cron = 'namespace="risk",cronjob="fraud-scorer-monitor"'
+    _unit_test(
+        tmp_path,
+        prod,
+        [
+            {
+                "input_series": [
+                    {
+                        "series": f'mlops_monitor_feature_drift{{{pushed},feature="amount"}}',
+                        "values": "0.1x10 0.5x10",
+                    },
+                    {
+                        "series": f'mlops_monitor_feature_drift{{{pushed},feature="country"}}',
+                        "values": "0.1x20",
+                    },
+                    {
+                        "series": f'mlops_monitor_data_quality_share{{{pushed},check="missing",feature="card_age_days"}}',
+                        "values": "0x10 1x10",
+                    },
+                    {
+                        "series": f'mlops_monitor_model_quality{{{pushed},metric="auc"}}',
+                        "values": "0.95x10 0.8x10",
+                    },
+                    {
+                        "series": f'mlops_monitor_shadow_agreement{{{pushed},shadow_version="v6"}}',
+                        "values": "0.99x10 0.5x10",
+                    },
+                    # A run failed at minute 10, after the last success at minute 5 (Unix seconds).
+                    {"series": f"kube_cronjob_status_last_successful_time{{{cron}}}", "values": "300x20"},
+                    {"series": f"kube_job_status_start_time{{{job}}}", "values": "600x20"},
+                    {"series": f'kube_job_failed{{{job},condition="true"}}', "values": "0x10 1x10"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "9m", "alertname": "ModelFeatureDrift", "exp_alerts": []},
+                    {
+                        "eval_time": "12m",
+                        "alertname": "ModelFeatureDrift",
+                        "exp_alerts": [
+                            _expected(
+                                prod,
+                                "ModelFeatureDrift",
+                                {"model": "fraud-scorer", "version": "v3", "feature": "amount"},
+                                "0.5",
+                                team="risk",
+                            )
+                        ],
+                    },
+                    {
+                        "eval_time": "12m",
+                        "alertname": "ModelDataQuality",
+                        "exp_alerts": [
+                            _expected(
+                                prod,
+                                "ModelDataQuality",
+                                {
+                                    "model": "fraud-scorer",
+                                    "version": "v3",
+                                    "check": "missing",
+                                    "feature": "card_age_days",
+                                },
+                                "1",
+                                team="risk",
+                            )
+                        ],
+                    },
+                    {"eval_time": "9m", "alertname": "ModelQualityBelowFloor", "exp_alerts": []},
+                    {
+                        "eval_time": "12m",
+                        "alertname": "ModelQualityBelowFloor",
+                        "exp_alerts": [
+                            _expected(
+                                prod,
+                                "ModelQualityBelowFloor",
+                                {"model": "fraud-scorer", "version": "v3", "metric": "auc"},
+                                "0.8",
+                                team="risk",
+                            )
+                        ],
+                    },
+                    {
+                        "eval_time": "12m",
+                        "alertname": "ModelShadowDisagreement",
+                        "exp_alerts": [
+                            _expected(
+                                prod,
+                                "ModelShadowDisagreement",
+                                {"model": "fraud-scorer", "shadow_version": "v6"},
+                                "0.5",
+                                team="risk",
+                            )
+                        ],
+                    },
+                    {"eval_time": "9m", "alertname": "ModelMonitorFailed", "exp_alerts": []},
+                    {
+                        "eval_time": "12m",
+                        "alertname": "ModelMonitorFailed",
+                        "exp_alerts": [_expected(prod, "ModelMonitorFailed", {}, team="risk")],
+                    },
+                    {"eval_time": "12m", "alertname": "ModelMonitorStale", "exp_alerts": []},
+                ],
+            },
+            {
+                # The last success at time 0: stale once 50 hours have passed without another.
+                "input_series": [
+                    {"series": f"kube_cronjob_status_last_successful_time{{{cron}}}", "values": "0x3100"}
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "49h", "alertname": "ModelMonitorStale", "exp_alerts": []},
+                    {
+                        "eval_time": "51h",
+                        "alertname": "ModelMonitorStale",
+                        "exp_alerts": [_expected(prod, "ModelMonitorStale", {}, team="risk")],
+                    },
+                ],
+            },
+        ],
+    )

@@ -51,4 +51,28 @@ def test_helm_values_carry_no_secret(name):
     for release in releases:
         text = str(release.inputs.get("values"))
         assert "[secret]" not in text, f"{release.name} passes a secret through Helm values"
-        assert "password" not in text.lower() or "existingSecret" in text, release.name
+        # A password-named setting may only point at a Kubernetes Secret ({name, key}), never hold one.
+        assert not list(clear_passwords(release.inputs.get("values"))), release.name
+
+
+def clear_passwords(values: object, path: str = "") -> list[str]:
+    """Paths of settings named like a password whose value is text rather than a Secret reference."""
+    found = []
+    if isinstance(values, dict):
+        for key, value in values.items():
+            where = f"{path}.{key}"
+            # passwordKey, passwordSecret, passwordFile name where the password is kept.
+            reference = str(key).endswith(("Key", "Secret", "SecretName", "File"))
+            if "password" in str(key).lower() and not reference and isinstance(value, str) and value:
+                found.append(where)
+            found += clear_passwords(value, where)
+    elif isinstance(values, list):
+        for i, value in enumerate(values):
+            found += clear_passwords(value, f"{path}[{i}]")
+    return found
+
+
+def test_a_password_in_helm_values_is_caught():
+    assert clear_passwords({"db": {"password": "hunter2"}}) == [".db.password"]
+    assert clear_passwords({"db": {"passwordSecret": {"name": "s", "key": "password"}}}) == []
+    assert clear_passwords({"admin": {"existingSecret": "grafana-admin", "passwordKey": "password"}}) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from dataclasses import replace
@@ -105,6 +106,25 @@ def test_team_example_declares_its_training_pipeline():
     }
     assert env["MLFLOW_TRACKING_URI"] == platform_outputs()["acme/mlops-platform/dev"]["mlflowUrl"]
     assert graph.outputs["pipelineRoleArn"].startswith("arn:aws:iam::")
+
+
+def test_team_example_monitors_its_model_on_the_platforms_capture_pipeline():
+    graph = synthesize("dev", EXAMPLE, stack_outputs=platform_outputs()).graph
+    monitoring = platform_outputs()["acme/mlops-platform/dev"]["modelMonitoring"]
+    (monitor,) = graph.of_type("mlops:monitoring:ModelMonitor")
+    kinds = {r.type.rsplit(":", 1)[1] for r in graph.descendants(monitor.urn)}
+    assert {"CronJob", "ServiceAccount", "PodIdentityAssociation", "PrometheusRule", "CatalogTable"} <= kinds
+    job = graph.find("kubernetes:batch/v1:CronJob", "sentiment-monitor-schedule").inputs
+    (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == monitoring["monitorImage"]
+    config = json.loads(next(e["value"] for e in container["env"] if e["name"] == "MONITOR_CONFIG"))
+    assert config["pushgateway_url"] == monitoring["pushgatewayUrl"]
+    assert config["features"] == {"text_length": "numerical", "language": "categorical"}
+    table = graph.find("aws:glue/catalogTable:CatalogTable", "sentiment-monitor-captures-table").inputs
+    assert table["databaseName"] == monitoring["captureDatabase"]
+    (rollout,) = graph.of_type("kubernetes:argoproj.io/v1alpha1:Rollout")
+    (server,) = rollout.inputs["spec"]["template"]["spec"]["containers"]
+    assert {"name": "CAPTURE_SAMPLE_RATE", "value": "0.1"} in server["env"]
 
 
 def test_team_example_refuses_an_unknown_gpu_pool(tmp_path):

@@ -282,7 +282,11 @@ class ModelMonitor(PlatformComponent):
             groups=[
                 {
                     "name": f"monitor-{team}-{name}",
-                    "rules": [a.rule(platform.runbook_base_url) for a in monitor_alerts(team, name, spec)],
+                    # The team label routes them to the model's owners (Alertmanager's team routes).
+                    "rules": [
+                        a.rule(platform.runbook_base_url, {"team": team})
+                        for a in monitor_alerts(team, name, spec)
+                    ],
                 }
             ],
             labels={**rule_labels(self.job_name), kube.MODEL_LABEL: name, kube.TEAM_LABEL: team},
@@ -349,7 +353,7 @@ def monitor_alerts(team: str, name: str, spec: ModelMonitorSpec) -> list[Alert]:
             f"max by (model, version, feature) (mlops_monitor_feature_drift{{{model}}}) > {spec.drift_threshold}",
             "0m",
             Severity.WARNING,
-            f'Feature {{{{ $labels.feature }}}} of {where} drifted (PSI {{{{ $value | printf "%.2f" }}}})',
+            f"Feature {{{{ $labels.feature }}}} of {where} drifted (PSI {{{{ $value }}}})",
             f"Its distribution in the last {spec.window_days} day(s) of captures differs from the reference "
             f"beyond monitor.driftThreshold ({spec.drift_threshold}).",
             "model-drift",
@@ -359,7 +363,7 @@ def monitor_alerts(team: str, name: str, spec: ModelMonitorSpec) -> list[Alert]:
             f"max by (model, version) (mlops_monitor_prediction_drift{{{model}}}) > {spec.drift_threshold}",
             "0m",
             Severity.WARNING,
-            f'Predictions of {where} drifted from the reference (PSI {{{{ $value | printf "%.2f" }}}})',
+            f"Predictions of {where} drifted from the reference (PSI {{{{ $value }}}})",
             "The model answers differently from how it answered on its reference set.",
             "model-drift",
         ),
@@ -368,7 +372,7 @@ def monitor_alerts(team: str, name: str, spec: ModelMonitorSpec) -> list[Alert]:
             f"max by (model, version, check, feature) (mlops_monitor_data_quality_share{{{model}}}) > {spec.data_quality_threshold}",
             "0m",
             Severity.WARNING,
-            f"{where}: {{{{ $labels.check }}}} in {{{{ $labels.feature }}}} ({{{{ $value | humanizePercentage }}}} of rows)",
+            f"{where}: {{{{ $labels.check }}}} in {{{{ $labels.feature }}}} (a share of {{{{ $value }}}} of rows)",
             f"More than {spec.data_quality_threshold:.0%} of the captured rows have a missing, mistyped, "
             "out-of-range or unseen value in this feature.",
             "model-data-quality",
@@ -378,7 +382,7 @@ def monitor_alerts(team: str, name: str, spec: ModelMonitorSpec) -> list[Alert]:
             f"min by (model, shadow_version) (mlops_monitor_shadow_agreement{{{model}}}) < {spec.agreement_floor}",
             "0m",
             Severity.INFO,
-            f"Shadow {{{{ $labels.shadow_version }}}} of {where} agrees on {{{{ $value | humanizePercentage }}}} of requests",
+            f"Shadow {{{{ $labels.shadow_version }}}} of {where} agrees on a share of {{{{ $value }}}} of requests",
             f"Below monitor.agreementFloor ({spec.agreement_floor:.0%}) on the same request IDs.",
             "model-disagreement",
         ),
@@ -387,7 +391,7 @@ def monitor_alerts(team: str, name: str, spec: ModelMonitorSpec) -> list[Alert]:
             f"min by (model, batch_version) (mlops_monitor_batch_agreement{{{model}}}) < {spec.agreement_floor}",
             "0m",
             Severity.WARNING,
-            f"Batch scores of {where} agree with online on {{{{ $value | humanizePercentage }}}} of requests",
+            f"Batch scores of {where} agree with online on a share of {{{{ $value }}}} of requests",
             f"Below monitor.agreementFloor ({spec.agreement_floor:.0%}): batch and online disagree on the same inputs.",
             "model-disagreement",
         ),
@@ -415,15 +419,21 @@ def monitor_alerts(team: str, name: str, spec: ModelMonitorSpec) -> list[Alert]:
             "model-monitor-failed",
         ),
     ]
-    for metric, bound in sorted(spec.quality_floor.items()):
-        worse = ">" if metric in LOWER_IS_BETTER else "<"
+    if spec.quality_floor:
+        # One rule over every bounded metric: the metric label says which crossed.
+        crossed = [
+            f'(min by (model, version, metric) (mlops_monitor_model_quality{{{model},metric="{metric}"}}) '
+            f"{'>' if metric in LOWER_IS_BETTER else '<'} {bound})"
+            for metric, bound in sorted(spec.quality_floor.items())
+        ]
+        bounds = ", ".join(f"{m} {b}" for m, b in sorted(spec.quality_floor.items()))
         alerts.append(
             Alert(
                 "ModelQualityBelowFloor",
-                f'min by (model, version, metric) (mlops_monitor_model_quality{{{model},metric="{metric}"}}) {worse} {bound}',
+                " or ".join(crossed),
                 "0m",
                 Severity.WARNING,
-                f'{metric} of {where} is {{{{ $value | printf "%.3f" }}}}, past its floor {bound}',
+                f"{{{{ $labels.metric }}}} of {where} is {{{{ $value }}}}, past its bound ({bounds})",
                 "Computed from the late labels joined with the captured predictions by request ID.",
                 "model-quality",
             )

@@ -129,7 +129,7 @@ class ModelMonitorSpec:
                     )
                 )
         if not 0 < self.sampling_rate <= 1:
-            found.append(Problem("sampling_rate", f"must be > 0 and <= 1 (got {self.sampling_rate})"))
+            found.append(Problem("sampling_rate", f"must be > 0 and <= 1 (got {self.sampling_rate:g})"))
         found += cron_problems("schedule", self.schedule)
         found += bounds_problems(
             self,
@@ -157,7 +157,7 @@ class ModelMonitorSpec:
             found.append(
                 Problem(
                     "retrain_pipeline",
-                    f"is required with retrain_on: {self.retrain_on.value} (the pipeline to submit)",
+                    f"is required with <<retrain_on>>: {self.retrain_on.value} (the pipeline to submit)",
                 )
             )
         if self.retrain_on is RetrainOn.QUALITY and not self.quality_floor:

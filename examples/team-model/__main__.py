@@ -6,6 +6,10 @@ bucket, GPU pools) comes in one typed handle, a ``PlatformRef`` read from the pl
 outputs; the endpoint itself (namespace objects, role, repository, Rollout, autoscaler, SLO alerts,
 its route on the platform's model gateway) belongs to this project and this team.
 
+The image is the team's build of ``server/`` (a model server that honours the platform's serving and
+prediction-capture contracts); with the platform's model monitoring on, the endpoint captures a
+tenth of its predictions and a nightly job checks them for drift (docs/monitoring.md).
+
 Optional config: ``shadowTag`` runs a candidate as a shadow on a copy of the ``/predict`` requests;
 ``abHeader``/``abValue`` send the requests that carry that header value to the shadow's version
 instead, ahead of the split (an A/B test); ``trainImage`` declares the team's training pipeline
@@ -22,8 +26,11 @@ from mlops_platform.components import (
     ComputeResources,
     Environment,
     EvaluateStep,
+    FeatureKind,
     ModelEndpoint,
     ModelEndpointSpec,
+    ModelMonitorSpec,
+    ModelTask,
     ModelVersion,
     PlatformRef,
     Replicas,
@@ -70,6 +77,16 @@ async def main() -> pulumi.Inputs:
             ab_tests=ab_tests,
             # The server's histogram bounds (it reads them from LATENCY_BUCKETS); 0.4 is the SLO's.
             latency_buckets=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
+            # One request in ten captured by the server (server/app.py) and compared every night
+            # with the training set's features: drift, data quality, prediction drift.
+            monitor=ModelMonitorSpec(
+                features={"text_length": FeatureKind.NUMERICAL, "language": FeatureKind.CATEGORICAL},
+                task=ModelTask.CLASSIFICATION,
+                reference=f"datasets/{config.require('team')}/sentiment/reference/",
+                sampling_rate=0.1,
+            )
+            if platform.monitoring is not None
+            else None,
         ),
         platform,
         opts=pulumi.ResourceOptions(provider=provider),
