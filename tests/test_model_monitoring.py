@@ -168,9 +168,9 @@ def test_alert_thresholds_come_from_the_spec():
         'max by (model, version, feature) (mlops_monitor_feature_drift{model="fraud-scorer"}) > 0.2' in exprs
     )
     assert (
-        'min by (model, version, metric) (mlops_monitor_model_quality{model="fraud-scorer",metric="auc"}) < 0.9'
-        in exprs
-    )
+        '(min by (model, version, metric) (mlops_monitor_model_quality{model="fraud-scorer",metric="accuracy"}) < 0.95)'
+        ' or (min by (model, version, metric) (mlops_monitor_model_quality{model="fraud-scorer",metric="auc"}) < 0.9)'
+    ) in exprs
     assert any(e.endswith(f"> {50 * 3600}") for e in exprs)  # stale after 50 hours
     for alert in alerts.values():
         runbook = alert["annotations"]["runbook_url"].rsplit("/", 1)[1]
