@@ -48,6 +48,8 @@ def test_the_input_is_split_into_shards_scored_by_the_versions_own_image():
     assert env["OUTPUT_URI"] == f"s3://{bucket}/scores/risk/fraud-scorer/v3/"
     assert (env["SHARD_INDEX"], env["SHARD_COUNT"]) == ("{{inputs.parameters.shard}}", "4")
     assert env["MODEL_URI"] == f"s3://{bucket}/models/risk/fraud-scorer/v3/"
+    # fraud-scorer's monitor captures every prediction: batch rows too, for batch-online agreement.
+    assert env["CAPTURE_SAMPLE_RATE"] == "1"
 
 
 def test_shards_retry_on_the_spot_pool_and_queue_for_the_teams_quota():

@@ -192,6 +192,12 @@ class BatchScoring(PlatformComponent):
             {"name": "MODEL_VERSION", "value": version.name},
             {"name": "SHARD_INDEX", "value": "{{inputs.parameters.shard}}"},
             {"name": "SHARD_COUNT", "value": str(spec.shards)},
+            # With a monitor, the entrypoint prints a capture record (source "batch", the input row's
+            # request ID) for this share of rows: the monitor reconciles batch with online.
+            {
+                "name": "CAPTURE_SAMPLE_RATE",
+                "value": f"{model_spec.monitor.sampling_rate:g}" if model_spec.monitor else "0",
+            },
             {"name": "AWS_DEFAULT_REGION", "value": platform.region},
             {"name": "HOME", "value": "/tmp"},
             *({"name": k, "value": v} for k, v in sorted(model_spec.env.items())),
