@@ -170,9 +170,9 @@ def child_floor(replay_file: str) -> dict:
             if not custom:
                 pulumi.ComponentResource(resource_type, f"{name}-{i}")
                 continue
-            # The same typed class through its own constructor, so Pulumi's per-resource work (stack
-            # traces, typed outputs) is in the floor too; but the inputs are literals, with no parent,
-            # no dependency and no Output to wait for.
+            # The same typed class through its own constructor, so Pulumi's per-resource work (typed
+            # outputs, serialization; run_program skips source positions for both) is in the floor
+            # too; but the inputs are literals, with no parent, no dependency and no Output to wait for.
             cls = classes[class_path]
             try:
                 cls(f"{name}-{i}", **{_snake(key): value for key, value in inputs.items()})

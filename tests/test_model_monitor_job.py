@@ -13,6 +13,8 @@ import re
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -175,12 +177,15 @@ def put_captures(
     )
 
 
-def run_job(world: dict[str, Any], now: datetime = NOW) -> subprocess.CompletedProcess[str]:
+def run_job(
+    world: dict[str, Any], now: datetime = NOW, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "MONITOR_CONFIG": json.dumps(world["config"]),
         "AWS_ENDPOINT_URL": world["endpoint"],
         "MONITOR_NOW": str(now.timestamp()),
+        **(extra_env or {}),
     }
     return subprocess.run([sys.executable, str(JOB)], env=env, capture_output=True, text=True, timeout=180)
 
@@ -348,3 +353,74 @@ def test_what_the_job_pushes_is_the_contract_and_every_alert_reads_it(world):
     exprs = " ".join(a["expr"] for g in rule.inputs["spec"]["groups"] for a in g["rules"])
     read = set(re.findall(r"\b(mlops_monitor_[a-z_]+)", exprs))
     assert read and read <= names
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory) -> Iterator[str]:
+    """The pinned MLflow (its test virtualenv) serving a SQLite store on a free port."""
+    from tests.mlflow_server import free_port, mlflow_venv
+
+    venv = mlflow_venv()
+    port = free_port()
+    store = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    server = subprocess.Popen(
+        [
+            str(venv / "bin" / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{store}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the MLflow server did not start within 60 s")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_reference_can_be_the_dataset_a_training_run_was_tagged_with(world, mlflow_server):
+    url = mlflow_server
+    reset(world)
+    put_reference(world)
+    put_captures(world, captures(np.random.default_rng(6), 600))
+    reference = world["config"]["reference_uri"]
+
+    # What the training pipeline's start-run step tags a run with (components/lifecycle/mlflow_steps.py),
+    # through MLflow's REST API (the client's own start takes seconds).
+    def call(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            f"{url}/api/2.0/mlflow/{path}", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    run_id = call("runs/create", {"experiment_id": "0", "start_time": 0})["run"]["info"]["run_id"]
+    call("runs/set-tag", {"run_id": run_id, "key": "mlops.dataset_uri", "value": reference})
+    config = {**world["config"], "reference_uri": f"mlflow-run:{run_id}"}
+    result = run_job({**world, "config": config}, extra_env={"MLFLOW_TRACKING_URI": url})
+    assert result.returncode == 0, result.stderr
+    assert value(pushed(world), "mlops_monitor_drifted_features_share") == 0
+
+    world["handler"].received.clear()
+    missing = run_job(
+        {**world, "config": {**config, "reference_uri": "mlflow-run:" + "0" * 32}},
+        extra_env={"MLFLOW_TRACKING_URI": url},
+    )
+    assert missing.returncode == 5 and f"MLflow run {'0' * 32} could not be read" in missing.stderr

@@ -7,10 +7,11 @@ component whose children hang under it, and knows the account and region it depl
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pulumi
 import pulumi_aws as aws
+from pulumi.runtime import settings as runtime_settings
 
 from mlops_platform.components.support.validation import Problem, raise_if_any
 
@@ -38,9 +39,24 @@ class PlatformComponent(pulumi.ComponentResource):
     @functools.cached_property
     def account_id(self) -> str:
         """The AWS account of this component's provider."""
-        return aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        return self._provider_fact("account", lambda: aws.get_caller_identity(opts=self._invoke()).account_id)
 
     @functools.cached_property
     def region(self) -> str:
         """The AWS region of this component's provider."""
-        return aws.get_region(opts=pulumi.InvokeOptions(parent=self)).region
+        return self._provider_fact("region", lambda: aws.get_region(opts=self._invoke()).region)
+
+    def _invoke(self) -> pulumi.InvokeOptions:
+        return pulumi.InvokeOptions(parent=self)
+
+    def _provider_fact(self, fact: str, ask: Callable[[], str]) -> str:
+        """Each component asks once, and components with the same AWS provider share the answer for
+        the run (an invoke is a round trip to the engine; dozens of components ask the same)."""
+        root = runtime_settings.get_root_resource()
+        known: dict[tuple[str, int], str] = (
+            root.__dict__.setdefault("_mlops_provider_facts", {}) if root else {}
+        )
+        key = (fact, id(self.get_provider("aws::")))
+        if key not in known:
+            known[key] = ask()
+        return known[key]

@@ -44,6 +44,8 @@ CONFIG_ENV = "MONITOR_CONFIG"
 PUSH_JOB = "model-monitor"
 CAPTURE_FIELDS = ("request_id", "model", "version", "timestamp", "features", "prediction", "source")
 SOURCES = ("online", "shadow", "batch")
+DATASET_TAG = "mlops.dataset_uri"
+"""The tag the platform's training pipelines put on their runs (components/lifecycle/mlflow_steps.py)."""
 
 
 class MonitorError(Exception):
@@ -198,7 +200,13 @@ def mlflow_dataset_uri(run_id: str) -> str:
         source = json.loads(dataset_input["dataset"].get("source") or "{}")
         if str(source.get("uri", "")).startswith("s3://"):
             return str(source["uri"])
-    raise MonitorError(5, f"MLflow run {run_id} logged no s3:// dataset; log one with mlflow.log_input")
+    # The platform's training pipelines tag their runs with the dataset they trained on.
+    tags = {t["key"]: t["value"] for t in run.get("data", {}).get("tags", [])}
+    if str(tags.get(DATASET_TAG, "")).startswith("s3://"):
+        return tags[DATASET_TAG]
+    raise MonitorError(
+        5, f"MLflow run {run_id} logged no s3:// dataset (mlflow.log_input) and has no {DATASET_TAG} tag"
+    )
 
 
 def typed(column: pd.Series, kind: str) -> pd.Series:
