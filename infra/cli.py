@@ -388,6 +388,28 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+SIGN_KEY = 'COSIGN_KEY="$(pulumi stack output imageSigning --json | jq -r .cosignKey)"'
+
+
+def _registry_commands(registry: str) -> tuple[str, str]:
+    """(the registry without a trailing slash, its docker login command)."""
+    registry = registry.rstrip("/")
+    host = registry.split("/")[0]
+    region = host.split(".")[3] if host.count(".") >= 5 else "<region>"
+    login = (
+        f"aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin {host}"
+    )
+    return registry, login
+
+
+def _sign(image: str) -> list[str]:
+    """Team namespaces admit only images signed with the platform key (docs/adr/0001-image-signing.md)."""
+    return [
+        SIGN_KEY,
+        f'cosign sign --key "$COSIGN_KEY" "$(docker inspect --format \'{{{{index .RepoDigests 0}}}}\' {image})"',
+    ]
+
+
 def _image_build(
     args: argparse.Namespace,
     *,
@@ -396,24 +418,44 @@ def _image_build(
     context: str,
     requirements: Sequence[str],
     build_args: dict[str, str],
+    sign: bool = False,
 ) -> int:
-    """Print the packages an image adds (``--requirements``), or the commands that build and push it."""
+    """Print the packages an image adds (``--requirements``), or the commands that build and push it
+    (and sign it, for an image that runs in team namespaces)."""
     if args.requirements:
         print("\n".join(requirements))
         return 0
     if not args.registry:
         raise UsageError("--registry is required (or pass --requirements to list the image's packages)")
-    registry = args.registry.rstrip("/")
+    registry, login = _registry_commands(args.registry)
     image = f"{registry}/{repository}:{tag}"
     arguments = " ".join(f"--build-arg {k}={v}" for k, v in build_args.items())
     arguments += f" --build-arg 'REQUIREMENTS={' '.join(requirements)}'"
-    host = registry.split("/")[0]
-    region = host.split(".")[3] if host.count(".") >= 5 else "<region>"
-    print(
-        f"aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin {host}"
-    )
+    print(login)
     print(f"docker build {arguments} -t {image} {context}")
     print(f"docker push {image}")
+    for line in _sign(image) if sign else []:
+        print(line)
+    return 0
+
+
+def cmd_engine_images(args: argparse.Namespace) -> int:
+    """Mirror the engine images that run inside team pods (Argo's executor) into the platform registry
+    and sign them there: admission in team namespaces takes nothing else."""
+    from mlops_platform.components.lifecycle.pipelines import EXECUTOR_REPOSITORY
+    from mlops_platform.components.support import pins
+
+    if not args.registry:
+        raise UsageError("--registry is required: the platform registry host the image is mirrored to")
+    registry, login = _registry_commands(args.registry)
+    tag = pins.ARGO_EXECUTOR_IMAGE.rsplit(":", 1)[1]
+    image = f"{registry}/{EXECUTOR_REPOSITORY}:{tag}"
+    print(login)
+    print(f"docker pull {pins.ARGO_EXECUTOR_IMAGE}")
+    print(f"docker tag {pins.ARGO_EXECUTOR_IMAGE} {image}")
+    print(f"docker push {image}")
+    for line in _sign(image):
+        print(line)
     return 0
 
 
@@ -441,6 +483,7 @@ def cmd_monitor_image(args: argparse.Namespace) -> int:
         context="infra/images/model-monitor",
         requirements=pins.MODEL_MONITOR_REQUIREMENTS,
         build_args={"BASE_IMAGE": pins.MODEL_MONITOR_BASE_IMAGE},
+        sign=True,  # the monitor jobs run in team namespaces
     )
 
 
@@ -591,6 +634,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--requirements", action="store_true", help="only print the packages the image adds, one per line"
         )
         p.set_defaults(func=func)
+    p = commands.add_parser(
+        "engine-images",
+        help="print the commands that mirror and sign the engine images team pods run (Argo's executor)",
+    )
+    p.add_argument("--registry", help="registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com")
+    p.set_defaults(func=cmd_engine_images)
 
     p = commands.add_parser(
         "docs", help="regenerate the reference pages generated from code (docs/configuration.md, ...)"

@@ -31,7 +31,7 @@ from mlops_platform.components.foundation.network import Network
 from mlops_platform.components.lifecycle.batch_scoring import BatchScoring
 from mlops_platform.components.lifecycle.capture import PredictionCapture
 from mlops_platform.components.lifecycle.model_monitor import REPOSITORY as MONITOR_REPOSITORY
-from mlops_platform.components.lifecycle.pipelines import Pipelines
+from mlops_platform.components.lifecycle.pipelines import EXECUTOR_REPOSITORY, Pipelines
 from mlops_platform.components.lifecycle.training_pipeline import TrainingPipeline
 from mlops_platform.components.lifecycle.workflow_archive import ArchiveDatabaseWiring
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
@@ -222,6 +222,7 @@ def main() -> None:
             # The endpoint is host:port; Argo takes the two apart.
             mlflow_database_host=mlflow.database_endpoint.apply(lambda endpoint: endpoint.rsplit(":", 1)[0]),
             database=ArchiveDatabaseWiring(network.ref, cluster.ref, secrets),
+            executor_repository=registry.repository_urls.get(EXECUTOR_REPOSITORY),
         )
         pipeline_engines = engines.releases
         if engines.archive_database_identifier is not None:

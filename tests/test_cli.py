@@ -114,6 +114,42 @@ def test_mlflow_image_lists_the_requirements_the_server_test_installs(capsys):
     assert main(["mlflow-image"]) == 2
 
 
+def test_monitor_image_builds_pushes_and_signs_what_the_job_test_runs(capsys):
+    from mlops_platform.components.support import pins
+
+    registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    assert main(["monitor-image", "--registry", registry]) == 0
+    out = capsys.readouterr().out.splitlines()
+    image = f"{registry}/model-monitor:{pins.MODEL_MONITOR_VERSION}"
+    assert f"--build-arg BASE_IMAGE={pins.MODEL_MONITOR_BASE_IMAGE}" in out[1] and out[1].endswith(
+        f"-t {image} infra/images/model-monitor"
+    )
+    assert out[2] == f"docker push {image}"
+    # Monitor jobs run in team namespaces: admission takes only images signed with the platform key.
+    assert out[3].startswith('COSIGN_KEY="$(pulumi stack output imageSigning')
+    assert out[4].startswith('cosign sign --key "$COSIGN_KEY"') and image in out[4]
+    dockerfile = (ROOT / "infra" / "images" / "model-monitor" / "Dockerfile").read_text()
+    assert "COPY model_monitor.py /app/model_monitor.py" in dockerfile
+    assert main(["monitor-image", "--requirements"]) == 0
+    assert capsys.readouterr().out.splitlines() == list(pins.MODEL_MONITOR_REQUIREMENTS)
+
+
+def test_engine_images_mirrors_and_signs_the_argo_executor_the_platform_runs(capsys):
+    from mlops_platform.components.support import pins
+
+    registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    assert main(["engine-images", "--registry", registry]) == 0
+    out = capsys.readouterr().out.splitlines()
+    mirrored = f"{registry}/argoexec:{pins.ARGO_EXECUTOR_IMAGE.rsplit(':', 1)[1]}"
+    assert out[1:4] == [
+        f"docker pull {pins.ARGO_EXECUTOR_IMAGE}",
+        f"docker tag {pins.ARGO_EXECUTOR_IMAGE} {mirrored}",
+        f"docker push {mirrored}",
+    ]
+    assert mirrored in out[5] and out[5].startswith("cosign sign")
+    assert main(["engine-images"]) == 2
+
+
 def test_team_example_previews_offline_against_platform_outputs(tmp_path):
     outputs = tmp_path / "platform.json"
     assert blueprint("synth", "dev", "-o", str(tmp_path / "g.json")).returncode == 0

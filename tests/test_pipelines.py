@@ -4,10 +4,12 @@ and quotas, the executor Role, the engines' alerts and dashboard; and the quota 
 from __future__ import annotations
 
 import json
+import tarfile
 from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 from mlops_platform.components.lifecycle.pipelines import (
     COHORT,
@@ -21,6 +23,8 @@ from mlops_platform.components.lifecycle.pipelines import (
 from mlops_platform.components.lifecycle.workflow_archive import ArchiveLocation
 from mlops_platform.components.refs import GpuPoolInfo, PlatformDependencies
 from mlops_platform.components.serving.team_namespace import NamespaceQuota
+from mlops_platform.components.support import helm
+from mlops_platform.components.support.pins import ARGO_EXECUTOR_IMAGE
 from mlops_platform.components.support.validation import InvalidArgs
 from mlops_platform.policies.graph import Graph, Resource
 from tests.harness import ARTIFACTS, GPU_POOLS, context, only, run, stack
@@ -67,6 +71,13 @@ def test_argo_workflows_installs_with_a_kms_artifact_repository_and_no_static_ke
     assert values["server"] == {"enabled": False}  # prod's config: no UI
     assert values["crds"]["full"] is False  # the full CRDs' hook Job would download them
     assert values["workflow"]["rbac"]["create"] is False
+    # Its executor runs inside team pods: from the platform registry (signed there), at the chart's version.
+    registry = graph.outputs["registryUrls"]["argoexec"]
+    image = values["executor"]["image"]
+    assert f"{image['registry']}/{image['repository']}" == registry
+    with tarfile.open(helm.archive("argo-workflows")) as archive:
+        chart = yaml.safe_load(archive.extractfile("argo-workflows/Chart.yaml"))  # type: ignore[arg-type]
+    assert image["tag"] == chart["appVersion"] == ARGO_EXECUTOR_IMAGE.rsplit(":", 1)[1]
 
 
 def test_kueue_runs_the_released_image_and_manages_only_queued_pods_in_team_namespaces():

@@ -58,11 +58,13 @@ from mlops_platform.components.support import helm, kube
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
 from mlops_platform.components.support.environment import Environment
-from mlops_platform.components.support.pins import KUEUE_IMAGE
+from mlops_platform.components.support.pins import ARGO_EXECUTOR_IMAGE, KUEUE_IMAGE
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem
 
 ARGO_NAMESPACE = "argo"
+EXECUTOR_REPOSITORY = "argoexec"
+"""The platform registry's mirror of Argo's executor image (``pins.ARGO_EXECUTOR_IMAGE``)."""
 KUEUE_NAMESPACE = "kueue-system"
 ARTIFACT_PREFIX = "pipelines/"
 """Where workflow artifacts go in the artifact store: ``pipelines/<team>/<pipeline>/<workflow>/<pod>``."""
@@ -143,6 +145,17 @@ class PipelinesSpec:
                 Problem("workflow_ttl_days", f"must be between 1 and 365 (got {self.workflow_ttl_days})")
             )
         return found
+
+
+def executor_image(repository: pulumi.Input[str] | None) -> pulumi.Input[dict[str, str]]:
+    """The chart's ``executor.image``: the platform's mirror at the pinned tag, or the upstream image."""
+    upstream, tag = ARGO_EXECUTOR_IMAGE.rsplit(":", 1)
+    if repository is None:
+        registry, path = upstream.split("/", 1)
+        return {"registry": registry, "repository": path, "tag": tag}
+    return pulumi.Output.from_input(repository).apply(
+        lambda url: dict(zip(("registry", "repository"), url.split("/", 1), strict=True), tag=tag)
+    )
 
 
 def gpu_capacity(gpu_pools: Mapping[str, GpuPoolInfo]) -> int | None:
@@ -276,11 +289,13 @@ class Pipelines(PlatformComponent):
         team_namespaces: Sequence[pulumi.Resource] = (),
         mlflow_database_host: pulumi.Input[str] | None = None,
         database: ArchiveDatabaseWiring | None = None,
+        executor_repository: pulumi.Input[str] | None = None,
     ):
         """``teams``: each team's namespace quota (the namespaces exist: ``team_namespaces``).
         ``gpu_pools``: the pools Kueue offers. ``mlflow_database_host``: the MLflow database, for
         ``archive: mlflowDatabase``; ``database``: what ``archive: ownDatabase`` builds its database
-        with."""
+        with. ``executor_repository``: the platform registry's mirror of Argo's executor (team
+        namespaces admit signed platform images only); default: the upstream image."""
         # A quota the pools could never hold is refused in the stack config (``quota_problems``);
         # here the nominal quotas are fitted to the pools whatever the quotas say.
         problems = [*spec.problems(context.environment), *context.problems()]
@@ -342,6 +357,7 @@ class Pipelines(PlatformComponent):
                 # Argo's init and wait containers in every workflow pod: the team namespaces enforce
                 # the restricted Pod Security Standard.
                 "executor": {
+                    "image": executor_image(executor_repository),
                     "securityContext": kube.restricted_container_security(),
                     "resources": RESOURCES["executor"],
                 },

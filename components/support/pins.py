@@ -97,6 +97,11 @@ CHARTS = {
     ),
 }
 
+ARGO_EXECUTOR_IMAGE = "quay.io/argoproj/argoexec:v4.0.6"
+"""Argo's executor (the init and wait containers of every workflow pod), the appVersion of the
+argo-workflows chart. Workflow pods run in team namespaces, where admission takes only signed images
+from the platform registry: `blueprint engine-images` mirrors and signs it there."""
+
 ROLLOUTS_GATEWAY_API_PLUGIN_IMAGE = "ghcr.io/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi:v0.15.0"
 """The Gateway API traffic router of Argo Rollouts: an init container copies its binary into the
 controller (argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi docs/installation.md), so the

@@ -19,7 +19,7 @@ from mlops_platform.components.foundation.network import NetworkSpec
 from mlops_platform.components.lifecycle.batch_scoring import BatchScoringSpec
 from mlops_platform.components.lifecycle.capture import PredictionCaptureSpec
 from mlops_platform.components.lifecycle.model_monitor import REPOSITORY as MONITOR_REPOSITORY
-from mlops_platform.components.lifecycle.pipelines import PipelinesSpec, quota_problems
+from mlops_platform.components.lifecycle.pipelines import EXECUTOR_REPOSITORY, PipelinesSpec, quota_problems
 from mlops_platform.components.lifecycle.training_pipeline import TrainingPipelineSpec
 from mlops_platform.components.lifecycle.workflow_archive import ArchiveLocation
 from mlops_platform.components.observability.spec import ObservabilitySpec
@@ -94,7 +94,9 @@ class StackSpec:
     audit: AuditTrailSpec = field(default_factory=AuditTrailSpec)
     """The CloudTrail audit trail and its Object Lock bucket."""
     registry: ContainerRegistrySpec = field(
-        default_factory=lambda: ContainerRegistrySpec(repositories=[MLFLOW_REPOSITORY, MONITOR_REPOSITORY])
+        default_factory=lambda: ContainerRegistrySpec(
+            repositories=[MLFLOW_REPOSITORY, MONITOR_REPOSITORY, EXECUTOR_REPOSITORY]
+        )
     )
     """The platform's ECR repositories."""
     image_admission: KyvernoSpec = field(default_factory=KyvernoSpec)
@@ -161,6 +163,14 @@ class StackSpec:
                 Problem(
                     "registry.repositories",
                     f"must include {MLFLOW_REPOSITORY!r} while mlflow.image is unset (the default image lives there)",
+                )
+            )
+        if self.pipelines.enabled and EXECUTOR_REPOSITORY not in self.registry.repositories:
+            found.append(
+                Problem(
+                    "registry.repositories",
+                    f"must include {EXECUTOR_REPOSITORY!r} while pipelines are enabled (workflow pods run "
+                    "Argo's executor from the platform registry, signed: blueprint engine-images)",
                 )
             )
         secret_names = [e.name for e in self.secrets.entries]
