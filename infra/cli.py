@@ -388,103 +388,27 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
-SIGN_KEY = 'COSIGN_KEY="$(pulumi stack output imageSigning --json | jq -r .cosignKey)"'
+def cmd_image(args: argparse.Namespace) -> int:
+    """Print the packages an image adds (``--requirements``), or the commands that build it."""
+    from mlops_platform.infra.ops import images
 
-
-def _registry_commands(registry: str) -> tuple[str, str]:
-    """(the registry without a trailing slash, its docker login command)."""
-    registry = registry.rstrip("/")
-    host = registry.split("/")[0]
-    region = host.split(".")[3] if host.count(".") >= 5 else "<region>"
-    login = (
-        f"aws ecr get-login-password --region {region} | docker login --username AWS --password-stdin {host}"
-    )
-    return registry, login
-
-
-def _sign(image: str) -> list[str]:
-    """Team namespaces admit only images signed with the platform key (docs/adr/0001-image-signing.md)."""
-    return [
-        SIGN_KEY,
-        f'cosign sign --key "$COSIGN_KEY" "$(docker inspect --format \'{{{{index .RepoDigests 0}}}}\' {image})"',
-    ]
-
-
-def _image_build(
-    args: argparse.Namespace,
-    *,
-    repository: str,
-    tag: str,
-    context: str,
-    requirements: Sequence[str],
-    build_args: dict[str, str],
-    sign: bool = False,
-) -> int:
-    """Print the packages an image adds (``--requirements``), or the commands that build and push it
-    (and sign it, for an image that runs in team namespaces)."""
+    build = images.BUILDS[args.image]
     if args.requirements:
-        print("\n".join(requirements))
+        print("\n".join(build.requirements))
         return 0
     if not args.registry:
         raise UsageError("--registry is required (or pass --requirements to list the image's packages)")
-    registry, login = _registry_commands(args.registry)
-    image = f"{registry}/{repository}:{tag}"
-    arguments = " ".join(f"--build-arg {k}={v}" for k, v in build_args.items())
-    arguments += f" --build-arg 'REQUIREMENTS={' '.join(requirements)}'"
-    print(login)
-    print(f"docker build {arguments} -t {image} {context}")
-    print(f"docker push {image}")
-    for line in _sign(image) if sign else []:
-        print(line)
+    print("\n".join(images.build_commands(build, args.registry)))
     return 0
 
 
 def cmd_engine_images(args: argparse.Namespace) -> int:
-    """Mirror the engine images that run inside team pods (Argo's executor) into the platform registry
-    and sign them there: admission in team namespaces takes nothing else."""
-    from mlops_platform.components.lifecycle.pipelines import EXECUTOR_REPOSITORY
-    from mlops_platform.components.support import pins
+    from mlops_platform.infra.ops import images
 
     if not args.registry:
         raise UsageError("--registry is required: the platform registry host the image is mirrored to")
-    registry, login = _registry_commands(args.registry)
-    tag = pins.ARGO_EXECUTOR_IMAGE.rsplit(":", 1)[1]
-    image = f"{registry}/{EXECUTOR_REPOSITORY}:{tag}"
-    print(login)
-    print(f"docker pull {pins.ARGO_EXECUTOR_IMAGE}")
-    print(f"docker tag {pins.ARGO_EXECUTOR_IMAGE} {image}")
-    print(f"docker push {image}")
-    for line in _sign(image):
-        print(line)
+    print("\n".join(images.mirror_commands(args.registry)))
     return 0
-
-
-def cmd_mlflow_image(args: argparse.Namespace) -> int:
-    from mlops_platform.components.support import pins
-
-    return _image_build(
-        args,
-        repository="mlflow-server",
-        tag=pins.MLFLOW_VERSION,
-        context="infra/images/mlflow",
-        requirements=pins.MLFLOW_IMAGE_REQUIREMENTS,
-        build_args={"MLFLOW_VERSION": pins.MLFLOW_VERSION},
-    )
-
-
-def cmd_monitor_image(args: argparse.Namespace) -> int:
-    from mlops_platform.components.lifecycle.model_monitor import REPOSITORY
-    from mlops_platform.components.support import pins
-
-    return _image_build(
-        args,
-        repository=REPOSITORY,
-        tag=pins.MODEL_MONITOR_VERSION,
-        context="infra/images/model-monitor",
-        requirements=pins.MODEL_MONITOR_REQUIREMENTS,
-        build_args={"BASE_IMAGE": pins.MODEL_MONITOR_BASE_IMAGE},
-        sign=True,  # the monitor jobs run in team namespaces
-    )
 
 
 REFERENCE_HELP = (
@@ -621,19 +545,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prices-dir", help="directory of the tables (default: infra/cost/prices)")
     p.set_defaults(func=cmd_refresh_prices)
 
-    for command, what, func in (
-        ("mlflow-image", "the pinned MLflow server image", cmd_mlflow_image),
-        ("monitor-image", "the pinned model monitor image", cmd_monitor_image),
+    for command, image, what in (
+        ("mlflow-image", "mlflow", "the pinned MLflow server image"),
+        ("monitor-image", "monitor", "the pinned model monitor image (and sign it)"),
     ):
         p = commands.add_parser(command, help=f"print the commands that build and push {what}")
-        image = p.add_mutually_exclusive_group()
-        image.add_argument(
+        choice = p.add_mutually_exclusive_group()
+        choice.add_argument(
             "--registry", help="registry host, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com"
         )
-        image.add_argument(
+        choice.add_argument(
             "--requirements", action="store_true", help="only print the packages the image adds, one per line"
         )
-        p.set_defaults(func=func)
+        p.set_defaults(func=cmd_image, image=image)
     p = commands.add_parser(
         "engine-images",
         help="print the commands that mirror and sign the engine images team pods run (Argo's executor)",
