@@ -33,7 +33,6 @@ from mlops_platform.components.lifecycle.capture import PredictionCapture
 from mlops_platform.components.lifecycle.model_monitor import REPOSITORY as MONITOR_REPOSITORY
 from mlops_platform.components.lifecycle.pipelines import EXECUTOR_REPOSITORY, Pipelines
 from mlops_platform.components.lifecycle.training_pipeline import TrainingPipeline
-from mlops_platform.components.lifecycle.workflow_archive import ArchiveDatabaseWiring
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
 from mlops_platform.components.observability.costs import cost_dashboard
 from mlops_platform.components.observability.pushgateway import pushgateway_url
@@ -221,7 +220,7 @@ def main() -> None:
             team_namespaces=[t.namespace for t in teams.values()],
             # The endpoint is host:port; Argo takes the two apart.
             mlflow_database_host=mlflow.database_endpoint.apply(lambda endpoint: endpoint.rsplit(":", 1)[0]),
-            database=ArchiveDatabaseWiring(network.ref, cluster.ref, secrets),
+            database=(network.ref, cluster.ref, secrets),
             executor_repository=registry.repository_urls.get(EXECUTOR_REPOSITORY),
         )
         pipeline_engines = engines.releases

@@ -65,6 +65,15 @@ def test_the_stream_partitions_by_model_version_and_day_into_parquet_under_captu
     assert conversion["schemaConfiguration"]["tableName"] == "captures"
     key = graph.outputs["artifactKmsKeyArn"]
     assert s3["kmsKeyArn"] == key and stream["serverSideEncryption"]["keyArn"] == key
+    lifecycle = named(
+        graph,
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "artifacts-bucket-lifecycle",
+    ).inputs
+    expiring = {
+        r["id"]: (r["filter"], r["expiration"]["days"]) for r in lifecycle["rules"] if "expiration" in r
+    }
+    assert expiring["expire-captures"] == ({"prefix": "captures/"}, 400)  # prod keeps captures 400 days
     envelope = named(graph, GLUE_TABLE, "capture-envelope").inputs
     assert [(c["name"], c["type"]) for c in envelope["storageDescriptor"]["columns"]] == list(COLUMNS)
 

@@ -273,6 +273,9 @@ class ArtifactStore(PlatformComponent):
                 },
             ),
         ]
+        if spec.intelligent_tiering_after_days is not None:
+            transition = {"days": spec.intelligent_tiering_after_days, "storage_class": "INTELLIGENT_TIERING"}
+            rules.append(lifecycle_rule("intelligent-tiering", transitions=[transition]))
         # Captured predictions hold request features: kept no longer than monitoring needs them.
         for prefix in ("captures/", "captures-errors/"):
             rules.append(
@@ -282,9 +285,6 @@ class ArtifactStore(PlatformComponent):
                     prefix=prefix,
                 )
             )
-        if spec.intelligent_tiering_after_days is not None:
-            transition = {"days": spec.intelligent_tiering_after_days, "storage_class": "INTELLIGENT_TIERING"}
-            rules.append(lifecycle_rule("intelligent-tiering", transitions=[transition]))
         return rules
 
     def _replicate(

@@ -19,6 +19,7 @@ import pulumi_aws as aws
 
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.foundation.pod_identity import Grantee, grantee
+from mlops_platform.components.foundation.service_role import service_role
 from mlops_platform.components.support import iam
 from mlops_platform.components.support.aws import role_arn_problem
 from mlops_platform.components.support.component import PlatformComponent
@@ -257,21 +258,15 @@ class ContainerRegistry(PlatformComponent):
     def _template_role(
         self, spec: ContainerRegistrySpec, key_arn: pulumi.Output[str], tags: dict
     ) -> aws.iam.Role:
-        child = self.child
         account_id, region = self.account_id, self.region
-        role = aws.iam.Role(
-            f"{self._prefix}-cache-template-role",
-            assume_role_policy=iam.service_trust_policy("ecr.amazonaws.com", source_account=account_id),
-            tags=tags,
-            opts=child,
-        )
         repositories = [
             f"arn:aws:ecr:{region}:{account_id}:repository/{cache.prefix}/*"
             for cache in spec.pull_through_caches
         ]
-        aws.iam.RolePolicy(
-            f"{self._prefix}-cache-template-policy",
-            role=role.id,
+        return service_role(
+            self,
+            f"{self._prefix}-cache-template",
+            "ecr.amazonaws.com",
             policy=key_arn.apply(
                 lambda arn: iam.document(
                     [
@@ -288,9 +283,8 @@ class ContainerRegistry(PlatformComponent):
                     ]
                 )
             ),
-            opts=child,
+            tags=tags,
         )
-        return role
 
     def grant_pull(self, role: Grantee) -> aws.iam.RolePolicy:
         """Let ``role`` pull from these repositories only."""

@@ -76,17 +76,9 @@ def mlflow_database(
     """The database, its key, network and parameters, and the ``mlflow/database`` and ``mlflow/admin``
     secrets (credentials and URIs) the server reads through External Secrets."""
     child = opts
+    placement = (network, cluster)
     created = postgres_instance(
-        name,
-        db,
-        label="MLflow",
-        slug="mlflow",
-        database="mlflow",
-        username="mlflow",
-        context=context,
-        network=network,
-        cluster=cluster,
-        opts=child,
+        name, db, label="MLflow", database="mlflow", context=context, placement=placement, opts=child
     )
     instance = created.instance
     credentials = pulumi.Output.all(created.password, instance.address, instance.port).apply(

@@ -115,17 +115,18 @@ def postgres_instance(
     db: PostgresSpec,
     *,
     label: str,
-    slug: str,
     database: str,
-    username: str,
     context: StackContext,
-    network: NetworkRef,
-    cluster: ClusterRef,
+    placement: tuple[NetworkRef, ClusterRef],
     opts: pulumi.ResourceOptions,
 ) -> PostgresInstance:
-    """The instance with its key, password, security group, subnet group and TLS-only parameters.
-    ``label`` names it in descriptions ("MLflow"); ``slug`` in AWS names (``<prefix>-<slug>-db``).
-    Resource names are ``<name>-db*``: the MLflow database's since before this helper existed."""
+    """The instance with its key, password, security group, subnet group and TLS-only parameters, in
+    ``placement``'s network and reachable from its cluster only. ``label`` names it in descriptions
+    ("MLflow") and, lowercased, in AWS names (``<prefix>-mlflow-db``); ``database`` names the database
+    and its master user. Resource names are ``<name>-db*``: the MLflow database's since before this
+    helper existed."""
+    network, cluster = placement
+    slug = label.lower().replace(" ", "-")
     name_prefix = context.name_prefix
     password = random.RandomPassword(f"{name}-db-password", length=40, special=False, opts=opts)
     key = kms.customer_managed_key(
@@ -169,7 +170,7 @@ def postgres_instance(
         storage_encrypted=True,
         kms_key_id=key.arn,
         db_name=database,
-        username=username,
+        username=database,
         password=password.result,
         db_subnet_group_name=subnet_group.name,
         vpc_security_group_ids=[security_group.id],

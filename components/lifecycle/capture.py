@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from mlops_platform.components.foundation.service_role import service_role
 from mlops_platform.components.refs import ArtifactsRef
 from mlops_platform.components.support import iam
 from mlops_platform.components.support.component import PlatformComponent
@@ -129,13 +130,8 @@ class PredictionCapture(PlatformComponent):
         artifacts: ArtifactsRef,
         opts: pulumi.ResourceOptions | None = None,
     ):
-        super().__init__(
-            "mlops:monitoring:PredictionCapture",
-            name,
-            "PredictionCaptureSpec",
-            [*spec.problems(), *context.problems()],
-            opts,
-        )
+        problems = [*spec.problems(), *context.problems()]
+        super().__init__("mlops:monitoring:PredictionCapture", name, "PredictionCaptureSpec", problems, opts)
         child, tags = self.child, dict(context.tags)
         account_id, region = self.account_id, self.region
         database = aws.glue.CatalogDatabase(
@@ -156,34 +152,23 @@ class PredictionCapture(PlatformComponent):
             storage_descriptor=parquet_storage(location, COLUMNS),
             opts=child,
         )
-        role = aws.iam.Role(
-            f"{name}-firehose-role",
-            assume_role_policy=iam.service_trust_policy("firehose.amazonaws.com", source_account=account_id),
-            tags=tags,
-            opts=child,
+        glue = f"arn:aws:glue:{region}:{account_id}"
+        tables = [f"{glue}:catalog", f"{glue}:database/{database_name(context)}"]
+        tables.append(f"{glue}:table/{database_name(context)}/{ENVELOPE_TABLE}")
+        schema = iam.statement(
+            "ReadCaptureSchema", ["glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"], tables
         )
-        glue_arns = [
-            f"arn:aws:glue:{region}:{account_id}:catalog",
-            f"arn:aws:glue:{region}:{account_id}:database/{database_name(context)}",
-            f"arn:aws:glue:{region}:{account_id}:table/{database_name(context)}/{ENVELOPE_TABLE}",
-        ]
         # Writes under captures/ (and its error prefix) only; reads the envelope's schema.
-        aws.iam.RolePolicy(
-            f"{name}-firehose-policy",
-            role=role.id,
+        role = service_role(
+            self,
+            f"{name}-firehose",
+            "firehose.amazonaws.com",
             policy=pulumi.Output.all(artifacts.bucket_arn, artifacts.kms_key_arn).apply(
                 lambda a: iam.document(
-                    [
-                        *iam.s3_prefixes_statements(a[0], a[1], read=[], write=[PREFIX, ERROR_PREFIX]),
-                        iam.statement(
-                            "ReadCaptureSchema",
-                            ["glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"],
-                            glue_arns,
-                        ),
-                    ]
+                    [*iam.s3_prefixes_statements(a[0], a[1], read=[], write=[PREFIX, ERROR_PREFIX]), schema]
                 )
             ),
-            opts=child,
+            tags=tags,
         )
         partitions = "/".join(f"{key}=!{{partitionKeyFromQuery:{key}}}" for key in PARTITIONS)
         stream = aws.kinesis.FirehoseDeliveryStream(

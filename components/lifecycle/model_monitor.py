@@ -28,7 +28,6 @@ from mlops_platform.components.lifecycle.capture import COLUMNS, PREFIX, parquet
 from mlops_platform.components.lifecycle.monitor_spec import (
     LOWER_IS_BETTER,
     ModelMonitorSpec,
-    RetrainOn,
 )
 from mlops_platform.components.observability.alerting import Alert, Severity, prometheus_rule, rule_labels
 from mlops_platform.components.observability.grafana import (
@@ -118,7 +117,7 @@ class ModelMonitor(PlatformComponent):
         k8s.core.v1.ServiceAccount(
             f"{self.job_name}-service-account",
             metadata={"name": self.job_name, "namespace": team, "labels": labels},
-            automount_service_account_token=spec.retrain_on is not RetrainOn.NONE,
+            automount_service_account_token=spec.retrain_on != "none",
             opts=in_namespace,
         )
         policy = pulumi.Output.all(platform.artifact_bucket_name, platform.artifact_kms_key_arn).apply(
@@ -135,7 +134,7 @@ class ModelMonitor(PlatformComponent):
             opts=in_namespace,
         )
         self.role_arn = role.arn
-        if spec.retrain_on is not RetrainOn.NONE:
+        if spec.retrain_on != "none":
             self._retrain_permission(team, spec, labels, in_namespace)
         synced: list[pulumi.Resource] = []
         if spec.reference_run is not None and spec.mlflow_secret is not None:
@@ -171,7 +170,13 @@ class ModelMonitor(PlatformComponent):
                 monitor_config(name, team, spec, bucket, monitoring.pushgateway_url), sort_keys=True
             )
         )
-        self._cron_job(team, spec, platform, monitoring, config, labels, self.after(namespace_ready, synced))
+        pod = monitor_pod(
+            self.job_name,
+            monitoring.monitor_image,
+            monitor_env(self.job_name, spec, platform, config),
+            labels,
+        )
+        self._cron_job(team, spec, pod, self.after(namespace_ready, synced))
         self._alerts(name, team, spec, platform)
         grafana_dashboard(
             f"{self.job_name}-dashboard",
@@ -213,52 +218,11 @@ class ModelMonitor(PlatformComponent):
         )
 
     def _cron_job(
-        self,
-        team: str,
-        spec: ModelMonitorSpec,
-        platform: PlatformRef,
-        monitoring: MonitoringRef,
-        config: pulumi.Output[str],
-        labels: dict[str, str],
-        opts: pulumi.ResourceOptions,
+        self, team: str, spec: ModelMonitorSpec, pod: dict[str, Any], opts: pulumi.ResourceOptions
     ) -> None:
-        env: list[dict[str, Any]] = [
-            {"name": "MONITOR_CONFIG", "value": config},
-            {"name": "AWS_DEFAULT_REGION", "value": platform.region},
-            {"name": "HOME", "value": "/tmp"},
-        ]
-        if spec.reference_run is not None:
-            env.append({"name": "MLFLOW_TRACKING_URI", "value": platform.mlflow_url})
-            for variable in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
-                env.append(
-                    {
-                        "name": variable,
-                        "valueFrom": {"secretKeyRef": {"name": f"{self.job_name}-mlflow", "key": variable}},
-                    }
-                )
-        pod = {
-            "metadata": {"labels": labels},
-            "spec": {
-                "serviceAccountName": self.job_name,
-                "restartPolicy": "Never",
-                "securityContext": kube.restricted_pod_security(),
-                "containers": [
-                    {
-                        "name": "monitor",
-                        "image": monitoring.monitor_image,
-                        "command": ["python", "/app/model_monitor.py"],
-                        "env": env,
-                        "resources": RESOURCES,
-                        "securityContext": kube.restricted_container_security(),
-                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                    }
-                ],
-                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
-            },
-        }
         k8s.batch.v1.CronJob(
             f"{self.job_name}-schedule",
-            metadata={"name": self.job_name, "namespace": team, "labels": labels},
+            metadata={"name": self.job_name, "namespace": team, "labels": pod["metadata"]["labels"]},
             spec={
                 "schedule": spec.schedule,
                 "timeZone": spec.timezone,
@@ -268,7 +232,7 @@ class ModelMonitor(PlatformComponent):
                 "successfulJobsHistoryLimit": 1,
                 "failedJobsHistoryLimit": 1,
                 "jobTemplate": {
-                    "metadata": {"labels": labels},
+                    "metadata": pod["metadata"],
                     "spec": {"backoffLimit": 1, "activeDeadlineSeconds": 3600, "template": pod},
                 },
             },
@@ -295,6 +259,48 @@ class ModelMonitor(PlatformComponent):
         )
 
 
+def monitor_env(
+    job: str, spec: ModelMonitorSpec, platform: PlatformRef, config: pulumi.Input[str]
+) -> list[dict]:
+    """The job's environment: its configuration, and MLflow's address and login for ``referenceRun``."""
+    env: list[dict[str, Any]] = [
+        {"name": "MONITOR_CONFIG", "value": config},
+        {"name": "AWS_DEFAULT_REGION", "value": platform.region},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    if spec.reference_run is not None:
+        env.append({"name": "MLFLOW_TRACKING_URI", "value": platform.mlflow_url})
+        for variable in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            secret = {"secretKeyRef": {"name": f"{job}-mlflow", "key": variable}}
+            env.append({"name": variable, "valueFrom": secret})
+    return env
+
+
+def monitor_pod(
+    job: str, image: pulumi.Input[str], env: list[dict], labels: dict[str, str]
+) -> dict[str, Any]:
+    """One run's pod: restricted, its own service account, a scratch /tmp for the report."""
+    container = {
+        "name": "monitor",
+        "image": image,
+        "command": ["python", "/app/model_monitor.py"],
+        "env": env,
+        "resources": RESOURCES,
+        "securityContext": kube.restricted_container_security(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    return {
+        "metadata": {"labels": labels},
+        "spec": {
+            "serviceAccountName": job,
+            "restartPolicy": "Never",
+            "securityContext": kube.restricted_pod_security(),
+            "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
+        },
+    }
+
+
 def monitor_config(
     name: str, team: str, spec: ModelMonitorSpec, bucket: str, pushgateway_url: str
 ) -> dict[str, Any]:
@@ -307,17 +313,17 @@ def monitor_config(
         "bucket": bucket,
         "captures_prefix": captures_prefix(name),
         "reference_uri": reference,
-        "features": {f: kind.value for f, kind in spec.features.items()},
-        "task": spec.task.value,
+        "features": dict(spec.features),
+        "task": spec.task,
         "window_days": spec.window_days,
         "labels_prefix": spec.labels_prefix(team, name) if spec.labels else None,
         "reports_prefix": reports_prefix(team, name),
         "pushgateway_url": pushgateway_url,
         "drift_threshold": spec.drift_threshold,
         "quality_floor": dict(spec.quality_floor),
-        "retrain_on": None if spec.retrain_on is RetrainOn.NONE else spec.retrain_on.value,
+        "retrain_on": None if spec.retrain_on == "none" else spec.retrain_on,
         "retrain": None
-        if spec.retrain_on is RetrainOn.NONE
+        if spec.retrain_on == "none"
         else {
             "namespace": team,
             "workflow_template": spec.retrain_pipeline,

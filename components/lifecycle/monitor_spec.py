@@ -11,37 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import field
-from enum import StrEnum
+from typing import Literal
 
 from mlops_platform.components.data.artifact_store import store_prefix_problems
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.validation import Problem, bounds_problems, cron_problems
 
+FeatureKind = Literal["numerical", "categorical"]
+ModelTask = Literal["classification", "regression"]
+RetrainOn = Literal["none", "drift", "quality"]
 
-class FeatureKind(StrEnum):
-    NUMERICAL = "numerical"
-    CATEGORICAL = "categorical"
-
-
-class ModelTask(StrEnum):
-    CLASSIFICATION = "classification"
-    """Quality as accuracy (and AUC when the server records a score)."""
-    REGRESSION = "regression"
-    """Quality as MAE and RMSE."""
-
-
-class RetrainOn(StrEnum):
-    NONE = "none"
-    DRIFT = "drift"
-    """Some feature drifted past ``driftThreshold``."""
-    QUALITY = "quality"
-    """A quality metric crossed its ``qualityFloor`` (needs labels)."""
-
-
-QUALITY_METRICS = {
-    ModelTask.CLASSIFICATION: ("accuracy", "auc"),
-    ModelTask.REGRESSION: ("mae", "rmse"),
-}
+QUALITY_METRICS = {"classification": ("accuracy", "auc"), "regression": ("mae", "rmse")}
 """What the monitor computes per task. Higher is better for accuracy and AUC, lower for the errors."""
 LOWER_IS_BETTER = frozenset({"mae", "rmse"})
 _FEATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -56,7 +36,8 @@ class ModelMonitorSpec:
     """The model's input features and their kinds (``numerical`` or ``categorical``), as the server
     records them in each capture's ``features``."""
     task: ModelTask
-    """``classification`` or ``regression``: what prediction drift and quality mean."""
+    """``classification`` (quality as accuracy, and AUC when the server records a score) or
+    ``regression`` (MAE and RMSE): what prediction drift and quality mean."""
     reference: str
     """Artifact-store prefix of the reference set: Parquet, CSV or JSON-lines files with every
     feature and a ``prediction`` column, e.g. ``datasets/risk/fraud/reference/``."""
@@ -90,9 +71,9 @@ class ModelMonitorSpec:
     agreement_floor: float = 0.95
     """Least share of the same requests a shadow or batch version answers as the online one does.
     Default: 0.95."""
-    retrain_on: RetrainOn = RetrainOn.NONE
-    """``drift`` or ``quality``: the job submits the model's training pipeline when that condition
-    holds. Without a pipeline there is nothing to submit: configure one or keep ``none`` (alerts
+    retrain_on: RetrainOn = "none"
+    """``drift`` (a feature past ``driftThreshold``) or ``quality`` (a metric past its
+    ``qualityFloor``): the job submits the model's training pipeline when that condition holds. Without a pipeline there is nothing to submit: configure one or keep ``none`` (alerts
     only). Default: none."""
     retrain_pipeline: str | None = None
     """The team's training pipeline (``teams[].pipelines[].name``, its WorkflowTemplate) to submit;
@@ -148,19 +129,19 @@ class ModelMonitorSpec:
                 found.append(
                     Problem(
                         f"quality_floor.{metric}",
-                        f"is not a {self.task.value} metric; use {' or '.join(known)}",
+                        f"is not a {self.task} metric; use {' or '.join(known)}",
                     )
                 )
         if self.quality_floor and not self.labels:
             found.append(Problem("quality_floor", "needs <<labels>>: quality is computed from late labels"))
-        if self.retrain_on is not RetrainOn.NONE and self.retrain_pipeline is None:
+        if self.retrain_on != "none" and self.retrain_pipeline is None:
             found.append(
                 Problem(
                     "retrain_pipeline",
-                    f"is required with <<retrain_on>>: {self.retrain_on.value} (the pipeline to submit)",
+                    f"is required with <<retrain_on>>: {self.retrain_on} (the pipeline to submit)",
                 )
             )
-        if self.retrain_on is RetrainOn.QUALITY and not self.quality_floor:
+        if self.retrain_on == "quality" and not self.quality_floor:
             found.append(Problem("retrain_on", "quality needs a <<quality_floor>> to compare with"))
         return found
 

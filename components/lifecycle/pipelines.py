@@ -35,6 +35,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops_platform.components.data.platform_secrets import (
+    PlatformSecrets,
     external_secret,
     properties,
     undeclared_secret_problems,
@@ -44,7 +45,6 @@ from mlops_platform.components.lifecycle.workflow_archive import (
     ARCHIVE_SECRET,
     ArchiveConnection,
     ArchiveDatabaseSpec,
-    ArchiveDatabaseWiring,
     ArchiveLocation,
     own_database,
     persistence_values,
@@ -52,7 +52,13 @@ from mlops_platform.components.lifecycle.workflow_archive import (
 from mlops_platform.components.observability.engine_alerts import engine_alerts
 from mlops_platform.components.observability.grafana import dashboard_config_map
 from mlops_platform.components.observability.stack import NAMESPACE as MONITORING
-from mlops_platform.components.refs import ArtifactsRef, GpuPoolInfo, PlatformDependencies
+from mlops_platform.components.refs import (
+    ArtifactsRef,
+    ClusterRef,
+    GpuPoolInfo,
+    NetworkRef,
+    PlatformDependencies,
+)
 from mlops_platform.components.serving.team_namespace import NamespaceQuota
 from mlops_platform.components.support import helm, kube
 from mlops_platform.components.support.component import PlatformComponent
@@ -288,13 +294,13 @@ class Pipelines(PlatformComponent):
         secrets_path_prefix: str,
         team_namespaces: Sequence[pulumi.Resource] = (),
         mlflow_database_host: pulumi.Input[str] | None = None,
-        database: ArchiveDatabaseWiring | None = None,
+        database: tuple[NetworkRef, ClusterRef, PlatformSecrets] | None = None,
         executor_repository: pulumi.Input[str] | None = None,
     ):
         """``teams``: each team's namespace quota (the namespaces exist: ``team_namespaces``).
         ``gpu_pools``: the pools Kueue offers. ``mlflow_database_host``: the MLflow database, for
-        ``archive: mlflowDatabase``; ``database``: what ``archive: ownDatabase`` builds its database
-        with. ``executor_repository``: the platform registry's mirror of Argo's executor (team
+        ``archive: mlflowDatabase``; ``database``: the network, cluster and secrets that
+        ``archive: ownDatabase`` builds its database with. ``executor_repository``: the platform registry's mirror of Argo's executor (team
         namespaces admit signed platform images only); default: the upstream image."""
         # A quota the pools could never hold is refused in the stack config (``quota_problems``);
         # here the nominal quotas are fitted to the pools whatever the quotas say.

@@ -55,15 +55,6 @@ class ArchiveDatabaseSpec(PostgresSpec):
 
 
 @dataclass(frozen=True)
-class ArchiveDatabaseWiring:
-    """What ``archive: ownDatabase`` builds its database with."""
-
-    network: NetworkRef
-    cluster: ClusterRef
-    secrets: PlatformSecrets
-
-
-@dataclass(frozen=True)
 class ArchiveConnection:
     """Where the controller archives: a PostgreSQL server and database, and the Secrets Manager secret
     with its ``username`` and ``password``."""
@@ -79,20 +70,20 @@ def own_database(
     name: str,
     db: ArchiveDatabaseSpec,
     context: StackContext,
-    wiring: ArchiveDatabaseWiring,
+    where: tuple[NetworkRef, ClusterRef, PlatformSecrets],
     opts: pulumi.ResourceOptions,
 ) -> ArchiveConnection:
-    """The archive's own PostgreSQL and its ``pipelines/archive-database`` secret."""
+    """The archive's own PostgreSQL, in ``where``'s network and reachable from its cluster, and its
+    ``pipelines/archive-database`` secret."""
+    network, cluster, secrets = where
+    label = "Argo workflow archive"
     created = postgres_instance(
         f"{name}-archive",
         db,
-        label="Argo workflow archive",
-        slug="argo-archive",
+        label=label,
         database=OWN_DATABASE,
-        username=OWN_DATABASE,
         context=context,
-        network=wiring.network,
-        cluster=wiring.cluster,
+        placement=(network, cluster),
         opts=opts,
     )
     instance = created.instance
@@ -102,7 +93,7 @@ def own_database(
         uri = database_uri(**connection, database=OWN_DATABASE)
         return json.dumps({**connection, "dbname": OWN_DATABASE, "uri": uri}, sort_keys=True)
 
-    wiring.secrets.secret(
+    secrets.secret(
         f"{name}-archive-credentials",
         OWN_DATABASE_SECRET,
         description="Argo Workflows archive: PostgreSQL credentials",
@@ -112,7 +103,7 @@ def own_database(
         opts=opts,
     )
     return ArchiveConnection(
-        instance.address, OWN_DATABASE, wiring.secrets.path(OWN_DATABASE_SECRET), instance.identifier
+        instance.address, OWN_DATABASE, secrets.path(OWN_DATABASE_SECRET), instance.identifier
     )
 
 

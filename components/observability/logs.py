@@ -21,14 +21,14 @@ def container_logs(
     cluster_name: pulumi.Input[str],
     retention_days: int,
     kms_key_arn: pulumi.Input[str] | None,
-    account_id: str,
-    region: str,
+    location: tuple[str, str],
     opts: pulumi.ResourceOptions,
     capture_stream: str | None = None,
 ) -> pulumi.Output[str]:
     """The log group ``/aws/eks/<cluster>/containers``, Fluent Bit and its role; returns the group's
     name. With ``capture_stream``, capture records go to that Firehose stream instead of the group
-    (``capture.capture_log_filters``)."""
+    (``capture.capture_log_filters``). ``location``: the account and region."""
+    account_id, region = location
     tags = dict(context.tags)
     group_name = pulumi.Output.concat("/aws/eks/", cluster_name, "/containers")
     group = encrypted_log_group(

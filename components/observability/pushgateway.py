@@ -21,23 +21,30 @@ def pushgateway_url(namespace: str) -> str:
     return f"http://{PUSHGATEWAY_RELEASE}.{namespace}.svc:{PORT}"
 
 
+def pushgateway_values(namespace: str, storage_class: str) -> dict[str, object]:
+    """The chart's values: system nodes, restricted, scraped with the pushed labels, on a volume."""
+    return {
+        "fullnameOverride": PUSHGATEWAY_RELEASE,
+        "resources": RESOURCES,
+        "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
+        "containerSecurityContext": kube.restricted_container_security(),
+        "serviceMonitor": {"enabled": True, "namespace": namespace, "honorLabels": True},
+        "persistentVolume": {"enabled": True, "size": "2Gi", "storageClass": storage_class},
+        # The chart mounts the volume; only this flag makes the Pushgateway write to it.
+        "extraArgs": [f"--persistence.file={DATA_FILE}"],
+    }
+
+
 def metrics_push_gateway(
     name: str, *, namespace: str, storage_class: str, opts: pulumi.ResourceOptions
 ) -> pulumi.Resource:
+    values = pushgateway_values(namespace, storage_class)
+    footprint = helm.Footprint(system_pods=((1, RESOURCES),))
     return helm.release(
         f"{name}-pushgateway",
         PUSHGATEWAY_RELEASE,
         namespace=namespace,
-        values={
-            "fullnameOverride": PUSHGATEWAY_RELEASE,
-            "resources": RESOURCES,
-            "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
-            "containerSecurityContext": kube.restricted_container_security(),
-            "serviceMonitor": {"enabled": True, "namespace": namespace, "honorLabels": True},
-            "persistentVolume": {"enabled": True, "size": "2Gi", "storageClass": storage_class},
-            # The chart mounts the volume; only this flag makes the Pushgateway write to it.
-            "extraArgs": [f"--persistence.file={DATA_FILE}"],
-        },
+        values=values,
         opts=opts,
-        footprint=helm.Footprint(system_pods=((1, RESOURCES),)),
+        footprint=footprint,
     )

@@ -173,19 +173,17 @@ class Observability(PlatformComponent):
                 parent=self, depends_on=[self.prometheus_operator, *depends.load_balancer_controller]
             ),
         )
-        self.log_group_names = [
-            container_logs(
-                name,
-                context=context,
-                cluster_name=cluster.name,
-                retention_days=spec.log_retention_days,
-                kms_key_arn=log_kms_key_arn,
-                account_id=account_id,
-                region=region,
-                opts=child,
-                capture_stream=capture_stream,
-            )
-        ]
+        logs = container_logs(
+            name,
+            context=context,
+            cluster_name=cluster.name,
+            retention_days=spec.log_retention_days,
+            kms_key_arn=log_kms_key_arn,
+            location=(account_id, region),
+            opts=child,
+            capture_stream=capture_stream,
+        )
+        self.log_group_names = [logs]
         if capture_stream is not None:
             metrics_push_gateway(
                 name, namespace=NAMESPACE, storage_class=spec.storage_class, opts=after_operator

@@ -26,11 +26,9 @@ from mlops_platform.components import (
     ComputeResources,
     Environment,
     EvaluateStep,
-    FeatureKind,
     ModelEndpoint,
     ModelEndpointSpec,
     ModelMonitorSpec,
-    ModelTask,
     ModelVersion,
     PlatformRef,
     Replicas,
@@ -80,8 +78,8 @@ async def main() -> pulumi.Inputs:
             # One request in ten captured by the server (server/app.py) and compared every night
             # with the training set's features: drift, data quality, prediction drift.
             monitor=ModelMonitorSpec(
-                features={"text_length": FeatureKind.NUMERICAL, "language": FeatureKind.CATEGORICAL},
-                task=ModelTask.CLASSIFICATION,
+                features={"text_length": "numerical", "language": "categorical"},
+                task="classification",
                 reference=f"datasets/{config.require('team')}/sentiment/reference/",
                 sampling_rate=0.1,
             )

@@ -9,7 +9,7 @@ import types
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic.alias_generators import to_camel
@@ -28,6 +28,8 @@ def type_name(annotation: Any) -> str:
     if origin in (Union, types.UnionType):
         names = [type_name(a) for a in get_args(annotation) if a is not type(None)]
         return " or ".join(names) + (" (optional)" if type(None) in get_args(annotation) else "")
+    if origin is Literal:
+        return " \\| ".join(f"`{value}`" for value in get_args(annotation))
     if parsing.is_sequence(annotation):
         return f"list of {type_name(get_args(annotation)[0])}"
     if origin is not None and get_args(annotation) and len(get_args(annotation)) == 2:
