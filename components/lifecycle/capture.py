@@ -120,6 +120,9 @@ class PredictionCapture(PlatformComponent):
     """The Firehose stream, its role, the Glue database and envelope table, and an Athena workgroup."""
 
     ref: CaptureRef
+    """The Glue database and the stream's name, for the models' monitors and Fluent Bit."""
+    stream_arn: pulumi.Output[str]
+    """ARN of the Firehose stream."""
 
     def __init__(
         self,

@@ -78,6 +78,7 @@ class ModelMonitor(PlatformComponent):
     job_name: str
     """The CronJob in the team namespace (``kubectl create job --from=cronjob/<it>`` runs it now)."""
     role_arn: pulumi.Output[str]
+    """The job's Pod Identity role (its captures, labels and reference to read, its reports to write)."""
 
     def __init__(
         self,

@@ -37,6 +37,8 @@ COMPONENT_MODULES = (
     "lifecycle.pipelines",
     "lifecycle.training_pipeline",
     "lifecycle.batch_scoring",
+    "lifecycle.capture",
+    "lifecycle.model_monitor",
 )
 """Modules documented in docs/components.md, in reading order."""
 
