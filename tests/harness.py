@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import subprocess
+import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -114,3 +117,18 @@ def without_aws_credentials(monkeypatch, scratch: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(scratch / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(scratch / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def wait_until_answers(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    """Poll ``url`` until it answers; fail if ``process`` (the server) exits first or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args[0]} exited {process.returncode} before {url} answered")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} did not answer within {seconds:g} s") from None
+            time.sleep(0.1)

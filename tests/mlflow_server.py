@@ -353,3 +353,27 @@ def run_server(graph: Graph, database: Postgres, s3_endpoint: str, work: Path) -
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextlib.contextmanager
+def sqlite_mlflow_server(folder: Path) -> Iterator[str]:
+    """The pinned MLflow (its test virtualenv) serving a SQLite store and file artifacts from
+    ``folder``, on a free port; yields its URL once it answers /health."""
+    from tests.harness import wait_until_answers
+
+    port = free_port()
+    command = [
+        str(mlflow_venv() / "bin" / "mlflow"),
+        "server",
+        *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+        *("--backend-store-uri", f"sqlite:///{folder}/db.sqlite"),
+        *("--default-artifact-root", f"file://{folder}/artifacts"),
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answers(f"{url}/health", server, 90)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -218,7 +217,10 @@ def test_the_monitor_extra_installs_exactly_what_the_image_does():
     assert sorted(extra) == sorted(pins.MODEL_MONITOR_REQUIREMENTS)
 
 
-def test_no_drift_with_late_labels_shadow_and_batch(world):
+@pytest.fixture(scope="module")
+def no_drift_run(world) -> dict[str, Any]:
+    """One run on a window like the reference, with late labels, a shadow and batch scores: what it
+    exited with, pushed, submitted and reported (the contract test reads it too)."""
     reset(world)
     put_reference(world)
     rng = np.random.default_rng(2)
@@ -251,8 +253,20 @@ def test_no_drift_with_late_labels_shadow_and_batch(world):
         Body="\n".join(json.dumps(row) for row in labels).encode(),
     )
     result = run_job(world)
+    reports = world["s3"].list_objects_v2(
+        Bucket=world["config"]["bucket"], Prefix=world["config"]["reports_prefix"]
+    )
+    return {
+        "result": result,
+        "samples": pushed(world) if result.returncode == 0 else [],
+        "posts": [r for r in world["handler"].received if r[0] == "POST"],
+        "reports": sorted(o["Key"].rsplit("/", 1)[1] for o in reports.get("Contents", [])),
+    }
+
+
+def test_no_drift_with_late_labels_shadow_and_batch(world, no_drift_run):
+    result, samples = no_drift_run["result"], no_drift_run["samples"]
     assert result.returncode == 0, result.stderr
-    samples = pushed(world)
     assert value(samples, "mlops_monitor_rows", source="online") == 1500
     assert value(samples, "mlops_monitor_rows", source="shadow") == 500
     for feature in ("amount", "merchant_category", "country", "card_age_days", "hour_of_day"):
@@ -269,38 +283,43 @@ def test_no_drift_with_late_labels_shadow_and_batch(world):
     assert value(samples, "mlops_monitor_shadow_agreement", shadow_version="v6") == pytest.approx(0.9)
     assert value(samples, "mlops_monitor_batch_agreement", batch_version="v3") == 1.0
     assert value(samples, "mlops_monitor_last_success_timestamp_seconds") == NOW.timestamp()
-    assert not [r for r in world["handler"].received if r[0] == "POST"]  # no drift: no retraining
-    reports = world["s3"].list_objects_v2(
-        Bucket=world["config"]["bucket"], Prefix=world["config"]["reports_prefix"]
-    )
-    names = sorted(o["Key"].rsplit("/", 1)[1] for o in reports["Contents"])
-    assert names == ["report.html", "report.json", "summary.json"]
-    world["samples"] = samples
+    assert not no_drift_run["posts"]  # no drift: no retraining
+    assert no_drift_run["reports"] == ["report.html", "report.json", "summary.json"]
 
 
-def test_injected_drift_is_measured_and_retrains_once_per_cooldown(world):
+@pytest.fixture(scope="module")
+def drift_run(world) -> dict[str, Any]:
+    """A run on a window whose amounts tripled, then another six hours later (within the cooldown)."""
     reset(world)
     put_reference(world)
     put_captures(world, captures(np.random.default_rng(3), 1500, amount_scale=3.0))
     result = run_job(world)
+    run = {
+        "result": result,
+        "samples": pushed(world) if result.returncode == 0 else [],
+        "posts": [r for r in world["handler"].received if r[0] == "POST"],
+    }
+    world["handler"].received.clear()
+    run["again"] = run_job(world, NOW + timedelta(hours=6))  # within the 72-hour cooldown
+    run["posts_again"] = [r for r in world["handler"].received if r[0] == "POST"]
+    return run
+
+
+def test_injected_drift_is_measured_and_retrains_once_per_cooldown(drift_run):
+    result, samples = drift_run["result"], drift_run["samples"]
     assert result.returncode == 0, result.stderr
-    samples = pushed(world)
     assert value(samples, "mlops_monitor_feature_drift", feature="amount") > 1.0
     assert value(samples, "mlops_monitor_feature_drift", feature="country") < 0.2
     assert value(samples, "mlops_monitor_drifted_features_share") == pytest.approx(0.2)
     # amount beyond the reference's largest value in a share of rows
     assert value(samples, "mlops_monitor_data_quality_share", check="out_of_range", feature="amount") > 0.05
-    (post,) = [r for r in world["handler"].received if r[0] == "POST"]
+    (post,) = drift_run["posts"]
     assert post[1] == "/kubernetes/apis/argoproj.io/v1alpha1/namespaces/risk/workflows"
     workflow = json.loads(post[2])
     assert workflow["spec"] == {"workflowTemplateRef": {"name": "fraud-train"}}
     assert value(samples, "mlops_monitor_retrain_submitted_timestamp_seconds") == NOW.timestamp()
-    world["drift_samples"] = samples
-
-    world["handler"].received.clear()
-    again = run_job(world, NOW + timedelta(hours=6))  # within the 72-hour cooldown
-    assert again.returncode == 0, again.stderr
-    assert not [r for r in world["handler"].received if r[0] == "POST"]
+    assert drift_run["again"].returncode == 0, drift_run["again"].stderr
+    assert not drift_run["posts_again"]
 
 
 def test_a_missing_feature_column_is_a_data_quality_finding_not_a_crash(world):
@@ -340,10 +359,8 @@ def test_bad_input_exits_non_zero_with_its_reason(world, case, code, message):
     assert not [r for r in world["handler"].received if r[0] == "PUT"]  # nothing pushed on failure
 
 
-def test_what_the_job_pushes_is_the_contract_and_every_alert_reads_it(world):
-    if "samples" not in world or "drift_samples" not in world:
-        pytest.fail("runs after the no-drift and drift tests (same module, same worker)")
-    names = {n for n, _, _ in world["samples"]} | {n for n, _, _ in world["drift_samples"]}
+def test_what_the_job_pushes_is_the_contract_and_every_alert_reads_it(no_drift_run, drift_run):
+    names = {n for n, _, _ in no_drift_run["samples"]} | {n for n, _, _ in drift_run["samples"]}
     assert names == MODEL_MONITOR_METRICS
     (rule,) = [
         r
@@ -357,42 +374,11 @@ def test_what_the_job_pushes_is_the_contract_and_every_alert_reads_it(world):
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory) -> Iterator[str]:
-    """The pinned MLflow (its test virtualenv) serving a SQLite store on a free port."""
-    from tests.mlflow_server import free_port, mlflow_venv
+    """The pinned MLflow on a SQLite store."""
+    from tests.mlflow_server import sqlite_mlflow_server
 
-    venv = mlflow_venv()
-    port = free_port()
-    store = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
-    server = subprocess.Popen(
-        [
-            str(venv / "bin" / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{store}",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the MLflow server did not start within 60 s")
+    with sqlite_mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_the_reference_can_be_the_dataset_a_training_run_was_tagged_with(world, mlflow_server):

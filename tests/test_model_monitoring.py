@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import yaml
 from mlops_platform.components.lifecycle.capture import COLUMNS, SCHEMA
 from mlops_platform.infra.cli import main
 from mlops_platform.policies.graph import Graph, Resource
-from tests.harness import ROOT, only, stack
+from tests.harness import ROOT, only, stack, wait_until_answers
 from tests.mlflow_server import free_port
 
 FIREHOSE = "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
@@ -280,12 +279,7 @@ def test_the_example_server_prints_records_of_the_contract_for_its_sampling_rate
         text=True,
     )
     try:
-        for _ in range(50):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_answers(f"http://127.0.0.1:{port}/ready", server, 10)
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/nlp/sentiment/predict",
             data=json.dumps({"text_length": 200, "language": "en"}).encode(),

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from mlops_platform.policies.graph import Graph
-from tests.harness import STACKS, stack
+from tests.harness import STACKS, stack, wait_until_answers
 from tests.prometheus_tools import (
     PROMETHEUS_RULE,
     alertmanager,
@@ -416,12 +416,7 @@ def _inhibition(config: dict[str, Any], folder: Path) -> dict[tuple[str, str], l
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/api/v2"
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/status", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_answers(f"{base}/status", server, 10)
         prod = stack("prod").graph
 
         def slo_alert(model: str, severity: str, window: str) -> dict[str, Any]:
@@ -685,6 +680,13 @@ def test_model_monitor_alerts(tmp_path):
     pushed = 'job="model-monitor",model="fraud-scorer",version="v3"'
     job = 'namespace="risk",job_name="fraud-scorer-monitor-29012345"'
     cron = 'namespace="risk",cronjob="fraud-scorer-monitor"'
+    model = {"model": "fraud-scorer"}
+
+    def fires(alert: str, at: str, labels: dict[str, str], value: str = "") -> dict[str, Any]:
+        """The alert of team risk firing at ``at`` with these labels and value."""
+        expected = _expected(prod, alert, labels, value, team="risk")
+        return {"eval_time": at, "alertname": alert, "exp_alerts": [expected]}
+
     _unit_test(
         tmp_path,
         prod,
@@ -719,70 +721,20 @@ def test_model_monitor_alerts(tmp_path):
                 ],
                 "alert_rule_test": [
                     {"eval_time": "9m", "alertname": "ModelFeatureDrift", "exp_alerts": []},
-                    {
-                        "eval_time": "12m",
-                        "alertname": "ModelFeatureDrift",
-                        "exp_alerts": [
-                            _expected(
-                                prod,
-                                "ModelFeatureDrift",
-                                {"model": "fraud-scorer", "version": "v3", "feature": "amount"},
-                                "0.5",
-                                team="risk",
-                            )
-                        ],
-                    },
-                    {
-                        "eval_time": "12m",
-                        "alertname": "ModelDataQuality",
-                        "exp_alerts": [
-                            _expected(
-                                prod,
-                                "ModelDataQuality",
-                                {
-                                    "model": "fraud-scorer",
-                                    "version": "v3",
-                                    "check": "missing",
-                                    "feature": "card_age_days",
-                                },
-                                "1",
-                                team="risk",
-                            )
-                        ],
-                    },
+                    fires("ModelFeatureDrift", "12m", {**model, "version": "v3", "feature": "amount"}, "0.5"),
+                    fires(
+                        "ModelDataQuality",
+                        "12m",
+                        {**model, "version": "v3", "check": "missing", "feature": "card_age_days"},
+                        "1",
+                    ),
                     {"eval_time": "9m", "alertname": "ModelQualityBelowFloor", "exp_alerts": []},
-                    {
-                        "eval_time": "12m",
-                        "alertname": "ModelQualityBelowFloor",
-                        "exp_alerts": [
-                            _expected(
-                                prod,
-                                "ModelQualityBelowFloor",
-                                {"model": "fraud-scorer", "version": "v3", "metric": "auc"},
-                                "0.8",
-                                team="risk",
-                            )
-                        ],
-                    },
-                    {
-                        "eval_time": "12m",
-                        "alertname": "ModelShadowDisagreement",
-                        "exp_alerts": [
-                            _expected(
-                                prod,
-                                "ModelShadowDisagreement",
-                                {"model": "fraud-scorer", "shadow_version": "v6"},
-                                "0.5",
-                                team="risk",
-                            )
-                        ],
-                    },
+                    fires(
+                        "ModelQualityBelowFloor", "12m", {**model, "version": "v3", "metric": "auc"}, "0.8"
+                    ),
+                    fires("ModelShadowDisagreement", "12m", {**model, "shadow_version": "v6"}, "0.5"),
                     {"eval_time": "9m", "alertname": "ModelMonitorFailed", "exp_alerts": []},
-                    {
-                        "eval_time": "12m",
-                        "alertname": "ModelMonitorFailed",
-                        "exp_alerts": [_expected(prod, "ModelMonitorFailed", {}, team="risk")],
-                    },
+                    fires("ModelMonitorFailed", "12m", {}),
                     {"eval_time": "12m", "alertname": "ModelMonitorStale", "exp_alerts": []},
                 ],
             },
@@ -793,11 +745,7 @@ def test_model_monitor_alerts(tmp_path):
                 ],
                 "alert_rule_test": [
                     {"eval_time": "49h", "alertname": "ModelMonitorStale", "exp_alerts": []},
-                    {
-                        "eval_time": "51h",
-                        "alertname": "ModelMonitorStale",
-                        "exp_alerts": [_expected(prod, "ModelMonitorStale", {}, team="risk")],
-                    },
+                    fires("ModelMonitorStale", "51h", {}),
                 ],
             },
         ],

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -323,38 +322,11 @@ def mlflow_registry(tmp_path_factory):
     fifth aliased `prod` and trained by the run the stage file names."""
     from mlflow import MlflowClient
 
-    from tests.mlflow_server import free_port, mlflow_venv
+    from tests.mlflow_server import sqlite_mlflow_server
 
-    venv, folder, port = mlflow_venv(), tmp_path_factory.mktemp("mlflow"), free_port()
-    server = subprocess.Popen(
-        [
-            str(venv / "bin" / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{folder}/db.sqlite",
-            "--default-artifact-root",
-            f"file://{folder}/artifacts",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
+    with sqlite_mlflow_server(tmp_path_factory.mktemp("mlflow")) as uri:
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        for attempt in range(120):
-            try:
-                client.create_registered_model(MODEL)
-                break
-            except Exception:
-                if server.poll() is not None or attempt == 119:
-                    raise
-                time.sleep(0.5)
+        client.create_registered_model(MODEL)
         runs = {5: "7d2e9a41c0b84f3e9a6d5c2b1f0e8d7c"}
         for number in range(1, 6):
             client.create_model_version(
@@ -362,9 +334,6 @@ def mlflow_registry(tmp_path_factory):
             )
         client.set_registered_model_alias(MODEL, "prod", "5")
         yield uri
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_the_registry_gate_reads_mlflow_with_its_client_and_an_export_of_it_reads_the_same(
