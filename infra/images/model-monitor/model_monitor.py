@@ -23,10 +23,12 @@ model_monitor.py). Exit codes: 0 done (drift is a finding, not a failure), 2 bad
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import math
 import os
+import ssl
 import sys
 import time
 import urllib.error
@@ -187,8 +189,6 @@ def mlflow_dataset_uri(run_id: str) -> str:
     request = urllib.request.Request(f"{tracking}/api/2.0/mlflow/runs/get?run_id={run_id}")
     user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
     if user and password:
-        import base64
-
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     try:
@@ -238,6 +238,7 @@ def drift(
     current: pd.DataFrame, reference: pd.DataFrame, columns: dict[str, str], threshold: float
 ) -> tuple[dict[str, float], Any]:
     """PSI per column (Evidently's ``psi`` test) and the Evidently snapshot for the HTML report."""
+    # Evidently and scikit-learn take seconds to import: a run that fails on its inputs exits first.
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
 
@@ -351,8 +352,6 @@ def submit_retraining(s3: Any, config: Config, reason: str, now: datetime) -> bo
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     ca = retrain.get("ca_file", "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
-    import ssl
-
     context = ssl.create_default_context(cafile=ca) if url.startswith("https") else None
     try:
         with urllib.request.urlopen(request, timeout=30, context=context):
