@@ -4,8 +4,11 @@ The floor is what the environment cannot avoid, priced from the same tables as t
 the EKS control plane; one NAT gateway with the stack's assumed NAT traffic; one load balancer
 with its assumed capacity units; the smallest MLflow database the price table offers (single-AZ,
 20 GiB); the stack's KMS keys and secrets; and system capacity equal to the summed requests of the
-add-ons (their declared ``helm.Footprint``, one node's daemons included), priced as that fraction of
-the system node group's cheapest instance type by its dominant resource.
+platform's own pods (every release's and EKS add-on's declared ``helm.Footprint``, one node's
+daemons included, and the MLflow server), as that fraction of one node of the system node group's
+cheapest instance type, by its dominant resource, at the price the group pays for it (its spot
+discount included) with its root volume. Models are not in the floor: the idle figure holds the
+example models at their minimum replicas.
 
     python benchmarks/cost_floor.py                 # markdown table for dev, stage and prod
     python benchmarks/cost_floor.py --stacks dev    # some of them
@@ -23,25 +26,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlops_platform.components.support import kube  # noqa: E402
+from mlops_platform.components.support import instance_catalog, kube  # noqa: E402
+from mlops_platform.infra.cost.assumptions import CostAssumptions  # noqa: E402
 from mlops_platform.infra.cost.placement import node_shape  # noqa: E402
 from mlops_platform.infra.cost.prices import PriceTable  # noqa: E402
 from mlops_platform.infra.cost.scenarios import HOURS_PER_MONTH  # noqa: E402
 from mlops_platform.infra.offline.runner import synthesize  # noqa: E402
 
 
-def floor(graph) -> dict[str, Decimal]:
-    estimate = graph.outputs["costEstimate"]
-    table = PriceTable.load(estimate["region"])
-    assumed = estimate["assumptions"]
-    system_types = [
-        t
-        for g in graph.of_type("aws:eks/nodeGroup:NodeGroup")
-        if "NVIDIA" not in g.inputs.get("amiType", "")
-        for t in g.inputs["instanceTypes"]
-    ]
-    system_type = min(system_types, key=lambda t: table.ec2[t])
-    shape = node_shape(system_type)
+def platform_requests(graph, estimate) -> tuple[Decimal, Decimal]:
+    """CPU and memory of every platform pod on the system nodes: the declared footprints (one
+    node's daemons) and the platform's own Deployments (the MLflow server; no team label)."""
     cpu = memory = Decimal(0)
     for footprint in estimate["addOns"].values():
         for replicas, pod_cpu, pod_memory in [*footprint["systemPods"], *footprint.get("operatedPods", [])]:
@@ -49,19 +44,57 @@ def floor(graph) -> dict[str, Decimal]:
             memory += replicas * kube.quantity(pod_memory)
         cpu += kube.quantity(footprint["everyNode"][0])
         memory += kube.quantity(footprint["everyNode"][1])
+    for deployment in graph.of_type("kubernetes:apps/v1:Deployment"):
+        if kube.TEAM_LABEL in deployment.inputs["metadata"].get("labels", {}):
+            continue
+        replicas = deployment.inputs["spec"].get("replicas", 1)
+        for container in deployment.inputs["spec"]["template"]["spec"]["containers"]:
+            requests = container.get("resources", {}).get("requests", {})
+            cpu += replicas * kube.quantity(requests.get("cpu", "0"))
+            memory += replicas * kube.quantity(requests.get("memory", "0"))
+    return cpu, memory
+
+
+def floor(graph) -> dict[str, Decimal]:
+    estimate = graph.outputs["costEstimate"]
+    table = PriceTable.load(estimate["region"])
+    assumed = estimate["assumptions"]
+    system = [
+        g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup") if "NVIDIA" not in g.inputs.get("amiType", "")
+    ]
+    system_type = min((t for g in system for t in g.inputs["instanceTypes"]), key=lambda t: table.ec2[t])
+    discount = Decimal(1)
+    if any(g.inputs.get("capacityType") == "SPOT" for g in system):
+        factors = CostAssumptions().spot_price_factors | assumed.get("spotPriceFactors", {})
+        discount = Decimal(str(factors[instance_catalog.family(system_type)]))
+    disk_gib = _system_disk_gib(graph)
+    node_month = (
+        table.ec2[system_type] * discount + table.ebs_gp3_gb_month * disk_gib / HOURS_PER_MONTH
+    ) * HOURS_PER_MONTH
+    shape = node_shape(system_type)
+    cpu, memory = platform_requests(graph, estimate)
     nodes = max(cpu / shape.cpu, memory / shape.memory)
     database = min(table.rds_instances.values())
     keys = len(graph.of_type("aws:kms/key:Key"))
     secrets = len(graph.of_type("aws:secretsmanager/secret:Secret"))
     month = HOURS_PER_MONTH
+    capacity = "spot " if discount != 1 else ""
     return {
         "control plane": table.eks_cluster_hour * month,
         "one NAT": table.nat_hour * month + table.nat_gb * Decimal(str(assumed["natGbPerMonth"])),
         "one load balancer": (table.alb_hour + table.alb_lcu_hour * Decimal(str(assumed["albLcus"]))) * month,
         "smallest database": database * month + table.rds_storage_gb_month * 20,
         "keys and secrets": table.kms_key_month * keys + table.secret_month * secrets,
-        f"system capacity ({nodes:.2f} x {system_type})": nodes * table.ec2[system_type] * month,
+        f"system capacity ({nodes:.2f} x {capacity}{system_type} with its disk)": nodes * node_month,
     }
+
+
+def _system_disk_gib(graph) -> Decimal:
+    """The system nodes' root volume: the size on their launch template."""
+    for template in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        if "system" in template.name:
+            return Decimal(str(template.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"]))
+    raise LookupError("no launch template of the system node group")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from mlops_platform.components.data.image_signing import ImageSigningKey
 from mlops_platform.components.data.mlflow import REPOSITORY as MLFLOW_REPOSITORY
 from mlops_platform.components.data.mlflow import MlflowTracking
 from mlops_platform.components.data.platform_secrets import PlatformSecrets
+from mlops_platform.components.data.postgres import max_connections
 from mlops_platform.components.foundation.cluster import EksCluster
 from mlops_platform.components.foundation.cluster_addons import ClusterAddons, ClusterAddonsSpec
 from mlops_platform.components.foundation.gpu_node_pool import GpuNodePool, Provisioner
@@ -90,7 +91,7 @@ def main() -> None:
     on_cluster = pulumi.ResourceOptions(providers=[aws_provider, cluster.provider])
     karpenter = None
     if any(p.provisioner_in(spec.environment) is Provisioner.KARPENTER for p in spec.gpu_node_pools):
-        # One controller per HA need: its pods refuse to share a node, and dev runs one system node.
+        # A standby controller in prod only: its pods refuse to share a node.
         replicas = 2 if spec.environment is Environment.PROD else 1
         karpenter = Karpenter("karpenter", KarpenterSpec(replicas=replicas), context, cluster.ref, on_cluster)
     pools = [
@@ -129,7 +130,8 @@ def main() -> None:
     )
     load_balancers = LoadBalancerController(
         "load-balancer-controller",
-        LoadBalancerControllerSpec(),
+        # Leader election keeps one controller active; dev saves the standby's requests.
+        LoadBalancerControllerSpec(replicas=1 if spec.environment is Environment.DEV else 2),
         context,
         cluster.ref,
         network.ref,
@@ -204,7 +206,13 @@ def main() -> None:
         team: TeamNamespace(f"team-{team}", team_spec, on_cluster) for team, team_spec in cfg.teams().items()
     }
     pipeline_engines: list[pulumi.Resource] = []
-    databases = [WatchedDatabase(mlflow.database_identifier, spec.mlflow.database.allocated_storage_gib)]
+    databases = [
+        WatchedDatabase(
+            mlflow.database_identifier,
+            spec.mlflow.database.allocated_storage_gib,
+            max_connections(spec.mlflow.database.instance_class),
+        )
+    ]
     if spec.pipelines.enabled:
         engines = Pipelines(
             "pipelines",
@@ -227,7 +235,11 @@ def main() -> None:
         if engines.archive_database_identifier is not None:
             archive = spec.pipelines.archive_database
             databases.append(
-                WatchedDatabase(engines.archive_database_identifier, archive.allocated_storage_gib)
+                WatchedDatabase(
+                    engines.archive_database_identifier,
+                    archive.allocated_storage_gib,
+                    max_connections(archive.instance_class),
+                )
             )
 
     CloudWatchAlarms(

@@ -231,6 +231,17 @@ BAD_CONFIGS = [
         id="pools-not-a-list",
     ),
     pytest.param(
+        {"mlops-platform:observability": {"prometheusCpu": "half a core"}},
+        "mlops-platform:observability.prometheusCpu: must be a Kubernetes quantity such as 500m, 2 or 4Gi "
+        "(got 'half a core')",
+        id="prometheus-cpu",
+    ),
+    pytest.param(
+        {"mlops-platform:mlflow": {"serverCpu": "-1"}},
+        "mlops-platform:mlflow.serverCpu: must be a Kubernetes quantity such as 500m, 2 or 4Gi (got '-1')",
+        id="mlflow-server-cpu",
+    ),
+    pytest.param(
         {"aws:region": "mars-north-1a"},
         "aws:region: must be an AWS region such as us-east-1 (got 'mars-north-1a')",
         id="region",

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from mlops_platform.components.support import kube
 from mlops_platform.infra.cli import main
 from mlops_platform.infra.cost.assumptions import CostAssumptions, SharedCostKey
 from mlops_platform.infra.cost.placement import MIB, Owner, Pod, Unschedulable, node_shape, pack
@@ -147,6 +148,28 @@ def test_dev_idle_counts_the_gpu_nodes_min_replicas_force(dev_estimate, project_
     assert {i["version"] for i in lines} == {"v3", "v4"}
     assert all(i["allocation"] == "direct" for i in lines)
     assert sum(_cents(i["monthly"]["idle"]) for i in lines) == _cents(2 * 730 * 0.8048 * 0.45)
+
+
+def test_dev_system_nodes_hold_every_platform_pod_and_the_eks_add_ons_on_two_nodes(dev_estimate):
+    add_ons = dev_estimate["addOns"]
+    # The EKS-managed add-ons take their share like any release: CoreDNS on the system nodes, the
+    # network, proxy and CSI daemons on every node.
+    assert add_ons["cluster-coredns"]["systemPods"] == [[2, "100m", "70Mi"]]
+    assert add_ons["cluster-aws-ebs-csi-driver"]["systemPods"] == [[2, "50m", "200Mi"]]
+    daemons = [kube.quantity(f["everyNode"][0]) for f in add_ons.values()]
+    # By hand, per node: Fluent Bit 50m + VPC CNI 50m + kube-proxy 100m + EBS CSI 30m = 230m, so
+    # one t3.large offers 1.93 - 0.23 = 1.70 CPU to pods.
+    assert sum(daemons) == Decimal("0.23")
+    pods_cpu = sum(
+        replicas * kube.quantity(cpu)
+        for f in add_ons.values()
+        for replicas, cpu, _ in [*f["systemPods"], *f["operatedPods"]]
+    )
+    # Plus the MLflow server (250m in dev) and churn-classifier's one replica (500m): 3.18 CPU, more
+    # than one node's 1.70 and within two (3.40), so idle runs two system nodes all month.
+    assert pods_cpu + Decimal("0.25") + Decimal("0.5") == Decimal("3.18")
+    # Two t3.large: 2 x 730 h x 0.0832 = 121.47, and their 50 GiB roots 2 x 50 x 0.08 = 8.00.
+    assert dev_estimate["byResourceType"]["aws:eks/nodeGroup:NodeGroup"]["idle"] == 129.47
 
 
 def test_cost_per_1k_is_exported_per_model_beside_sagemaker(dev_estimate):

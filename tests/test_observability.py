@@ -8,6 +8,7 @@ import re
 import pytest
 
 from mlops_platform.components.data.platform_secrets import PlatformSecrets, PlatformSecretsSpec, SecretSpec
+from mlops_platform.components.data.postgres import max_connections
 from mlops_platform.components.observability import telemetry
 from mlops_platform.components.observability.alarms import CloudWatchAlarms, WatchedDatabase
 from mlops_platform.components.observability.alerting import ServiceLevelObjective, Severity, slo_rule_groups
@@ -40,7 +41,7 @@ def observability(**overrides):
             ctx,
             topic_arn=o.alert_topic_arn,
             runbook_base_url=spec.runbook_base_url,
-            databases=[WatchedDatabase("mlflow-db-1", allocated_storage_gib=50)],
+            databases=[WatchedDatabase("mlflow-db-1", allocated_storage_gib=50, max_connections=450)],
             nat_gateway_ids=["nat-1", "nat-2"],
             nat_gateway_count=2,
         )
@@ -264,6 +265,7 @@ def test_alert_topic_is_encrypted_and_alarms_and_budget_notify_it():
     topic_arn = alarms["obs-alarms-rds-cpu"].inputs["alarmActions"][0]
     assert topic_arn.startswith("arn:aws:sns:us-east-1:123456789012:")
     assert alarms["obs-alarms-rds-free-storage"].inputs["threshold"] == int(50 * 1024**3 * 0.1)
+    assert alarms["obs-alarms-rds-connections"].inputs["threshold"] == 360  # 80% of 450
     assert alarms["obs-alarms-nat-1-port-allocation"].inputs["dimensions"] == {"NatGatewayId": "nat-2"}
     budget = only(graph, "aws:budgets/budget:Budget").inputs
     assert budget["limitAmount"] == "5000.00" and budget["timeUnit"] == "MONTHLY"
@@ -368,3 +370,20 @@ def test_rejects_bad_spec(overrides, message):
         observability(**overrides)
     assert message in str(caught.value)
     assert isinstance(caught.value.__cause__, InvalidArgs)
+
+
+def test_connection_alarms_follow_each_database_class():
+    # RDS PostgreSQL allows LEAST(memory / 9531392, 5000) connections: 1 GiB -> 112, 4 GiB -> 450.
+    assert [
+        max_connections(c) for c in ("db.t4g.micro", "db.t4g.small", "db.t4g.medium", "db.r7g.2xlarge")
+    ] == [
+        112,
+        225,
+        450,
+        5000,
+    ]
+    assert max_connections("db.x9.huge") == 100
+    # dev's MLflow database is a db.t4g.micro: its alarm fires above 89 connections, not 160.
+    alarms = stack("dev").graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    (alarm,) = [a for a in alarms if a.name.endswith("connections")]
+    assert alarm.inputs["threshold"] == 89

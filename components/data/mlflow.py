@@ -50,6 +50,7 @@ from mlops_platform.components.support.validation import (
     Problem,
     dns_label_problem,
     image_problems,
+    quantity_problems,
     range_problems,
 )
 
@@ -91,6 +92,8 @@ class MlflowSpec:
     Default: ``<registry>/mlflow-server:<pinned MLflow>``, built from infra/images/mlflow."""
     replicas: int = 1
     """Server replicas; two or more add a PodDisruptionBudget (prod: 2 or more). Default: 1."""
+    server_cpu: str = "500m"
+    """CPU each server replica requests (memory: 1Gi; it may burst to 2 cores). Default: 500m; dev: 250m."""
     hostname: str | None = None
     """DNS name clients use (point it at the ALB). Default: the ALB's own DNS name."""
     certificate_arn: str | None = None
@@ -111,6 +114,7 @@ class MlflowSpec:
         found = image_problems("image", self.image) if self.image is not None else []
         found += [p.nested("database") for p in self.database.problems(environment)]
         found += range_problems("replicas", self.replicas, 1, 20)
+        found += quantity_problems("server_cpu", self.server_cpu)
         if environment is Environment.PROD and self.replicas < 2:
             found.append(Problem("replicas", f"must be >= 2 in prod (got {self.replicas})"))
         found += [p for p in [dns_label_problem("namespace", self.namespace)] if p]
@@ -423,7 +427,7 @@ class MlflowTracking(PlatformComponent):
                                 "readinessProbe": {**probe, "initialDelaySeconds": 10},
                                 "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 6},
                                 "resources": {
-                                    "requests": {"cpu": "500m", "memory": "1Gi"},
+                                    "requests": {"cpu": spec.server_cpu, "memory": "1Gi"},
                                     "limits": {"cpu": "2", "memory": "2Gi"},
                                 },
                                 "securityContext": kube.restricted_container_security(),

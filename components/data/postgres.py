@@ -29,6 +29,38 @@ from mlops_platform.components.support.validation import Problem, range_problems
 
 PORT = 5432
 
+MEMORY_GIB = {
+    "db.t4g.micro": 1,
+    "db.t4g.small": 2,
+    "db.t4g.medium": 4,
+    "db.t4g.large": 8,
+    "db.m6g.large": 8,
+    "db.m7g.large": 8,
+    "db.m6g.xlarge": 16,
+    "db.m7g.xlarge": 16,
+    "db.m6g.2xlarge": 32,
+    "db.m7g.2xlarge": 32,
+    "db.r6g.large": 16,
+    "db.r7g.large": 16,
+    "db.r6g.xlarge": 32,
+    "db.r7g.xlarge": 32,
+    "db.r6g.2xlarge": 64,
+    "db.r7g.2xlarge": 64,
+}
+"""Memory of the instance classes the price tables carry."""
+UNLISTED_CLASS_CONNECTIONS = 100
+"""What ``max_connections`` assumes of a class not in ``MEMORY_GIB``: about what 1 GiB allows."""
+
+
+def max_connections(instance_class: str) -> int:
+    """PostgreSQL's connection limit on RDS by default, LEAST(DBInstanceClassMemory / 9531392, 5000),
+    from the class's memory. RDS keeps a little of that memory for itself, so the real limit is a few
+    percent lower: an alarm at 80% of this still fires before connections are refused."""
+    gib = MEMORY_GIB.get(instance_class)
+    if gib is None:
+        return UNLISTED_CLASS_CONNECTIONS
+    return min(gib * 2**30 // 9531392, 5000)
+
 
 @spec
 class PostgresSpec:

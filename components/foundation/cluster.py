@@ -27,7 +27,7 @@ from mlops_platform.components.foundation.logs import encrypted_log_group
 from mlops_platform.components.foundation.nodes import managed_node_group
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.refs import ClusterRef, NetworkRef
-from mlops_platform.components.support import iam, kube, pins
+from mlops_platform.components.support import helm, iam, kube, pins
 from mlops_platform.components.support.aws import CONTROL_PLANE_LOG_TYPES, PRINCIPAL_ARN, retention_problems
 from mlops_platform.components.support.component import PlatformComponent
 from mlops_platform.components.support.context import StackContext
@@ -39,6 +39,25 @@ from mlops_platform.components.support.validation import Problem, range_problems
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 _MANAGED = "arn:aws:iam::aws:policy/"
+
+
+def _requests(cpu: str, memory: str = "0") -> helm.Resources:
+    return {"requests": {"cpu": cpu, "memory": memory}}
+
+
+EKS_ADDON_FOOTPRINTS: dict[str, helm.Footprint] = {
+    # What each EKS-managed add-on requests as EKS renders it (its upstream chart's defaults), so
+    # the cost model places it on the nodes like any release: the scheduler counts these too.
+    "eks-pod-identity-agent": helm.Footprint(),  # renders no requests
+    "vpc-cni": helm.Footprint(every_node=_requests("50m")),  # aws-node and its policy agent, 25m each
+    "kube-proxy": helm.Footprint(every_node=_requests("100m")),
+    "coredns": helm.Footprint(system_pods=((2, _requests("100m", "70Mi")),)),
+    # Five containers of 10m/40Mi per controller pod (plugin, provisioner, attacher, resizer,
+    # liveness probe), three per node pod (plugin, registrar, liveness probe).
+    "aws-ebs-csi-driver": helm.Footprint(
+        system_pods=((2, _requests("50m", "200Mi")),), every_node=_requests("30m", "120Mi")
+    ),
+}
 
 
 @spec
@@ -337,18 +356,19 @@ class EksCluster(PlatformComponent):
         def addon(
             addon_name: str, depends_on: Sequence[pulumi.Resource] = (), associations=None, configuration=None
         ) -> aws.eks.Addon:
-            return aws.eks.Addon(
-                f"{name}-{addon_name}",
-                cluster_name=cluster.name,
-                addon_name=addon_name,
-                addon_version=versions[addon_name],
-                configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
-                pod_identity_associations=associations,
-                tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
-            )
+            with helm.declaring(EKS_ADDON_FOOTPRINTS[addon_name]):
+                return aws.eks.Addon(
+                    f"{name}-{addon_name}",
+                    cluster_name=cluster.name,
+                    addon_name=addon_name,
+                    addon_version=versions[addon_name],
+                    configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
+                    resolve_conflicts_on_create="OVERWRITE",
+                    resolve_conflicts_on_update="OVERWRITE",
+                    pod_identity_associations=associations,
+                    tags=tags,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+                )
 
         # Nodes need the network and identity add-ons to become Ready, so these come first.
         pod_identity_agent = addon("eks-pod-identity-agent")

@@ -9,7 +9,7 @@ Example::
 
     CloudWatchAlarms("observability-alarms", context, topic_arn=observability.alert_topic_arn,
                      runbook_base_url=spec.runbook_base_url,
-                     databases=[WatchedDatabase(mlflow.database_identifier, allocated_storage_gib=50)],
+                     databases=[WatchedDatabase(mlflow.database_identifier, allocated_storage_gib=50, max_connections=450)],
                      nat_gateway_ids=network.nat_gateway_ids, nat_gateway_count=network.nat_gateway_count)
 """
 
@@ -64,7 +64,8 @@ class WatchedDatabase:
 
     identifier: pulumi.Input[str]
     allocated_storage_gib: int
-    max_connections: int = 200
+    max_connections: int
+    """Its connection limit (``postgres.max_connections`` of its instance class)."""
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,20 @@ from mlops_platform.components.support import helm, kube
 STACK_RELEASE = "kube-prometheus-stack"
 PROMETHEUS_URL = f"http://{STACK_RELEASE}-prometheus.monitoring.svc:9090"
 """Prometheus inside the cluster, for the canaries' analysis (the chart's Service in ``monitoring``)."""
-PROMETHEUS_RESOURCES = {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
 
 
-def stack_footprint(replicas: int) -> helm.Footprint:
+def prometheus_resources(cpu: str) -> helm.Resources:
+    """Prometheus's requests: ``cpu`` from the spec (``prometheusCpu``), 2Gi of memory."""
+    return {"requests": {"cpu": cpu, "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
+
+
+def stack_footprint(spec: ObservabilitySpec, replicas: int) -> helm.Footprint:
     """Prometheus and Alertmanager at ``replicas``; Grafana, kube-state-metrics and the operator at
     one; node-exporter on every node. Only Prometheus sets requests (the rest render without)."""
     none = helm.NO_REQUESTS
+    prometheus = prometheus_resources(spec.prometheus_cpu)
     return helm.Footprint(
-        system_pods=((replicas, PROMETHEUS_RESOURCES), (replicas, none), (1, none), (1, none), (1, none)),
+        system_pods=((replicas, prometheus), (replicas, none), (1, none), (1, none), (1, none)),
         every_node=none,
     )
 
@@ -133,7 +138,7 @@ def stack_values(spec: ObservabilitySpec, *, region: str, replicas: int) -> dict
                 "podMonitorSelectorNilUsesHelmValues": False,
                 "ruleSelectorNilUsesHelmValues": False,
                 "nodeSelector": kube.SYSTEM_NODE_SELECTOR,
-                "resources": PROMETHEUS_RESOURCES,
+                "resources": prometheus_resources(spec.prometheus_cpu),
             }
         },
         "alertmanager": {

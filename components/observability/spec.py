@@ -11,7 +11,7 @@ from mlops_platform.components.observability.alerting import Severity
 from mlops_platform.components.observability.budgets import BudgetSpec, email_problems
 from mlops_platform.components.support.aws import certificate_problem, retention_problems
 from mlops_platform.components.support.spec import spec
-from mlops_platform.components.support.validation import Problem, range_problems
+from mlops_platform.components.support.validation import Problem, quantity_problems, range_problems
 
 RUNBOOK_BASE_URL = "https://github.com/acme/mlops-platform/blob/main/docs/runbooks"
 """Where alerts link by default; set ``runbook_base_url`` to your fork."""
@@ -70,6 +70,8 @@ class ObservabilitySpec:
     """Days of metrics Prometheus keeps. Default: 15."""
     prometheus_storage_gib: int = 50
     """Prometheus volume size (encrypted gp3). Default: 50."""
+    prometheus_cpu: str = "500m"
+    """CPU each Prometheus replica requests (its memory request is 2Gi). Default: 500m; dev: 200m."""
     gpu_idle_hours: int = 2
     """Hours below 5% GPU utilisation before the idle-GPU cost alert. Default: 2."""
     runbook_base_url: str = RUNBOOK_BASE_URL
@@ -99,6 +101,7 @@ class ObservabilitySpec:
             )
         found += range_problems("prometheus_retention_days", self.prometheus_retention_days, 1, 365)
         found += range_problems("prometheus_storage_gib", self.prometheus_storage_gib, 10, 16384)
+        found += quantity_problems("prometheus_cpu", self.prometheus_cpu)
         found += range_problems("gpu_idle_hours", self.gpu_idle_hours, 1, 72)
         found += receiver_problems(self.receivers, known_secrets)
         found += email_problems("alert_emails", self.alert_emails)

@@ -140,7 +140,7 @@ class Observability(PlatformComponent):
             namespace=NAMESPACE,
             values=stack_values(spec, region=region, replicas=replicas),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, grafana_role, *synced]),
-            footprint=stack_footprint(replicas),
+            footprint=stack_footprint(spec, replicas),
         )
         after_operator = pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus_operator])
         gpu_telemetry(name, namespace=NAMESPACE, opts=after_operator)

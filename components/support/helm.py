@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
@@ -63,9 +64,20 @@ _FOOTPRINT: ContextVar[Footprint | None] = ContextVar("footprint", default=None)
 
 
 def current_footprint() -> Footprint | None:
-    """The footprint of the release being constructed (the cost recorder reads it as it sees the
-    Release: the engine never does)."""
+    """The footprint of the release or EKS add-on being constructed (the cost recorder reads it as
+    it sees the resource: the engine never does)."""
     return _FOOTPRINT.get()
+
+
+@contextmanager
+def declaring(footprint: Footprint) -> Iterator[None]:
+    """Makes ``footprint`` the one the cost recorder reads for the resource constructed inside:
+    a Helm release here, an EKS add-on in ``components/foundation/cluster.py``."""
+    token = _FOOTPRINT.set(footprint)
+    try:
+        yield
+    finally:
+        _FOOTPRINT.reset(token)
 
 
 class ChartNotVendored(FileNotFoundError):
@@ -117,8 +129,7 @@ def release(
     rolls a failed upgrade back instead of leaving a half-applied release.
     """
     pinned = CHARTS[chart]
-    token = _FOOTPRINT.set(footprint)  # read by the cost recorder while the Release is constructed
-    try:
+    with declaring(footprint):
         return k8s.helm.v3.Release(
             name,
             name=pinned.name,
@@ -133,5 +144,3 @@ def release(
             timeout=900,
             opts=opts,
         )
-    finally:
-        _FOOTPRINT.reset(token)

@@ -45,6 +45,9 @@ PRICED_TYPES = frozenset(
 )
 """Types whose inputs the recorder keeps; everything else only counts for attribution."""
 RELEASE = "kubernetes:helm.sh/v3:Release"
+EKS_ADDON = "aws:eks/addon:Addon"
+DECLARING_TYPES = frozenset({RELEASE, EKS_ADDON})
+"""Types whose pods the program declares as a ``helm.Footprint`` where it makes them."""
 
 
 def _plain(value: Any) -> Any:
@@ -108,8 +111,8 @@ class CostRecorder:
     def _observe(self, args: pulumi.ResourceTransformationArgs) -> None:
         parent = args.opts.parent if args.opts is not None else None
         props = _plain(dict(args.props)) if args.type_ in PRICED_TYPES else {}
-        if args.type_ == RELEASE:
-            # What the chart's pods request, declared where the release is made (helm.Footprint).
+        if args.type_ in DECLARING_TYPES:
+            # What the pods request, declared where the release or add-on is made (helm.Footprint).
             footprint = helm.current_footprint()
             props = {"footprint": footprint.to_props()} if footprint is not None else {}
         region = props.get("region") if isinstance(props.get("region"), str) else None

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlops_platform.components.support import kube
 from mlops_platform.infra.cost.placement import PLATFORM, PLATFORM_TEAM, Owner, Pod
-from mlops_platform.infra.cost.recorder import RELEASE, UNKNOWN, Observed, _get
+from mlops_platform.infra.cost.recorder import DECLARING_TYPES, UNKNOWN, Observed, _get
 from mlops_platform.infra.cost.scenarios import SCENARIOS
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -80,12 +80,12 @@ class Daemons:
 def read_add_ons(
     observed: list[Observed], component_of: Any
 ) -> tuple[list[Workload], Daemons, dict[str, Any]]:
-    """The system pods and daemons every Helm release declares (``helm.Footprint``), and the
-    declarations by release for the estimate document."""
+    """The system pods and daemons every Helm release and EKS add-on declares (``helm.Footprint``),
+    and the declarations by resource for the estimate document."""
     workloads: list[Workload] = []
     every, gpu = [Decimal(0), Decimal(0)], [Decimal(0), Decimal(0)]
     declared: dict[str, Any] = {}
-    for release in (o for o in observed if o.type == RELEASE and "footprint" in o.props):
+    for release in (o for o in observed if o.type in DECLARING_TYPES and "footprint" in o.props):
         footprint = release.props["footprint"]
         declared[release.name] = footprint
         for replicas, cpu, memory in [*footprint["systemPods"], *footprint.get("operatedPods", [])]:
