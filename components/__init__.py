@@ -31,7 +31,6 @@ from mlops_platform.components.foundation.cluster import (
 )
 from mlops_platform.components.foundation.cluster_addons import ClusterAddons, ClusterAddonsSpec
 from mlops_platform.components.foundation.gpu_node_pool import (
-    CapacityType,
     GpuAmiType,
     GpuNodePool,
     GpuNodePoolSpec,
@@ -50,6 +49,7 @@ from mlops_platform.components.foundation.network import (
     Network,
     NetworkSpec,
 )
+from mlops_platform.components.foundation.nodes import CapacityType
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.lifecycle.batch_scoring import BatchScoring, BatchScoringSpec
 from mlops_platform.components.lifecycle.capture import PredictionCapture, PredictionCaptureSpec

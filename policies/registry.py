@@ -27,6 +27,9 @@ _INSTANCE_TYPES = {
     "dev": [
         "t3.large",
         "t3.xlarge",
+        # Same size as t3.large: dev's spot system nodes pick from all four.
+        "m5.large",
+        "m7i.large",
         "m6i.large",
         "m6i.xlarge",
         "g4dn.xlarge",

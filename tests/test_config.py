@@ -470,6 +470,12 @@ def prod_problems(changes):
             id="mlflow-replicas",
         ),
         pytest.param(
+            {"mlops-platform:systemNodes": {"capacityType": "SPOT"}},
+            "mlops-platform:systemNodes.capacityType: must be ON_DEMAND in prod: the platform's add-ons run "
+            "on these nodes",
+            id="spot-system-nodes",
+        ),
+        pytest.param(
             {"mlops-platform:models": [DEV_MODEL]},
             "mlops-platform:models[0].slo: is required in prod: set an availability target and a p95 latency",
             id="model-slo",

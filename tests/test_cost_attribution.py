@@ -168,8 +168,9 @@ def test_dev_system_nodes_hold_every_platform_pod_and_the_eks_add_ons_on_two_nod
     # Plus the MLflow server (250m in dev) and churn-classifier's one replica (500m): 3.18 CPU, more
     # than one node's 1.70 and within two (3.40), so idle runs two system nodes all month.
     assert pods_cpu + Decimal("0.25") + Decimal("0.5") == Decimal("3.18")
-    # Two t3.large: 2 x 730 h x 0.0832 = 121.47, and their 50 GiB roots 2 x 50 x 0.08 = 8.00.
-    assert dev_estimate["byResourceType"]["aws:eks/nodeGroup:NodeGroup"]["idle"] == 129.47
+    # Two spot t3.large (dev's cheapest system type): 2 x 730 h x 0.0832 x 0.35 = 42.52, and their
+    # 50 GiB roots 2 x 50 x 0.08 = 8.00.
+    assert dev_estimate["byResourceType"]["aws:eks/nodeGroup:NodeGroup"]["idle"] == 50.52
 
 
 def test_cost_per_1k_is_exported_per_model_beside_sagemaker(dev_estimate):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from mlops_platform.components.foundation.gpu_node_pool import (
-    CapacityType,
     GpuAmiType,
     GpuNodePool,
     GpuNodePoolSpec,
     Provisioner,
 )
+from mlops_platform.components.foundation.nodes import CapacityType
 from mlops_platform.components.support.validation import InvalidArgs
 from tests.harness import CLUSTER, NETWORK, context, only, run
 

@@ -9,13 +9,13 @@ import pytest
 
 from mlops_platform.components.foundation.cluster_addons import device_plugin_config
 from mlops_platform.components.foundation.gpu_node_pool import (
-    CapacityType,
     GpuAmiType,
     GpuNodePool,
     GpuNodePoolSpec,
     Provisioner,
 )
 from mlops_platform.components.foundation.karpenter import INTERRUPTION_EVENTS, Karpenter, KarpenterSpec
+from mlops_platform.components.foundation.nodes import CapacityType
 from mlops_platform.components.support import kube, pins
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.components.support.validation import InvalidArgs

@@ -60,6 +60,9 @@ def test_stacks_differ_as_documented():
         graph = stack(name).graph
         eks = only(graph, "aws:eks/cluster:Cluster").inputs["vpcConfig"]
         groups = [g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup") if "NVIDIA" in g.inputs["amiType"]]
+        (system,) = [
+            g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup") if "NVIDIA" not in g.inputs["amiType"]
+        ]
         gpu = [("managed", g.inputs["capacityType"], g.inputs["scalingConfig"]["minSize"]) for g in groups]
         for pool in graph.of_type("kubernetes:karpenter.sh/v1:NodePool"):
             wanted = {r["key"]: r["values"] for r in pool.inputs["spec"]["template"]["spec"]["requirements"]}
@@ -71,6 +74,7 @@ def test_stacks_differ_as_documented():
             "cidrs": eks.get("publicAccessCidrs"),
             "gpu": sorted(gpu),
             "flow_logs": len(graph.of_type("aws:ec2/flowLog:FlowLog")),
+            "system": (system.inputs["capacityType"], system.inputs["instanceTypes"]),
         }
 
     dev, stage, prod = facts("dev"), facts("stage"), facts("prod")
@@ -81,6 +85,8 @@ def test_stacks_differ_as_documented():
         "cidrs": ["203.0.113.0/24"],
         "gpu": [("karpenter", "spot,on-demand", 0)],  # dev and stage: Karpenter, spot falls back
         "flow_logs": 0,
+        # dev's add-ons on spot, four types of one size to find capacity
+        "system": ("SPOT", ["t3.large", "m5.large", "m6i.large", "m7i.large"]),
     }
     assert stage == {
         "azs": 2,
@@ -89,6 +95,7 @@ def test_stacks_differ_as_documented():
         "cidrs": None,
         "gpu": [("karpenter", "on-demand", 0), ("karpenter", "spot,on-demand", 0)],
         "flow_logs": 1,
+        "system": ("ON_DEMAND", ["m6i.large"]),
     }
     assert prod == {
         "azs": 3,
@@ -97,6 +104,7 @@ def test_stacks_differ_as_documented():
         "cidrs": None,
         "gpu": [("managed", "ON_DEMAND", 1), ("managed", "SPOT", 0)],
         "flow_logs": 1,
+        "system": ("ON_DEMAND", ["m6i.xlarge"]),
     }
     (dev_pool,) = stack("dev").graph.of_type("kubernetes:karpenter.sh/v1:NodePool")
     wanted = {r["key"]: r["values"] for r in dev_pool.inputs["spec"]["template"]["spec"]["requirements"]}

@@ -24,7 +24,7 @@ import pulumi_kubernetes as k8s
 
 from mlops_platform.components.foundation import kms
 from mlops_platform.components.foundation.logs import encrypted_log_group
-from mlops_platform.components.foundation.nodes import managed_node_group
+from mlops_platform.components.foundation.nodes import CapacityType, managed_node_group
 from mlops_platform.components.foundation.pod_identity import PodIdentityRole, PodIdentitySpec
 from mlops_platform.components.refs import ClusterRef, NetworkRef
 from mlops_platform.components.support import helm, iam, kube, pins
@@ -66,6 +66,10 @@ class SystemNodesSpec:
 
     instance_types: Sequence[str] = ("m6i.large",)
     """Instance types, cheapest first. Default: m6i.large."""
+    capacity_type: CapacityType = CapacityType.ON_DEMAND
+    """``ON_DEMAND``, or ``SPOT`` (not in prod): every add-on, MLflow and Prometheus run here, and a
+    reclaimed node restarts them on its replacement. List several types of the same size so spot
+    capacity can be found. Default: ON_DEMAND; dev: SPOT."""
     min_size: int = 2
     """Nodes kept at all times. Default: 2 (add-ons keep a replica through a node drain)."""
     desired_size: int = 2
@@ -75,8 +79,14 @@ class SystemNodesSpec:
     disk_size_gib: int = 50
     """Root volume size (gp3, encrypted). Default: 50."""
 
-    def problems(self) -> list[Problem]:
+    def problems(self, environment: Environment) -> list[Problem]:
         found = size_problems(self.min_size, self.desired_size, self.max_size)
+        if environment is Environment.PROD and self.capacity_type is CapacityType.SPOT:
+            found.append(
+                Problem(
+                    "capacity_type", "must be ON_DEMAND in prod: the platform's add-ons run on these nodes"
+                )
+            )
         if not self.instance_types:
             found.append(Problem("instance_types", "must list at least one instance type"))
         for i, t in enumerate(self.instance_types):
@@ -214,7 +224,7 @@ class EksCluster(PlatformComponent):
             "ClusterSpec",
             [
                 *spec.problems(),
-                *[p.nested("system_nodes") for p in system.problems()],
+                *[p.nested("system_nodes") for p in system.problems(context.environment)],
                 *cluster_name_problems(cluster_name),
                 *context.problems(),
             ],
@@ -384,7 +394,7 @@ class EksCluster(PlatformComponent):
         self.system_node_group, _ = managed_node_group(
             f"{name}-system",
             system,
-            capacity_type="ON_DEMAND",
+            capacity_type=system.capacity_type.value,
             ami_type="AL2023_x86_64_STANDARD",
             cluster_name=cluster.name,
             node_role_arn=node_role.arn,

@@ -22,7 +22,7 @@ from mlops_platform.components.foundation.karpenter import (
     gpu_node_class,
     gpu_node_pool,
 )
-from mlops_platform.components.foundation.nodes import BOTTLEROCKET_PREFIX, managed_node_group
+from mlops_platform.components.foundation.nodes import BOTTLEROCKET_PREFIX, CapacityType, managed_node_group
 from mlops_platform.components.refs import ClusterRef, GpuPoolInfo, NetworkRef
 from mlops_platform.components.support import kube
 from mlops_platform.components.support.component import PlatformComponent
@@ -33,11 +33,6 @@ from mlops_platform.components.support.instance_catalog import spec as instance_
 from mlops_platform.components.support.spec import spec
 from mlops_platform.components.support.tagging import with_tags
 from mlops_platform.components.support.validation import Problem, range_problems, size_problems
-
-
-class CapacityType(StrEnum):
-    ON_DEMAND = "ON_DEMAND"
-    SPOT = "SPOT"
 
 
 class Provisioner(StrEnum):

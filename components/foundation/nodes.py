@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
 
 BOTTLEROCKET_PREFIX = "BOTTLEROCKET"
+
+
+class CapacityType(StrEnum):
+    ON_DEMAND = "ON_DEMAND"
+    SPOT = "SPOT"
 
 
 def hardened_launch_template(

@@ -134,7 +134,7 @@ class StackSpec:
         ]
         found += [p.nested("network") for p in self.network.problems()]
         found += [p.nested("cluster") for p in self.cluster.problems()]
-        found += [p.nested("system_nodes") for p in self.system_nodes.problems()]
+        found += [p.nested("system_nodes") for p in self.system_nodes.problems(environment)]
         for i, pool in enumerate(self.gpu_node_pools):
             found += [p.nested(f"gpu_node_pools[{i}]") for p in pool.problems(pool.name, environment)]
         found += duplicates(
