@@ -231,6 +231,17 @@ BAD_CONFIGS = [
         id="pools-not-a-list",
     ),
     pytest.param(
+        {
+            "mlops-platform:gateway": {
+                "sharedLoadBalancer": True,
+                "wafAclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/models/0000",
+            }
+        },
+        "mlops-platform:gateway.sharedLoadBalancer: cannot be true with certificateArns or wafAclArn: they "
+        "would apply to MLflow and Grafana on the shared ALB too; set it to false",
+        id="shared-load-balancer-with-waf",
+    ),
+    pytest.param(
         {"mlops-platform:observability": {"prometheusCpu": "half a core"}},
         "mlops-platform:observability.prometheusCpu: must be a Kubernetes quantity such as 500m, 2 or 4Gi "
         "(got 'half a core')",

@@ -239,10 +239,17 @@ def test_keda_replaces_the_hpa_where_scale_to_zero_is_on_and_only_there():
         add_on["interceptor"]["readinessTimeout"] == add_on["interceptor"]["responseHeaderTimeout"] == "900s"
     )
     assert add_on["interceptor"]["resources"]["limits"]["memory"] == "512Mi"
-    front = named(graph, "kubernetes:core/v1:Service", "model-gateway-load-balancer").inputs["metadata"][
-        "annotations"
+    # dev's models share the platform's ALB, on their own port; it keeps connections past a cold start.
+    ingress = named(graph, "kubernetes:networking.k8s.io/v1:Ingress", "model-gateway-ingress").inputs
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/group.name"] == "mlops-platform-internal"
+    assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 8080}]'
+    idle = annotations["alb.ingress.kubernetes.io/load-balancer-attributes"]
+    assert int(idle.split("=")[1]) > 900
+    front = named(stack("prod").graph, "kubernetes:core/v1:Service", "model-gateway-load-balancer")
+    idle = front.inputs["metadata"]["annotations"][
+        "service.beta.kubernetes.io/aws-load-balancer-listener-attributes.TCP-80"
     ]
-    idle = front["service.beta.kubernetes.io/aws-load-balancer-listener-attributes.TCP-80"]
     assert int(idle.split("=")[1]) > 900
 
 
@@ -289,6 +296,25 @@ def test_the_engines_are_installed_from_their_vendored_charts_with_least_privile
         ("InterceptorQueueFull", "interceptor-queue-full"),
     ):
         assert alerts[alert]["annotations"]["runbook_url"].endswith(f"/{runbook}.md")
+
+
+def test_dev_models_leave_the_shared_alb_for_their_own_nlb_when_told(project_copy):
+    from mlops_platform.infra.offline.runner import synthesize
+
+    stack_file = project_copy / "stacks" / "Pulumi.dev.yaml"
+    stack_file.write_text(
+        stack_file.read_text() + "  mlops-platform:gateway:\n    sharedLoadBalancer: false\n"
+    )
+    graph = synthesize("dev", project_copy).graph
+    front = named(graph, "kubernetes:core/v1:Service", "model-gateway-load-balancer").inputs
+    assert front["spec"]["loadBalancerClass"] == "service.k8s.aws/nlb"
+    assert not [
+        i
+        for i in graph.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+        if i.name == "model-gateway-ingress"
+    ]
+    assert not graph.outputs["gatewayUrl"].endswith(":8080")
+    assert stack("dev").graph.outputs["gatewayUrl"].endswith(":8080")
 
 
 def test_a_waf_or_a_certificate_puts_the_gateway_behind_its_own_alb(project_copy):

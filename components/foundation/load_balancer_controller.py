@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,10 +64,12 @@ def internal_ingress(
     order: int | None = None,
     annotations: Mapping[str, str] | None = None,
     group: str = INTERNAL_GROUP,
+    http_port: int = 80,
 ) -> k8s.networking.v1.Ingress:
     """An Ingress on an internal ALB, by default the platform's shared one: HTTPS with a TLS 1.3
     policy when a certificate is given (several, comma-separated, are served by SNI), else HTTP
-    inside the VPC; ``order`` sets its precedence in the group (lower wins; catch-alls go last)."""
+    inside the VPC on ``http_port``; ``order`` sets its precedence in the group (lower wins;
+    catch-alls go last)."""
     merged = {
         "alb.ingress.kubernetes.io/scheme": "internal",
         "alb.ingress.kubernetes.io/target-type": "ip",
@@ -80,7 +83,7 @@ def internal_ingress(
         merged["alb.ingress.kubernetes.io/certificate-arn"] = certificate_arn
         merged["alb.ingress.kubernetes.io/ssl-policy"] = TLS_POLICY
     else:
-        merged["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTP": 80}]'
+        merged["alb.ingress.kubernetes.io/listen-ports"] = json.dumps([{"HTTP": http_port}])
     rule: dict[str, Any] = {
         "http": {"paths": [{"path": path, "pathType": "Prefix", "backend": dict(backend)}]}
     }

@@ -7,7 +7,9 @@ rules, the weighted split Argo Rollouts moves, and the shadow's mirror.
 
 The AWS Load Balancer Controller puts an internal NLB in front of the proxies; an ALB instead when a
 WAF web ACL or a TLS certificate is configured (an NLB's TLS listener closes idle connections after
-350 s, before a GPU cold start is over). Either keeps a connection idle up to ``IDLE_TIMEOUT_SECONDS``,
+350 s, before a GPU cold start is over). In dev the proxies share the platform's internal ALB
+instead, on a port of their own (``SHARED_PORT``), so no model path can shadow MLflow's or Grafana's:
+one load balancer less. Each keeps a connection idle up to ``IDLE_TIMEOUT_SECONDS``,
 longer than the longest cold start a model may budget. Envoy keeps or generates ``x-request-id`` and
 copies it to mirrored requests, so the shadow's predictions join the stable's.
 
@@ -26,6 +28,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mlops_platform.components.foundation.load_balancer_controller import (
+    INTERNAL_GROUP,
     internal_ingress,
     load_balancer_hostname,
 )
@@ -53,6 +56,8 @@ FRONT_SERVICE = "model-gateway"
 """The Service the load balancer sends traffic to."""
 IDLE_TIMEOUT_SECONDS = COLD_START_LIMIT_SECONDS + 60
 """Load balancer idle timeout: a request held through the longest cold start must not be cut."""
+SHARED_PORT = 8080
+"""The shared internal ALB's listener for the models (MLflow and Grafana keep port 80)."""
 ENVOY_READINESS_PORT = 19003
 """Envoy's readiness listener (``/ready``), which the load balancer health-checks."""
 CONTROLLER_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
@@ -84,6 +89,11 @@ class ModelGatewaySpec:
     Default: none (HTTP inside the VPC, on an NLB)."""
     waf_acl_arn: str | None = None
     """A WAFv2 web ACL to put in front of the models (an ALB). Default: none."""
+    shared_load_balancer: bool | None = None
+    """Serve the models from the platform's shared internal ALB, on port 8080 beside MLflow and
+    Grafana on 80, rather than from a load balancer of their own: one load balancer less. Not with
+    certificates or a web ACL, which would apply to the whole ALB. Default: on in dev unless a
+    certificate or a web ACL is configured; off elsewhere."""
 
     def problems(self) -> list[Problem]:
         found = [] if self.replicas is None else range_problems("replicas", self.replicas, 1, 20)
@@ -99,7 +109,22 @@ class ModelGatewaySpec:
                     f"must be a WAFv2 web ACL ARN, arn:aws:wafv2:... (got {self.waf_acl_arn!r})",
                 )
             )
+        if self.shared_load_balancer and (self.certificate_arns or self.waf_acl_arn):
+            found.append(
+                Problem(
+                    "shared_load_balancer",
+                    "cannot be true with certificateArns or wafAclArn: they would apply to MLflow and "
+                    "Grafana on the shared ALB too; set it to false",
+                )
+            )
         return found
+
+    def shares_load_balancer(self, environment: Environment, model_certificate_arns: Sequence[str]) -> bool:
+        """Whether the models are served from the shared internal ALB (``shared_load_balancer``)."""
+        if self.shared_load_balancer is not None:
+            return self.shared_load_balancer
+        own = self.certificate_arns or self.waf_acl_arn or model_certificate_arns
+        return environment is Environment.DEV and not own
 
 
 class ModelGateway(PlatformComponent):
@@ -126,8 +151,18 @@ class ModelGateway(PlatformComponent):
         """``model_certificate_arns``: the ``certificateArn`` of the models served here, added to the
         load balancer's certificates (served by SNI)."""
         environment = context.environment
-        super().__init__("mlops:gateway:ModelGateway", name, "ModelGatewaySpec", spec.problems(), opts)
+        problems = spec.problems()
+        if spec.shared_load_balancer and model_certificate_arns:
+            problems.append(
+                Problem(
+                    "shared_load_balancer",
+                    "cannot be true while models set a certificateArn: it would apply to the whole "
+                    "shared ALB; set it to false",
+                )
+            )
+        super().__init__("mlops:gateway:ModelGateway", name, "ModelGatewaySpec", problems, opts)
         certificates = sorted({*spec.certificate_arns, *model_certificate_arns})
+        shared = spec.shares_load_balancer(environment, model_certificate_arns)
         replicas = spec.replicas or DEFAULT_REPLICAS[environment]
         on_system = {"nodeSelector": kube.SYSTEM_NODE_SELECTOR}
         self.release = helm.release(
@@ -225,9 +260,10 @@ class ModelGateway(PlatformComponent):
             },
             opts=self.after([self.release, self.gateway]),
         )
-        host = self._front_door(name, spec, certificates, labels, dependencies)
+        host = self._front_door(name, spec, certificates, labels, dependencies, shared=shared)
         scheme = "https" if certificates else "http"
-        self.url = pulumi.Output.concat(scheme, "://", spec.hostname or host)
+        port = f":{SHARED_PORT}" if shared else ""
+        self.url = pulumi.Output.concat(scheme, "://", spec.hostname or host, port)
         self._telemetry(name, runbook_base_url, dependencies)
         self.register_outputs({"url": self.url})
 
@@ -238,11 +274,13 @@ class ModelGateway(PlatformComponent):
         certificates: list[str],
         labels: dict[str, str],
         dependencies: PlatformDependencies,
+        *,
+        shared: bool,
     ) -> pulumi.Output[str]:
         """The load balancer in front of the proxies, and its DNS name."""
         ports = [{"name": "http", "port": 80, "targetPort": LISTENER_PORT, "protocol": "TCP"}]
         opts = self.after(dependencies.load_balancer_controller, [self.gateway])
-        if not certificates and spec.waf_acl_arn is None:
+        if not shared and not certificates and spec.waf_acl_arn is None:
             service = k8s.core.v1.Service(
                 f"{name}-load-balancer",
                 metadata={
@@ -292,8 +330,11 @@ class ModelGateway(PlatformComponent):
             backend={"service": {"name": FRONT_SERVICE, "port": {"name": "http"}}},
             health_check_path="/ready",
             certificate_arn=",".join(certificates) or None,
-            # Its own ALB: the idle timeout and the web ACL are load-balancer settings.
-            group="mlops-platform-models",
+            # Shared: its own port, so "/" here shadows nothing on port 80, and the idle timeout (a
+            # load-balancer setting) only lengthens MLflow's and Grafana's. Else its own ALB, for the
+            # timeout and the web ACL.
+            group=INTERNAL_GROUP if shared else "mlops-platform-models",
+            http_port=SHARED_PORT if shared else 80,
             annotations=annotations,
             opts=opts,
         )
