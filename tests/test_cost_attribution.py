@@ -132,6 +132,8 @@ def test_dev_idle_counts_the_gpu_nodes_min_replicas_force(dev_estimate, project_
 
     # As dev ships, fraud-scorer scales to zero: idle keeps no GPU node; peak has its two replicas.
     assert sum(_cents(i["monthly"]["idle"]) for i in gpu_hours(dev_estimate)) == 0
+    pool = dev_estimate["nodes"]["gpu-spot-node-pool"]
+    assert (pool["idle"], pool["expected"], pool["peak"], pool["instanceType"]) == (0, 0, 2, "g6.xlarge")
     assert sum(_cents(i["monthly"]["peak"]) for i in gpu_hours(dev_estimate)) == _cents(
         2 * 730 * 0.8048 * 0.45
     )
@@ -144,7 +146,9 @@ def test_dev_idle_counts_the_gpu_nodes_min_replicas_force(dev_estimate, project_
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["cost", "dev", "--format", "json"]) == 0
-    lines = gpu_hours(json.loads(out.getvalue()))
+    forced = json.loads(out.getvalue())
+    lines = gpu_hours(forced)
+    assert forced["nodes"]["gpu-spot-node-pool"]["idle"] == 2
     assert {i["version"] for i in lines} == {"v3", "v4"}
     assert all(i["allocation"] == "direct" for i in lines)
     assert sum(_cents(i["monthly"]["idle"]) for i in lines) == _cents(2 * 730 * 0.8048 * 0.45)

@@ -31,6 +31,16 @@ def test_cost_table_lists_components_and_totals(at_root, capsys):
     assert total.split()[1:] == [f"{doc['monthly'][s]:,.2f}" for s in ("idle", "expected", "peak")]
     for component in doc["byComponent"]:
         assert f"\n{component} " in out
+    # The nodes each pool runs: prod keeps four on-demand GPU nodes at idle, its spot pool none.
+    pools = {
+        line.split()[0]: line.split()[1:4]
+        for line in out.splitlines()
+        if line.split()[:1] in [[n] for n in doc["nodes"]]
+    }
+    assert pools["gpu-baseline-nodes"][0] == "4" and pools["gpu-burst-nodes"] == ["0", "0", "0"]
+    assert pools == {
+        name: [str(pool[s]) for s in ("idle", "expected", "peak")] for name, pool in doc["nodes"].items()
+    }
 
 
 def test_cost_markdown_and_json(at_root, capsys):
@@ -38,6 +48,11 @@ def test_cost_markdown_and_json(at_root, capsys):
     markdown = capsys.readouterr().out
     assert "| component | idle | expected | peak |" in markdown
     assert "| **TOTAL** |" in markdown
+    assert "| node pool | idle | expected | peak | nodes of |" in markdown
+    assert (
+        "| gpu-spot-node-pool | 0 | 0 | 2 | g6.xlarge, Karpenter, on-demand fallback, spot at 45% of on-demand |"
+        in markdown
+    )
     assert main(["cost", "dev", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["stack"] == "dev"

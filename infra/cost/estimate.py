@@ -28,9 +28,9 @@ from mlops_platform.infra.cost.placement import (
     PLATFORM,
     NodeShape,
     Owner,
-    Pod,
     Unschedulable,
     node_shape,
+    owner_shares,
     pack,
 )
 from mlops_platform.infra.cost.prices import PriceTable, PricingError
@@ -89,32 +89,6 @@ class LineItem:
         }
 
 
-SHARE_EPSILON = Decimal("1e-12")
-
-
-def _owner_shares(
-    placed: Mapping[str, list[list[Pod]]], shape: NodeShape, nodes: Mapping[str, int]
-) -> dict[Owner, dict[str, Decimal]]:
-    """Each owner's fraction of a pool's nodes per scenario: its pods' dominant shares of a node over
-    the nodes the scenario runs. What no pod requests (a node kept by minSize, the rest of a GPU
-    shared N ways) stays with the platform, to be shared by the declared key."""
-    shares: dict[Owner, dict[str, Decimal]] = {}
-    for scenario, bins in placed.items():
-        for pod in (pod for node in bins for pod in node):
-            share = shape.share(pod) / nodes[scenario] if nodes[scenario] else Decimal(0)
-            shares.setdefault(pod.owner, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] += share
-    for scenario in SCENARIOS:
-        requested = sum((s[scenario] for s in shares.values()), Decimal(0))
-        if requested > 1:  # rounding in a full pool: never more than all of it
-            for owner_shares in shares.values():
-                owner_shares[scenario] /= requested
-            requested = Decimal(1)
-        unrequested = 1 - requested
-        if unrequested > SHARE_EPSILON:  # not the residue of dividing a full pool in thirds
-            shares.setdefault(PLATFORM, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] += unrequested
-    return shares
-
-
 def _same(quantity: Decimal) -> dict[str, Decimal]:
     return dict.fromkeys(SCENARIOS, quantity)
 
@@ -148,6 +122,9 @@ class _Pricer:
         self.pool_types: dict[str, str] = {}
         """Pool label value -> the instance type its nodes are priced as."""
         self.pool_nodes: dict[str, tuple[NodeShape, Decimal]] = {}
+        self.nodes: dict[str, dict[str, Any]] = {}
+        """Pool resource -> its instance type, capacity and the nodes each scenario runs (busy hours
+        for ``expected``), for the document."""
         """Pool label value -> what one node offers pods, and its hourly price (spot-discounted)."""
 
     def table(self, resource: Observed) -> PriceTable:
@@ -356,9 +333,10 @@ class _Pricer:
             "expected": max(desired, busy) if pool == SYSTEM_POOL else busy,
             "peak": peak,
         }
+        self.nodes[resource.name] = {"instanceType": instance_type, "capacity": capacity, **running}
         parts = [
             (owner, "direct" if owner.is_model else "platform", share)
-            for owner, share in _owner_shares(placed, shape, running).items()
+            for owner, share in owner_shares(placed, shape, running).items()
             if any(share.values())
         ]
         for description, unit, price, per_node_hour in lines:
@@ -555,7 +533,7 @@ def estimate(
         table,
     )
     # What each component and resource type costs, read before attribution pools platform lines.
-    by = {
+    by: dict[str, Any] = {
         "byComponent": attribution.grouped(pricer.items, lambda i: i.component),
         "byResourceType": attribution.grouped(pricer.items, lambda i: i.resource_type),
     }
@@ -566,7 +544,8 @@ def estimate(
         {"resourceType": WORKFLOW_TEMPLATE, "resource": key, "reason": reason}
         for key, _, reason in (line.partition(": ") for line in unpriced_runs)
     ]
-    by["batchRuns"] = runs  # type: ignore[assignment]
+    by["batchRuns"] = runs
+    by["nodes"] = pricer.nodes
     return _document(items, pricer.unpriced, table, assumptions, units, pricer.add_ons, by)
 
 
@@ -577,7 +556,7 @@ def _document(
     assumptions: CostAssumptions,
     units: dict[str, dict[str, Any]],
     add_ons: dict[str, Any],
-    by_kind: dict[str, dict[str, dict[str, float]]],
+    by_kind: dict[str, Any],
 ) -> dict[str, Any]:
     by_model = attribution.grouped(
         (i for i in items if i.owner.is_model), lambda i: attribution.model_key(i.owner)

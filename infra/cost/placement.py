@@ -13,11 +13,12 @@ The rule (docs/cost-model.md#placement), kept simple enough to check by hand:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from mlops_platform.components.support import instance_catalog
+from mlops_platform.infra.cost.scenarios import SCENARIOS
 
 MIB = Decimal(2**20)
 MAX_PODS_ASSUMED = 58
@@ -132,3 +133,29 @@ def pack(pods: Sequence[Pod], node: NodeShape) -> list[list[Pod]]:
         nodes[index].append(pod)
         free[index] = [free[index][0] - pod.cpu, free[index][1] - pod.memory, free[index][2] - pod.gpus]
     return nodes
+
+
+SHARE_EPSILON = Decimal("1e-12")
+
+
+def owner_shares(
+    placed: Mapping[str, list[list[Pod]]], shape: NodeShape, nodes: Mapping[str, int]
+) -> dict[Owner, dict[str, Decimal]]:
+    """Each owner's fraction of a pool's nodes per scenario: its pods' dominant shares of a node over
+    the nodes the scenario runs. What no pod requests (a node kept by minSize, the rest of a GPU
+    shared N ways) stays with the platform, to be shared by the declared key."""
+    shares: dict[Owner, dict[str, Decimal]] = {}
+    for scenario, bins in placed.items():
+        for pod in (pod for node in bins for pod in node):
+            share = shape.share(pod) / nodes[scenario] if nodes[scenario] else Decimal(0)
+            shares.setdefault(pod.owner, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] += share
+    for scenario in SCENARIOS:
+        requested = sum((s[scenario] for s in shares.values()), Decimal(0))
+        if requested > 1:  # rounding in a full pool: never more than all of it
+            for owner_shares in shares.values():
+                owner_shares[scenario] /= requested
+            requested = Decimal(1)
+        unrequested = 1 - requested
+        if unrequested > SHARE_EPSILON:  # not the residue of dividing a full pool in thirds
+            shares.setdefault(PLATFORM, dict.fromkeys(SCENARIOS, Decimal(0)))[scenario] += unrequested
+    return shares

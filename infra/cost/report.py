@@ -56,8 +56,8 @@ def _notes(doc: Mapping[str, Any]) -> list[str]:
     key = doc.get("sharedCostKey", "none")
     notes = [
         "idle: every model at its minimum replicas on the nodes they force; expected: the stack's "
-        "costAssumptions traffic; peak: every model at its maximum, bounded by its pool. On-demand list "
-        "prices: no Savings Plans, data transfer or taxes.",
+        "costAssumptions traffic (node pools: the nodes while busy); peak: every model at its maximum, "
+        "bounded by its pool. On-demand list prices: no Savings Plans, data transfer or taxes.",
         f"platform cost shared by: {key} (docs/cost-model.md#attribution)",
         "per 1k: cost per 1,000 inferences at the expected traffic, fully loaded; SageMaker: the same "
         "replica-hours on real-time endpoints of the same instance type.",
@@ -92,8 +92,23 @@ def _model_rows(doc: Mapping[str, Any]) -> Table:
     return ["team/model", *SCENARIOS, "requests/month", "per 1k", "SageMaker per 1k"], rows
 
 
+NODES_OF = "nodes of"
+"""The one text column after the first: left-aligned in a terminal."""
+
+
+def _node_rows(nodes: Mapping[str, Mapping[str, Any]]) -> Table:
+    """The nodes each pool runs per scenario: what the models' replicas and the add-ons force."""
+    rows = [
+        [name, *(str(pool[s]) for s in SCENARIOS), f"{pool['instanceType']}, {pool['capacity']}"]
+        for name, pool in sorted(nodes.items())
+    ]
+    return ["node pool", *SCENARIOS, NODES_OF], rows
+
+
 def _tables(doc: Mapping[str, Any]) -> list[Table]:
     tables = [_scenario_rows("component", doc.get("byComponent") or {}, doc["monthly"])]
+    if doc.get("nodes"):
+        tables.append(_node_rows(doc["nodes"]))
     if doc.get("byTeam"):
         tables.append(_scenario_rows("team", doc["byTeam"], doc["monthly"]))
     if doc.get("byModel"):
@@ -106,7 +121,10 @@ def _text_grid(table: Table) -> list[str]:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells))
+        return "  ".join(
+            c.ljust(widths[i]) if i == 0 or headers[i] == NODES_OF else c.rjust(widths[i])
+            for i, c in enumerate(cells)
+        ).rstrip()
 
     out = [line(headers), "-" * len(line(headers))]
     for row in rows:
