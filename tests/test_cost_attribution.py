@@ -15,6 +15,7 @@ from mlops_platform.components.support import kube
 from mlops_platform.infra.cli import main
 from mlops_platform.infra.cost.assumptions import CostAssumptions, SharedCostKey
 from mlops_platform.infra.cost.placement import MIB, Owner, Pod, Unschedulable, node_shape, pack
+from mlops_platform.infra.cost.report import render
 from mlops_platform.infra.offline.runner import SynthError
 from tests.test_cost_model import Model, Pool, estimate
 
@@ -67,6 +68,20 @@ def test_a_pool_that_cannot_hold_its_minimum_replicas_is_refused():
         "node group gpu-ng: its minimum replicas need 2 g5.xlarge nodes but it may run 1; "
         "raise the pool's maxSize or lower the models' replicas.min"
     ) in str(raised.value)
+
+
+def test_a_pool_kept_larger_than_its_pods_need_is_named():
+    def build():
+        Pool("gpu", "g5.xlarge", "ON_DEMAND", 3, 4)
+        Model("scorer", "gpu", gpus=1, min_replicas=1)
+
+    doc = estimate(build)
+    pool = doc["nodes"]["gpu-ng"]
+    assert (pool["idle"], pool["idleNeeded"]) == (3, 1)
+    assert (
+        "gpu-ng keeps 3 nodes at idle (its minimum size) where its pods need 1: lower its minSize to save 2"
+        in render([("test", doc)], "table")
+    )
 
 
 def test_cost_per_1k_inferences_worked_by_hand():

@@ -333,7 +333,12 @@ class _Pricer:
             "expected": max(desired, busy) if pool == SYSTEM_POOL else busy,
             "peak": peak,
         }
-        self.nodes[resource.name] = {"instanceType": instance_type, "capacity": capacity, **running}
+        self.nodes[resource.name] = {
+            "instanceType": instance_type,
+            "capacity": capacity,
+            **running,
+            "idleNeeded": needed["idle"],
+        }
         parts = [
             (owner, "direct" if owner.is_model else "platform", share)
             for owner, share in owner_shares(placed, shape, running).items()

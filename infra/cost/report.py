@@ -62,6 +62,12 @@ def _notes(doc: Mapping[str, Any]) -> list[str]:
         "per 1k: cost per 1,000 inferences at the expected traffic, fully loaded; SageMaker: the same "
         "replica-hours on real-time endpoints of the same instance type.",
     ]
+    for name, pool in sorted((doc.get("nodes") or {}).items()):
+        if pool.get("idleNeeded", pool["idle"]) < pool["idle"]:
+            notes.append(
+                f"{name} keeps {pool['idle']} nodes at idle (its minimum size) where its pods need "
+                f"{pool['idleNeeded']}: lower its minSize to save {pool['idle'] - pool['idleNeeded']}"
+            )
     for item in doc.get("unpriced") or []:
         notes.append(f"not priced: {item['resourceType']} {item['resource']}: {item['reason']}")
     return notes
