@@ -59,7 +59,11 @@ def test_shards_retry_on_the_spot_pool_and_queue_for_the_teams_quota():
     assert step["nodeSelector"] == {"mlops-platform.io/gpu-pool": "gpu-burst"}
     assert step["container"]["resources"]["requests"] == {"cpu": "3", "memory": "12Gi", "nvidia.com/gpu": 1}
     spec = batch_template(graph, "fraud-scorer")["spec"]
-    assert spec["podMetadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "pipelines"
+    labels = spec["podMetadata"]["labels"]
+    assert labels["kueue.x-k8s.io/queue-name"] == "pipelines"
+    # Its pods are the model version's for cost allocation, like the endpoint's.
+    assert (labels["mlops-platform.io/team"], labels["mlops-platform.io/model"]) == ("risk", "fraud-scorer")
+    assert labels["app.kubernetes.io/version"] == "v3"
     assert spec["activeDeadlineSeconds"] == 45 * 60 * 4
     cron = graph.find(CRON, "fraud-scorer-batch-schedule").inputs["spec"]
     assert cron["schedules"] == ["0 2 * * *"]

@@ -265,6 +265,8 @@ class BatchScoring(PlatformComponent):
             service_account=service_account,
             entrypoint="score",
             templates=[fan_out, shard],
+            # OpenCost's allocation by model and version sees the scoring pods as the endpoint's.
+            pod_labels={kube.MODEL_LABEL: model, kube.VERSION_LABEL: version.name},
             extra={
                 "volumes": [workflows.scratch_volume("20Gi")],
                 # A run is cut at four times its expectation (the alert fires at one).

@@ -86,14 +86,21 @@ def workflow_spec(
     templates: Sequence[Mapping[str, Any]],
     arguments: Sequence[Mapping[str, Any]] = (),
     extra: Mapping[str, Any] | None = None,
+    pod_labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A workflow spec whose pods run as ``service_account``, queue in the team's LocalQueue, and meet
-    the team namespace's restricted Pod Security Standard."""
+    the team namespace's restricted Pod Security Standard; ``pod_labels`` name what else the pods
+    belong to (a model and its version), for cost allocation."""
     spec: dict[str, Any] = {
         "entrypoint": entrypoint,
         "serviceAccountName": service_account,
         "podMetadata": {
-            "labels": {QUEUE_LABEL: LOCAL_QUEUE, kube.TEAM_LABEL: team, WORKFLOW_LABEL: workflow}
+            "labels": {
+                QUEUE_LABEL: LOCAL_QUEUE,
+                kube.TEAM_LABEL: team,
+                WORKFLOW_LABEL: workflow,
+                **(pod_labels or {}),
+            }
         },
         "workflowMetadata": {"labels": {kube.TEAM_LABEL: team, WORKFLOW_LABEL: workflow}},
         "securityContext": kube.restricted_pod_security(RUN_AS_USER),
