@@ -57,7 +57,8 @@ def _notes(doc: Mapping[str, Any]) -> list[str]:
     notes = [
         "idle: every model at its minimum replicas on the nodes they force; expected: the stack's "
         "costAssumptions traffic (node pools: the nodes while busy); peak: every model at its maximum, "
-        "bounded by its pool. On-demand list prices: no Savings Plans, data transfer or taxes.",
+        "bounded by its pool. List prices, spot at costAssumptions.spotPriceFactors: no Savings Plans, "
+        "data transfer or taxes.",
         f"platform cost shared by: {key} (docs/cost-model.md#attribution)",
         "per 1k: cost per 1,000 inferences at the expected traffic, fully loaded; SageMaker: the same "
         "replica-hours on real-time endpoints of the same instance type.",
