@@ -45,10 +45,9 @@ from mlops_platform.components.serving.kyverno import Kyverno
 from mlops_platform.components.serving.model_endpoint import ModelEndpoint
 from mlops_platform.components.serving.rollouts import ArgoRollouts
 from mlops_platform.components.serving.team_namespace import TeamNamespace
-from mlops_platform.components.support import pins
+from mlops_platform.components.support import kube, pins
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.infra import config
-from mlops_platform.infra.cost.placement import PLATFORM_TEAM
 from mlops_platform.infra.cost.recorder import CostRecorder
 
 
@@ -64,7 +63,7 @@ def main() -> None:
         # Belt and braces: components tag every resource explicitly; these catch anything added later.
         # ``team`` too: a model's resources name their team explicitly (ModelEndpoint), everything
         # else is the platform's, as the cost model attributes it.
-        default_tags={"tags": {**cfg.tags, "team": PLATFORM_TEAM}},
+        default_tags={"tags": {**cfg.tags, "team": kube.PLATFORM_TEAM}},
     )
     aws_only = pulumi.ResourceOptions(providers=[aws_provider])
     account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=aws_provider)).account_id

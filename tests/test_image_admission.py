@@ -40,8 +40,13 @@ def admission(environment: Environment = Environment.DEV, teams=("risk",), **ove
     return run(program).graph
 
 
-def cluster_policy(graph):
-    return only(graph, "kubernetes:kyverno.io/v1:ClusterPolicy").inputs
+def cluster_policy(graph, name="verify-model-images"):
+    (policy,) = [
+        p.inputs
+        for p in graph.of_type("kubernetes:kyverno.io/v1:ClusterPolicy")
+        if p.inputs["metadata"]["name"] == name
+    ]
+    return policy
 
 
 def test_the_signing_key_is_asymmetric_and_only_ci_may_sign_with_it():
@@ -126,7 +131,7 @@ def test_the_cluster_policy_validates_against_the_crd_kyverno_installs():
     # Footprints are checked against stacks' cost estimates (test_helm_render); a lone component has none.
     assert [p for p in report.problems if "declares no footprint" not in p] == []
     sources = [source for source, manifest in report.objects if manifest.get("kind") == "ClusterPolicy"]
-    assert sources == ["image-admission-verify-model-images"]
+    assert sources == ["image-admission-verify-model-images", "image-admission-label-platform-pods"]
 
     [release] = graph.of_type(RELEASE)
     rendered, _ = render_release(release, ROOT)
@@ -146,6 +151,24 @@ def test_the_cluster_policy_validates_against_the_crd_kyverno_installs():
     problems = custom_resource_problems(broken, schema)
     assert any("'Block' is not one of ['Audit', 'Enforce']" in p for p in problems)
     assert any("'keyless' was unexpected" in p for p in problems)
+    assert custom_resource_problems(cluster_policy(graph, "label-platform-pods"), schema) == []
+
+
+def test_platform_pods_get_the_platform_team_label_and_nothing_is_blocked_for_it():
+    policy = cluster_policy(admission(Environment.PROD), "label-platform-pods")
+    # Only Pods, as created: Kyverno must not rewrite the Deployments Helm and Pulumi own.
+    assert policy["metadata"]["annotations"]["pod-policies.kyverno.io/autogen-controllers"] == "none"
+    assert policy["spec"]["webhookConfiguration"]["failurePolicy"] == "Ignore"
+    [rule] = policy["spec"]["rules"]
+    [match] = rule["match"]["any"]
+    assert match["resources"]["kinds"] == ["Pod"] and match["resources"]["operations"] == ["CREATE"]
+    # Outside team namespaces, and only where the pod names no team itself.
+    assert match["resources"]["namespaceSelector"] == {
+        "matchExpressions": [{"key": "mlops-platform.io/team", "operator": "DoesNotExist"}]
+    }
+    assert rule["mutate"] == {
+        "patchStrategicMerge": {"metadata": {"labels": {"+(mlops-platform.io/team)": "platform"}}}
+    }
 
 
 def test_every_stack_installs_kyverno_and_exports_how_ci_signs():

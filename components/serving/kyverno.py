@@ -13,6 +13,13 @@ own projects alike):
 ``enforce`` refuses the pod; ``audit`` admits it and records the failure in a PolicyReport
 (``kubectl get policyreport -n <team>``). Default: audit in dev, enforce in stage and prod.
 
+A second ClusterPolicy, ``label-platform-pods``, gives every pod outside the team namespaces that has
+no team label ``mlops-platform.io/team: platform`` as it is admitted, so OpenCost allocates the
+add-ons, MLflow and the gateway's proxies to the platform, as the cost estimate does. It never
+blocks a pod (``failurePolicy: Ignore``) and leaves the pods' controllers alone (no autogen: Helm
+and Pulumi keep owning the templates). Kyverno skips its own namespace and ``kube-system``; those
+pods are allocated by namespace.
+
 Example::
 
     Kyverno("kyverno", KyvernoSpec(mode=AdmissionMode.ENFORCE), context, cluster.ref, on_cluster,
@@ -43,6 +50,7 @@ NAMESPACE = "kyverno"
 RELEASE = "kyverno"
 ADMISSION_SERVICE_ACCOUNT = "kyverno-admission-controller"
 POLICY_NAME = "verify-model-images"
+LABEL_POLICY_NAME = "label-platform-pods"
 ADMISSION_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
 REPORTS_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 DEFAULT_REPLICAS = {Environment.DEV: 1, Environment.STAGE: 2, Environment.PROD: 3}
@@ -174,6 +182,54 @@ def verify_images_policy(*, registry: str, signing_key_arn: str, mode: Admission
     }
 
 
+def platform_labels_policy(team: str) -> dict[str, Any]:
+    """The ClusterPolicy manifest (``kyverno.io/v1``) that labels platform pods with their ``team``."""
+    return {
+        "apiVersion": "kyverno.io/v1",
+        "kind": "ClusterPolicy",
+        "metadata": {
+            "name": LABEL_POLICY_NAME,
+            "labels": kube.labels(LABEL_POLICY_NAME, "cost-allocation"),
+            "annotations": {
+                "policies.kyverno.io/title": "Platform pods carry the platform's team label",
+                "policies.kyverno.io/description": "Pods outside team namespaces without a team label "
+                f"get {kube.TEAM_LABEL}: {team}, for cost allocation.",
+                # Pods only: rules generated for Deployments would rewrite templates Helm owns.
+                "pod-policies.kyverno.io/autogen-controllers": "none",
+            },
+        },
+        "spec": {
+            "background": False,
+            # A label is bookkeeping: no answer from Kyverno must never stop a pod.
+            "webhookConfiguration": {"failurePolicy": "Ignore", "timeoutSeconds": 5},
+            "rules": [
+                {
+                    "name": "platform-team-label",
+                    "match": {
+                        "any": [
+                            {
+                                "resources": {
+                                    "kinds": ["Pod"],
+                                    "operations": ["CREATE"],
+                                    "namespaceSelector": {
+                                        "matchExpressions": [
+                                            {"key": kube.TEAM_LABEL, "operator": "DoesNotExist"}
+                                        ]
+                                    },
+                                }
+                            }
+                        ]
+                    },
+                    # ``+(key)``: add the label only where the pod has none.
+                    "mutate": {
+                        "patchStrategicMerge": {"metadata": {"labels": {f"+({kube.TEAM_LABEL})": team}}}
+                    },
+                }
+            ],
+        },
+    }
+
+
 def verifier_policy(signing_key_arn: str, repository_arns: Sequence[str]) -> str:
     """Kyverno's role: read the public key, and read signatures from the team repositories."""
     statements = [iam.statement("ReadSigningPublicKey", VERIFY_ACTIONS, signing_key_arn)]
@@ -253,6 +309,15 @@ class Kyverno(PlatformComponent):
             kind="ClusterPolicy",
             metadata=manifest["metadata"],
             spec=manifest["spec"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
+        labels = platform_labels_policy(kube.PLATFORM_TEAM)
+        k8s.apiextensions.CustomResource(
+            f"{name}-label-platform-pods",
+            api_version="kyverno.io/v1",
+            kind="ClusterPolicy",
+            metadata=labels["metadata"],
+            spec=labels["spec"],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
         )
         self.register_outputs({"mode": self.mode.value})

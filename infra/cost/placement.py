@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from mlops_platform.components.support import instance_catalog
+from mlops_platform.components.support import instance_catalog, kube
 from mlops_platform.infra.cost.scenarios import SCENARIOS
 
 MIB = Decimal(2**20)
@@ -38,7 +38,7 @@ class Owner:
         return bool(self.model)
 
 
-PLATFORM_TEAM = "platform"
+PLATFORM_TEAM = kube.PLATFORM_TEAM
 """The owner of everything no model owns: add-ons, MLflow, the control plane, the network."""
 PLATFORM = Owner(PLATFORM_TEAM)
 
