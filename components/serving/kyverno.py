@@ -230,6 +230,20 @@ def platform_labels_policy(team: str) -> dict[str, Any]:
     }
 
 
+def _cluster_policy(
+    name: str, manifest: pulumi.Input[dict[str, Any]], opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    manifest = pulumi.Output.from_input(manifest)
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version="kyverno.io/v1",
+        kind="ClusterPolicy",
+        metadata=manifest["metadata"],
+        spec=manifest["spec"],
+        opts=opts,
+    )
+
+
 def verifier_policy(signing_key_arn: str, repository_arns: Sequence[str]) -> str:
     """Kyverno's role: read the public key, and read signatures from the team repositories."""
     statements = [iam.statement("ReadSigningPublicKey", VERIFY_ACTIONS, signing_key_arn)]
@@ -303,21 +317,9 @@ class Kyverno(PlatformComponent):
         manifest = pulumi.Output.from_input(signing_key_arn).apply(
             lambda arn: verify_images_policy(registry=registry, signing_key_arn=arn, mode=self.mode)
         )
-        self.policy = k8s.apiextensions.CustomResource(
-            f"{name}-verify-model-images",
-            api_version="kyverno.io/v1",
-            kind="ClusterPolicy",
-            metadata=manifest["metadata"],
-            spec=manifest["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
-        )
-        labels = platform_labels_policy(kube.PLATFORM_TEAM)
-        k8s.apiextensions.CustomResource(
-            f"{name}-label-platform-pods",
-            api_version="kyverno.io/v1",
-            kind="ClusterPolicy",
-            metadata=labels["metadata"],
-            spec=labels["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        after_release = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
+        self.policy = _cluster_policy(f"{name}-verify-model-images", manifest, after_release)
+        _cluster_policy(
+            f"{name}-label-platform-pods", platform_labels_policy(kube.PLATFORM_TEAM), after_release
         )
         self.register_outputs({"mode": self.mode.value})
