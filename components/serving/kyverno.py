@@ -50,7 +50,6 @@ NAMESPACE = "kyverno"
 RELEASE = "kyverno"
 ADMISSION_SERVICE_ACCOUNT = "kyverno-admission-controller"
 POLICY_NAME = "verify-model-images"
-LABEL_POLICY_NAME = "label-platform-pods"
 ADMISSION_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
 REPORTS_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 DEFAULT_REPLICAS = {Environment.DEV: 1, Environment.STAGE: 2, Environment.PROD: 3}
@@ -180,6 +179,10 @@ def verify_images_policy(*, registry: str, signing_key_arn: str, mode: Admission
             ],
         },
     }
+
+
+LABEL_POLICY_NAME = "label-platform-pods"
+"""The ClusterPolicy that gives platform pods their team label, for cost allocation."""
 
 
 def platform_labels_policy(team: str) -> dict[str, Any]:
