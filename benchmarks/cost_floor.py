@@ -26,11 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlops_platform.components.support import instance_catalog, kube  # noqa: E402
-from mlops_platform.infra.cost.assumptions import CostAssumptions  # noqa: E402
+from mlops_platform.components.support import kube  # noqa: E402
 from mlops_platform.infra.cost.placement import node_shape  # noqa: E402
 from mlops_platform.infra.cost.prices import PriceTable  # noqa: E402
 from mlops_platform.infra.cost.scenarios import HOURS_PER_MONTH  # noqa: E402
+from mlops_platform.infra.cost.workloads import requests_of  # noqa: E402
 from mlops_platform.infra.offline.runner import synthesize  # noqa: E402
 
 
@@ -45,13 +45,10 @@ def platform_requests(graph, estimate) -> tuple[Decimal, Decimal]:
         cpu += kube.quantity(footprint["everyNode"][0])
         memory += kube.quantity(footprint["everyNode"][1])
     for deployment in graph.of_type("kubernetes:apps/v1:Deployment"):
-        if kube.TEAM_LABEL in deployment.inputs["metadata"].get("labels", {}):
-            continue
-        replicas = deployment.inputs["spec"].get("replicas", 1)
-        for container in deployment.inputs["spec"]["template"]["spec"]["containers"]:
-            requests = container.get("resources", {}).get("requests", {})
-            cpu += replicas * kube.quantity(requests.get("cpu", "0"))
-            memory += replicas * kube.quantity(requests.get("memory", "0"))
+        if kube.TEAM_LABEL not in deployment.inputs["metadata"].get("labels", {}):
+            pod_cpu, pod_memory, _ = requests_of(deployment.inputs["spec"]["template"]["spec"])
+            cpu += deployment.inputs["spec"].get("replicas", 1) * pod_cpu
+            memory += deployment.inputs["spec"].get("replicas", 1) * pod_memory
     return cpu, memory
 
 
@@ -59,42 +56,30 @@ def floor(graph) -> dict[str, Decimal]:
     estimate = graph.outputs["costEstimate"]
     table = PriceTable.load(estimate["region"])
     assumed = estimate["assumptions"]
-    system = [
+    (group,) = [
         g for g in graph.of_type("aws:eks/nodeGroup:NodeGroup") if "NVIDIA" not in g.inputs.get("amiType", "")
     ]
-    system_type = min((t for g in system for t in g.inputs["instanceTypes"]), key=lambda t: table.ec2[t])
-    discount = Decimal(1)
-    if any(g.inputs.get("capacityType") == "SPOT" for g in system):
-        factors = CostAssumptions().spot_price_factors | assumed.get("spotPriceFactors", {})
-        discount = Decimal(str(factors[instance_catalog.family(system_type)]))
-    disk_gib = _system_disk_gib(graph)
-    node_month = (
-        table.ec2[system_type] * discount + table.ebs_gp3_gb_month * disk_gib / HOURS_PER_MONTH
-    ) * HOURS_PER_MONTH
-    shape = node_shape(system_type)
+    # One system node as the estimate priced it: its cheapest type, spot discount and root volume.
+    system = estimate["nodes"][group.name]
+    node_month = Decimal(
+        str(system["instanceHourPrice"])
+    ) * HOURS_PER_MONTH + table.ebs_gp3_gb_month * Decimal(str(system["rootVolumeGib"]))
+    shape = node_shape(system["instanceType"])
     cpu, memory = platform_requests(graph, estimate)
     nodes = max(cpu / shape.cpu, memory / shape.memory)
     database = min(table.rds_instances.values())
     keys = len(graph.of_type("aws:kms/key:Key"))
     secrets = len(graph.of_type("aws:secretsmanager/secret:Secret"))
     month = HOURS_PER_MONTH
-    capacity = "spot " if discount != 1 else ""
+    spot = "spot " if group.inputs.get("capacityType") == "SPOT" else ""
     return {
         "control plane": table.eks_cluster_hour * month,
         "one NAT": table.nat_hour * month + table.nat_gb * Decimal(str(assumed["natGbPerMonth"])),
         "one load balancer": (table.alb_hour + table.alb_lcu_hour * Decimal(str(assumed["albLcus"]))) * month,
         "smallest database": database * month + table.rds_storage_gb_month * 20,
         "keys and secrets": table.kms_key_month * keys + table.secret_month * secrets,
-        f"system capacity ({nodes:.2f} x {capacity}{system_type} with its disk)": nodes * node_month,
+        f"system capacity ({nodes:.2f} x {spot}{system['instanceType']} with its disk)": nodes * node_month,
     }
-
-
-def _system_disk_gib(graph) -> Decimal:
-    """The system nodes' root volume: the size on their launch template."""
-    for template in graph.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
-        if "system" in template.name:
-            return Decimal(str(template.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"]))
-    raise LookupError("no launch template of the system node group")
 
 
 def main(argv: list[str] | None = None) -> int:

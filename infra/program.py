@@ -18,7 +18,7 @@ from mlops_platform.components.data.image_signing import ImageSigningKey
 from mlops_platform.components.data.mlflow import REPOSITORY as MLFLOW_REPOSITORY
 from mlops_platform.components.data.mlflow import MlflowTracking
 from mlops_platform.components.data.platform_secrets import PlatformSecrets
-from mlops_platform.components.data.postgres import max_connections
+from mlops_platform.components.data.postgres import PostgresSpec, max_connections
 from mlops_platform.components.foundation.cluster import EksCluster
 from mlops_platform.components.foundation.cluster_addons import ClusterAddons, ClusterAddonsSpec
 from mlops_platform.components.foundation.gpu_node_pool import GpuNodePool, Provisioner
@@ -49,6 +49,13 @@ from mlops_platform.components.support import kube, pins
 from mlops_platform.components.support.environment import Environment
 from mlops_platform.infra import config
 from mlops_platform.infra.cost.recorder import CostRecorder
+
+
+def watched(identifier: pulumi.Input[str], database: PostgresSpec) -> WatchedDatabase:
+    """What the CloudWatch alarms watch of a database: its storage and its class's connection limit."""
+    return WatchedDatabase(
+        identifier, database.allocated_storage_gib, max_connections(database.instance_class)
+    )
 
 
 def main() -> None:
@@ -205,13 +212,7 @@ def main() -> None:
         team: TeamNamespace(f"team-{team}", team_spec, on_cluster) for team, team_spec in cfg.teams().items()
     }
     pipeline_engines: list[pulumi.Resource] = []
-    databases = [
-        WatchedDatabase(
-            mlflow.database_identifier,
-            spec.mlflow.database.allocated_storage_gib,
-            max_connections(spec.mlflow.database.instance_class),
-        )
-    ]
+    databases = [watched(mlflow.database_identifier, spec.mlflow.database)]
     if spec.pipelines.enabled:
         engines = Pipelines(
             "pipelines",
@@ -232,14 +233,7 @@ def main() -> None:
         )
         pipeline_engines = engines.releases
         if engines.archive_database_identifier is not None:
-            archive = spec.pipelines.archive_database
-            databases.append(
-                WatchedDatabase(
-                    engines.archive_database_identifier,
-                    archive.allocated_storage_gib,
-                    max_connections(archive.instance_class),
-                )
-            )
+            databases.append(watched(engines.archive_database_identifier, spec.pipelines.archive_database))
 
     CloudWatchAlarms(
         "observability-alarms",

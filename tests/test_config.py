@@ -237,8 +237,8 @@ BAD_CONFIGS = [
                 "wafAclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/models/0000",
             }
         },
-        "mlops-platform:gateway.sharedLoadBalancer: cannot be true with certificateArns or wafAclArn: they "
-        "would apply to MLflow and Grafana on the shared ALB too; set it to false",
+        "mlops-platform:gateway.sharedLoadBalancer: cannot be true with certificateArns, wafAclArn or a "
+        "model's certificateArn: they would apply to MLflow and Grafana on the shared ALB too; set it to false",
         id="shared-load-balancer-with-waf",
     ),
     pytest.param(
@@ -344,6 +344,17 @@ def test_pulumi_yaml_declares_every_top_level_key():
 DEV_MODEL = {"name": "m", "team": "t", "stable": {"name": "v1", "imageTag": "1.0", "weight": 100}}
 
 CROSS_SECTION = [
+    pytest.param(
+        {
+            "mlops-platform:gateway": {"sharedLoadBalancer": True},
+            "mlops-platform:models": [
+                {**DEV_MODEL, "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0000"}
+            ],
+        },
+        "mlops-platform:gateway.sharedLoadBalancer: cannot be true with certificateArns, wafAclArn or a "
+        "model's certificateArn: they would apply to MLflow and Grafana on the shared ALB too; set it to false",
+        id="shared-load-balancer-with-model-certificate",
+    ),
     pytest.param(
         {"mlops-platform:mlflow": {"image": "mlflow:latest"}},
         "mlops-platform:mlflow.image: must not use the mutable tag 'latest'; pin a version or a digest (got 'mlflow:latest')",

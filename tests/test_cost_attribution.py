@@ -149,6 +149,8 @@ def test_dev_idle_counts_the_gpu_nodes_min_replicas_force(dev_estimate, project_
     assert sum(_cents(i["monthly"]["idle"]) for i in gpu_hours(dev_estimate)) == 0
     pool = dev_estimate["nodes"]["gpu-spot-node-pool"]
     assert (pool["idle"], pool["expected"], pool["peak"], pool["instanceType"]) == (0, 0, 2, "g6.xlarge")
+    # One node as priced: g6.xlarge spot at 45% of 0.8048 an hour, a 100 GiB root volume.
+    assert (pool["instanceHourPrice"], pool["rootVolumeGib"]) == (0.36216, 100.0)
     assert sum(_cents(i["monthly"]["peak"]) for i in gpu_hours(dev_estimate)) == _cents(
         2 * 730 * 0.8048 * 0.45
     )

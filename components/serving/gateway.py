@@ -95,7 +95,8 @@ class ModelGatewaySpec:
     certificates or a web ACL, which would apply to the whole ALB. Default: on in dev unless a
     certificate or a web ACL is configured; off elsewhere."""
 
-    def problems(self) -> list[Problem]:
+    def problems(self, model_certificate_arns: Sequence[str] = ()) -> list[Problem]:
+        """``model_certificate_arns``: the ``certificateArn`` of the models it serves."""
         found = [] if self.replicas is None else range_problems("replicas", self.replicas, 1, 20)
         found += [
             p
@@ -109,22 +110,24 @@ class ModelGatewaySpec:
                     f"must be a WAFv2 web ACL ARN, arn:aws:wafv2:... (got {self.waf_acl_arn!r})",
                 )
             )
-        if self.shared_load_balancer and (self.certificate_arns or self.waf_acl_arn):
+        if self.shared_load_balancer and self._needs_own_alb(model_certificate_arns):
             found.append(
                 Problem(
                     "shared_load_balancer",
-                    "cannot be true with certificateArns or wafAclArn: they would apply to MLflow and "
-                    "Grafana on the shared ALB too; set it to false",
+                    "cannot be true with certificateArns, wafAclArn or a model's certificateArn: they "
+                    "would apply to MLflow and Grafana on the shared ALB too; set it to false",
                 )
             )
         return found
+
+    def _needs_own_alb(self, model_certificate_arns: Sequence[str]) -> bool:
+        return bool(self.certificate_arns or self.waf_acl_arn or model_certificate_arns)
 
     def shares_load_balancer(self, environment: Environment, model_certificate_arns: Sequence[str]) -> bool:
         """Whether the models are served from the shared internal ALB (``shared_load_balancer``)."""
         if self.shared_load_balancer is not None:
             return self.shared_load_balancer
-        own = self.certificate_arns or self.waf_acl_arn or model_certificate_arns
-        return environment is Environment.DEV and not own
+        return environment is Environment.DEV and not self._needs_own_alb(model_certificate_arns)
 
 
 class ModelGateway(PlatformComponent):
@@ -151,15 +154,7 @@ class ModelGateway(PlatformComponent):
         """``model_certificate_arns``: the ``certificateArn`` of the models served here, added to the
         load balancer's certificates (served by SNI)."""
         environment = context.environment
-        problems = spec.problems()
-        if spec.shared_load_balancer and model_certificate_arns:
-            problems.append(
-                Problem(
-                    "shared_load_balancer",
-                    "cannot be true while models set a certificateArn: it would apply to the whole "
-                    "shared ALB; set it to false",
-                )
-            )
+        problems = spec.problems(model_certificate_arns)
         super().__init__("mlops:gateway:ModelGateway", name, "ModelGatewaySpec", problems, opts)
         certificates = sorted({*spec.certificate_arns, *model_certificate_arns})
         shared = spec.shares_load_balancer(environment, model_certificate_arns)

@@ -175,7 +175,8 @@ class StackSpec:
             )
         secret_names = [e.name for e in self.secrets.entries]
         found += [p.nested("observability") for p in self.observability.problems(secret_names)]
-        found += [p.nested("gateway") for p in self.gateway.problems()]
+        certificates = [m.certificate_arn for m in self.models if m.certificate_arn]
+        found += [p.nested("gateway") for p in self.gateway.problems(certificates)]
         found += [p.nested("pipelines") for p in self.pipelines.problems(environment, secret_names)]
         for i, team in enumerate(self.teams):
             found += [p.nested(f"teams[{i}]") for p in team.problems()]

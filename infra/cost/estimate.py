@@ -122,10 +122,10 @@ class _Pricer:
         self.pool_types: dict[str, str] = {}
         """Pool label value -> the instance type its nodes are priced as."""
         self.pool_nodes: dict[str, tuple[NodeShape, Decimal]] = {}
-        self.nodes: dict[str, dict[str, Any]] = {}
-        """Pool resource -> its instance type, capacity and the nodes each scenario runs (busy hours
-        for ``expected``), for the document."""
         """Pool label value -> what one node offers pods, and its hourly price (spot-discounted)."""
+        self.nodes: dict[str, dict[str, Any]] = {}
+        """Pool resource -> what one node is and costs, and the nodes each scenario runs (busy hours
+        for ``expected``), for the document."""
 
     def table(self, resource: Observed) -> PriceTable:
         return PriceTable.load(resource.region or self.region, self.prices_dir)
@@ -336,6 +336,8 @@ class _Pricer:
         self.nodes[resource.name] = {
             "instanceType": instance_type,
             "capacity": capacity,
+            "instanceHourPrice": float(self.pool_nodes[pool][1]),
+            "rootVolumeGib": float(volume),
             **running,
             "idleNeeded": needed["idle"],
         }

@@ -152,8 +152,8 @@ def owner_shares(
     for scenario in SCENARIOS:
         requested = sum((s[scenario] for s in shares.values()), Decimal(0))
         if requested > 1:  # rounding in a full pool: never more than all of it
-            for owner_shares in shares.values():
-                owner_shares[scenario] /= requested
+            for fractions in shares.values():
+                fractions[scenario] /= requested
             requested = Decimal(1)
         unrequested = 1 - requested
         if unrequested > SHARE_EPSILON:  # not the residue of dividing a full pool in thirds

@@ -64,7 +64,7 @@ def _notes(doc: Mapping[str, Any]) -> list[str]:
         "replica-hours on real-time endpoints of the same instance type.",
     ]
     for name, pool in sorted((doc.get("nodes") or {}).items()):
-        if pool.get("idleNeeded", pool["idle"]) < pool["idle"]:
+        if pool["idleNeeded"] < pool["idle"]:
             notes.append(
                 f"{name} keeps {pool['idle']} nodes at idle (its minimum size) where its pods need "
                 f"{pool['idleNeeded']}: lower its minSize to save {pool['idle'] - pool['idleNeeded']}"
